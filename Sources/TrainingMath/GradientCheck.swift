@@ -1,0 +1,154 @@
+/// The relative error `|a − n| / max(|a|, |n|)`, 0 when both are 0.
+public func relativeError(_ analytic: Double, _ numeric: Double) -> Double {
+  let scale = max(abs(analytic), abs(numeric))
+  guard scale > 0 else { return 0 }
+  return abs(analytic - numeric) / scale
+}
+
+/// One comparison of a reported derivative against its finite difference.
+public struct GradientComparison: Equatable, Sendable {
+  /// What was compared: `w[1]` or `direction`.
+  public var label: String
+  /// The derivative the worker reported (for a direction, g·u).
+  public var analytic: Double
+  /// The finite-difference estimate.
+  public var numeric: Double
+  /// Bound on how far the two may differ from rounding and truncation alone.
+  public var noiseBound: Double
+  /// The relative tolerance the comparison was judged with.
+  public var tolerance: Double
+
+  /// `|a − n| / max(|a|, |n|)`.
+  public var relativeError: Double { TrainingMath.relativeError(analytic, numeric) }
+
+  /// Disagreement beyond tolerance plus noise: a wrong gradient.
+  public var passed: Bool {
+    abs(analytic - numeric) <= tolerance * max(abs(analytic), abs(numeric)) + noiseBound
+  }
+
+  /// Whether the noise is small enough (≤ 1% of the tolerance) for the relative
+  /// error to measure the gradient rather than the arithmetic. Near a minimum
+  /// the gradient itself shrinks into rounding noise and the comparison says
+  /// little; such a check can still fail on a gross error, but its relative
+  /// error is not reported as a figure of merit.
+  public var isConclusive: Bool {
+    noiseBound <= 0.01 * tolerance * max(abs(analytic), abs(numeric))
+  }
+}
+
+/// The outcome of auditing one gradient: every coordinate checked and one
+/// random direction.
+public struct GradientAudit: Equatable, Sendable {
+  /// Per-coordinate comparisons (all coordinates, or a deterministic subset).
+  public var coordinates: [GradientComparison]
+  /// The comparison along a random unit direction.
+  public var direction: GradientComparison
+
+  /// All comparisons.
+  public var comparisons: [GradientComparison] { coordinates + [direction] }
+  /// True when no comparison disagrees beyond tolerance and noise.
+  public var passed: Bool { comparisons.allSatisfy(\.passed) }
+  /// True when at least one comparison is conclusive.
+  public var isConclusive: Bool { comparisons.contains(where: \.isConclusive) }
+  /// Largest relative error among conclusive comparisons (0 if none).
+  public var maximumRelativeError: Double {
+    comparisons.filter(\.isConclusive).map(\.relativeError).max() ?? 0
+  }
+  /// Largest relative error among all comparisons, conclusive or not.
+  public var maximumRawRelativeError: Double {
+    comparisons.map(\.relativeError).max() ?? 0
+  }
+}
+
+/// Checks reported gradients against central finite differences of the loss
+/// at the same weights and samples.
+public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
+  /// Default relative tolerance: flags a gradient scaled by 1 + 1e-6, while
+  /// correct gradients of the chain model agree to about 1e-11.
+  public static var defaultTolerance: Double { 1e-7 }
+  /// The finite-difference step, the tutorial's eps.
+  public static var defaultStep: Double { 1e-4 }
+  /// How many coordinates are checked one by one at most; beyond this a
+  /// deterministic random subset is checked (the direction covers all of them).
+  public static var defaultMaximumCoordinates: Int { 64 }
+
+  /// The objective whose gradients are audited.
+  public let objective: Objective<Model>
+  /// Relative tolerance.
+  public let tolerance: Double
+  /// Finite-difference step.
+  public let step: Double
+  /// Coordinates checked one by one at most.
+  public let maximumCoordinates: Int
+
+  /// An auditor for `model`.
+  public init(
+    model: Model, tolerance: Double = defaultTolerance, step: Double = defaultStep,
+    maximumCoordinates: Int = defaultMaximumCoordinates
+  ) {
+    self.objective = Objective(model: model)
+    self.tolerance = tolerance
+    self.step = step
+    self.maximumCoordinates = maximumCoordinates
+  }
+
+  /// Audits `gradient`, claimed to be the mean-loss gradient over `samples` at
+  /// `weights`. `seed` picks the random direction (and coordinate subset), so
+  /// an audit can be repeated exactly.
+  public func audit(weights: [Double], samples: [Sample], gradient: [Double], seed: UInt64)
+    -> GradientAudit
+  {
+    precondition(weights.count == objective.model.parameterCount && gradient.count == weights.count)
+    let bounds = objective.gradientBounds(weights: weights, samples: samples)
+    let loss = { (point: [Double]) in objective.boundedLoss(weights: point, samples: samples) }
+    let safety = 2.0
+    var generator = SplitMix64(seed: seed)
+
+    var coordinates: [GradientComparison] = []
+    var unit = [Double](repeating: 0, count: weights.count)
+    for index in coordinateIndices(count: weights.count, generator: &generator) {
+      unit[index] = 1
+      let estimate = FiniteDifference.directional(
+        loss, at: weights, direction: unit, step: step, gradientMagnitude: bounds.magnitude)
+      unit[index] = 0
+      coordinates.append(
+        GradientComparison(
+          label: "w[\(index)]", analytic: gradient[index], numeric: estimate.value,
+          noiseBound: safety * (estimate.errorBound + bounds.rounding[index]),
+          tolerance: tolerance))
+    }
+
+    let direction = randomUnitVector(count: weights.count, generator: &generator)
+    var projected = 0.0
+    var projectedBound = 0.0
+    var projectedMagnitude = 0.0
+    for index in weights.indices {
+      projected += gradient[index] * direction[index]
+      projectedBound += abs(direction[index]) * bounds.rounding[index]
+      projectedMagnitude += abs(gradient[index] * direction[index])
+    }
+    projectedBound += Rounding.gamma(weights.count) * projectedMagnitude
+    let estimate = FiniteDifference.directional(
+      loss, at: weights, direction: direction, step: step, gradientMagnitude: bounds.magnitude)
+    let directional = GradientComparison(
+      label: "direction", analytic: projected, numeric: estimate.value,
+      noiseBound: safety * (estimate.errorBound + projectedBound), tolerance: tolerance)
+    return GradientAudit(coordinates: coordinates, direction: directional)
+  }
+
+  private func coordinateIndices(count: Int, generator: inout SplitMix64) -> [Int] {
+    guard count > maximumCoordinates else { return Array(0..<count) }
+    var chosen = Set<Int>()
+    while chosen.count < maximumCoordinates {
+      chosen.insert(Int(generator.next() % UInt64(count)))
+    }
+    return chosen.sorted()
+  }
+
+  private func randomUnitVector(count: Int, generator: inout SplitMix64) -> [Double] {
+    var vector = (0..<count).map { _ in generator.nextGaussian() }
+    let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    for index in vector.indices { vector[index] /= norm }
+    return vector
+  }
+}

@@ -1,0 +1,367 @@
+import TrainingMath
+
+/// The versioned binary codec. A frame is a 4-byte header — magic `P` `S`,
+/// protocol version, message type — and the message body; integers and
+/// Float64 bits are little-endian. Decoding validates every field and refuses
+/// trailing bytes. The byte layout is specified in `docs/protocol.md`.
+public enum WireCodec {
+  /// The protocol version this build writes and accepts.
+  public static let protocolVersion: UInt8 = 1
+  /// The magic bytes `P`, `S`.
+  public static let magic: (UInt8, UInt8) = (0x50, 0x53)
+  /// Most tensors in one message.
+  public static let maximumTensors = 256
+  /// Most samples in one message.
+  public static let maximumSamples = 1 << 20
+  /// Most workers listed in one status.
+  public static let maximumWorkers = Shard.maximumCount
+  /// Tensor element type tag for Float64.
+  static let float64Tag: UInt8 = 1
+
+  /// The encoded size of `message` in bytes.
+  public static func encodedSize(of message: WireMessage) -> Int {
+    var counter = ByteCounter()
+    encode(message, into: &counter)
+    return counter.count
+  }
+
+  /// `message` as bytes.
+  public static func encode(_ message: WireMessage) -> [UInt8] {
+    let size = encodedSize(of: message)
+    return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+      var writer = ByteWriter(UnsafeMutableRawBufferPointer(buffer))
+      encode(message, into: &writer)
+      initialized = writer.offset
+    }
+  }
+
+  /// Writes `message` into `sink`.
+  public static func encode<Sink: ByteSink>(_ message: WireMessage, into sink: inout Sink) {
+    sink.write(magic.0)
+    sink.write(magic.1)
+    sink.write(protocolVersion)
+    sink.write(message.type.rawValue)
+    switch message {
+    case .join(let join):
+      sink.write(join.workerID)
+      sink.write(UInt32(join.shard.index))
+      sink.write(UInt32(join.shard.count))
+      encode(join.model, into: &sink)
+    case .push(let push):
+      sink.write(push.workerID)
+      sink.write(push.sequence)
+      sink.write(push.computedAtVersion)
+      encode(push.samples, into: &sink)
+      encode(push.gradient, into: &sink)
+    case .weights(let reply):
+      sink.write(reply.version)
+      encode(reply.parameters, into: &sink)
+    case .statusRequest:
+      break
+    case .status(let status):
+      sink.write(status.mode.rawValue)
+      sink.write(status.version)
+      sink.write(status.gradientsApplied)
+      sink.write(status.rejected)
+      sink.write(status.learningRate)
+      sink.write(status.requiredWorkers)
+      sink.write(status.modelName, lengthAs: UInt8.self)
+      encode(status.parameters, into: &sink)
+      sink.write(UInt32(status.workers.count))
+      for worker in status.workers {
+        sink.write(worker.workerID)
+        sink.write(UInt32(worker.shard.index))
+        sink.write(UInt32(worker.shard.count))
+        sink.write(worker.pushesApplied)
+        sink.write(worker.lastSequence)
+      }
+      sink.write(status.workersLeft)
+      sink.write(status.auditRecordsSent)
+    case .auditSubscribe(let subscription):
+      sink.write(subscription.every)
+      sink.write(subscription.leaseMilliseconds)
+    case .subscription(let state):
+      sink.write(state.every)
+      sink.write(state.recordsSent)
+      sink.write(state.recordsDropped)
+    case .auditRecord(let record):
+      sink.write(record.workerID)
+      sink.write(record.sequence)
+      sink.write(record.computedAtVersion)
+      sink.write(record.appliedAtVersion)
+      sink.write(record.modelName, lengthAs: UInt8.self)
+      encode(record.weights, into: &sink)
+      encode(record.samples, into: &sink)
+      encode(record.gradient, into: &sink)
+    case .leave(let workerID), .left(let workerID):
+      sink.write(workerID)
+    case .error(let reply):
+      sink.write(reply.code.rawValue)
+      sink.write(reply.message, lengthAs: UInt16.self)
+    }
+  }
+
+  private static func encode<Sink: ByteSink>(_ model: ModelDescriptor, into sink: inout Sink) {
+    sink.write(model.name, lengthAs: UInt8.self)
+    sink.write(UInt16(model.layout.count))
+    for spec in model.layout {
+      sink.write(spec.name, lengthAs: UInt8.self)
+      sink.write(UInt64(spec.count))
+    }
+  }
+
+  private static func encode<Sink: ByteSink>(_ samples: [Sample], into sink: inout Sink) {
+    sink.write(UInt32(samples.count))
+    for sample in samples {
+      sink.write(UInt64(sample.index))
+      sink.write(sample.x)
+      sink.write(sample.label)
+    }
+  }
+
+  private static func encode<Sink: ByteSink>(_ tensors: NamedTensors, into sink: inout Sink) {
+    sink.write(UInt16(tensors.layout.count))
+    var offset = 0
+    for spec in tensors.layout {
+      sink.write(spec.name, lengthAs: UInt8.self)
+      sink.write(float64Tag)
+      sink.write(UInt64(spec.count))
+      tensors.values[offset..<(offset + spec.count)].withUnsafeBytes { bytes in
+        #if _endian(little)
+          sink.write(bytes: bytes)
+        #else
+          for value in tensors.values[offset..<(offset + spec.count)] { sink.write(value) }
+        #endif
+      }
+      offset += spec.count
+    }
+  }
+
+  /// Decodes one frame, validating every field.
+  public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> WireMessage {
+    let result = bytes.withUnsafeBytes { buffer in Result { () throws(DecodeError) in try decode(buffer) } }
+    return try result.get()
+  }
+
+  /// Decodes one frame in place, validating every field.
+  public static func decode(_ buffer: UnsafeRawBufferPointer) throws(DecodeError) -> WireMessage {
+    var reader = ByteReader(buffer)
+    let first = try reader.read(UInt8.self, "magic")
+    let second = try reader.read(UInt8.self, "magic")
+    guard first == magic.0, second == magic.1 else { throw .badMagic }
+    let version = try reader.read(UInt8.self, "protocol version")
+    guard version == protocolVersion else { throw .unsupportedVersion(version) }
+    let typeByte = try reader.read(UInt8.self, "message type")
+    guard let type = MessageType(rawValue: typeByte) else { throw .unknownType(typeByte) }
+    let message = try decodeBody(type, &reader)
+    guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
+    return message
+  }
+
+  private static func decodeBody(_ type: MessageType, _ reader: inout ByteReader)
+    throws(DecodeError) -> WireMessage
+  {
+    switch type {
+    case .join:
+      let workerID = try reader.read(UInt32.self, "worker id")
+      let shard = try decodeShard(&reader)
+      let model = try decodeModel(&reader)
+      return .join(Join(workerID: workerID, shard: shard, model: model))
+    case .push:
+      let workerID = try reader.read(UInt32.self, "worker id")
+      let sequence = try reader.read(UInt64.self, "sequence")
+      guard sequence >= 1 else {
+        throw .outOfRange(field: "sequence", value: "0", allowed: "sequence numbers start at 1")
+      }
+      let computedAt = try reader.read(UInt64.self, "computed-at version")
+      let samples = try decodeSamples(&reader)
+      let gradient = try decodeTensors(&reader, "gradient")
+      return .push(
+        GradientPush(
+          workerID: workerID, sequence: sequence, computedAtVersion: computedAt, samples: samples,
+          gradient: gradient))
+    case .weights:
+      let version = try reader.read(UInt64.self, "version")
+      return .weights(WeightsReply(version: version, parameters: try decodeTensors(&reader, "weights")))
+    case .statusRequest:
+      return .statusRequest
+    case .status:
+      return .status(try decodeStatus(&reader))
+    case .auditSubscribe:
+      let every = try reader.read(UInt64.self, "every")
+      let lease = try reader.read(UInt32.self, "lease")
+      return .auditSubscribe(AuditSubscription(every: every, leaseMilliseconds: lease))
+    case .subscription:
+      let every = try reader.read(UInt64.self, "every")
+      let sent = try reader.read(UInt64.self, "records sent")
+      let dropped = try reader.read(UInt64.self, "records dropped")
+      return .subscription(SubscriptionState(every: every, recordsSent: sent, recordsDropped: dropped))
+    case .auditRecord:
+      let workerID = try reader.read(UInt32.self, "worker id")
+      let sequence = try reader.read(UInt64.self, "sequence")
+      let computedAt = try reader.read(UInt64.self, "computed-at version")
+      let appliedAt = try reader.read(UInt64.self, "applied-at version")
+      let modelName = try decodeName(&reader, "model name")
+      let weights = try decodeTensors(&reader, "weights")
+      let samples = try decodeSamples(&reader)
+      let gradient = try decodeTensors(&reader, "gradient")
+      guard gradient.layout == weights.layout else {
+        throw .invalid(field: "gradient", reason: "layout differs from the weights' layout")
+      }
+      return .auditRecord(
+        AuditRecord(
+          workerID: workerID, sequence: sequence, computedAtVersion: computedAt,
+          appliedAtVersion: appliedAt, modelName: modelName, weights: weights, samples: samples,
+          gradient: gradient))
+    case .leave:
+      return .leave(workerID: try reader.read(UInt32.self, "worker id"))
+    case .left:
+      return .left(workerID: try reader.read(UInt32.self, "worker id"))
+    case .error:
+      let raw = try reader.read(UInt16.self, "error code")
+      guard let code = ErrorCode(rawValue: raw) else {
+        throw .outOfRange(field: "error code", value: String(raw), allowed: "a known code")
+      }
+      let message = try reader.readString(
+        lengthAs: UInt16.self, maximum: ErrorReply.maximumMessageLength, "error message")
+      return .error(ErrorReply(code: code, message: message))
+    }
+  }
+
+  private static func decodeShard(_ reader: inout ByteReader) throws(DecodeError) -> Shard {
+    let index = try reader.read(UInt32.self, "shard index")
+    let count = try reader.read(UInt32.self, "shard count")
+    do {
+      return try Shard(index: Int(index), count: Int(count))
+    } catch {
+      throw .invalid(field: "shard", reason: error.description)
+    }
+  }
+
+  private static func decodeName(_ reader: inout ByteReader, _ field: String) throws(DecodeError)
+    -> String
+  {
+    let name = try reader.readString(
+      lengthAs: UInt8.self, maximum: TensorSpec.maximumNameLength, field)
+    guard TensorSpec.isValidName(name) else {
+      throw .invalid(field: field, reason: "\"\(name)\" is not 1-64 characters of A-Z a-z 0-9 . _ -")
+    }
+    return name
+  }
+
+  private static func decodeLayoutCount(_ reader: inout ByteReader, _ field: String)
+    throws(DecodeError) -> Int
+  {
+    let count = Int(try reader.read(UInt16.self, "\(field) tensor count"))
+    guard count >= 1, count <= maximumTensors else {
+      throw .outOfRange(
+        field: "\(field) tensor count", value: String(count), allowed: "1...\(maximumTensors)")
+    }
+    return count
+  }
+
+  private static func decodeModel(_ reader: inout ByteReader) throws(DecodeError) -> ModelDescriptor {
+    let name = try decodeName(&reader, "model name")
+    let count = try decodeLayoutCount(&reader, "model")
+    var layout: [TensorSpec] = []
+    for _ in 0..<count {
+      let tensorName = try decodeName(&reader, "tensor name")
+      let elements = try reader.read(UInt64.self, "tensor size")
+      guard elements >= 1, elements <= UInt64(Int32.max) else {
+        throw .outOfRange(field: "tensor \(tensorName) size", value: String(elements), allowed: "1...\(Int32.max)")
+      }
+      layout.append(TensorSpec(name: tensorName, count: Int(elements)))
+    }
+    try checkUniqueNames(layout)
+    return ModelDescriptor(name: name, layout: layout)
+  }
+
+  private static func checkUniqueNames(_ layout: [TensorSpec]) throws(DecodeError) {
+    var seen = Set<String>()
+    for spec in layout where !seen.insert(spec.name).inserted {
+      throw .invalid(field: "tensor name", reason: "\"\(spec.name)\" appears twice")
+    }
+  }
+
+  private static func decodeTensors(_ reader: inout ByteReader, _ field: String)
+    throws(DecodeError) -> NamedTensors
+  {
+    let count = try decodeLayoutCount(&reader, field)
+    var layout: [TensorSpec] = []
+    var values: [Double] = []
+    for _ in 0..<count {
+      let name = try decodeName(&reader, "\(field) tensor name")
+      let tag = try reader.read(UInt8.self, "\(field) \(name) element type")
+      guard tag == float64Tag else {
+        throw .outOfRange(
+          field: "\(field) \(name) element type", value: String(tag), allowed: "1 (float64)")
+      }
+      let elements = try reader.read(UInt64.self, "\(field) \(name) size")
+      guard elements >= 1, elements <= UInt64(reader.remaining / 8) else {
+        throw .truncated(
+          field: "\(field) \(name) data", needed: Int(clamping: elements) &* 8,
+          remaining: reader.remaining)
+      }
+      values.reserveCapacity(values.count + Int(elements))
+      try reader.readFiniteArray(count: Int(elements), into: &values, "\(field) \(name)")
+      layout.append(TensorSpec(name: name, count: Int(elements)))
+    }
+    try checkUniqueNames(layout)
+    return NamedTensors(layout: layout, values: values)
+  }
+
+  private static func decodeSamples(_ reader: inout ByteReader) throws(DecodeError) -> [Sample] {
+    let count = Int(try reader.read(UInt32.self, "sample count"))
+    guard count >= 1, count <= maximumSamples else {
+      throw .outOfRange(field: "sample count", value: String(count), allowed: "1...\(maximumSamples)")
+    }
+    guard count <= reader.remaining / 24 else {
+      throw .truncated(field: "samples", needed: count * 24, remaining: reader.remaining)
+    }
+    var samples: [Sample] = []
+    samples.reserveCapacity(count)
+    for index in 0..<count {
+      let row = try reader.read(UInt64.self, "sample[\(index)] row")
+      guard row <= UInt64(Int32.max) * 64 else {
+        throw .outOfRange(field: "sample[\(index)] row", value: String(row), allowed: "a row number")
+      }
+      let x = try reader.readFinite("sample[\(index)] x")
+      let label = try reader.readFinite("sample[\(index)] label")
+      samples.append(Sample(index: Int(row), x: x, label: label))
+    }
+    return samples
+  }
+
+  private static func decodeStatus(_ reader: inout ByteReader) throws(DecodeError) -> ServerStatus {
+    let modeByte = try reader.read(UInt8.self, "mode")
+    guard let mode = ConsistencyMode(rawValue: modeByte) else {
+      throw .outOfRange(field: "mode", value: String(modeByte), allowed: "1 (async) or 2 (sync)")
+    }
+    let version = try reader.read(UInt64.self, "version")
+    let applied = try reader.read(UInt64.self, "gradients applied")
+    let rejected = try reader.read(UInt64.self, "rejected")
+    let learningRate = try reader.readFinite("learning rate")
+    let required = try reader.read(UInt32.self, "required workers")
+    let modelName = try decodeName(&reader, "model name")
+    let parameters = try decodeTensors(&reader, "parameters")
+    let workerCount = Int(try reader.read(UInt32.self, "worker count"))
+    guard workerCount <= maximumWorkers, workerCount <= reader.remaining / 32 else {
+      throw .outOfRange(
+        field: "worker count", value: String(workerCount), allowed: "at most \(maximumWorkers) and what fits")
+    }
+    var workers: [WorkerStatus] = []
+    for _ in 0..<workerCount {
+      let id = try reader.read(UInt32.self, "worker id")
+      let shard = try decodeShard(&reader)
+      let pushes = try reader.read(UInt64.self, "worker pushes")
+      let last = try reader.read(UInt64.self, "worker last sequence")
+      workers.append(WorkerStatus(workerID: id, shard: shard, pushesApplied: pushes, lastSequence: last))
+    }
+    let left = try reader.read(UInt32.self, "workers left")
+    let audits = try reader.read(UInt64.self, "audit records sent")
+    return ServerStatus(
+      mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
+      learningRate: learningRate, requiredWorkers: required, modelName: modelName,
+      parameters: parameters, workers: workers, workersLeft: left, auditRecordsSent: audits)
+  }
+}

@@ -1,0 +1,352 @@
+import TrainingMath
+
+/// Every message of the pstrain protocol. One message is one ZeroMQ frame;
+/// `docs/protocol.md` gives the byte layout of each.
+public enum WireMessage: Equatable, Sendable {
+  /// Worker → server: join the run; answered with `.weights`.
+  case join(Join)
+  /// Worker → server: a gradient; answered with `.weights` after it is applied.
+  case push(GradientPush)
+  /// Server → worker: the current parameters and their version.
+  case weights(WeightsReply)
+  /// Anyone → server: ask for `.status`.
+  case statusRequest
+  /// Server → client: the server's state.
+  case status(ServerStatus)
+  /// Coordinator → server: start, renew or (every = 0) end an audit subscription.
+  case auditSubscribe(AuditSubscription)
+  /// Server → coordinator: the state of the subscription; sent after every record it covers.
+  case subscription(SubscriptionState)
+  /// Server → coordinator: one applied gradient with the weights it was computed at.
+  case auditRecord(AuditRecord)
+  /// Worker → server: the worker is done and leaves the membership.
+  case leave(workerID: UInt32)
+  /// Server → worker: the leave was accepted.
+  case left(workerID: UInt32)
+  /// Server → client: the request was refused; nothing changed.
+  case error(ErrorReply)
+
+  /// The message's type, as written in its header.
+  public var type: MessageType {
+    switch self {
+    case .join: .join
+    case .push: .push
+    case .weights: .weights
+    case .statusRequest: .statusRequest
+    case .status: .status
+    case .auditSubscribe: .auditSubscribe
+    case .subscription: .subscription
+    case .auditRecord: .auditRecord
+    case .leave: .leave
+    case .left: .left
+    case .error: .error
+    }
+  }
+}
+
+/// The type byte of a message header.
+public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+  case join = 1
+  case push = 2
+  case weights = 3
+  case statusRequest = 4
+  case status = 5
+  case auditSubscribe = 6
+  case subscription = 7
+  case auditRecord = 8
+  case leave = 9
+  case left = 10
+  case error = 11
+
+  public var description: String {
+    switch self {
+    case .join: "join"
+    case .push: "push"
+    case .weights: "weights"
+    case .statusRequest: "status-request"
+    case .status: "status"
+    case .auditSubscribe: "audit-subscribe"
+    case .subscription: "subscription"
+    case .auditRecord: "audit-record"
+    case .leave: "leave"
+    case .left: "left"
+    case .error: "error"
+    }
+  }
+}
+
+/// Which model a peer computes with: its name and parameter layout. The server
+/// only compares it with its own; the coordinator uses it to rebuild the loss.
+public struct ModelDescriptor: Equatable, Hashable, Sendable, CustomStringConvertible {
+  /// The model's name, e.g. `chain`.
+  public var name: String
+  /// The parameter tensors.
+  public var layout: [TensorSpec]
+
+  /// A descriptor of model `name` with `layout`.
+  public init(name: String, layout: [TensorSpec]) {
+    self.name = name
+    self.layout = layout
+  }
+
+  public var description: String {
+    "\(name)(" + layout.map(\.description).joined(separator: ", ") + ")"
+  }
+}
+
+/// A worker's request to join.
+public struct Join: Equatable, Sendable {
+  /// The worker's id, unique in the run (its shard index by convention).
+  public var workerID: UInt32
+  /// The worker's shard.
+  public var shard: Shard
+  /// The model the worker computes gradients of.
+  public var model: ModelDescriptor
+
+  /// A join request.
+  public init(workerID: UInt32, shard: Shard, model: ModelDescriptor) {
+    self.workerID = workerID
+    self.shard = shard
+    self.model = model
+  }
+}
+
+/// A gradient pushed by a worker.
+public struct GradientPush: Equatable, Sendable {
+  /// The pushing worker.
+  public var workerID: UInt32
+  /// Per-worker sequence number, strictly increasing from 1.
+  public var sequence: UInt64
+  /// The weights version the gradient was computed at.
+  public var computedAtVersion: UInt64
+  /// The samples (with row numbers) whose mean loss this is the gradient of.
+  public var samples: [Sample]
+  /// The gradient, in the server's layout.
+  public var gradient: NamedTensors
+
+  /// A gradient push.
+  public init(
+    workerID: UInt32, sequence: UInt64, computedAtVersion: UInt64, samples: [Sample],
+    gradient: NamedTensors
+  ) {
+    self.workerID = workerID
+    self.sequence = sequence
+    self.computedAtVersion = computedAtVersion
+    self.samples = samples
+    self.gradient = gradient
+  }
+}
+
+/// The server's parameters at a version.
+public struct WeightsReply: Equatable, Sendable {
+  /// The version: the number of updates applied so far.
+  public var version: UInt64
+  /// The parameters.
+  public var parameters: NamedTensors
+
+  /// Parameters at `version`.
+  public init(version: UInt64, parameters: NamedTensors) {
+    self.version = version
+    self.parameters = parameters
+  }
+}
+
+/// How the server applies gradients.
+public enum ConsistencyMode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+  /// Apply each gradient on arrival.
+  case async = 1
+  /// Average one gradient from every worker per step.
+  case sync = 2
+
+  public var description: String {
+    switch self {
+    case .async: "async"
+    case .sync: "sync"
+    }
+  }
+}
+
+/// One worker as the server sees it.
+public struct WorkerStatus: Equatable, Sendable {
+  /// The worker's id.
+  public var workerID: UInt32
+  /// Its shard.
+  public var shard: Shard
+  /// Gradients applied from it.
+  public var pushesApplied: UInt64
+  /// The last sequence number accepted from it.
+  public var lastSequence: UInt64
+
+  /// A worker's status.
+  public init(workerID: UInt32, shard: Shard, pushesApplied: UInt64, lastSequence: UInt64) {
+    self.workerID = workerID
+    self.shard = shard
+    self.pushesApplied = pushesApplied
+    self.lastSequence = lastSequence
+  }
+}
+
+/// The server's state, as `pstrain status` shows it.
+public struct ServerStatus: Equatable, Sendable {
+  /// How gradients are applied.
+  public var mode: ConsistencyMode
+  /// The parameters' version (updates applied to the parameters).
+  public var version: UInt64
+  /// Gradients applied (in sync mode, several per version).
+  public var gradientsApplied: UInt64
+  /// Messages refused with an error or dropped as malformed.
+  public var rejected: UInt64
+  /// The SGD learning rate.
+  public var learningRate: Double
+  /// Workers a sync step waits for before the first step.
+  public var requiredWorkers: UInt32
+  /// The model name the parameters belong to.
+  public var modelName: String
+  /// The current parameters.
+  public var parameters: NamedTensors
+  /// The workers currently joined.
+  public var workers: [WorkerStatus]
+  /// Workers that joined and left.
+  public var workersLeft: UInt32
+  /// Audit records sent to coordinators.
+  public var auditRecordsSent: UInt64
+
+  /// A server status.
+  public init(
+    mode: ConsistencyMode, version: UInt64, gradientsApplied: UInt64, rejected: UInt64,
+    learningRate: Double, requiredWorkers: UInt32, modelName: String, parameters: NamedTensors,
+    workers: [WorkerStatus], workersLeft: UInt32, auditRecordsSent: UInt64
+  ) {
+    self.mode = mode
+    self.version = version
+    self.gradientsApplied = gradientsApplied
+    self.rejected = rejected
+    self.learningRate = learningRate
+    self.requiredWorkers = requiredWorkers
+    self.modelName = modelName
+    self.parameters = parameters
+    self.workers = workers
+    self.workersLeft = workersLeft
+    self.auditRecordsSent = auditRecordsSent
+  }
+}
+
+/// A coordinator's request for audit records.
+public struct AuditSubscription: Equatable, Sendable {
+  /// Send a record for gradients computed at every version that is a multiple
+  /// of `every`; 0 ends the subscription.
+  public var every: UInt64
+  /// The subscription lapses unless renewed within this many milliseconds.
+  public var leaseMilliseconds: UInt32
+
+  /// A subscription request.
+  public init(every: UInt64, leaseMilliseconds: UInt32) {
+    self.every = every
+    self.leaseMilliseconds = leaseMilliseconds
+  }
+}
+
+/// The server's answer to a subscription request. Every record sent to the
+/// subscriber before this answer arrives before it (one connection is FIFO).
+public struct SubscriptionState: Equatable, Sendable {
+  /// The period in force (0: no longer subscribed).
+  public var every: UInt64
+  /// Records sent so far on this subscription.
+  public var recordsSent: UInt64
+  /// Records that could not be queued to the subscriber.
+  public var recordsDropped: UInt64
+
+  /// A subscription state.
+  public init(every: UInt64, recordsSent: UInt64, recordsDropped: UInt64) {
+    self.every = every
+    self.recordsSent = recordsSent
+    self.recordsDropped = recordsDropped
+  }
+}
+
+/// A gradient the server applied, with everything needed to re-check it.
+public struct AuditRecord: Equatable, Sendable {
+  /// The worker that computed it.
+  public var workerID: UInt32
+  /// Its sequence number.
+  public var sequence: UInt64
+  /// The version of `weights`, which the worker claimed to compute at.
+  public var computedAtVersion: UInt64
+  /// The version the server reached by applying it.
+  public var appliedAtVersion: UInt64
+  /// The model name.
+  public var modelName: String
+  /// The server's weights at `computedAtVersion`.
+  public var weights: NamedTensors
+  /// The samples the gradient is of.
+  public var samples: [Sample]
+  /// The gradient as pushed.
+  public var gradient: NamedTensors
+
+  /// An audit record.
+  public init(
+    workerID: UInt32, sequence: UInt64, computedAtVersion: UInt64, appliedAtVersion: UInt64,
+    modelName: String, weights: NamedTensors, samples: [Sample], gradient: NamedTensors
+  ) {
+    self.workerID = workerID
+    self.sequence = sequence
+    self.computedAtVersion = computedAtVersion
+    self.appliedAtVersion = appliedAtVersion
+    self.modelName = modelName
+    self.weights = weights
+    self.samples = samples
+    self.gradient = gradient
+  }
+}
+
+/// Why the server refused a request.
+public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
+  case malformed = 1
+  case unsupportedVersion = 2
+  case unknownType = 3
+  case notJoined = 4
+  case duplicateWorker = 5
+  case layoutMismatch = 6
+  case shardMismatch = 7
+  case versionMismatch = 8
+  case replayed = 9
+  case unexpectedMessage = 10
+  case nonFinite = 11
+
+  public var description: String {
+    switch self {
+    case .malformed: "malformed"
+    case .unsupportedVersion: "unsupported-version"
+    case .unknownType: "unknown-type"
+    case .notJoined: "not-joined"
+    case .duplicateWorker: "duplicate-worker"
+    case .layoutMismatch: "layout-mismatch"
+    case .shardMismatch: "shard-mismatch"
+    case .versionMismatch: "version-mismatch"
+    case .replayed: "replayed"
+    case .unexpectedMessage: "unexpected-message"
+    case .nonFinite: "non-finite"
+    }
+  }
+}
+
+/// A refusal: what was wrong, for the peer's error message.
+public struct ErrorReply: Equatable, Sendable, CustomStringConvertible {
+  /// Longest message kept, in bytes.
+  public static let maximumMessageLength = 1024
+
+  /// The reason class.
+  public var code: ErrorCode
+  /// A readable explanation.
+  public var message: String
+
+  /// An error reply; the message is cut to 1024 bytes.
+  public init(code: ErrorCode, message: String) {
+    self.code = code
+    var text = message
+    while text.utf8.count > Self.maximumMessageLength { text.removeLast() }
+    self.message = text
+  }
+
+  public var description: String { "\(code): \(message)" }
+}
