@@ -15,6 +15,7 @@ public struct ChainModel: DifferentiableModel, Equatable {
     self.layers = layers
   }
 
+  public var name: String { Self.name }
   public var layout: [TensorSpec] { [TensorSpec(name: "w", count: layers)] }
   public var parameterCount: Int { layers }
   public var activationCount: Int { layers + 1 }

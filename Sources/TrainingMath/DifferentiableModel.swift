@@ -2,6 +2,8 @@
 /// prediction, with a forward pass that caches its activations and a backward
 /// pass that reuses them.
 public protocol DifferentiableModel: Sendable {
+  /// The model's name on the wire, e.g. `chain`.
+  var name: String { get }
   /// The named tensors the flat parameter vector is cut into.
   var layout: [TensorSpec] { get }
   /// Number of parameters (the sum of the layout's counts).

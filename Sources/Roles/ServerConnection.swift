@@ -1,0 +1,85 @@
+import WireProtocol
+import ZeroMQ
+
+/// A client's DEALER connection to a server: send a message, wait a bounded
+/// time for what comes back. Used by workers, the coordinator, `status` and `audit`.
+public final class ServerConnection {
+  /// The server endpoint.
+  public let endpoint: String
+  private let socket: Socket
+
+  /// Connects to `endpoint` (the connection completes in the background).
+  public init(context: Context, endpoint: String, parameterCount: Int = 1 << 20)
+    throws(RoleError)
+  {
+    self.endpoint = endpoint
+    do {
+      socket = try Socket(context, kind: .dealer)
+      try socket.set(
+        SocketDefaults.client(
+          maximumMessageSize: SocketDefaults.maximumMessageSize(parameterCount: parameterCount)))
+      try socket.connect(endpoint)
+    } catch {
+      throw .transport(error)
+    }
+  }
+
+  /// Sends one message.
+  public func send(_ message: WireMessage) throws(RoleError) {
+    do {
+      try socket.send(Message(encoding: message))
+    } catch {
+      throw .transport(error)
+    }
+  }
+
+  /// The next message, or nil if none arrives within `timeoutMilliseconds`
+  /// or, when `interruptible`, a stop signal arrives. A frame that does not
+  /// decode is an error.
+  public func receive(timeoutMilliseconds: Int, interruptible: Bool = true) throws(RoleError)
+    -> WireMessage?
+  {
+    let deadline = MonotonicClock.milliseconds() + UInt64(max(0, timeoutMilliseconds))
+    while true {
+      do {
+        if let (frames, _) = try socket.receiveMultipart(.dontWait) {
+          switch frames[frames.count - 1].decoded() {
+          case .success(let message): return message
+          case .failure(let error): throw RoleError.undecodable(error)
+          }
+        }
+        let now = MonotonicClock.milliseconds()
+        if now >= deadline || (interruptible && ShutdownSignal.isRequested) { return nil }
+        _ = try socket.waitForInput(timeoutMilliseconds: Int(min(deadline - now, 100)))
+      } catch let error as RoleError {
+        throw error
+      } catch let error as ZMQError {
+        throw .transport(error)
+      } catch {
+        throw .invalidArgument("\(error)")
+      }
+    }
+  }
+
+  /// Sends `message` and waits for the reply; `.error` replies become `RoleError.refused`.
+  public func request(_ message: WireMessage, timeoutMilliseconds: Int, what: String)
+    throws(RoleError) -> WireMessage
+  {
+    try send(message)
+    guard let reply = try receive(timeoutMilliseconds: timeoutMilliseconds) else {
+      if ShutdownSignal.isRequested { throw .interrupted }
+      throw .timedOut(what: "\(what) from \(endpoint)", milliseconds: timeoutMilliseconds)
+    }
+    if case .error(let error) = reply { throw .refused(error) }
+    return reply
+  }
+
+  /// Asks for the server's status.
+  public func status(timeoutMilliseconds: Int) throws(RoleError) -> ServerStatus {
+    let reply = try request(.statusRequest, timeoutMilliseconds: timeoutMilliseconds, what: "status")
+    guard case .status(let status) = reply else {
+      throw .unexpectedReply(expected: "status", got: "\(reply.type)")
+    }
+    return status
+  }
+}

@@ -1,0 +1,63 @@
+import TrainingMath
+import WireProtocol
+import ZeroMQ
+
+/// Moves frames between a ROUTER socket and a `ParameterServer`. One thread
+/// owns the socket; the state machine does the rest.
+public final class ServerLoop {
+  /// The state machine.
+  public let server: ParameterServer
+  /// The endpoint actually bound (a wildcard port resolved).
+  public let boundEndpoint: String
+  private let socket: Socket
+
+  /// Binds a ROUTER to `endpoint` for `server`.
+  public init(server: ParameterServer, context: Context, endpoint: String) throws(ZMQError) {
+    self.server = server
+    socket = try Socket(context, kind: .router)
+    try socket.set(
+      SocketDefaults.server(
+        maximumMessageSize: SocketDefaults.maximumMessageSize(
+          parameterCount: server.parameters.count)))
+    try socket.bind(endpoint)
+    boundEndpoint = try socket.lastEndpoint()
+  }
+
+  /// Serves until `shouldStop` returns true (checked at least every 100 ms).
+  public func run(shouldStop: () -> Bool) throws(ZMQError) {
+    while !shouldStop() {
+      guard try socket.waitForInput(timeoutMilliseconds: 100) else { continue }
+      // Drain what is queued before polling again.
+      while let (frames, truncated) = try socket.receiveMultipart(.dontWait) {
+        send(handle(frames: frames, truncated: truncated))
+      }
+    }
+  }
+
+  private func handle(frames: [Message], truncated: Bool) -> [Outgoing] {
+    let peer = PeerID(frames[0].bytes)
+    guard frames.count == 2, !truncated else {
+      return server.rejectUndecodable(
+        .invalid(field: "frames", reason: "a request is exactly one frame"), from: peer)
+    }
+    let now = MonotonicClock.milliseconds()
+    switch frames[1].decoded() {
+    case .success(let message): return server.receive(message, from: peer, now: now)
+    case .failure(let error): return server.rejectUndecodable(error, from: peer)
+    }
+  }
+
+  private func send(_ outgoing: [Outgoing]) {
+    for item in outgoing {
+      let payload = Message(encoding: item.message)
+      do {
+        let sent = try socket.send(
+          multipart: [Message(bytes: item.peer.bytes), payload], .dontWait)
+        if !sent { server.deliveryFailed(item) }
+      } catch {
+        // EHOSTUNREACH: the peer disconnected. Its loss is counted, not fatal.
+        server.deliveryFailed(item)
+      }
+    }
+  }
+}

@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#endif
+import ArgumentParser
+import Roles
+import TrainingMath
+import WireProtocol
+import ZeroMQ
+
+/// Where the server is, for every client command.
+struct ConnectOptions: ParsableArguments {
+  @Option(name: .long, help: "The server's endpoint, e.g. tcp://10.0.0.5:5555.")
+  var connect: String
+
+  @Option(name: .long, help: "How long to wait for each reply, in milliseconds.")
+  var timeoutMs: Int = 10_000
+
+  func validate() throws {
+    guard connect.contains("://") else {
+      throw ValidationError("--connect needs an endpoint such as tcp://HOST:5555, got \"\(connect)\"")
+    }
+    guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be > 0") }
+  }
+
+  /// A connection to the server, with its own context.
+  func open() throws -> (Context, ServerConnection) {
+    let context = try Context()
+    return (context, try ServerConnection(context: context, endpoint: connect))
+  }
+}
+
+/// Loads `--data FILE`, or the tutorial's two samples when no file is named.
+func loadDataset(_ path: String?) throws -> Dataset {
+  guard let path else { return .seed }
+  let text: String
+  do {
+    text = try String(contentsOfFile: path, encoding: .utf8)
+  } catch {
+    throw ValidationError("cannot read data file \(path): \(error.localizedDescription)")
+  }
+  do {
+    return try Dataset(csv: text)
+  } catch {
+    throw ValidationError("data file \(path): \(error)")
+  }
+}
+
+/// Parses `async` or `sync`.
+extension ConsistencyMode: ExpressibleByArgument {
+  public init?(argument: String) {
+    switch argument {
+    case "async": self = .async
+    case "sync": self = .sync
+    default: return nil
+    }
+  }
+
+  public static var allValueStrings: [String] { ["async", "sync"] }
+}
+
+/// A failure already explained on stderr; exits with `code`.
+struct Failure: Error, CustomStringConvertible {
+  var message: String
+  var code: Int32 = 1
+  var description: String { message }
+}
+
+/// Prints `message` to stderr with the `pstrain:` prefix.
+func printError(_ message: String) {
+  var stream = StandardError()
+  print("pstrain: \(message)", to: &stream)
+}
+
+/// Standard error as a text stream.
+struct StandardError: TextOutputStream {
+  mutating func write(_ string: String) {
+    var text = string
+    text.withUTF8 { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, stderr) }
+    fflush(stderr)
+  }
+}
+
+/// Runs `body`, turning role errors into a message and exit code `code`.
+func runReportingErrors(code: Int32 = 1, _ body: () throws -> Void) throws {
+  do {
+    try body()
+  } catch let error as ValidationError {
+    throw error
+  } catch let error as ExitCode {
+    throw error
+  } catch let error as Failure {
+    printError(error.message)
+    throw ExitCode(error.code)
+  } catch {
+    printError("\(error)")
+    throw ExitCode(code)
+  }
+}
+

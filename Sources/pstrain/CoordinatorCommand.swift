@@ -1,0 +1,60 @@
+import ArgumentParser
+import Roles
+import TrainingMath
+
+/// `pstrain coordinator`: audits applied gradients periodically.
+struct CoordinatorCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "coordinator",
+    abstract: "Audit the gradients the server applies, every N versions.",
+    discussion: """
+      Every N versions the server sends the next gradient it applies from each worker, with
+      the weights and samples it was computed at. Each is compared with central finite
+      differences of the loss per coordinate and along a random direction. Runs until
+      SIGINT or SIGTERM, then prints a summary; exits 1 if any audit failed.
+      """)
+
+  @OptionGroup var server: ConnectOptions
+
+  @Option(help: "Audit every N versions.")
+  var every: UInt64 = 10
+
+  @Option(help: "Relative tolerance beyond rounding noise.")
+  var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
+
+  @Flag(help: "Print JSON lines instead of text.")
+  var json = false
+
+  func validate() throws {
+    guard every >= 1 else { throw ValidationError("--every must be >= 1") }
+    guard tolerance.isFinite, tolerance > 0 else { throw ValidationError("--tolerance must be > 0") }
+  }
+
+  func run() throws {
+    try runReportingErrors {
+      let (context, connection) = try server.open()
+      defer { withExtendedLifetime(context) {} }
+      // Fail fast when no server answers.
+      _ = try connection.status(timeoutMilliseconds: server.timeoutMs)
+      let coordinator = CoordinatorLoop(connection: connection, every: every, tolerance: tolerance)
+      try coordinator.run(
+        shouldStop: { ShutdownSignal.isRequested },
+        subscribed: {
+          print(
+            json
+              ? "{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(tolerance)}"
+              : "coordinator: auditing every \(every) versions, tolerance \(tolerance)")
+        }
+      ) { report in
+        print(json ? report.json : report.text)
+      }
+      let tally = coordinator.tally
+      print(
+        json
+          ? "{\"type\":\"summary\",\"audits\":\(tally.json)}"
+          : "coordinator: \(tally.count) audits, \(tally.failed) failed, \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError)"
+      )
+      if tally.failed > 0 { throw ExitCode(1) }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Roles
+
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#endif
+
+/// Process entry: line-buffer stdout so that parents reading our pipe (such as
+/// `pstrain train`) see each line as it is printed, then run the command line.
+@main
+enum Entry {
+  static func main() {
+    setvbuf(stdout, nil, _IOLBF, 0)
+    ShutdownSignal.install()
+    PStrain.main()
+  }
+}
+
+/// `pstrain`: a distributed parameter-server trainer over ZeroMQ.
+struct PStrain: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pstrain",
+    abstract: "A parameter-server trainer over ZeroMQ, with gradient-consistency audits.",
+    discussion: """
+      Start a server, workers and a coordinator by hand, or let `pstrain train` start a
+      whole cluster on loopback. `pstrain status` and `pstrain audit` inspect a running one.
+      """,
+    version: "0.1.0",
+    subcommands: [
+      TrainCommand.self, ServerCommand.self, WorkerCommand.self, CoordinatorCommand.self,
+      AuditCommand.self, StatusCommand.self, DataCommand.self, GradientTableCommand.self,
+    ]
+  )
+}

@@ -1,0 +1,247 @@
+import ArgumentParser
+import Foundation
+import Roles
+import TrainingMath
+import WireProtocol
+
+/// `pstrain train`: a whole cluster on loopback, as separate OS processes.
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train on a local cluster: a server, N workers and a coordinator on loopback.",
+    discussion: """
+      Each role runs as its own process of this executable, talking ZeroMQ over
+      tcp://127.0.0.1 on a free port. The defaults reproduce the tutorial: its two samples,
+      initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. Exits non-zero if a
+      process failed or an audit found a wrong gradient. --json ends stdout with one JSON
+      object; progress then goes to stderr.
+      """)
+
+  @Option(help: "Number of worker processes.")
+  var workers: Int = 2
+
+  @Option(help: "async or sync.")
+  var mode: ConsistencyMode = .async
+
+  @Option(help: "Passes of each worker over its shard.")
+  var epochs: Int = 500
+
+  @Option(help: "SGD learning rate.")
+  var lr: Double = 0.05
+
+  @Option(help: "CSV file of x,label rows (default: the tutorial's two samples).")
+  var data: String?
+
+  @Option(help: "Depth L of the chain model.")
+  var layers: Int = 3
+
+  @Option(help: "Samples per gradient push.")
+  var batchSize: Int = 1
+
+  @Option(help: "The coordinator audits every N versions.")
+  var auditEvery: UInt64 = 10
+
+  @Option(help: "Audit tolerance (relative, beyond rounding noise).")
+  var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
+
+  @Option(help: "Inject a gradient fault into worker 0 (scale=F, flip=K, stale=K), to see audits fail.")
+  var fault: String?
+
+  @Option(help: "Give up after this many seconds.")
+  var timeoutS: Int = 600
+
+  @Flag(help: "End stdout with one JSON object.")
+  var json = false
+
+  func validate() throws {
+    guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1...256") }
+    guard epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
+    guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
+    guard (1...1_000_000).contains(layers) else { throw ValidationError("--layers must be 1...1000000") }
+    guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+    guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
+    guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
+    if let fault {
+      do { _ = try GradientFault(parsing: fault) } catch { throw ValidationError("--fault: \(error)") }
+    }
+  }
+
+  func run() throws {
+    try runReportingErrors {
+      let dataset = try loadDataset(data)
+      let cluster = LocalCluster(executable: currentExecutablePath())
+      defer { cluster.stopAll() }
+      let outcome = try train(dataset: dataset, cluster: cluster)
+      report(outcome, dataset: dataset)
+      if !outcome.problems.isEmpty { throw ExitCode(1) }
+    }
+  }
+
+  /// Everything a run ends with.
+  struct Outcome {
+    var status: ServerStatus
+    var audits: AuditSummary
+    var problems: [String]
+    var endpoint: String
+    var seconds: Double
+  }
+
+  /// The coordinator's summary, read from its JSON line.
+  struct AuditSummary: Decodable {
+    var count: Int
+    var failed: Int
+    var inconclusive: Int
+    var max_relative_error: Double?
+    var failed_workers: [Int]
+  }
+
+  private func progress(_ line: String) {
+    if json { printError(line) } else { print(line) }
+  }
+
+  private func train(dataset: Dataset, cluster: LocalCluster) throws -> Outcome {
+    let started = Date()
+    var serverArguments = [
+      "server", "--bind", "tcp://127.0.0.1:*", "--mode", "\(mode)", "--workers", "\(workers)",
+      "--lr", "\(lr)", "--layers", "\(layers)",
+    ]
+    let server = try cluster.start("server", serverArguments)
+    serverArguments.removeAll()
+    guard
+      let listening = server.waitForLine(timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
+    else {
+      throw Failure(message: "the server did not start: \(server.errorTail())")
+    }
+    let endpoint = String(listening.dropFirst("listening ".count))
+    progress("train: server at \(endpoint), \(mode) mode, \(workers) workers, \(epochs) epochs, lr \(lr)")
+
+    let coordinator = try cluster.start(
+      "coordinator",
+      [
+        "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--tolerance",
+        "\(tolerance)", "--json",
+      ])
+    guard
+      coordinator.waitForLine(timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
+        != nil
+    else {
+      throw Failure(message: "the coordinator did not start: \(coordinator.errorTail())")
+    }
+
+    var workerProcesses: [ChildProcess] = []
+    for index in 0..<workers {
+      var arguments = [
+        "worker", "--connect", endpoint, "--shard", "\(index)/\(workers)", "--epochs", "\(epochs)",
+        "--batch-size", "\(batchSize)",
+      ]
+      if let data { arguments += ["--data", data] }
+      if index == 0, let fault { arguments += ["--fault", fault] }
+      workerProcesses.append(try cluster.start("worker \(index)", arguments))
+    }
+
+    let (context, connection) = try ConnectOptions.parse(["--connect", endpoint]).open()
+    defer { withExtendedLifetime(context) {} }
+    let objective = Objective(model: ChainModel(layers: layers))
+    let deadline = started.addingTimeInterval(Double(timeoutS))
+    var problems: [String] = []
+    var lastProgress = Date.distantPast
+    while workerProcesses.contains(where: \.isRunning) {
+      if ShutdownSignal.isRequested { throw Failure(message: "interrupted; stopping the cluster") }
+      if Date() > deadline {
+        problems.append("timed out after \(timeoutS) s with workers still running")
+        break
+      }
+      if !server.isRunning { throw Failure(message: "the server exited: \(server.errorTail())") }
+      if Date().timeIntervalSince(lastProgress) >= 0.5 {
+        lastProgress = Date()
+        if let status = try? connection.status(timeoutMilliseconds: 2000) {
+          let loss = objective.loss(weights: status.parameters.values, samples: dataset.samples)
+          progress("train: version \(status.version), \(status.workers.count) workers training, loss \(loss)")
+        }
+      }
+      usleep(20_000)
+    }
+    for worker in workerProcesses {
+      let code = worker.wait(timeoutMilliseconds: 1000)
+      if code != 0 {
+        problems.append(
+          "\(worker.name) exited with status \(code.map(String.init) ?? "unknown"): \(worker.errorTail())")
+      }
+    }
+    let status = try connection.status(timeoutMilliseconds: 10_000)
+
+    let coordinatorExit = coordinator.stop()
+    let summaryLine = coordinator.outputLines.last(where: { $0.contains("\"type\":\"summary\"") })
+    struct SummaryLine: Decodable { var audits: AuditSummary }
+    guard let summaryLine,
+      let summary = try? JSONDecoder().decode(SummaryLine.self, from: Data(summaryLine.utf8))
+    else {
+      throw Failure(message: "the coordinator gave no summary (status \(coordinatorExit.map(String.init) ?? "?")): \(coordinator.errorTail())")
+    }
+    if summary.audits.failed > 0 {
+      problems.append("\(summary.audits.failed) audits failed (workers \(summary.audits.failed_workers))")
+    }
+    if summary.audits.count == 0 { problems.append("no gradient was audited") }
+    if server.stop() != 0 { problems.append("the server did not stop cleanly: \(server.errorTail())") }
+    return Outcome(
+      status: status, audits: summary.audits, problems: problems, endpoint: endpoint,
+      seconds: Date().timeIntervalSince(started))
+  }
+
+  private func report(_ outcome: Outcome, dataset: Dataset) {
+    let model = ChainModel(layers: layers)
+    let objective = Objective(model: model)
+    let weights = outcome.status.parameters.values
+    let loss = objective.loss(weights: weights, samples: dataset.samples)
+    let predictions: [(Double, Double)] = [1.0, -1.0].map { x in
+      let e = model.predict(weights: weights, input: x)
+      return (x, e > 0 ? 1 : (e < 0 ? -1 : 0))
+    }
+    let audits = outcome.audits
+    if json {
+      let predictionsJSON = predictions.map { "[\(JSON.number($0.0)),\(JSON.number($0.1))]" }
+      print(
+        "{\"weights\":\(JSON.numbers(weights)),\"loss\":\(JSON.number(loss)),"
+          + "\"predictions\":[\(predictionsJSON.joined(separator: ","))],"
+          + "\"updates\":\(outcome.status.version),\"gradients_applied\":\(outcome.status.gradientsApplied),"
+          + "\"rejected\":\(outcome.status.rejected),\"mode\":\"\(mode)\",\"workers\":\(workers),"
+          + "\"epochs\":\(epochs),\"lr\":\(JSON.number(lr)),\"seconds\":\(JSON.number(outcome.seconds)),"
+          + "\"audits\":{\"count\":\(audits.count),\"failed\":\(audits.failed),"
+          + "\"inconclusive\":\(audits.inconclusive),"
+          + "\"max_relative_error\":\(JSON.number(audits.max_relative_error ?? 0))},"
+          + "\"ok\":\(outcome.problems.isEmpty),\"problems\":[\(outcome.problems.map(JSON.string).joined(separator: ","))]}"
+      )
+    } else {
+      print("train: finished in \(String(format: "%.2f", outcome.seconds)) s")
+      print("  weights     \(weights.prefix(8).map { "\($0)" }.joined(separator: ", "))")
+      print("  loss        \(loss) (mean over \(dataset.count) rows)")
+      print("  predictions " + predictions.map { "\($0.0) -> \($0.1)" }.joined(separator: ", "))
+      print("  updates     \(outcome.status.version) (\(outcome.status.gradientsApplied) gradients, \(outcome.status.rejected) rejected)")
+      print(
+        "  audits      \(audits.count), \(audits.failed) failed, \(audits.inconclusive) below rounding noise, max relative error \(audits.max_relative_error ?? 0)"
+      )
+      for problem in outcome.problems { print("  PROBLEM: \(problem)") }
+    }
+  }
+}
+
+/// The processes of a local cluster, stopped together however the run ends.
+final class LocalCluster {
+  let executable: String
+  private(set) var processes: [ChildProcess] = []
+
+  init(executable: String) { self.executable = executable }
+
+  /// Starts `pstrain ARGUMENTS` as a child called `name`.
+  func start(_ name: String, _ arguments: [String]) throws -> ChildProcess {
+    let child = try ChildProcess(name: name, executable: executable, arguments: arguments)
+    processes.append(child)
+    return child
+  }
+
+  /// Stops every child still running: SIGTERM, then SIGKILL after a grace period.
+  func stopAll() {
+    for child in processes where child.isRunning { kill(child.pid, SIGTERM) }
+    for child in processes { child.stop(graceMilliseconds: 5000) }
+  }
+}

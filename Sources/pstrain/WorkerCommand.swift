@@ -1,0 +1,81 @@
+import ArgumentParser
+import Roles
+import TrainingMath
+import WireProtocol
+
+/// `pstrain worker`: trains on one shard and pushes gradients.
+struct WorkerCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "worker",
+    abstract: "Run a worker on one shard of the data.",
+    discussion: """
+      Shard I/N is the contiguous block of rows [I*n/N, (I+1)*n/N) of the n-row dataset.
+      The model comes from the server. --fault injects a gradient fault for testing audits:
+      scale=F multiplies the gradient by F, flip=K negates coordinate K (0-based),
+      stale=K computes at the weights received K replies earlier; combine with commas.
+      """)
+
+  @OptionGroup var server: ConnectOptions
+
+  @Option(help: "This worker's shard, I/N (0-based).")
+  var shard: String
+
+  @Option(help: "CSV file of x,label rows (default: the tutorial's two samples).")
+  var data: String?
+
+  @Option(help: "Passes over the shard.")
+  var epochs: Int = 500
+
+  @Option(help: "Samples per gradient push.")
+  var batchSize: Int = 1
+
+  @Option(help: "Worker id, unique in the run (default: the shard index).")
+  var id: UInt32?
+
+  @Option(help: "Inject a gradient fault: scale=F, flip=K, stale=K.")
+  var fault: String?
+
+  @Option(help: "How long to wait for each reply in milliseconds (sync steps wait for peers).")
+  var replyTimeoutMs: Int = 60_000
+
+  func validate() throws {
+    guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
+    guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+    guard replyTimeoutMs > 0 else { throw ValidationError("--reply-timeout-ms must be > 0") }
+    do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
+    if let fault {
+      do { _ = try GradientFault(parsing: fault) } catch { throw ValidationError("--fault: \(error)") }
+    }
+  }
+
+  func run() throws {
+    try runReportingErrors {
+      let shard = try Shard(parsing: self.shard)
+      let dataset = try loadDataset(data)
+      let samples = dataset.rows(of: shard)
+      let workerID = id ?? UInt32(shard.index)
+      let (context, connection) = try server.open()
+      defer { withExtendedLifetime(context) {} }
+      let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
+      let model = try ModelCatalog.chain(
+        for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))
+      let session = try WorkerSession(
+        workerID: workerID, shard: shard, samples: samples, model: model, epochs: epochs,
+        batchSize: batchSize, fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
+      if samples.isEmpty {
+        print("worker \(workerID): shard \(shard) of \(dataset.count) rows is empty; joining and leaving")
+      }
+      print(
+        "worker \(workerID): shard \(shard), \(samples.count) rows, \(epochs) epochs, \(status.mode) server at \(server.connect)"
+          + (session.fault.isNone ? "" : ", FAULT \(session.fault)"))
+      try WorkerLoop.run(
+        session, connection: connection, replyTimeoutMilliseconds: replyTimeoutMs
+      ) { progress in
+        print(
+          "worker \(workerID): epoch \(min(progress.epoch + 1, epochs))/\(epochs), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
+        )
+      }
+      print("worker \(workerID): done, \(session.pushesApplied) pushes applied")
+    }
+  }
+}
