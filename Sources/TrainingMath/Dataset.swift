@@ -21,9 +21,12 @@ public struct Dataset: Equatable, Sendable {
   public init(csv text: String) throws(TrainingMathError) {
     var samples: [Sample] = []
     var lineNumber = 0
-    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+    // "\r\n" is one Character in Swift, so both line endings are named here.
+    let lines = text.split(
+      omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+    for rawLine in lines {
       lineNumber += 1
-      let line = rawLine.trimmingSuffix("\r").trimmingWhitespace()
+      let line = rawLine.trimmingWhitespace()
       if line.isEmpty || line.hasPrefix("#") { continue }
       if samples.isEmpty && lineNumber == 1 && line.lowercased().replacingSpaces() == "x,label" {
         continue
@@ -87,11 +90,6 @@ extension StringProtocol {
     guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
     let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
     return String(String.UnicodeScalarView(scalars[first...last]))
-  }
-
-  fileprivate func trimmingSuffix(_ suffix: String) -> Substring {
-    let text = Substring(self)
-    return text.hasSuffix(suffix) ? text.dropLast(suffix.count) : text
   }
 
   fileprivate func replacingSpaces() -> String { String(filter { $0 != " " }) }

@@ -13,6 +13,8 @@ public enum WireCodec {
   public static let maximumTensors = 256
   /// Most samples in one message.
   public static let maximumSamples = 1 << 20
+  /// Row numbers are below 2^48.
+  public static let maximumRow: UInt64 = 1 << 48
   /// Most workers listed in one status.
   public static let maximumWorkers = Shard.maximumCount
   /// Tensor element type tag for Float64.
@@ -322,8 +324,8 @@ public enum WireCodec {
     samples.reserveCapacity(count)
     for index in 0..<count {
       let row = try reader.read(UInt64.self, "sample[\(index)] row")
-      guard row <= UInt64(Int32.max) * 64 else {
-        throw .outOfRange(field: "sample[\(index)] row", value: String(row), allowed: "a row number")
+      guard row < maximumRow else {
+        throw .outOfRange(field: "sample[\(index)] row", value: String(row), allowed: "below 2^48")
       }
       let x = try reader.readFinite("sample[\(index)] x")
       let label = try reader.readFinite("sample[\(index)] label")

@@ -1,0 +1,182 @@
+import Testing
+import TrainingMath
+
+@testable import WireProtocol
+
+/// One of every message, with awkward values where they fit.
+let everyMessage: [WireMessage] = {
+  let layout = [TensorSpec(name: "w", count: 3)]
+  let tensors = NamedTensors(layout: layout, values: [0.2333, -0.233, -0.0])
+  let two = NamedTensors(
+    layout: [TensorSpec(name: "a.b_c-1", count: 1), TensorSpec(name: "B", count: 2)],
+    values: [Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -1e-300])
+  let samples = [Sample(index: 0, x: 1, label: -1), Sample(index: 1 << 40, x: -0.5, label: 0.25)]
+  return [
+    .join(Join(workerID: 7, shard: try! Shard(index: 1, count: 3), model: ModelDescriptor(name: "chain", layout: layout))),
+    .push(GradientPush(workerID: 1, sequence: 1, computedAtVersion: 0, samples: samples, gradient: tensors)),
+    .push(GradientPush(workerID: .max, sequence: .max, computedAtVersion: .max, samples: [samples[0]], gradient: two)),
+    .weights(WeightsReply(version: 42, parameters: tensors)),
+    .statusRequest,
+    .status(
+      ServerStatus(
+        mode: .sync, version: 9, gradientsApplied: 18, rejected: 2, learningRate: 0.05,
+        requiredWorkers: 2, modelName: "chain", parameters: tensors,
+        workers: [WorkerStatus(workerID: 0, shard: try! Shard(index: 0, count: 2), pushesApplied: 9, lastSequence: 9)],
+        workersLeft: 1, auditRecordsSent: 4)),
+    .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
+    .subscription(SubscriptionState(every: 0, recordsSent: 5, recordsDropped: 1)),
+    .auditRecord(
+      AuditRecord(
+        workerID: 1, sequence: 3, computedAtVersion: 2, appliedAtVersion: 4, modelName: "chain",
+        weights: tensors, samples: samples, gradient: tensors)),
+    .leave(workerID: 3),
+    .left(workerID: 3),
+    .error(ErrorReply(code: .replayed, message: "push 3 was already applied — ünïcode ok")),
+  ]
+}()
+
+@Suite struct WireCodecTests {
+  @Test func everyMessageRoundTripsExactly() throws {
+    for message in everyMessage {
+      let bytes = WireCodec.encode(message)
+      #expect(bytes.count == WireCodec.encodedSize(of: message))
+      #expect(try WireCodec.decode(bytes) == message, "\(message.type)")
+    }
+  }
+
+  @Test func negativeZeroAndExtremesKeepTheirBits() throws {
+    guard case .push(let push) = try WireCodec.decode(WireCodec.encode(everyMessage[2])) else {
+      Issue.record("not a push")
+      return
+    }
+    #expect(push.gradient.values.map(\.bitPattern) == [Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -1e-300].map(\.bitPattern))
+  }
+
+  @Test func headerIsMagicVersionType() {
+    let bytes = WireCodec.encode(.statusRequest)
+    #expect(bytes == [0x50, 0x53, 1, MessageType.statusRequest.rawValue])
+  }
+
+  @Test func everyTruncationIsRejected() {
+    for message in everyMessage {
+      let bytes = WireCodec.encode(message)
+      for length in 0..<bytes.count {
+        #expect(throws: DecodeError.self, "\(message.type) cut to \(length)") {
+          try WireCodec.decode(Array(bytes.prefix(length)))
+        }
+      }
+    }
+  }
+
+  @Test func trailingBytesAreRejected() {
+    #expect(throws: DecodeError.trailingBytes(1)) {
+      try WireCodec.decode(WireCodec.encode(.leave(workerID: 1)) + [0])
+    }
+  }
+
+  @Test func wrongMagicVersionAndTypeAreNamed() {
+    var bytes = WireCodec.encode(.statusRequest)
+    bytes[0] = 0x51
+    #expect(throws: DecodeError.badMagic) { try WireCodec.decode(bytes) }
+    bytes = WireCodec.encode(.statusRequest)
+    bytes[2] = 2
+    #expect(throws: DecodeError.unsupportedVersion(2)) { try WireCodec.decode(bytes) }
+    bytes = WireCodec.encode(.statusRequest)
+    bytes[3] = 99
+    #expect(throws: DecodeError.unknownType(99)) { try WireCodec.decode(bytes) }
+    #expect(DecodeError.unknownType(99).code == .unknownType)
+  }
+
+  /// Replaces the 8 bytes of the first occurrence of `value` with `replacement`.
+  func patch(_ bytes: [UInt8], _ value: Double, with replacement: Double) -> [UInt8] {
+    let needle = withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+    let patchBytes = withUnsafeBytes(of: replacement.bitPattern.littleEndian) { Array($0) }
+    var out = bytes
+    for start in 0...(bytes.count - 8) where Array(bytes[start..<(start + 8)]) == needle {
+      out.replaceSubrange(start..<(start + 8), with: patchBytes)
+      return out
+    }
+    Issue.record("value not found")
+    return out
+  }
+
+  @Test(arguments: [Double.nan, .infinity, -.infinity, Double(bitPattern: 0x7FF0_0000_0000_0001)])
+  func nonFiniteNumbersAreRejectedEverywhere(bad: Double) {
+    let push = WireCodec.encode(everyMessage[1])
+    #expect(throws: DecodeError.nonFinite(field: "gradient w[1]")) {
+      try WireCodec.decode(patch(push, -0.233, with: bad))
+    }
+    #expect(throws: DecodeError.nonFinite(field: "sample[1] x")) {
+      try WireCodec.decode(patch(push, -0.5, with: bad))
+    }
+    let status = WireCodec.encode(everyMessage[5])
+    #expect(throws: DecodeError.nonFinite(field: "learning rate")) {
+      try WireCodec.decode(patch(status, 0.05, with: bad))
+    }
+  }
+
+  @Test func hostileCountsFailWithoutAllocating() {
+    // A push claiming 2^32-1 samples in a 40-byte frame.
+    var writer: [UInt8] = [0x50, 0x53, 1, MessageType.push.rawValue]
+    writer += [1, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0]
+    writer += [0xFF, 0xFF, 0xFF, 0xFF]
+    #expect(throws: DecodeError.self) { try WireCodec.decode(writer) }
+    // A tensor claiming 2^64-1 elements.
+    let weights = WireCodec.encode(.weights(WeightsReply(version: 1, parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1])))
+    )
+    var huge = weights
+    // size field follows: header 4 + version 8 + count 2 + name len 1 + "w" 1 + tag 1
+    for offset in 17..<25 { huge[offset] = 0xFF }
+    #expect(throws: DecodeError.self) { try WireCodec.decode(huge) }
+  }
+
+  @Test func badNamesDuplicatesZeroSequenceAndBadShardsAreRejected() throws {
+    func push(_ gradient: NamedTensors, sequence: UInt64 = 1) -> [UInt8] {
+      WireCodec.encode(
+        .push(GradientPush(workerID: 1, sequence: sequence, computedAtVersion: 0, samples: [Sample(index: 0, x: 1, label: 1)], gradient: gradient)))
+    }
+    let bad = NamedTensors(layout: [TensorSpec(name: "w x", count: 1)], values: [1])
+    #expect(throws: DecodeError.self) { try WireCodec.decode(push(bad)) }
+    let duplicate = NamedTensors(layout: [TensorSpec(name: "w", count: 1), TensorSpec(name: "w", count: 1)], values: [1, 2])
+    #expect(throws: DecodeError.invalid(field: "tensor name", reason: "\"w\" appears twice")) {
+      try WireCodec.decode(push(duplicate))
+    }
+    let fine = NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1])
+    #expect(throws: DecodeError.self) { try WireCodec.decode(push(fine, sequence: 0)) }
+    var join = WireCodec.encode(everyMessage[0])
+    join[8] = 9  // shard index 9 of 3
+    #expect(throws: DecodeError.self) { try WireCodec.decode(join) }
+  }
+
+  /// Random byte flips, insertions and cuts of valid frames: decoding either
+  /// fails with a DecodeError or yields a message that re-encodes to the same bytes.
+  @Test func mutatedFramesNeverCrashAndNeverDecodeAmbiguously() {
+    var generator = SplitMix64(seed: 2026)
+    var decoded = 0
+    for round in 0..<20_000 {
+      var bytes = WireCodec.encode(everyMessage[round % everyMessage.count])
+      let edits = 1 + Int(generator.next() % 3)
+      for _ in 0..<edits {
+        let position = Int(generator.next() % UInt64(bytes.count))
+        switch generator.next() % 4 {
+        case 0: bytes[position] = UInt8(truncatingIfNeeded: generator.next())
+        case 1: bytes[position] ^= 1 << (generator.next() % 8)
+        case 2: bytes.insert(UInt8(truncatingIfNeeded: generator.next()), at: position)
+        default: bytes.removeSubrange(position...)
+        }
+        if bytes.isEmpty { bytes = [0] }
+      }
+      if let message = try? WireCodec.decode(bytes) {
+        decoded += 1
+        #expect(WireCodec.encode(message) == bytes)
+      }
+    }
+    #expect(decoded > 0)  // some mutations (e.g. of a weight value) are still valid frames
+  }
+
+  @Test func errorMessagesAreCutTo1024Bytes() throws {
+    let reply = ErrorReply(code: .malformed, message: String(repeating: "é", count: 1000))
+    #expect(reply.message.utf8.count <= 1024)
+    #expect(try WireCodec.decode(WireCodec.encode(.error(reply))) == .error(reply))
+  }
+}
