@@ -1,0 +1,143 @@
+import Testing
+import TrainingMath
+import WireProtocol
+
+@testable import Roles
+
+/// Drives workers and a server in memory, round-robin, with no sockets.
+func runInMemory(
+  server: ParameterServer, workers: [WorkerSession<ChainModel>], auditor: PeerID? = nil
+) throws -> [AuditReport] {
+  let peers = workers.indices.map { PeerID([1, UInt8($0)]) }
+  var reports: [AuditReport] = []
+  var inbox: [[WireMessage]] = Array(repeating: [], count: workers.count)
+  func deliver(_ outgoing: [Outgoing]) throws {
+    for item in outgoing {
+      if let index = peers.firstIndex(of: item.peer) { inbox[index].append(item.message) }
+      if item.peer == auditor, case .auditRecord(let record) = item.message {
+        reports.append(try AuditReport.audit(record, tolerance: 1e-7))
+      }
+    }
+  }
+  if let auditor {
+    try deliver(server.receive(.auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: .max)), from: auditor, now: 0))
+  }
+  for (index, worker) in workers.enumerated() {
+    try deliver(server.receive(worker.start(), from: peers[index], now: 0))
+  }
+  var finished = Set<Int>()
+  var idle = 0
+  while finished.count < workers.count {
+    var progressed = false
+    for index in workers.indices where !finished.contains(index) && !inbox[index].isEmpty {
+      let reply = inbox[index].removeFirst()
+      progressed = true
+      switch try workers[index].receive(reply) {
+      case .finished: finished.insert(index)
+      case .send(let message): try deliver(server.receive(message, from: peers[index], now: 1))
+      }
+    }
+    idle = progressed ? 0 : idle + 1
+    if idle > 2 { throw RoleError.invalidArgument("deadlock") }
+  }
+  return reports
+}
+
+@Suite struct WorkerSessionTests {
+  let model = ChainModel(layers: 3)
+
+  @Test func oneSyncWorkerReproducesTheSeedWeightsExactly() throws {
+    let server = makeServer(.sync, workers: 1)
+    let worker = try WorkerSession(
+      workerID: 0, shard: Shard(index: 0, count: 1), samples: Dataset.seed.samples, model: model,
+      epochs: 160)
+    _ = try runInMemory(server: server, workers: [worker])
+    #expect(server.parameters == [0.26834251180335367, 0.2681246232434451, -0.5366628787432715])
+    #expect(server.version == 320)
+    #expect(server.joinedWorkers.isEmpty)
+    #expect(worker.pushesApplied == 320)
+  }
+
+  @Test func twoAsyncWorkersConvergeAndEveryAuditPasses() throws {
+    let server = makeServer(.async, workers: 2)
+    let workers = try (0..<2).map { index in
+      let shard = try Shard(index: index, count: 2)
+      return try WorkerSession(
+        workerID: UInt32(index), shard: shard, samples: Dataset.seed.rows(of: shard), model: model,
+        epochs: 500)
+    }
+    let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
+    let loss = Objective(model: model).loss(weights: server.parameters, samples: Dataset.seed.samples)
+    #expect(loss < 1e-3)
+    #expect(reports.count > 100)
+    #expect(reports.filter { !$0.audit.passed }.isEmpty)
+    #expect(Set(reports.map(\.workerID)) == [0, 1])
+  }
+
+  @Test(arguments: ["scale=1.000001", "flip=1", "stale=1", "scale=0.5,flip=2"])
+  func faultyWorkersAreFlagged(fault: String) throws {
+    let server = makeServer(.async, workers: 2)
+    let data = try Dataset.generate(rows: 20, seed: 4, noise: 0.3)
+    let workers = try (0..<2).map { index in
+      let shard = try Shard(index: index, count: 2)
+      return try WorkerSession(
+        workerID: UInt32(index), shard: shard, samples: data.rows(of: shard), model: model,
+        epochs: 5, fault: index == 1 ? GradientFault(parsing: fault) : .none)
+    }
+    let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
+    let failed = Set(reports.filter { !$0.audit.passed }.map(\.workerID))
+    #expect(failed == [1])
+  }
+
+  @Test func anEmptyShardJoinsAndLeaves() throws {
+    let server = makeServer(.sync, workers: 3)
+    let workers = try (0..<3).map { index in
+      let shard = try Shard(index: index, count: 3)
+      return try WorkerSession(
+        workerID: UInt32(index), shard: shard, samples: Dataset.seed.rows(of: shard), model: model,
+        epochs: 10)
+    }
+    #expect(workers[0].samples.isEmpty)
+    _ = try runInMemory(server: server, workers: workers)
+    #expect(server.version == 10)
+  }
+
+  @Test func batchesPushTheMeanGradientOfTheirSamples() throws {
+    let server = makeServer(.async)
+    let data = try Dataset.generate(rows: 10, seed: 8, noise: 0.1)
+    let worker = try WorkerSession(
+      workerID: 0, shard: Shard(index: 0, count: 1), samples: data.samples, model: model, epochs: 1,
+      batchSize: 4)
+    guard case .send(.push(let push)) = try worker.receive(.weights(WeightsReply(version: 0, parameters: server.namedParameters))) else {
+      Issue.record("no push")
+      return
+    }
+    #expect(push.samples.map(\.index) == [0, 1, 2, 3])
+    #expect(push.gradient.values == Objective(model: model).gradient(weights: ChainModel.seedWeights, samples: Array(data.samples[0..<4])))
+  }
+
+  @Test func serverRefusalsSurfaceAsErrors() throws {
+    let worker = try WorkerSession(
+      workerID: 0, shard: Shard(index: 0, count: 1), samples: Dataset.seed.samples, model: model, epochs: 1)
+    #expect(throws: RoleError.refused(ErrorReply(code: .duplicateWorker, message: "x"))) {
+      try worker.receive(.error(ErrorReply(code: .duplicateWorker, message: "x")))
+    }
+    #expect(throws: RoleError.self) { try worker.receive(.statusRequest) }
+  }
+
+  @Test func faultSpecificationsParseAndReject() throws {
+    let fault = try GradientFault(parsing: "scale=2,flip=0,flip=2,stale=3")
+    #expect(fault.scale == 2 && fault.flipped == [0, 2] && fault.staleness == 3)
+    var gradient = [1.0, 2.0, 3.0]
+    fault.corrupt(&gradient)
+    #expect(gradient == [-2, 4, -6])
+    for bad in ["scale", "scale=x", "flip=-1", "stale=1001", "noise=1", "scale=nan"] {
+      #expect(throws: RoleError.self, "\(bad)") { try GradientFault(parsing: bad) }
+    }
+    #expect(throws: RoleError.self) {
+      try WorkerSession(
+        workerID: 0, shard: Shard(index: 0, count: 1), samples: [], model: model, epochs: 1,
+        fault: GradientFault(parsing: "flip=3"))
+    }
+  }
+}
