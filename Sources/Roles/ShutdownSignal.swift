@@ -10,9 +10,16 @@ private let stopRequested = Atomic<Int32>(0)
 /// SIGINT and SIGTERM as a flag the socket loops poll between waits: a signal
 /// interrupts `zmq_poll`, the loop sees the flag and shuts down cleanly.
 public enum ShutdownSignal {
-  /// Installs the handlers for SIGINT and SIGTERM (and ignores SIGPIPE).
+  /// Installs the handlers for SIGINT and SIGTERM (and ignores SIGPIPE). A
+  /// parent may have started us with these signals blocked (the mask survives
+  /// exec), so they are unblocked too.
   public static func install() {
     signal(SIGPIPE, SIG_IGN)
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &signals, nil)
     let handler: @convention(c) (Int32) -> Void = { number in
       stopRequested.store(number, ordering: .relaxed)
     }

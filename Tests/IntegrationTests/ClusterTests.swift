@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+
+/// Real processes on tcp loopback. Serialized: each test starts its own cluster.
+@Suite(.serialized) struct ClusterTests {
+  @Test func trainWithDefaultsConvergesAndPassesEveryAudit() throws {
+    let run = try runPstrain(["train", "--json"])
+    #expect(run.status == 0, "\(run.errors)")
+    let summary = try lastJSONObject(run.output)
+    let loss = try #require(summary["loss"] as? Double)
+    #expect(loss < 1e-3)
+    let predictions = try #require(summary["predictions"] as? [[Double]])
+    #expect(predictions == [[1, -1], [-1, 1]])
+    let audits = try #require(summary["audits"] as? [String: Any])
+    #expect((audits["count"] as? Int ?? 0) > 0)
+    #expect(audits["failed"] as? Int == 0)
+    #expect((audits["max_relative_error"] as? Double ?? 1) <= 1e-9)
+    #expect((summary["weights"] as? [Double])?.count == 3)
+    #expect(summary["updates"] as? Int == 1000)
+  }
+
+  @Test func oneSyncWorkerReproducesTheSeedWeightsThroughRealProcesses() throws {
+    let run = try runPstrain(["train", "--workers", "1", "--mode", "sync", "--epochs", "160", "--lr", "0.05", "--json"])
+    #expect(run.status == 0, "\(run.errors)")
+    let weights = try #require(try lastJSONObject(run.output)["weights"] as? [Double])
+    let expected = [0.26834251180335367, 0.2681246232434451, -0.5366628787432715]
+    #expect(weights.count == 3)
+    for index in 0..<3 { #expect(abs(weights[index] - expected[index]) <= 1e-15) }
+  }
+
+  @Test(arguments: ["async", "sync"])
+  func rolesStartedByHandTrainToTheSameQuality(mode: String) throws {
+    let (server, endpoint) = try startServer(["--mode", mode, "--workers", "2"])
+    defer { server.stop() }
+    let coordinator = try Launched(["coordinator", "--connect", endpoint, "--every", "5", "--json"])
+    defer { coordinator.stop() }
+    _ = try coordinator.line(startingWith: "{\"type\":\"subscribed\"")
+    let workers = try (0..<2).map { index in
+      try Launched(["worker", "--connect", endpoint, "--shard", "\(index)/2", "--epochs", "500"])
+    }
+    defer { workers.forEach { $0.stop() } }
+    for worker in workers { #expect(try worker.wait() == 0, "\(worker.errors)") }
+
+    let status = try runPstrain(["status", "--connect", endpoint, "--json"], within: 30)
+    #expect(status.status == 0)
+    let object = try lastJSONObject(status.output)
+    let weights = try #require(object["weights"] as? [Double])
+    let product = weights.reduce(1, *)
+    // loss = 1/2 (product*x - label)^2 for both samples
+    #expect(0.5 * (product + 1) * (product + 1) < 1e-3)
+    #expect(object["version"] as? Int == (mode == "sync" ? 500 : 1000))
+
+    #expect(try coordinator.terminate() == 0, "\(coordinator.errors)")
+    let audits = try lastJSONObject(coordinator.output)["audits"] as? [String: Any]
+    #expect((audits?["count"] as? Int ?? 0) > 0)
+    #expect(audits?["failed"] as? Int == 0)
+    #expect(try server.terminate() == 0)
+    #expect(server.output.contains("server: stopped at version"))
+  }
+
+  func noisyData() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-noisy-\(UUID().uuidString).csv").path
+    let run = try runPstrain(["data", "generate", "--rows", "200", "--seed", "7", "--noise", "0.3", "--out", path])
+    #expect(run.status == 0)
+    return path
+  }
+
+  @Test(arguments: ["scale=1.000001", "flip=1"])
+  func auditExitsOneWhileAFaultyWorkerRunsAndZeroWithoutIt(fault: String) throws {
+    let data = try noisyData()
+    let (server, endpoint) = try startServer()
+    defer { server.stop() }
+    let clean = try Launched(["worker", "--connect", endpoint, "--shard", "0/2", "--data", data, "--epochs", "1000000"])
+    defer { clean.stop() }
+    let faulty = try Launched([
+      "worker", "--connect", endpoint, "--shard", "1/2", "--data", data, "--epochs", "1000000", "--fault", fault,
+    ])
+    defer { faulty.stop() }
+    _ = try clean.line(startingWith: "worker 0: shard")
+    _ = try faulty.line(startingWith: "worker 1: shard")
+
+    let failing = try runPstrain(["audit", "--connect", endpoint, "--json"], within: 60)
+    #expect(failing.status == 1, "\(failing.output) \(failing.errors)")
+    let verdict = try lastJSONObject(failing.output)
+    #expect((verdict["audits"] as? [String: Any])?["failed_workers"] as? [Int] == [1])
+
+    // The faulty worker leaves cleanly on SIGTERM; the clean one keeps training.
+    #expect(try faulty.terminate() != 0)
+    let passing = try runPstrain(["audit", "--connect", endpoint], within: 60)
+    #expect(passing.status == 0, "\(passing.output) \(passing.errors)")
+    #expect(passing.output.contains("audit: passed"))
+    #expect(clean.process.isRunning)
+  }
+
+  @Test func auditExitsTwoWhenItCannotRun() throws {
+    // No server at all.
+    let (probe, endpoint) = try startServer()
+    #expect(try probe.terminate() == 0)
+    let noServer = try runPstrain(["audit", "--connect", endpoint, "--timeout-ms", "500"], within: 30)
+    #expect(noServer.status == 2)
+    #expect(noServer.errors.contains("no status"))
+    // A server with no workers.
+    let (server, live) = try startServer()
+    defer { server.stop() }
+    let idle = try runPstrain(["audit", "--connect", live], within: 30)
+    #expect(idle.status == 2)
+    #expect(idle.errors.contains("no workers are training"))
+  }
+
+  @Test func badFlagsFailWithAClearMessageAndStartNothing() throws {
+    let cases: [([String], String)] = [
+      (["server", "--lr", "-1"], "--lr"),
+      (["server", "--mode", "fast"], "mode"),
+      (["worker", "--connect", "tcp://127.0.0.1:1", "--shard", "2/2"], "shard"),
+      (["worker", "--connect", "127.0.0.1:1", "--shard", "0/2"], "--connect"),
+      (["train", "--fault", "melt=1"], "fault"),
+      (["train", "--workers", "0"], "--workers"),
+      (["data", "generate", "--rows", "0", "--out", "-"], "rows"),
+    ]
+    for (arguments, mention) in cases {
+      let run = try runPstrain(arguments, within: 30)
+      #expect(run.status != 0, "\(arguments)")
+      #expect(run.errors.contains(mention), "\(arguments): \(run.errors)")
+    }
+    let missing = try runPstrain(["train", "--data", "/nonexistent/file.csv"], within: 30)
+    #expect(missing.status != 0)
+    #expect(missing.errors.contains("/nonexistent/file.csv"))
+  }
+
+  @Test func generatedDataIsDeterministicAndTrains() throws {
+    let a = try runPstrain(["data", "generate", "--rows", "50", "--seed", "3", "--out", "-"])
+    let b = try runPstrain(["data", "generate", "--rows", "50", "--seed", "3", "--out", "-"])
+    #expect(a.status == 0 && a.output == b.output)
+    #expect(a.output.hasPrefix("x,label\n"))
+    #expect(a.output.split(separator: "\n").count == 51)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-\(UUID().uuidString).csv")
+    try a.output.write(to: path, atomically: true, encoding: .utf8)
+    let run = try runPstrain(["train", "--data", path.path, "--epochs", "30", "--json"])
+    #expect(run.status == 0, "\(run.errors)")
+    #expect((try lastJSONObject(run.output)["loss"] as? Double ?? 1) < 1e-3)
+  }
+
+  @Test func trainFailsWhenAWorkerIsFaulty() throws {
+    let run = try runPstrain(["train", "--fault", "flip=0", "--epochs", "100", "--json"])
+    #expect(run.status == 1)
+    let summary = try lastJSONObject(run.output)
+    #expect(summary["ok"] as? Bool == false)
+    #expect(((summary["audits"] as? [String: Any])?["failed"] as? Int ?? 0) > 0)
+  }
+}

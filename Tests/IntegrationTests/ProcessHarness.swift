@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+/// The `pstrain` binary built next to this test bundle (or `PSTRAIN_BINARY`).
+func pstrainBinary() throws -> String {
+  if let path = ProcessInfo.processInfo.environment["PSTRAIN_BINARY"] { return path }
+  var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  for _ in 0..<4 {
+    let candidate = directory.appendingPathComponent("pstrain").path
+    if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    directory = directory.deletingLastPathComponent()
+  }
+  let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+  let fallback = root.appendingPathComponent(".build/debug/pstrain").path
+  guard FileManager.default.isExecutableFile(atPath: fallback) else {
+    throw HarnessError("pstrain binary not found; build it first or set PSTRAIN_BINARY")
+  }
+  return fallback
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// A `pstrain` process whose output goes to files (no pipe can fill up), with
+/// bounded waits. Every process is killed when its `Launched` is stopped.
+final class Launched {
+  let process = Process()
+  let outputURL: URL
+  let errorURL: URL
+
+  init(_ arguments: [String]) throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    outputURL = directory.appendingPathComponent("stdout")
+    errorURL = directory.appendingPathComponent("stderr")
+    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+    process.executableURL = URL(fileURLWithPath: try pstrainBinary())
+    process.arguments = arguments
+    process.standardOutput = try FileHandle(forWritingTo: outputURL)
+    process.standardError = try FileHandle(forWritingTo: errorURL)
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+  }
+
+  var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
+  var errors: String { (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "" }
+  var lines: [String] { output.split(separator: "\n").map(String.init) }
+
+  /// Waits up to `seconds` for a stdout line with `prefix`.
+  func line(startingWith prefix: String, within seconds: Double = 30) throws -> String {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+      if let line = lines.first(where: { $0.hasPrefix(prefix) }) { return line }
+      if !process.isRunning, !lines.contains(where: { $0.hasPrefix(prefix) }) { break }
+      usleep(10_000)
+    }
+    throw HarnessError("no line starting with \"\(prefix)\"; stdout: \(output.suffix(500)) stderr: \(errors.suffix(500))")
+  }
+
+  /// Waits up to `seconds` for exit and returns the status; kills the process on timeout.
+  @discardableResult
+  func wait(within seconds: Double = 120) throws -> Int32 {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning {
+      stop()
+      throw HarnessError("process \(process.arguments ?? []) did not exit within \(seconds) s; stderr: \(errors.suffix(500))")
+    }
+    return process.terminationStatus
+  }
+
+  /// Sends `signal` (SIGTERM by default) and waits up to 15 s for exit.
+  @discardableResult
+  func terminate(_ signal: Int32 = SIGTERM) throws -> Int32 {
+    if process.isRunning { kill(process.processIdentifier, signal) }
+    return try wait(within: 15)
+  }
+
+  /// Kills the process if it is still running.
+  func stop() {
+    guard process.isRunning else { return }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+  }
+
+  deinit { stop() }
+}
+
+/// Runs `pstrain ARGUMENTS` to completion (bounded) and returns status and output.
+func runPstrain(_ arguments: [String], within seconds: Double = 180) throws -> (
+  status: Int32, output: String, errors: String
+) {
+  let launched = try Launched(arguments)
+  let status = try launched.wait(within: seconds)
+  return (status, launched.output, launched.errors)
+}
+
+/// Starts a server on a free loopback port and returns it with its endpoint.
+func startServer(_ extra: [String] = []) throws -> (Launched, String) {
+  let server = try Launched(["server", "--bind", "tcp://127.0.0.1:*"] + extra)
+  let line = try server.line(startingWith: "listening ")
+  return (server, String(line.dropFirst("listening ".count)))
+}
+
+/// The last line of `output`, parsed as a JSON object.
+func lastJSONObject(_ output: String) throws -> [String: Any] {
+  guard let line = output.split(separator: "\n").last,
+    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+  else { throw HarnessError("no JSON object at the end of: \(output.suffix(300))") }
+  return object
+}
