@@ -33,8 +33,10 @@ let package = Package(
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath"]),
     .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "TrainingMath"]),
-    .testTarget(name: "RolesTests", dependencies: ["Roles", "WireProtocol", "TrainingMath", "ZeroMQ"]),
-    .testTarget(name: "IntegrationTests", dependencies: ["ZeroMQ", "WireProtocol", "TrainingMath"]),
+    .testTarget(
+      name: "RolesTests", dependencies: ["Roles", "WireProtocol", "TrainingMath", "ZeroMQ"]),
+    .testTarget(
+      name: "IntegrationTests", dependencies: ["ZeroMQ", "WireProtocol", "TrainingMath"]),
   ],
   swiftLanguageModes: [.v6]
 )

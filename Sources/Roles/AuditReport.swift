@@ -18,7 +18,9 @@ public struct AuditReport: Equatable, Sendable {
 
   /// Audits `record` with `tolerance`. The random direction is seeded by the
   /// worker and sequence, so the same record always gets the same audit.
-  public static func audit(_ record: AuditRecord, tolerance: Double) throws(RoleError) -> AuditReport {
+  public static func audit(_ record: AuditRecord, tolerance: Double) throws(RoleError)
+    -> AuditReport
+  {
     let model = try ModelCatalog.chain(
       for: ModelDescriptor(name: record.modelName, layout: record.weights.layout))
     let auditor = GradientAuditor(model: model, tolerance: tolerance)

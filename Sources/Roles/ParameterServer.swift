@@ -143,14 +143,16 @@ public final class ParameterServer {
       guard existing.peer == peer else {
         return refuse(
           peer, .duplicateWorker,
-          "worker id \(join.workerID) is already joined from another connection; give each worker its own id")
+          "worker id \(join.workerID) is already joined from another connection; give each worker its own id"
+        )
       }
       return [weightsReply(to: peer)]  // a retried join: answer it again
     }
     if let other = workers.values.first, other.shard.count != join.shard.count {
       return refuse(
         peer, .shardMismatch,
-        "worker \(join.workerID) uses \(join.shard.count) shards, joined workers use \(other.shard.count)")
+        "worker \(join.workerID) uses \(join.shard.count) shards, joined workers use \(other.shard.count)"
+      )
     }
     workers[join.workerID] = Worker(peer: peer, shard: join.shard)
     everJoined.insert(join.workerID)
@@ -188,7 +190,8 @@ public final class ParameterServer {
     guard push.gradient.layout == configuration.model.layout else {
       return refuse(
         peer, .layoutMismatch,
-        "gradient layout \(push.gradient.layout) differs from the parameters' \(configuration.model.layout)")
+        "gradient layout \(push.gradient.layout) differs from the parameters' \(configuration.model.layout)"
+      )
     }
     switch configuration.mode {
     case .async:
@@ -209,7 +212,8 @@ public final class ParameterServer {
       guard push.computedAtVersion == version else {
         return refuse(
           peer, .versionMismatch,
-          "sync step \(version + 1) takes gradients computed at version \(version), got \(push.computedAtVersion)")
+          "sync step \(version + 1) takes gradients computed at version \(version), got \(push.computedAtVersion)"
+        )
       }
       pending[push.workerID] = push
       return completeSyncStepIfReady()

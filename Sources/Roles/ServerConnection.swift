@@ -76,7 +76,8 @@ public final class ServerConnection {
 
   /// Asks for the server's status.
   public func status(timeoutMilliseconds: Int) throws(RoleError) -> ServerStatus {
-    let reply = try request(.statusRequest, timeoutMilliseconds: timeoutMilliseconds, what: "status")
+    let reply = try request(
+      .statusRequest, timeoutMilliseconds: timeoutMilliseconds, what: "status")
     guard case .status(let status) = reply else {
       throw .unexpectedReply(expected: "status", got: "\(reply.type)")
     }

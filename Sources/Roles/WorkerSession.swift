@@ -52,10 +52,13 @@ public final class WorkerSession<Model: DifferentiableModel> {
     batchSize: Int = 1, fault: GradientFault = .none
   ) throws(RoleError) {
     guard epochs >= 0 else { throw .invalidArgument("epochs must be >= 0, got \(epochs)") }
-    guard batchSize >= 1 else { throw .invalidArgument("batch size must be >= 1, got \(batchSize)") }
+    guard batchSize >= 1 else {
+      throw .invalidArgument("batch size must be >= 1, got \(batchSize)")
+    }
     if let bad = fault.flipped.first(where: { $0 >= model.parameterCount }) {
       throw .invalidArgument(
-        "fault flip=\(bad) names a coordinate the model does not have (it has \(model.parameterCount))")
+        "fault flip=\(bad) names a coordinate the model does not have (it has \(model.parameterCount))"
+      )
     }
     self.workerID = workerID
     self.shard = shard

@@ -64,7 +64,8 @@ public enum FiniteDifference {
     for slot in 0..<4 {
       numerator += coefficients[slot] * values[slot]
       evaluationBound +=
-        abs(coefficients[slot]) * (bounds[slot] + pointBound + Rounding.gamma(4) * abs(values[slot]))
+        abs(coefficients[slot])
+        * (bounds[slot] + pointBound + Rounding.gamma(4) * abs(values[slot]))
     }
     let value = numerator / (12 * step)
     let threePoint = (values[2] - values[1]) / (2 * step)

@@ -9,7 +9,9 @@ struct ByteReader {
 
   mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: String) throws(DecodeError) -> T {
     let size = MemoryLayout<T>.size
-    guard remaining >= size else { throw .truncated(field: field, needed: size, remaining: remaining) }
+    guard remaining >= size else {
+      throw .truncated(field: field, needed: size, remaining: remaining)
+    }
     let value = buffer.loadUnaligned(fromByteOffset: offset, as: T.self)
     offset += size
     return T(littleEndian: value)

@@ -19,7 +19,8 @@ public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
       "unsupported protocol version \(version) (this build speaks \(WireCodec.protocolVersion))"
     case .unknownType(let type): "unknown message type \(type)"
     case .nonFinite(let field): "\(field) is NaN or infinite"
-    case .outOfRange(let field, let value, let allowed): "\(field) = \(value) is out of range (\(allowed))"
+    case .outOfRange(let field, let value, let allowed):
+      "\(field) = \(value) is out of range (\(allowed))"
     case .invalid(let field, let reason): "\(field) is invalid: \(reason)"
     case .trailingBytes(let count): "\(count) unexpected bytes after the message"
     }

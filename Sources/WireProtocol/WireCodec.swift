@@ -141,7 +141,9 @@ public enum WireCodec {
 
   /// Decodes one frame, validating every field.
   public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> WireMessage {
-    let result = bytes.withUnsafeBytes { buffer in Result { () throws(DecodeError) in try decode(buffer) } }
+    let result = bytes.withUnsafeBytes { buffer in
+      Result { () throws(DecodeError) in try decode(buffer) }
+    }
     return try result.get()
   }
 
@@ -184,7 +186,8 @@ public enum WireCodec {
           gradient: gradient))
     case .weights:
       let version = try reader.read(UInt64.self, "version")
-      return .weights(WeightsReply(version: version, parameters: try decodeTensors(&reader, "weights")))
+      return .weights(
+        WeightsReply(version: version, parameters: try decodeTensors(&reader, "weights")))
     case .statusRequest:
       return .statusRequest
     case .status:
@@ -197,7 +200,8 @@ public enum WireCodec {
       let every = try reader.read(UInt64.self, "every")
       let sent = try reader.read(UInt64.self, "records sent")
       let dropped = try reader.read(UInt64.self, "records dropped")
-      return .subscription(SubscriptionState(every: every, recordsSent: sent, recordsDropped: dropped))
+      return .subscription(
+        SubscriptionState(every: every, recordsSent: sent, recordsDropped: dropped))
     case .auditRecord:
       let workerID = try reader.read(UInt32.self, "worker id")
       let sequence = try reader.read(UInt64.self, "sequence")
@@ -246,7 +250,8 @@ public enum WireCodec {
     let name = try reader.readString(
       lengthAs: UInt8.self, maximum: TensorSpec.maximumNameLength, field)
     guard TensorSpec.isValidName(name) else {
-      throw .invalid(field: field, reason: "\"\(name)\" is not 1-64 characters of A-Z a-z 0-9 . _ -")
+      throw .invalid(
+        field: field, reason: "\"\(name)\" is not 1-64 characters of A-Z a-z 0-9 . _ -")
     }
     return name
   }
@@ -262,7 +267,8 @@ public enum WireCodec {
     return count
   }
 
-  private static func decodeModel(_ reader: inout ByteReader) throws(DecodeError) -> ModelDescriptor {
+  private static func decodeModel(_ reader: inout ByteReader) throws(DecodeError) -> ModelDescriptor
+  {
     let name = try decodeName(&reader, "model name")
     let count = try decodeLayoutCount(&reader, "model")
     var layout: [TensorSpec] = []
@@ -270,7 +276,8 @@ public enum WireCodec {
       let tensorName = try decodeName(&reader, "tensor name")
       let elements = try reader.read(UInt64.self, "tensor size")
       guard elements >= 1, elements <= UInt64(Int32.max) else {
-        throw .outOfRange(field: "tensor \(tensorName) size", value: String(elements), allowed: "1...\(Int32.max)")
+        throw .outOfRange(
+          field: "tensor \(tensorName) size", value: String(elements), allowed: "1...\(Int32.max)")
       }
       layout.append(TensorSpec(name: tensorName, count: Int(elements)))
     }
@@ -315,7 +322,8 @@ public enum WireCodec {
   private static func decodeSamples(_ reader: inout ByteReader) throws(DecodeError) -> [Sample] {
     let count = Int(try reader.read(UInt32.self, "sample count"))
     guard count >= 1, count <= maximumSamples else {
-      throw .outOfRange(field: "sample count", value: String(count), allowed: "1...\(maximumSamples)")
+      throw .outOfRange(
+        field: "sample count", value: String(count), allowed: "1...\(maximumSamples)")
     }
     guard count <= reader.remaining / 24 else {
       throw .truncated(field: "samples", needed: count * 24, remaining: reader.remaining)
@@ -349,7 +357,8 @@ public enum WireCodec {
     let workerCount = Int(try reader.read(UInt32.self, "worker count"))
     guard workerCount <= maximumWorkers, workerCount <= reader.remaining / 32 else {
       throw .outOfRange(
-        field: "worker count", value: String(workerCount), allowed: "at most \(maximumWorkers) and what fits")
+        field: "worker count", value: String(workerCount),
+        allowed: "at most \(maximumWorkers) and what fits")
     }
     var workers: [WorkerStatus] = []
     for _ in 0..<workerCount {
@@ -357,7 +366,8 @@ public enum WireCodec {
       let shard = try decodeShard(&reader)
       let pushes = try reader.read(UInt64.self, "worker pushes")
       let last = try reader.read(UInt64.self, "worker last sequence")
-      workers.append(WorkerStatus(workerID: id, shard: shard, pushesApplied: pushes, lastSequence: last))
+      workers.append(
+        WorkerStatus(workerID: id, shard: shard, pushesApplied: pushes, lastSequence: last))
     }
     let left = try reader.read(UInt32.self, "workers left")
     let audits = try reader.read(UInt64.self, "audit records sent")

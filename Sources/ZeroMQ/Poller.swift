@@ -11,7 +11,8 @@ public struct Poller {
 
   /// Adds `socket` to the set polled for input.
   public mutating func add(_ socket: Socket) {
-    items.append(zmq_pollitem_t(socket: socket.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0))
+    items.append(
+      zmq_pollitem_t(socket: socket.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0))
     sockets.append(socket)
   }
 

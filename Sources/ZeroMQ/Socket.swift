@@ -78,7 +78,8 @@ public final class Socket {
     if zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) != 0 {
       throw ZMQError.last("zmq_getsockopt(ZMQ_LAST_ENDPOINT)")
     }
-    return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return String(
+      decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
   /// Sends one frame; `more` marks that another frame of the same message follows.

@@ -28,7 +28,9 @@ struct AuditCommand: ParsableCommand {
   var json = false
 
   func validate() throws {
-    guard tolerance.isFinite, tolerance > 0 else { throw ValidationError("--tolerance must be > 0") }
+    guard tolerance.isFinite, tolerance > 0 else {
+      throw ValidationError("--tolerance must be > 0")
+    }
     guard waitMs > 0 else { throw ValidationError("--wait-ms must be > 0") }
     guard maxGradients >= 1 else { throw ValidationError("--max-gradients must be >= 1") }
   }
@@ -40,7 +42,8 @@ struct AuditCommand: ParsableCommand {
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let workers = Set(status.workers.map(\.workerID))
       guard !workers.isEmpty else {
-        throw Failure(message: "no workers are training at \(server.connect); nothing to audit", code: 2)
+        throw Failure(
+          message: "no workers are training at \(server.connect); nothing to audit", code: 2)
       }
       let coordinator = CoordinatorLoop(connection: connection, every: 1, tolerance: tolerance)
       try coordinator.run(
@@ -58,7 +61,9 @@ struct AuditCommand: ParsableCommand {
       let verdict: String
       let code: Int32
       if tally.failed > 0 {
-        (verdict, code) = ("FAILED: gradients of worker(s) \(tally.failedWorkers.sorted()) disagree", 1)
+        (verdict, code) = (
+          "FAILED: gradients of worker(s) \(tally.failedWorkers.sorted()) disagree", 1
+        )
       } else if tally.count - tally.inconclusive > 0 {
         (verdict, code) = ("passed", 0)
       } else {

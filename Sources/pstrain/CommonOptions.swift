@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#endif
 import ArgumentParser
 import Roles
 import TrainingMath
 import WireProtocol
 import ZeroMQ
+
+#if canImport(Glibc)
+  @preconcurrency import Glibc
+#endif
 
 /// Where the server is, for every client command.
 struct ConnectOptions: ParsableArguments {
@@ -17,7 +18,8 @@ struct ConnectOptions: ParsableArguments {
 
   func validate() throws {
     guard connect.contains("://") else {
-      throw ValidationError("--connect needs an endpoint such as tcp://HOST:5555, got \"\(connect)\"")
+      throw ValidationError(
+        "--connect needs an endpoint such as tcp://HOST:5555, got \"\(connect)\"")
     }
     guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be > 0") }
   }
@@ -96,4 +98,3 @@ func runReportingErrors(code: Int32 = 1, _ body: () throws -> Void) throws {
     throw ExitCode(code)
   }
 }
-

@@ -27,7 +27,9 @@ struct CoordinatorCommand: ParsableCommand {
 
   func validate() throws {
     guard every >= 1 else { throw ValidationError("--every must be >= 1") }
-    guard tolerance.isFinite, tolerance > 0 else { throw ValidationError("--tolerance must be > 0") }
+    guard tolerance.isFinite, tolerance > 0 else {
+      throw ValidationError("--tolerance must be > 0")
+    }
   }
 
   func run() throws {

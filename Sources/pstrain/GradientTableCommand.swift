@@ -6,7 +6,8 @@ struct GradientTableCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "gradcheck",
     abstract: "Print backprop against central differences at the initial weights.",
-    discussion: "With the defaults this reproduces the table of the seed tutorial (x = 1, label = -1).")
+    discussion:
+      "With the defaults this reproduces the table of the seed tutorial (x = 1, label = -1).")
 
   @Option(help: "Depth L of the chain model.")
   var layers: Int = 3
@@ -35,8 +36,10 @@ struct GradientTableCommand: ParsableCommand {
     print("weight  backprop  central-difference  relative-error")
     for index in weights.indices {
       let numeric = FiniteDifference.centralDifference(
-        { objective.loss(weights: $0, samples: samples) }, at: weights, coordinate: index, step: eps)
-      print("w\(index + 1)  \(gradient[index])  \(numeric)  \(relativeError(gradient[index], numeric))")
+        { objective.loss(weights: $0, samples: samples) }, at: weights, coordinate: index, step: eps
+      )
+      print(
+        "w\(index + 1)  \(gradient[index])  \(numeric)  \(relativeError(gradient[index], numeric))")
     }
   }
 }

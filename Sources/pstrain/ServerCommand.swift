@@ -32,7 +32,9 @@ struct ServerCommand: ParsableCommand {
 
   func validate() throws {
     guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
-    guard (1...1_000_000).contains(layers) else { throw ValidationError("--layers must be 1...1000000") }
+    guard (1...1_000_000).contains(layers) else {
+      throw ValidationError("--layers must be 1...1000000")
+    }
     guard (1...Shard.maximumCount).contains(workers) else {
       throw ValidationError("--workers must be 1...\(Shard.maximumCount)")
     }

@@ -44,7 +44,8 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Audit tolerance (relative, beyond rounding noise).")
   var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
 
-  @Option(help: "Inject a gradient fault into worker 0 (scale=F, flip=K, stale=K), to see audits fail.")
+  @Option(
+    help: "Inject a gradient fault into worker 0 (scale=F, flip=K, stale=K), to see audits fail.")
   var fault: String?
 
   @Option(help: "Give up after this many seconds.")
@@ -57,12 +58,16 @@ struct TrainCommand: ParsableCommand {
     guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1...256") }
     guard epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
     guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
-    guard (1...1_000_000).contains(layers) else { throw ValidationError("--layers must be 1...1000000") }
+    guard (1...1_000_000).contains(layers) else {
+      throw ValidationError("--layers must be 1...1000000")
+    }
     guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
     guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
     guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
     if let fault {
-      do { _ = try GradientFault(parsing: fault) } catch { throw ValidationError("--fault: \(error)") }
+      do { _ = try GradientFault(parsing: fault) } catch {
+        throw ValidationError("--fault: \(error)")
+      }
     }
   }
 
@@ -91,8 +96,14 @@ struct TrainCommand: ParsableCommand {
     var count: Int
     var failed: Int
     var inconclusive: Int
-    var max_relative_error: Double?
-    var failed_workers: [Int]
+    var maximumRelativeError: Double?
+    var failedWorkers: [Int]
+
+    enum CodingKeys: String, CodingKey {
+      case count, failed, inconclusive
+      case maximumRelativeError = "max_relative_error"
+      case failedWorkers = "failed_workers"
+    }
   }
 
   private func progress(_ line: String) {
@@ -108,12 +119,14 @@ struct TrainCommand: ParsableCommand {
     let server = try cluster.start("server", serverArguments)
     serverArguments.removeAll()
     guard
-      let listening = server.waitForLine(timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
+      let listening = server.waitForLine(
+        timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
     else {
       throw Failure(message: "the server did not start: \(server.errorTail())")
     }
     let endpoint = String(listening.dropFirst("listening ".count))
-    progress("train: server at \(endpoint), \(mode) mode, \(workers) workers, \(epochs) epochs, lr \(lr)")
+    progress(
+      "train: server at \(endpoint), \(mode) mode, \(workers) workers, \(epochs) epochs, lr \(lr)")
 
     let coordinator = try cluster.start(
       "coordinator",
@@ -122,7 +135,8 @@ struct TrainCommand: ParsableCommand {
         "\(tolerance)", "--json",
       ])
     guard
-      coordinator.waitForLine(timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
+      coordinator.waitForLine(
+        timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
         != nil
     else {
       throw Failure(message: "the coordinator did not start: \(coordinator.errorTail())")
@@ -156,7 +170,9 @@ struct TrainCommand: ParsableCommand {
         lastProgress = Date()
         if let status = try? connection.status(timeoutMilliseconds: 2000) {
           let loss = objective.loss(weights: status.parameters.values, samples: dataset.samples)
-          progress("train: version \(status.version), \(status.workers.count) workers training, loss \(loss)")
+          progress(
+            "train: version \(status.version), \(status.workers.count) workers training, loss \(loss)"
+          )
         }
       }
       usleep(20_000)
@@ -165,7 +181,8 @@ struct TrainCommand: ParsableCommand {
       let code = worker.wait(timeoutMilliseconds: 1000)
       if code != 0 {
         problems.append(
-          "\(worker.name) exited with status \(code.map(String.init) ?? "unknown"): \(worker.errorTail())")
+          "\(worker.name) exited with status \(code.map(String.init) ?? "unknown"): \(worker.errorTail())"
+        )
       }
     }
     let status = try connection.status(timeoutMilliseconds: 10_000)
@@ -176,13 +193,19 @@ struct TrainCommand: ParsableCommand {
     guard let summaryLine,
       let summary = try? JSONDecoder().decode(SummaryLine.self, from: Data(summaryLine.utf8))
     else {
-      throw Failure(message: "the coordinator gave no summary (status \(coordinatorExit.map(String.init) ?? "?")): \(coordinator.errorTail())")
+      throw Failure(
+        message:
+          "the coordinator gave no summary (status \(coordinatorExit.map(String.init) ?? "?")): \(coordinator.errorTail())"
+      )
     }
     if summary.audits.failed > 0 {
-      problems.append("\(summary.audits.failed) audits failed (workers \(summary.audits.failed_workers))")
+      problems.append(
+        "\(summary.audits.failed) audits failed (workers \(summary.audits.failedWorkers))")
     }
     if summary.audits.count == 0 { problems.append("no gradient was audited") }
-    if server.stop() != 0 { problems.append("the server did not stop cleanly: \(server.errorTail())") }
+    if server.stop() != 0 {
+      problems.append("the server did not stop cleanly: \(server.errorTail())")
+    }
     return Outcome(
       status: status, audits: summary.audits, problems: problems, endpoint: endpoint,
       seconds: Date().timeIntervalSince(started))
@@ -208,7 +231,7 @@ struct TrainCommand: ParsableCommand {
           + "\"epochs\":\(epochs),\"lr\":\(JSON.number(lr)),\"seconds\":\(JSON.number(outcome.seconds)),"
           + "\"audits\":{\"count\":\(audits.count),\"failed\":\(audits.failed),"
           + "\"inconclusive\":\(audits.inconclusive),"
-          + "\"max_relative_error\":\(JSON.number(audits.max_relative_error ?? 0))},"
+          + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))},"
           + "\"ok\":\(outcome.problems.isEmpty),\"problems\":[\(outcome.problems.map(JSON.string).joined(separator: ","))]}"
       )
     } else {
@@ -216,9 +239,11 @@ struct TrainCommand: ParsableCommand {
       print("  weights     \(weights.prefix(8).map { "\($0)" }.joined(separator: ", "))")
       print("  loss        \(loss) (mean over \(dataset.count) rows)")
       print("  predictions " + predictions.map { "\($0.0) -> \($0.1)" }.joined(separator: ", "))
-      print("  updates     \(outcome.status.version) (\(outcome.status.gradientsApplied) gradients, \(outcome.status.rejected) rejected)")
       print(
-        "  audits      \(audits.count), \(audits.failed) failed, \(audits.inconclusive) below rounding noise, max relative error \(audits.max_relative_error ?? 0)"
+        "  updates     \(outcome.status.version) (\(outcome.status.gradientsApplied) gradients, \(outcome.status.rejected) rejected)"
+      )
+      print(
+        "  audits      \(audits.count), \(audits.failed) failed, \(audits.inconclusive) below rounding noise, max relative error \(audits.maximumRelativeError ?? 0)"
       )
       for problem in outcome.problems { print("  PROBLEM: \(problem)") }
     }

@@ -44,7 +44,9 @@ struct WorkerCommand: ParsableCommand {
     guard replyTimeoutMs > 0 else { throw ValidationError("--reply-timeout-ms must be > 0") }
     do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
     if let fault {
-      do { _ = try GradientFault(parsing: fault) } catch { throw ValidationError("--fault: \(error)") }
+      do { _ = try GradientFault(parsing: fault) } catch {
+        throw ValidationError("--fault: \(error)")
+      }
     }
   }
 
@@ -63,7 +65,9 @@ struct WorkerCommand: ParsableCommand {
         workerID: workerID, shard: shard, samples: samples, model: model, epochs: epochs,
         batchSize: batchSize, fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
       if samples.isEmpty {
-        print("worker \(workerID): shard \(shard) of \(dataset.count) rows is empty; joining and leaving")
+        print(
+          "worker \(workerID): shard \(shard) of \(dataset.count) rows is empty; joining and leaving"
+        )
       }
       print(
         "worker \(workerID): shard \(shard), \(samples.count) rows, \(epochs) epochs, \(status.mode) server at \(server.connect)"

@@ -20,7 +20,9 @@ import Testing
   }
 
   @Test func oneSyncWorkerReproducesTheSeedWeightsThroughRealProcesses() throws {
-    let run = try runPstrain(["train", "--workers", "1", "--mode", "sync", "--epochs", "160", "--lr", "0.05", "--json"])
+    let run = try runPstrain([
+      "train", "--workers", "1", "--mode", "sync", "--epochs", "160", "--lr", "0.05", "--json",
+    ])
     #expect(run.status == 0, "\(run.errors)")
     let weights = try #require(try lastJSONObject(run.output)["weights"] as? [Double])
     let expected = [0.26834251180335367, 0.2681246232434451, -0.5366628787432715]
@@ -38,7 +40,7 @@ import Testing
     let workers = try (0..<2).map { index in
       try Launched(["worker", "--connect", endpoint, "--shard", "\(index)/2", "--epochs", "500"])
     }
-    defer { workers.forEach { $0.stop() } }
+    defer { for worker in workers { worker.stop() } }
     for worker in workers { #expect(try worker.wait() == 0, "\(worker.errors)") }
 
     let status = try runPstrain(["status", "--connect", endpoint, "--json"], within: 30)
@@ -59,8 +61,12 @@ import Testing
   }
 
   func noisyData() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-noisy-\(UUID().uuidString).csv").path
-    let run = try runPstrain(["data", "generate", "--rows", "200", "--seed", "7", "--noise", "0.3", "--out", path])
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-noisy-\(UUID().uuidString).csv"
+    ).path
+    let run = try runPstrain([
+      "data", "generate", "--rows", "200", "--seed", "7", "--noise", "0.3", "--out", path,
+    ])
     #expect(run.status == 0)
     return path
   }
@@ -70,10 +76,13 @@ import Testing
     let data = try noisyData()
     let (server, endpoint) = try startServer()
     defer { server.stop() }
-    let clean = try Launched(["worker", "--connect", endpoint, "--shard", "0/2", "--data", data, "--epochs", "1000000"])
+    let clean = try Launched([
+      "worker", "--connect", endpoint, "--shard", "0/2", "--data", data, "--epochs", "1000000",
+    ])
     defer { clean.stop() }
     let faulty = try Launched([
-      "worker", "--connect", endpoint, "--shard", "1/2", "--data", data, "--epochs", "1000000", "--fault", fault,
+      "worker", "--connect", endpoint, "--shard", "1/2", "--data", data, "--epochs", "1000000",
+      "--fault", fault,
     ])
     defer { faulty.stop() }
     _ = try clean.line(startingWith: "worker 0: shard")
@@ -96,7 +105,8 @@ import Testing
     // No server at all.
     let (probe, endpoint) = try startServer()
     #expect(try probe.terminate() == 0)
-    let noServer = try runPstrain(["audit", "--connect", endpoint, "--timeout-ms", "500"], within: 30)
+    let noServer = try runPstrain(
+      ["audit", "--connect", endpoint, "--timeout-ms", "500"], within: 30)
     #expect(noServer.status == 2)
     #expect(noServer.errors.contains("no status"))
     // A server with no workers.
@@ -133,7 +143,8 @@ import Testing
     #expect(a.status == 0 && a.output == b.output)
     #expect(a.output.hasPrefix("x,label\n"))
     #expect(a.output.split(separator: "\n").count == 51)
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-\(UUID().uuidString).csv")
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-\(UUID().uuidString).csv")
     try a.output.write(to: path, atomically: true, encoding: .utf8)
     let run = try runPstrain(["train", "--data", path.path, "--epochs", "30", "--json"])
     #expect(run.status == 0, "\(run.errors)")

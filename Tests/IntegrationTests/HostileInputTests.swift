@@ -22,7 +22,8 @@ import ZeroMQ
     var nanPush = WireCodec.encode(
       .push(
         GradientPush(
-          workerID: 0, sequence: 1, computedAtVersion: 0, samples: [Sample(index: 0, x: 1, label: -1)],
+          workerID: 0, sequence: 1, computedAtVersion: 0,
+          samples: [Sample(index: 0, x: 1, label: -1)],
           gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 3)], values: [1, 2, 3]))))
     let one = withUnsafeBytes(of: 2.0.bitPattern.littleEndian) { Array($0) }
     let nan = withUnsafeBytes(of: Double.nan.bitPattern.littleEndian) { Array($0) }

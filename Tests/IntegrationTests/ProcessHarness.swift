@@ -59,7 +59,9 @@ final class Launched {
       if !process.isRunning, !lines.contains(where: { $0.hasPrefix(prefix) }) { break }
       usleep(10_000)
     }
-    throw HarnessError("no line starting with \"\(prefix)\"; stdout: \(output.suffix(500)) stderr: \(errors.suffix(500))")
+    throw HarnessError(
+      "no line starting with \"\(prefix)\"; stdout: \(output.suffix(500)) stderr: \(errors.suffix(500))"
+    )
   }
 
   /// Waits up to `seconds` for exit and returns the status; kills the process on timeout.
@@ -69,7 +71,9 @@ final class Launched {
     while process.isRunning && Date() < deadline { usleep(10_000) }
     if process.isRunning {
       stop()
-      throw HarnessError("process \(process.arguments ?? []) did not exit within \(seconds) s; stderr: \(errors.suffix(500))")
+      throw HarnessError(
+        "process \(process.arguments ?? []) did not exit within \(seconds) s; stderr: \(errors.suffix(500))"
+      )
     }
     return process.terminationStatus
   }

@@ -21,7 +21,8 @@ func join(_ id: UInt32, of count: Int = 2) -> WireMessage {
   .join(Join(workerID: id, shard: try! Shard(index: Int(id) % count, count: count), model: chain3))
 }
 
-func push(_ id: UInt32, _ sequence: UInt64, at version: UInt64, _ gradient: [Double]) -> WireMessage {
+func push(_ id: UInt32, _ sequence: UInt64, at version: UInt64, _ gradient: [Double]) -> WireMessage
+{
   .push(
     GradientPush(
       workerID: id, sequence: sequence, computedAtVersion: version,
@@ -117,15 +118,35 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
       (push(0, 2, at: 5, [1, 1, 1]), peerA, .versionMismatch),
       (push(9, 1, at: 0, [1, 1, 1]), peerA, .notJoined),
       (push(0, 2, at: 1, [1, 1, 1]), peerB, .notJoined),
-      (.push(GradientPush(workerID: 0, sequence: 2, computedAtVersion: 1, samples: [Sample(index: 0, x: 1, label: 1)], gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 2)], values: [1, 1]))), peerA, .layoutMismatch),
+      (
+        .push(
+          GradientPush(
+            workerID: 0, sequence: 2, computedAtVersion: 1,
+            samples: [Sample(index: 0, x: 1, label: 1)],
+            gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 2)], values: [1, 1]))),
+        peerA, .layoutMismatch
+      ),
       (join(0), peerB, .duplicateWorker),
       (join(1, of: 3), peerB, .shardMismatch),
-      (.join(Join(workerID: 5, shard: try! Shard(index: 1, count: 2), model: ModelDescriptor(name: "chain", layout: [TensorSpec(name: "w", count: 4)]))), peerC, .layoutMismatch),
+      (
+        .join(
+          Join(
+            workerID: 5, shard: try! Shard(index: 1, count: 2),
+            model: ModelDescriptor(name: "chain", layout: [TensorSpec(name: "w", count: 4)]))),
+        peerC, .layoutMismatch
+      ),
       (.leave(workerID: 0), peerB, .notJoined),
-      (.weights(WeightsReply(version: 0, parameters: NamedTensors(layout: chain3.layout, values: [0, 0, 0]))), peerA, .unexpectedMessage),
+      (
+        .weights(
+          WeightsReply(
+            version: 0, parameters: NamedTensors(layout: chain3.layout, values: [0, 0, 0]))), peerA,
+        .unexpectedMessage
+      ),
     ]
     for (message, peer, code) in cases {
-      #expect(errorCode(server.receive(message, from: peer, now: 2)) == code, "\(message.type) -> \(code)")
+      #expect(
+        errorCode(server.receive(message, from: peer, now: 2)) == code, "\(message.type) -> \(code)"
+      )
     }
     #expect(errorCode(server.rejectUndecodable(.badMagic, from: peerC)) == .malformed)
     #expect(server.parameters == before)
@@ -138,7 +159,9 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     let server = makeServer(.sync, workers: 1)
     _ = server.receive(join(0, of: 1), from: peerA, now: 0)
     _ = server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1)
-    #expect(errorCode(server.receive(push(0, 2, at: 0, [1, 1, 1]), from: peerA, now: 2)) == .versionMismatch)
+    #expect(
+      errorCode(server.receive(push(0, 2, at: 0, [1, 1, 1]), from: peerA, now: 2))
+        == .versionMismatch)
   }
 
   @Test func aRetriedJoinFromTheSamePeerIsAnsweredAgain() {
@@ -159,7 +182,11 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
       return
     }
     #expect(status.version == 1)
-    #expect(status.workers == [WorkerStatus(workerID: 1, shard: try! Shard(index: 1, count: 2), pushesApplied: 1, lastSequence: 1)])
+    #expect(
+      status.workers == [
+        WorkerStatus(
+          workerID: 1, shard: try! Shard(index: 1, count: 2), pushesApplied: 1, lastSequence: 1)
+      ])
     #expect(status.parameters.values == server.parameters)
   }
 }
@@ -173,7 +200,8 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     let server = makeServer(.async)
     _ = server.receive(join(0), from: peerA, now: 0)
     _ = server.receive(join(1), from: peerB, now: 0)
-    _ = server.receive(.auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 0)
+    _ = server.receive(
+      .auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 0)
     let atZero = server.parameters
     let first = records(server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1))
     #expect(first.count == 1)
@@ -189,15 +217,18 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     let server = makeServer(.async)
     _ = server.receive(join(0), from: peerA, now: 0)
     _ = server.receive(join(1), from: peerB, now: 0)
-    _ = server.receive(.auditSubscribe(AuditSubscription(every: 4, leaseMilliseconds: 100_000)), from: peerC, now: 0)
+    _ = server.receive(
+      .auditSubscribe(AuditSubscription(every: 4, leaseMilliseconds: 100_000)), from: peerC, now: 0)
     var audited: [UInt32] = []
     var versionA: UInt64 = 0
     var versionB: UInt64 = 0
     for round in 1...8 {
-      let a = server.receive(push(0, UInt64(round), at: versionA, [0.01, 0.01, 0.01]), from: peerA, now: 1)
+      let a = server.receive(
+        push(0, UInt64(round), at: versionA, [0.01, 0.01, 0.01]), from: peerA, now: 1)
       versionA = weights(a, for: peerA)!.version
       audited += records(a).map(\.workerID)
-      let b = server.receive(push(1, UInt64(round), at: versionB, [0.01, 0.01, 0.01]), from: peerB, now: 1)
+      let b = server.receive(
+        push(1, UInt64(round), at: versionB, [0.01, 0.01, 0.01]), from: peerB, now: 1)
       versionB = weights(b, for: peerB)!.version
       audited += records(b).map(\.workerID)
     }
@@ -209,24 +240,41 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
   @Test func unsubscribingAndLeaseExpiryStopRecords() {
     let server = makeServer(.async)
     _ = server.receive(join(0), from: peerA, now: 0)
-    let state = server.receive(.auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 100)), from: peerC, now: 0)
-    #expect(state == [Outgoing(to: peerC, .subscription(SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 0)))])
+    let state = server.receive(
+      .auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 100)), from: peerC, now: 0)
+    #expect(
+      state == [
+        Outgoing(
+          to: peerC, .subscription(SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 0)))
+      ])
     #expect(records(server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 50)).count == 1)
     // The lease ran out at 100 ms.
     #expect(records(server.receive(push(0, 2, at: 1, [1, 1, 1]), from: peerA, now: 500)).isEmpty)
-    _ = server.receive(.auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 600)
-    let end = server.receive(.auditSubscribe(AuditSubscription(every: 0, leaseMilliseconds: 1)), from: peerC, now: 601)
-    #expect(end == [Outgoing(to: peerC, .subscription(SubscriptionState(every: 0, recordsSent: 0, recordsDropped: 0)))])
+    _ = server.receive(
+      .auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 600)
+    let end = server.receive(
+      .auditSubscribe(AuditSubscription(every: 0, leaseMilliseconds: 1)), from: peerC, now: 601)
+    #expect(
+      end == [
+        Outgoing(
+          to: peerC, .subscription(SubscriptionState(every: 0, recordsSent: 0, recordsDropped: 0)))
+      ])
     #expect(records(server.receive(push(0, 3, at: 2, [1, 1, 1]), from: peerA, now: 602)).isEmpty)
   }
 
   @Test func droppedRecordsAreCounted() {
     let server = makeServer(.async)
     _ = server.receive(join(0), from: peerA, now: 0)
-    _ = server.receive(.auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 0)
+    _ = server.receive(
+      .auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 0)
     let out = server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1)
     for item in out where item.peer == peerC { server.deliveryFailed(item) }
-    let state = server.receive(.auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 2)
-    #expect(state == [Outgoing(to: peerC, .subscription(SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 1)))])
+    let state = server.receive(
+      .auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: 1000)), from: peerC, now: 2)
+    #expect(
+      state == [
+        Outgoing(
+          to: peerC, .subscription(SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 1)))
+      ])
   }
 }

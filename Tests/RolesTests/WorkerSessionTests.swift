@@ -20,7 +20,10 @@ func runInMemory(
     }
   }
   if let auditor {
-    try deliver(server.receive(.auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: .max)), from: auditor, now: 0))
+    try deliver(
+      server.receive(
+        .auditSubscribe(AuditSubscription(every: 1, leaseMilliseconds: .max)), from: auditor, now: 0
+      ))
   }
   for (index, worker) in workers.enumerated() {
     try deliver(server.receive(worker.start(), from: peers[index], now: 0))
@@ -67,7 +70,8 @@ func runInMemory(
         epochs: 500)
     }
     let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
-    let loss = Objective(model: model).loss(weights: server.parameters, samples: Dataset.seed.samples)
+    let loss = Objective(model: model).loss(
+      weights: server.parameters, samples: Dataset.seed.samples)
     #expect(loss < 1e-3)
     #expect(reports.count > 100)
     #expect(reports.filter { !$0.audit.passed }.isEmpty)
@@ -108,17 +112,24 @@ func runInMemory(
     let worker = try WorkerSession(
       workerID: 0, shard: Shard(index: 0, count: 1), samples: data.samples, model: model, epochs: 1,
       batchSize: 4)
-    guard case .send(.push(let push)) = try worker.receive(.weights(WeightsReply(version: 0, parameters: server.namedParameters))) else {
+    guard
+      case .send(.push(let push)) = try worker.receive(
+        .weights(WeightsReply(version: 0, parameters: server.namedParameters)))
+    else {
       Issue.record("no push")
       return
     }
     #expect(push.samples.map(\.index) == [0, 1, 2, 3])
-    #expect(push.gradient.values == Objective(model: model).gradient(weights: ChainModel.seedWeights, samples: Array(data.samples[0..<4])))
+    #expect(
+      push.gradient.values
+        == Objective(model: model).gradient(
+          weights: ChainModel.seedWeights, samples: Array(data.samples[0..<4])))
   }
 
   @Test func serverRefusalsSurfaceAsErrors() throws {
     let worker = try WorkerSession(
-      workerID: 0, shard: Shard(index: 0, count: 1), samples: Dataset.seed.samples, model: model, epochs: 1)
+      workerID: 0, shard: Shard(index: 0, count: 1), samples: Dataset.seed.samples, model: model,
+      epochs: 1)
     #expect(throws: RoleError.refused(ErrorReply(code: .duplicateWorker, message: "x"))) {
       try worker.receive(.error(ErrorReply(code: .duplicateWorker, message: "x")))
     }

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ChainModelTests {
   func randomWeights(_ count: Int, _ generator: inout SplitMix64) -> [Double] {
-    (0..<count).map { _ in 0.5 + generator.nextUnit() } .enumerated().map { index, value in
+    (0..<count).map { _ in 0.5 + generator.nextUnit() }.enumerated().map { index, value in
       index % 3 == 1 ? -value : value
     }
   }
@@ -16,7 +16,9 @@ import Testing
     var generator = SplitMix64(seed: UInt64(layers))
     for _ in 0..<20 {
       let weights = randomWeights(layers, &generator)
-      let samples = [Sample(index: 0, x: 2 * generator.nextUnit() - 1, label: generator.nextGaussian())]
+      let samples = [
+        Sample(index: 0, x: 2 * generator.nextUnit() - 1, label: generator.nextGaussian())
+      ]
       var cached = [Double](repeating: 0, count: layers)
       var naive = [Double](repeating: 0, count: layers)
       let cachedLoss = objective.gradient(weights: weights, samples: samples, into: &cached)
@@ -38,7 +40,8 @@ import Testing
   @Test func gradientMatchesHandDerivation() {
     // e = w3 w2 w1 x; dL/dw1 = (e - t) w3 w2 x, etc.
     let objective = Objective(model: ChainModel(layers: 3))
-    let gradient = objective.gradient(weights: [2, 3, 5], samples: [Sample(index: 0, x: 1, label: 4)])
+    let gradient = objective.gradient(
+      weights: [2, 3, 5], samples: [Sample(index: 0, x: 1, label: 4)])
     let r = 30.0 - 4.0
     #expect(gradient == [r * 15, r * 10, r * 6])
   }
@@ -54,7 +57,8 @@ import Testing
     for index in 0..<3 { #expect(both[index] == (ga[index] + gb[index]) / 2) }
     #expect(
       objective.loss(weights: weights, samples: [a, b])
-        == (objective.loss(weights: weights, samples: [a]) + objective.loss(weights: weights, samples: [b])) / 2)
+        == (objective.loss(weights: weights, samples: [a])
+          + objective.loss(weights: weights, samples: [b])) / 2)
   }
 
   @Test func initialWeightsOfOtherDepthsStartAwayFromTheSaddle() {

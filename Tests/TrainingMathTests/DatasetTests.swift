@@ -10,7 +10,8 @@ import Testing
 
   @Test func parsesHeaderCommentsAndBlankLines() throws {
     let dataset = try Dataset(csv: "x,label\r\n# comment\n\n0.5, -0.5\n-2,2\n")
-    #expect(dataset.samples == [Sample(index: 0, x: 0.5, label: -0.5), Sample(index: 1, x: -2, label: 2)])
+    #expect(
+      dataset.samples == [Sample(index: 0, x: 0.5, label: -0.5), Sample(index: 1, x: -2, label: 2)])
   }
 
   @Test func reportsTheLineOfABadRow() {
@@ -19,10 +20,16 @@ import Testing
       _ = try Dataset(csv: "x,label\n1,2\nnan,1\n")
       Issue.record("NaN accepted")
     } catch {
-      guard case .malformedRow(let line, _, _) = error else { Issue.record("\(error)"); return }
+      guard case .malformedRow(let line, _, _) = error else {
+        Issue.record("\(error)")
+        return
+      }
       #expect(line == 3)
     }
-    #expect(throws: TrainingMathError.malformedRow(line: 1, text: "1,inf", reason: "label is not a finite number")) {
+    #expect(
+      throws: TrainingMathError.malformedRow(
+        line: 1, text: "1,inf", reason: "label is not a finite number")
+    ) {
       try Dataset(csv: "1,inf")
     }
     #expect(throws: TrainingMathError.emptyDataset) { try Dataset(csv: "x,label\n# nothing\n") }

@@ -16,7 +16,8 @@ import Testing
   @Test func correctGradientAtTheSeedPassesConclusively() {
     let auditor = GradientAuditor(model: model)
     let gradient = Objective(model: model).gradient(weights: ChainModel.seedWeights, samples: first)
-    let audit = auditor.audit(weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 1)
+    let audit = auditor.audit(
+      weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 1)
     #expect(audit.passed)
     #expect(audit.isConclusive)
     #expect(audit.coordinates.count == 3)
@@ -28,7 +29,8 @@ import Testing
     let auditor = GradientAuditor(model: model)
     let gradient = Objective(model: model).gradient(weights: ChainModel.seedWeights, samples: first)
       .map { $0 * scale }
-    let audit = auditor.audit(weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 7)
+    let audit = auditor.audit(
+      weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 7)
     #expect(!audit.passed)
   }
 
@@ -37,7 +39,8 @@ import Testing
     let auditor = GradientAuditor(model: model)
     var gradient = Objective(model: model).gradient(weights: ChainModel.seedWeights, samples: first)
     gradient[coordinate] = -gradient[coordinate]
-    let audit = auditor.audit(weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 3)
+    let audit = auditor.audit(
+      weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 3)
     #expect(!audit.passed)
     #expect(!audit.coordinates[coordinate].passed)
   }
@@ -64,7 +67,8 @@ import Testing
       }
       let samples = [Sample(index: 0, x: x, label: label)]
       let gradient = objective.gradient(weights: weights, samples: samples)
-      let audit = auditor.audit(weights: weights, samples: samples, gradient: gradient, seed: UInt64(trial))
+      let audit = auditor.audit(
+        weights: weights, samples: samples, gradient: gradient, seed: UInt64(trial))
       #expect(audit.passed, "trial \(trial): \(audit.comparisons.filter { !$0.passed })")
     }
   }
@@ -78,7 +82,8 @@ import Testing
     for step in 0..<1000 {
       let sample = Dataset.seed.samples[step % 2]
       let gradient = objective.gradient(weights: weights, samples: [sample])
-      let audit = auditor.audit(weights: weights, samples: [sample], gradient: gradient, seed: UInt64(step))
+      let audit = auditor.audit(
+        weights: weights, samples: [sample], gradient: gradient, seed: UInt64(step))
       #expect(audit.passed, "step \(step)")
       worst = max(worst, audit.maximumRelativeError)
       sgd.apply(gradient: gradient, to: &weights)
@@ -102,8 +107,10 @@ import Testing
   @Test func auditIsRepeatableForTheSameSeed() {
     let auditor = GradientAuditor(model: model)
     let gradient = Objective(model: model).gradient(weights: ChainModel.seedWeights, samples: first)
-    let a = auditor.audit(weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 9)
-    let b = auditor.audit(weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 9)
+    let a = auditor.audit(
+      weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 9)
+    let b = auditor.audit(
+      weights: ChainModel.seedWeights, samples: first, gradient: gradient, seed: 9)
     #expect(a == b)
   }
 }

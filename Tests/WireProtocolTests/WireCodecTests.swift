@@ -12,16 +12,27 @@ let everyMessage: [WireMessage] = {
     values: [Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -1e-300])
   let samples = [Sample(index: 0, x: 1, label: -1), Sample(index: 1 << 40, x: -0.5, label: 0.25)]
   return [
-    .join(Join(workerID: 7, shard: try! Shard(index: 1, count: 3), model: ModelDescriptor(name: "chain", layout: layout))),
-    .push(GradientPush(workerID: 1, sequence: 1, computedAtVersion: 0, samples: samples, gradient: tensors)),
-    .push(GradientPush(workerID: .max, sequence: .max, computedAtVersion: .max, samples: [samples[0]], gradient: two)),
+    .join(
+      Join(
+        workerID: 7, shard: try! Shard(index: 1, count: 3),
+        model: ModelDescriptor(name: "chain", layout: layout))),
+    .push(
+      GradientPush(
+        workerID: 1, sequence: 1, computedAtVersion: 0, samples: samples, gradient: tensors)),
+    .push(
+      GradientPush(
+        workerID: .max, sequence: .max, computedAtVersion: .max, samples: [samples[0]],
+        gradient: two)),
     .weights(WeightsReply(version: 42, parameters: tensors)),
     .statusRequest,
     .status(
       ServerStatus(
         mode: .sync, version: 9, gradientsApplied: 18, rejected: 2, learningRate: 0.05,
         requiredWorkers: 2, modelName: "chain", parameters: tensors,
-        workers: [WorkerStatus(workerID: 0, shard: try! Shard(index: 0, count: 2), pushesApplied: 9, lastSequence: 9)],
+        workers: [
+          WorkerStatus(
+            workerID: 0, shard: try! Shard(index: 0, count: 2), pushesApplied: 9, lastSequence: 9)
+        ],
         workersLeft: 1, auditRecordsSent: 4)),
     .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
     .subscription(SubscriptionState(every: 0, recordsSent: 5, recordsDropped: 1)),
@@ -49,7 +60,9 @@ let everyMessage: [WireMessage] = {
       Issue.record("not a push")
       return
     }
-    #expect(push.gradient.values.map(\.bitPattern) == [Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -1e-300].map(\.bitPattern))
+    #expect(
+      push.gradient.values.map(\.bitPattern)
+        == [Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -1e-300].map(\.bitPattern))
   }
 
   @Test func headerIsMagicVersionType() {
@@ -122,7 +135,11 @@ let everyMessage: [WireMessage] = {
     writer += [0xFF, 0xFF, 0xFF, 0xFF]
     #expect(throws: DecodeError.self) { try WireCodec.decode(writer) }
     // A tensor claiming 2^64-1 elements.
-    let weights = WireCodec.encode(.weights(WeightsReply(version: 1, parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1])))
+    let weights = WireCodec.encode(
+      .weights(
+        WeightsReply(
+          version: 1,
+          parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1])))
     )
     var huge = weights
     // size field follows: header 4 + version 8 + count 2 + name len 1 + "w" 1 + tag 1
@@ -133,11 +150,15 @@ let everyMessage: [WireMessage] = {
   @Test func badNamesDuplicatesZeroSequenceAndBadShardsAreRejected() throws {
     func push(_ gradient: NamedTensors, sequence: UInt64 = 1) -> [UInt8] {
       WireCodec.encode(
-        .push(GradientPush(workerID: 1, sequence: sequence, computedAtVersion: 0, samples: [Sample(index: 0, x: 1, label: 1)], gradient: gradient)))
+        .push(
+          GradientPush(
+            workerID: 1, sequence: sequence, computedAtVersion: 0,
+            samples: [Sample(index: 0, x: 1, label: 1)], gradient: gradient)))
     }
     let bad = NamedTensors(layout: [TensorSpec(name: "w x", count: 1)], values: [1])
     #expect(throws: DecodeError.self) { try WireCodec.decode(push(bad)) }
-    let duplicate = NamedTensors(layout: [TensorSpec(name: "w", count: 1), TensorSpec(name: "w", count: 1)], values: [1, 2])
+    let duplicate = NamedTensors(
+      layout: [TensorSpec(name: "w", count: 1), TensorSpec(name: "w", count: 1)], values: [1, 2])
     #expect(throws: DecodeError.invalid(field: "tensor name", reason: "\"w\" appears twice")) {
       try WireCodec.decode(push(duplicate))
     }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine with Swift 6 on PATH.
+#
+#   deploy/local.sh train [pstrain train flags]   build, then train on a local cluster on loopback
+#   deploy/local.sh test                          build, then run every test
+#   deploy/local.sh setup                         only install the system packages
+#
+# Each command first installs what the build needs (libzmq3-dev, pkg-config)
+# when it is missing, with apt-get (via sudo when not root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install_dependencies() {
+  local missing=()
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
+  if ((${#missing[@]})); then
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! command -v swift >/dev/null 2>&1; then
+    echo "swift is not on PATH: install a Swift 6 toolchain (swift.org) first" >&2
+    exit 1
+  fi
+}
+
+command="${1:-}"
+[ $# -gt 0 ] && shift
+case "$command" in
+  setup)
+    install_dependencies
+    ;;
+  train)
+    install_dependencies
+    swift build -c release --product pstrain >&2
+    exec .build/release/pstrain train "$@"
+    ;;
+  test)
+    install_dependencies
+    swift build --build-tests
+    exec swift test "$@"
+    ;;
+  *)
+    echo "usage: deploy/local.sh train [flags] | test | setup" >&2
+    exit 64
+    ;;
+esac
