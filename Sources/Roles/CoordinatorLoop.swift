@@ -43,7 +43,8 @@ public final class CoordinatorLoop {
         lastRenewal = now
       }
       guard
-        let message = try connection.receive(timeoutMilliseconds: 100, interruptible: false)
+        let message = try connection.receive(
+          timeoutMilliseconds: 100, graceAfterStopMilliseconds: nil)
       else { continue }
       if case .subscription = message, !confirmed {
         confirmed = true
@@ -56,7 +57,8 @@ public final class CoordinatorLoop {
     let deadline = MonotonicClock.milliseconds() + 3000
     while MonotonicClock.milliseconds() < deadline {
       guard
-        let message = try connection.receive(timeoutMilliseconds: 100, interruptible: false)
+        let message = try connection.receive(
+          timeoutMilliseconds: 100, graceAfterStopMilliseconds: nil)
       else { continue }
       if case .subscription(let state) = message, state.every == 0 { return }
       try handle(message, report: report)

@@ -33,40 +33,53 @@ public final class ServerConnection {
     }
   }
 
-  /// The next message, or nil if none arrives within `timeoutMilliseconds`
-  /// or, when `interruptible`, a stop signal arrives. A frame that does not
-  /// decode is an error.
-  public func receive(timeoutMilliseconds: Int, interruptible: Bool = true) throws(RoleError)
-    -> WireMessage?
+  /// The next message, or nil if none arrives within `timeoutMilliseconds`.
+  /// After a stop signal the wait is cut to `graceAfterStopMilliseconds` more
+  /// (nil: signals do not shorten it). A frame that does not decode is an error.
+  public func receive(timeoutMilliseconds: Int, graceAfterStopMilliseconds: Int? = 0)
+    throws(RoleError) -> WireMessage?
   {
-    let deadline = MonotonicClock.milliseconds() + UInt64(max(0, timeoutMilliseconds))
+    var deadline = MonotonicClock.milliseconds() + UInt64(max(0, timeoutMilliseconds))
+    var sawStop = false
     while true {
+      let received: (frames: [Message], truncated: Bool)?
       do {
-        if let (frames, _) = try socket.receiveMultipart(.dontWait) {
-          switch frames[frames.count - 1].decoded() {
-          case .success(let message): return message
-          case .failure(let error): throw RoleError.undecodable(error)
-          }
-        }
-        let now = MonotonicClock.milliseconds()
-        if now >= deadline || (interruptible && ShutdownSignal.isRequested) { return nil }
-        _ = try socket.waitForInput(timeoutMilliseconds: Int(min(deadline - now, 100)))
-      } catch let error as RoleError {
-        throw error
-      } catch let error as ZMQError {
-        throw .transport(error)
+        received = try socket.receiveMultipart(.dontWait)
       } catch {
-        throw .invalidArgument("\(error)")
+        throw .transport(error)
+      }
+      if let (frames, _) = received {
+        switch frames[frames.count - 1].decoded() {
+        case .success(let message): return message
+        case .failure(let error): throw .undecodable(error)
+        }
+      }
+      let now = MonotonicClock.milliseconds()
+      if let grace = graceAfterStopMilliseconds, !sawStop, ShutdownSignal.isRequested {
+        sawStop = true
+        deadline = min(deadline, now + UInt64(grace))
+      }
+      if now >= deadline { return nil }
+      do {
+        _ = try socket.waitForInput(timeoutMilliseconds: Int(min(deadline - now, 100)))
+      } catch {
+        throw .transport(error)
       }
     }
   }
 
-  /// Sends `message` and waits for the reply; `.error` replies become `RoleError.refused`.
-  public func request(_ message: WireMessage, timeoutMilliseconds: Int, what: String)
-    throws(RoleError) -> WireMessage
-  {
+  /// Sends `message` and waits for the reply; `.error` replies become
+  /// `RoleError.refused`. A stop signal cuts the wait as in `receive`.
+  public func request(
+    _ message: WireMessage, timeoutMilliseconds: Int, what: String,
+    graceAfterStopMilliseconds: Int? = 0
+  ) throws(RoleError) -> WireMessage {
     try send(message)
-    guard let reply = try receive(timeoutMilliseconds: timeoutMilliseconds) else {
+    guard
+      let reply = try receive(
+        timeoutMilliseconds: timeoutMilliseconds,
+        graceAfterStopMilliseconds: graceAfterStopMilliseconds)
+    else {
       if ShutdownSignal.isRequested { throw .interrupted }
       throw .timedOut(what: "\(what) from \(endpoint)", milliseconds: timeoutMilliseconds)
     }

@@ -17,8 +17,14 @@ public enum WorkerLoop {
     public var epochLoss: Double
   }
 
+  /// How long a worker still waits for an outstanding reply after a stop
+  /// signal, so that it can leave the membership cleanly.
+  public static let stopGraceMilliseconds = 5000
+
   /// Runs the session to completion. Each reply must arrive within
-  /// `replyTimeoutMilliseconds`; a stop signal makes the worker leave cleanly.
+  /// `replyTimeoutMilliseconds`. On a stop signal the worker waits for its
+  /// outstanding reply (at most `stopGraceMilliseconds`), leaves, and throws
+  /// `.interrupted`.
   public static func run<Model: DifferentiableModel>(
     _ session: WorkerSession<Model>, connection: ServerConnection, replyTimeoutMilliseconds: Int,
     progress: (Progress) -> Void
@@ -33,15 +39,16 @@ public enum WorkerLoop {
     }
     while true {
       let reply = try connection.request(
-        message, timeoutMilliseconds: replyTimeoutMilliseconds, what: "reply to \(message.type)")
+        message, timeoutMilliseconds: replyTimeoutMilliseconds, what: "reply to \(message.type)",
+        graceAfterStopMilliseconds: stopGraceMilliseconds)
       let step = try session.receive(reply)
       guard case .send(let next) = step else { break }
       message = next
       if ShutdownSignal.isRequested, case .push = next {
-        // Leave at once rather than push again; the server forgets us cleanly.
-        message = .leave(workerID: session.workerID)
+        // Leave rather than push again, so the server drops us from the membership.
         _ = try connection.request(
-          message, timeoutMilliseconds: replyTimeoutMilliseconds, what: "reply to leave")
+          .leave(workerID: session.workerID), timeoutMilliseconds: stopGraceMilliseconds,
+          what: "reply to leave", graceAfterStopMilliseconds: nil)
         report()
         throw .interrupted
       }

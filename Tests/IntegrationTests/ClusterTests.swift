@@ -93,12 +93,52 @@ import Testing
     let verdict = try lastJSONObject(failing.output)
     #expect((verdict["audits"] as? [String: Any])?["failed_workers"] as? [Int] == [1])
 
-    // The faulty worker leaves cleanly on SIGTERM; the clean one keeps training.
+    // The faulty worker leaves the membership on SIGTERM; the clean one keeps training.
     #expect(try faulty.terminate() != 0)
+    #expect(try workerIDs(endpoint) == [0])
     let passing = try runPstrain(["audit", "--connect", endpoint], within: 60)
     #expect(passing.status == 0, "\(passing.output) \(passing.errors)")
     #expect(passing.output.contains("audit: passed"))
     #expect(clean.process.isRunning)
+  }
+
+  func status(_ endpoint: String) throws -> [String: Any] {
+    let run = try runPstrain(["status", "--connect", endpoint, "--json"], within: 30)
+    #expect(run.status == 0, "\(run.errors)")
+    return try lastJSONObject(run.output)
+  }
+
+  func workerIDs(_ endpoint: String) throws -> [Int] {
+    (try status(endpoint)["workers"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+  }
+
+  @Test func aSyncRunGoesOnWhenAWorkerIsStopped() throws {
+    let (server, endpoint) = try startServer(["--mode", "sync", "--workers", "2"])
+    defer { server.stop() }
+    let data = try noisyData()
+    let workers = try (0..<2).map { index in
+      try Launched([
+        "worker", "--connect", endpoint, "--shard", "\(index)/2", "--data", data, "--epochs",
+        "1000000",
+      ])
+    }
+    defer { for worker in workers { worker.stop() } }
+    for (index, worker) in workers.enumerated() {
+      _ = try worker.line(startingWith: "worker \(index): shard")
+    }
+    #expect(try workers[1].terminate() != 0)
+    #expect(workers[1].errors.contains("interrupted"))
+    #expect(try workerIDs(endpoint) == [0])
+    // Worker 0 alone now completes every step: the version keeps rising.
+    let before = try #require(try status(endpoint)["version"] as? Int)
+    var after = before
+    let deadline = Date().addingTimeInterval(30)
+    while after <= before + 10 && Date() < deadline {
+      usleep(50_000)
+      after = try #require(try status(endpoint)["version"] as? Int)
+    }
+    #expect(after > before + 10)
+    #expect(workers[0].process.isRunning)
   }
 
   @Test func auditExitsTwoWhenItCannotRun() throws {
