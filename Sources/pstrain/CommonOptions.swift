@@ -58,6 +58,8 @@ extension ConsistencyMode: ExpressibleByArgument {
   }
 
   public static var allValueStrings: [String] { ["async", "sync"] }
+
+  public var defaultValueDescription: String { description }
 }
 
 /// A failure already explained on stderr; exits with `code`.
