@@ -71,8 +71,13 @@ struct Failure: Error, CustomStringConvertible {
 
 /// Prints `message` to stderr with the `pstrain:` prefix.
 func printError(_ message: String) {
+  printToStandardError("pstrain: \(message)")
+}
+
+/// Prints `line` to stderr as it is.
+func printToStandardError(_ line: String) {
   var stream = StandardError()
-  print("pstrain: \(message)", to: &stream)
+  print(line, to: &stream)
 }
 
 /// Standard error as a text stream.

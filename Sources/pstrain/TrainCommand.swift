@@ -107,7 +107,7 @@ struct TrainCommand: ParsableCommand {
   }
 
   private func progress(_ line: String) {
-    if json { printError(line) } else { print(line) }
+    if json { printToStandardError(line) } else { print(line) }
   }
 
   private func train(dataset: Dataset, cluster: LocalCluster) throws -> Outcome {
