@@ -15,8 +15,7 @@ struct AuditCommand: ParsableCommand {
 
   @OptionGroup var server: ConnectOptions
 
-  @Option(help: "Relative tolerance beyond rounding noise.")
-  var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
+  @OptionGroup var audit: AuditToleranceOptions
 
   @Option(help: "Give up collecting gradients after this many milliseconds.")
   var waitMs: Int = 10_000
@@ -28,9 +27,6 @@ struct AuditCommand: ParsableCommand {
   var json = false
 
   func validate() throws {
-    guard tolerance.isFinite, tolerance > 0 else {
-      throw ValidationError("--tolerance must be > 0")
-    }
     guard waitMs > 0 else { throw ValidationError("--wait-ms must be > 0") }
     guard maxGradients >= 1 else { throw ValidationError("--max-gradients must be >= 1") }
   }
@@ -45,7 +41,8 @@ struct AuditCommand: ParsableCommand {
         throw Failure(
           message: "no workers are training at \(server.connect); nothing to audit", code: 2)
       }
-      let coordinator = CoordinatorLoop(connection: connection, every: 1, tolerance: tolerance)
+      let coordinator = CoordinatorLoop(
+        connection: connection, every: 1, tolerance: audit.tolerance)
       try coordinator.run(
         timeoutMilliseconds: waitMs,
         stopWhen: { tally in

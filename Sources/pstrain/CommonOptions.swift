@@ -47,19 +47,17 @@ func loadDataset(_ path: String?) throws -> Dataset {
   }
 }
 
-/// Parses `async` or `sync`.
-extension ConsistencyMode: ExpressibleByArgument {
-  public init?(argument: String) {
-    switch argument {
-    case "async": self = .async
-    case "sync": self = .sync
-    default: return nil
+/// `--mode`: `async` or `sync`, as the command line spells them.
+enum ModeArgument: String, ExpressibleByArgument, CaseIterable {
+  case async, sync
+
+  /// The protocol's mode.
+  var mode: ConsistencyMode {
+    switch self {
+    case .async: .async
+    case .sync: .sync
     }
   }
-
-  public static var allValueStrings: [String] { ["async", "sync"] }
-
-  public var defaultValueDescription: String { description }
 }
 
 /// A failure already explained on stderr; exits with `code`.

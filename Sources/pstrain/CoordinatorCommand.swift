@@ -19,17 +19,13 @@ struct CoordinatorCommand: ParsableCommand {
   @Option(help: "Audit every N versions.")
   var every: UInt64 = 10
 
-  @Option(help: "Relative tolerance beyond rounding noise.")
-  var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
+  @OptionGroup var audit: AuditToleranceOptions
 
   @Flag(help: "Print JSON lines instead of text.")
   var json = false
 
   func validate() throws {
     guard every >= 1 else { throw ValidationError("--every must be >= 1") }
-    guard tolerance.isFinite, tolerance > 0 else {
-      throw ValidationError("--tolerance must be > 0")
-    }
   }
 
   func run() throws {
@@ -38,14 +34,15 @@ struct CoordinatorCommand: ParsableCommand {
       defer { withExtendedLifetime(context) {} }
       // Fail fast when no server answers.
       _ = try connection.status(timeoutMilliseconds: server.timeoutMs)
-      let coordinator = CoordinatorLoop(connection: connection, every: every, tolerance: tolerance)
+      let coordinator = CoordinatorLoop(
+        connection: connection, every: every, tolerance: audit.tolerance)
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {
           print(
             json
-              ? "{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(tolerance)}"
-              : "coordinator: auditing every \(every) versions, tolerance \(tolerance)")
+              ? "{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(audit.tolerance)}"
+              : "coordinator: auditing every \(every) versions, tolerance \(audit.tolerance)")
         }
       ) { report in
         print(json ? report.json : report.text)

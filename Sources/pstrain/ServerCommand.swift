@@ -18,23 +18,12 @@ struct ServerCommand: ParsableCommand {
   @Option(help: "ZeroMQ endpoint to bind; tcp://127.0.0.1:* picks a free port.")
   var bind: String = "tcp://*:5555"
 
-  @Option(help: "async (apply on arrival) or sync (average one gradient per worker per step).")
-  var mode: ConsistencyMode = .async
-
   @Option(help: "Workers a sync step waits for before the first step.")
   var workers: Int = 1
 
-  @Option(help: "SGD learning rate.")
-  var lr: Double = 0.05
-
-  @Option(help: "Depth L of the chain model e = wL*...*w1*x.")
-  var layers: Int = 3
+  @OptionGroup var training: ServerTrainingOptions
 
   func validate() throws {
-    guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
-    guard (1...1_000_000).contains(layers) else {
-      throw ValidationError("--layers must be 1...1000000")
-    }
     guard (1...Shard.maximumCount).contains(workers) else {
       throw ValidationError("--workers must be 1...\(Shard.maximumCount)")
     }
@@ -45,10 +34,11 @@ struct ServerCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
-      let model = ChainModel(layers: layers)
+      let model = ChainModel(layers: training.layers)
       let server = ParameterServer(
         configuration: ServerConfiguration(
-          mode: mode, requiredWorkers: workers, optimizer: try SGD(learningRate: lr),
+          mode: training.mode.mode, requiredWorkers: workers,
+          optimizer: try SGD(learningRate: training.lr),
           model: ModelCatalog.descriptor(of: model), initialParameters: model.initialWeights()))
       let context = try Context()
       let loop: ServerLoop
@@ -63,7 +53,9 @@ struct ServerCommand: ParsableCommand {
         )
       }
       print("listening \(loop.boundEndpoint)")
-      print("server: \(mode) mode, model \(model.name) with \(layers) layers, lr \(lr)")
+      print(
+        "server: \(training.mode) mode, model \(model.name) with \(training.layers) layers, lr \(training.lr)"
+      )
       try loop.run(shouldStop: { ShutdownSignal.isRequested })
       let status = server.status
       print(

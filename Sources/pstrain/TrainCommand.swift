@@ -20,29 +20,14 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Number of worker processes.")
   var workers: Int = 2
 
-  @Option(help: "async or sync.")
-  var mode: ConsistencyMode = .async
+  @OptionGroup var training: ServerTrainingOptions
 
-  @Option(help: "Passes of each worker over its shard.")
-  var epochs: Int = 500
-
-  @Option(help: "SGD learning rate.")
-  var lr: Double = 0.05
-
-  @Option(help: "CSV file of x,label rows (default: the tutorial's two samples).")
-  var data: String?
-
-  @Option(help: "Depth L of the chain model.")
-  var layers: Int = 3
-
-  @Option(help: "Samples per gradient push.")
-  var batchSize: Int = 1
+  @OptionGroup var work: WorkerTrainingOptions
 
   @Option(help: "The coordinator audits every N versions.")
   var auditEvery: UInt64 = 10
 
-  @Option(help: "Audit tolerance (relative, beyond rounding noise).")
-  var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
+  @OptionGroup var audit: AuditToleranceOptions
 
   @Option(
     help: "Inject a gradient fault into worker 0 (scale=F, flip=K, stale=K), to see audits fail.")
@@ -56,24 +41,15 @@ struct TrainCommand: ParsableCommand {
 
   func validate() throws {
     guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1...256") }
-    guard epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
-    guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
-    guard (1...1_000_000).contains(layers) else {
-      throw ValidationError("--layers must be 1...1000000")
-    }
-    guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+    guard work.epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
     guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
     guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
-    if let fault {
-      do { _ = try GradientFault(parsing: fault) } catch {
-        throw ValidationError("--fault: \(error)")
-      }
-    }
+    try validateFault(fault)
   }
 
   func run() throws {
     try runReportingErrors {
-      let dataset = try loadDataset(data)
+      let dataset = try loadDataset(work.data)
       let cluster = LocalCluster(executable: currentExecutablePath())
       defer { cluster.stopAll() }
       let outcome = try train(dataset: dataset, cluster: cluster)
@@ -112,10 +88,10 @@ struct TrainCommand: ParsableCommand {
 
   private func train(dataset: Dataset, cluster: LocalCluster) throws -> Outcome {
     let started = Date()
-    var serverArguments = [
-      "server", "--bind", "tcp://127.0.0.1:*", "--mode", "\(mode)", "--workers", "\(workers)",
-      "--lr", "\(lr)", "--layers", "\(layers)",
-    ]
+    var serverArguments =
+      [
+        "server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)",
+      ] + training.arguments
     let server = try cluster.start("server", serverArguments)
     serverArguments.removeAll()
     guard
@@ -126,14 +102,14 @@ struct TrainCommand: ParsableCommand {
     }
     let endpoint = String(listening.dropFirst("listening ".count))
     progress(
-      "train: server at \(endpoint), \(mode) mode, \(workers) workers, \(epochs) epochs, lr \(lr)")
+      "train: server at \(endpoint), \(training.mode) mode, \(workers) workers, \(work.epochs) epochs, lr \(training.lr)"
+    )
 
     let coordinator = try cluster.start(
       "coordinator",
       [
-        "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--tolerance",
-        "\(tolerance)", "--json",
-      ])
+        "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--json",
+      ] + audit.arguments)
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
@@ -144,18 +120,17 @@ struct TrainCommand: ParsableCommand {
 
     var workerProcesses: [ChildProcess] = []
     for index in 0..<workers {
-      var arguments = [
-        "worker", "--connect", endpoint, "--shard", "\(index)/\(workers)", "--epochs", "\(epochs)",
-        "--batch-size", "\(batchSize)",
-      ]
-      if let data { arguments += ["--data", data] }
+      var arguments =
+        [
+          "worker", "--connect", endpoint, "--shard", "\(index)/\(workers)",
+        ] + work.arguments
       if index == 0, let fault { arguments += ["--fault", fault] }
       workerProcesses.append(try cluster.start("worker \(index)", arguments))
     }
 
     let (context, connection) = try ConnectOptions.parse(["--connect", endpoint]).open()
     defer { withExtendedLifetime(context) {} }
-    let objective = Objective(model: ChainModel(layers: layers))
+    let objective = Objective(model: ChainModel(layers: training.layers))
     let deadline = started.addingTimeInterval(Double(timeoutS))
     var problems: [String] = []
     var lastProgress = Date.distantPast
@@ -212,7 +187,7 @@ struct TrainCommand: ParsableCommand {
   }
 
   private func report(_ outcome: Outcome, dataset: Dataset) {
-    let model = ChainModel(layers: layers)
+    let model = ChainModel(layers: training.layers)
     let objective = Objective(model: model)
     let weights = outcome.status.parameters.values
     let loss = objective.loss(weights: weights, samples: dataset.samples)
@@ -227,8 +202,8 @@ struct TrainCommand: ParsableCommand {
         "{\"weights\":\(JSON.numbers(weights)),\"loss\":\(JSON.number(loss)),"
           + "\"predictions\":[\(predictionsJSON.joined(separator: ","))],"
           + "\"updates\":\(outcome.status.version),\"gradients_applied\":\(outcome.status.gradientsApplied),"
-          + "\"rejected\":\(outcome.status.rejected),\"mode\":\"\(mode)\",\"workers\":\(workers),"
-          + "\"epochs\":\(epochs),\"lr\":\(JSON.number(lr)),\"seconds\":\(JSON.number(outcome.seconds)),"
+          + "\"rejected\":\(outcome.status.rejected),\"mode\":\"\(training.mode)\",\"workers\":\(workers),"
+          + "\"epochs\":\(work.epochs),\"lr\":\(JSON.number(training.lr)),\"seconds\":\(JSON.number(outcome.seconds)),"
           + "\"audits\":{\"count\":\(audits.count),\"failed\":\(audits.failed),"
           + "\"inconclusive\":\(audits.inconclusive),"
           + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))},"

@@ -20,14 +20,7 @@ struct WorkerCommand: ParsableCommand {
   @Option(help: "This worker's shard, I/N (0-based).")
   var shard: String
 
-  @Option(help: "CSV file of x,label rows (default: the tutorial's two samples).")
-  var data: String?
-
-  @Option(help: "Passes over the shard.")
-  var epochs: Int = 500
-
-  @Option(help: "Samples per gradient push.")
-  var batchSize: Int = 1
+  @OptionGroup var work: WorkerTrainingOptions
 
   @Option(help: "Worker id, unique in the run (default: the shard index).")
   var id: UInt32?
@@ -39,21 +32,15 @@ struct WorkerCommand: ParsableCommand {
   var replyTimeoutMs: Int = 60_000
 
   func validate() throws {
-    guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
-    guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
     guard replyTimeoutMs > 0 else { throw ValidationError("--reply-timeout-ms must be > 0") }
     do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
-    if let fault {
-      do { _ = try GradientFault(parsing: fault) } catch {
-        throw ValidationError("--fault: \(error)")
-      }
-    }
+    try validateFault(fault)
   }
 
   func run() throws {
     try runReportingErrors {
       let shard = try Shard(parsing: self.shard)
-      let dataset = try loadDataset(data)
+      let dataset = try loadDataset(work.data)
       let samples = dataset.rows(of: shard)
       let workerID = id ?? UInt32(shard.index)
       let (context, connection) = try server.open()
@@ -62,21 +49,21 @@ struct WorkerCommand: ParsableCommand {
       let model = try ModelCatalog.chain(
         for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))
       let session = try WorkerSession(
-        workerID: workerID, shard: shard, samples: samples, model: model, epochs: epochs,
-        batchSize: batchSize, fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
+        workerID: workerID, shard: shard, samples: samples, model: model, epochs: work.epochs,
+        batchSize: work.batchSize, fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
       if samples.isEmpty {
         print(
           "worker \(workerID): shard \(shard) of \(dataset.count) rows is empty; joining and leaving"
         )
       }
       print(
-        "worker \(workerID): shard \(shard), \(samples.count) rows, \(epochs) epochs, \(status.mode) server at \(server.connect)"
+        "worker \(workerID): shard \(shard), \(samples.count) rows, \(work.epochs) epochs, \(status.mode) server at \(server.connect)"
           + (session.fault.isNone ? "" : ", FAULT \(session.fault)"))
       try WorkerLoop.run(
         session, connection: connection, replyTimeoutMilliseconds: replyTimeoutMs
       ) { progress in
         print(
-          "worker \(workerID): epoch \(min(progress.epoch + 1, epochs))/\(epochs), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
+          "worker \(workerID): epoch \(min(progress.epoch + 1, work.epochs))/\(work.epochs), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
         )
       }
       print("worker \(workerID): done, \(session.pushesApplied) pushes applied")

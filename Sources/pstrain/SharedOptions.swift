@@ -1,0 +1,69 @@
+import ArgumentParser
+import Roles
+import TrainingMath
+import WireProtocol
+
+/// How the server trains: `server` and `train` take the same flags.
+struct ServerTrainingOptions: ParsableArguments {
+  @Option(help: "async (apply each gradient on arrival) or sync (average one per worker per step).")
+  var mode: ModeArgument = .async
+
+  @Option(help: "SGD learning rate.")
+  var lr: Double = 0.05
+
+  @Option(help: "Depth L of the chain model e = wL*...*w1*x.")
+  var layers: Int = 3
+
+  func validate() throws {
+    guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
+    guard (1...1_000_000).contains(layers) else {
+      throw ValidationError("--layers must be 1...1000000")
+    }
+  }
+
+  /// The same flags, to pass on to a server process.
+  var arguments: [String] { ["--mode", mode.rawValue, "--lr", "\(lr)", "--layers", "\(layers)"] }
+}
+
+/// What a worker trains on: `worker` and `train` take the same flags.
+struct WorkerTrainingOptions: ParsableArguments {
+  @Option(help: "CSV file of x,label rows (default: the tutorial's two samples).")
+  var data: String?
+
+  @Option(help: "Passes of each worker over its shard.")
+  var epochs: Int = 500
+
+  @Option(help: "Samples per gradient push.")
+  var batchSize: Int = 1
+
+  func validate() throws {
+    guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
+    guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+  }
+
+  /// The same flags, to pass on to a worker process.
+  var arguments: [String] {
+    ["--epochs", "\(epochs)", "--batch-size", "\(batchSize)"] + (data.map { ["--data", $0] } ?? [])
+  }
+}
+
+/// How strictly gradients are audited: `coordinator`, `audit` and `train`.
+struct AuditToleranceOptions: ParsableArguments {
+  @Option(help: "Relative tolerance of an audit, beyond rounding noise.")
+  var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
+
+  func validate() throws {
+    guard tolerance.isFinite, tolerance > 0 else {
+      throw ValidationError("--tolerance must be a finite number > 0")
+    }
+  }
+
+  /// The same flag, to pass on to a coordinator process.
+  var arguments: [String] { ["--tolerance", "\(tolerance)"] }
+}
+
+/// Parses `--fault SPEC` for `validate()`.
+func validateFault(_ fault: String?) throws {
+  guard let fault else { return }
+  do { _ = try GradientFault(parsing: fault) } catch { throw ValidationError("--fault: \(error)") }
+}
