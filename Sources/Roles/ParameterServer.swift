@@ -13,11 +13,18 @@ public struct ServerConfiguration: Sendable {
   public var model: ModelDescriptor
   /// The initial parameters, in the model's layout.
   public var initialParameters: [Double]
+  /// A worker silent for longer than this (ms) is presumed dead and dropped.
+  public var deadAfterMilliseconds: UInt64
+  /// When set, the server leases rows to workers for this many epochs.
+  public var leasedEpochs: UInt64?
+  /// Rows per lease.
+  public var chunkRows: Int
 
   /// A configuration; the parameters must fit the model's layout.
   public init(
     mode: ConsistencyMode, requiredWorkers: Int, optimizer: SGD, model: ModelDescriptor,
-    initialParameters: [Double]
+    initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
+    leasedEpochs: UInt64? = nil, chunkRows: Int = 64
   ) {
     precondition(initialParameters.count == model.layout.totalCount)
     self.mode = mode
@@ -25,19 +32,24 @@ public struct ServerConfiguration: Sendable {
     self.optimizer = optimizer
     self.model = model
     self.initialParameters = initialParameters
+    self.deadAfterMilliseconds = deadAfterMilliseconds
+    self.leasedEpochs = leasedEpochs
+    self.chunkRows = max(1, chunkRows)
   }
 }
 
 /// The parameter server as a state machine: messages in, messages out, no
 /// sockets. It holds the parameters, applies gradients (on arrival in async
-/// mode, averaged per step in sync mode), tracks the workers and hands applied
-/// gradients to audit subscribers. A refused message changes nothing but the
-/// rejection counter.
+/// mode, averaged per step in sync mode), tracks the workers and their
+/// liveness, leases rows when it drives the epochs, and hands applied
+/// gradients to audit subscribers. Each push is applied at most once: a
+/// retried push is answered again, never re-applied. A refused message
+/// changes nothing but the rejection counter.
 public final class ParameterServer {
   private struct Worker {
     var peer: PeerID
     var shard: Shard
-    var lastSequence: UInt64 = 0
+    var lastSeen: UInt64
     var pushesApplied: UInt64 = 0
   }
 
@@ -66,6 +78,13 @@ public final class ParameterServer {
   private var workers: [UInt32: Worker] = [:]
   private var everJoined: Set<UInt32> = []
   private var workersLeft: UInt32 = 0
+  private var workersDead: UInt32 = 0
+  /// Last applied push per worker id; kept after a worker leaves, so that a
+  /// retry or a restarted worker is never applied twice.
+  private var sequences: [UInt32: UInt64] = [:]
+  private var dataset: DatasetIdentity?
+  /// Row leases, when the server drives the epochs.
+  public private(set) var work: LeasedWork?
   private var pending: [UInt32: GradientPush] = [:]
   private var subscribers: [PeerID: Subscriber] = [:]
   /// Weights of recent versions, newest last, kept while anyone audits.
@@ -75,6 +94,66 @@ public final class ParameterServer {
   public init(configuration: ServerConfiguration) {
     self.configuration = configuration
     self.parameters = configuration.initialParameters
+    if let epochs = configuration.leasedEpochs {
+      work = LeasedWork(epochs: epochs, chunkRows: configuration.chunkRows)
+    }
+  }
+
+  /// A server resuming from `checkpoint`; it keeps the checkpoint's model,
+  /// mode, learning rate, parameters, version, exactly-once table and epoch
+  /// progress. No worker is joined and no lease is held: workers rejoin.
+  public init(configuration: ServerConfiguration, resuming checkpoint: ServerCheckpoint)
+    throws(RoleError)
+  {
+    guard checkpoint.model == configuration.model else {
+      throw .invalidArgument(
+        "the checkpoint holds model \(checkpoint.model), but the server was started for \(configuration.model)"
+      )
+    }
+    var restored = configuration
+    restored.mode = checkpoint.mode
+    restored.requiredWorkers = Int(checkpoint.requiredWorkers)
+    do {
+      restored.optimizer = try SGD(learningRate: checkpoint.learningRate)
+    } catch {
+      throw .invalidArgument("the checkpoint's learning rate is unusable: \(error)")
+    }
+    restored.initialParameters = checkpoint.parameters
+    if let progress = checkpoint.work {
+      restored.leasedEpochs = progress.epochs
+      restored.chunkRows = Int(progress.chunkRows)
+    } else {
+      restored.leasedEpochs = nil
+    }
+    self.configuration = restored
+    parameters = checkpoint.parameters
+    version = checkpoint.version
+    gradientsApplied = checkpoint.gradientsApplied
+    rejected = checkpoint.rejected
+    for entry in checkpoint.sequences { sequences[entry.workerID] = entry.sequence }
+    dataset = checkpoint.dataset
+    if let progress = checkpoint.work {
+      work = LeasedWork(
+        epochs: progress.epochs, chunkRows: Int(progress.chunkRows),
+        rows: Int(checkpoint.dataset?.rows ?? 0), epoch: progress.epoch,
+        nextRows: progress.nextRows.map { Int($0) })
+    }
+  }
+
+  /// The state to write to a checkpoint file.
+  public var checkpoint: ServerCheckpoint {
+    ServerCheckpoint(
+      mode: configuration.mode, learningRate: configuration.optimizer.learningRate,
+      requiredWorkers: UInt32(configuration.requiredWorkers), model: configuration.model,
+      version: version, gradientsApplied: gradientsApplied, rejected: rejected,
+      parameters: parameters,
+      sequences: sequences.keys.sorted().map { .init(workerID: $0, sequence: sequences[$0]!) },
+      dataset: dataset,
+      work: work.map { work in
+        .init(
+          epochs: work.epochs, chunkRows: UInt64(work.chunkRows), epoch: work.epoch,
+          nextRows: work.chunks.map { UInt64($0.next) })
+      })
   }
 
   /// The parameters with their layout.
@@ -87,15 +166,50 @@ public final class ParameterServer {
   public func receive(_ message: WireMessage, from peer: PeerID, now: UInt64) -> [Outgoing] {
     expireSubscribers(now: now)
     switch message {
-    case .join(let join): return self.join(join, from: peer)
-    case .push(let push): return self.push(push, from: peer)
+    case .join(let join): return self.join(join, from: peer, now: now)
+    case .push(let push): return self.push(push, from: peer, now: now)
     case .leave(let workerID): return leave(workerID, from: peer)
+    case .heartbeat(let workerID):
+      guard seen(workerID, from: peer, now: now) else {
+        return refuse(peer, .notJoined, "worker \(workerID) is not joined from this connection")
+      }
+      return []
+    case .leaseRequest(let workerID): return leaseRequest(workerID, from: peer, now: now)
     case .statusRequest: return [Outgoing(to: peer, .status(status))]
     case .auditSubscribe(let request): return subscribe(request, from: peer, now: now)
-    case .weights, .status, .subscription, .auditRecord, .left, .error:
+    case .weights, .status, .subscription, .auditRecord, .left, .error, .lease, .noLease:
       return refuse(
         peer, .unexpectedMessage, "a server does not accept \(message.type) messages")
     }
+  }
+
+  /// Drops workers silent for longer than the liveness timeout, as if they had
+  /// left: their leases return to the pool and sync barriers stop waiting for
+  /// them. Returns the replies this releases and the ids dropped.
+  public func expireSilentWorkers(now: UInt64) -> (outgoing: [Outgoing], dropped: [UInt32]) {
+    let limit = configuration.deadAfterMilliseconds
+    let dead = workers.filter { now > $0.value.lastSeen && now - $0.value.lastSeen > limit }
+      .keys.sorted()
+    guard !dead.isEmpty else { return ([], []) }
+    for id in dead {
+      forget(id)
+      workersDead += 1
+    }
+    return (completeSyncStepIfReady(), dead)
+  }
+
+  /// Records that `workerID` spoke from `peer`; false if it is not joined from there.
+  private func seen(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> Bool {
+    guard workers[workerID]?.peer == peer else { return false }
+    workers[workerID]!.lastSeen = now
+    return true
+  }
+
+  private func forget(_ workerID: UInt32) {
+    workers[workerID] = nil
+    pending[workerID] = nil
+    work?.release(workerID)
+    for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
   }
 
   /// Counts a frame that failed to decode and answers it with the reason.
@@ -124,8 +238,11 @@ public final class ParameterServer {
         let worker = workers[id]!
         return WorkerStatus(
           workerID: id, shard: worker.shard, pushesApplied: worker.pushesApplied,
-          lastSequence: worker.lastSequence)
-      }, workersLeft: workersLeft, auditRecordsSent: auditRecordsSent)
+          lastSequence: sequences[id] ?? 0)
+      }, workersLeft: workersLeft, auditRecordsSent: auditRecordsSent,
+      epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
+      rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
+      workersDead: workersDead)
   }
 
   /// Workers currently joined.
@@ -133,7 +250,7 @@ public final class ParameterServer {
 
   // MARK: - Membership
 
-  private func join(_ join: Join, from peer: PeerID) -> [Outgoing] {
+  private func join(_ join: Join, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard join.model == configuration.model else {
       return refuse(
         peer, .layoutMismatch,
@@ -146,46 +263,89 @@ public final class ParameterServer {
           "worker id \(join.workerID) is already joined from another connection; give each worker its own id"
         )
       }
-      return [weightsReply(to: peer)]  // a retried join: answer it again
+      workers[join.workerID]!.lastSeen = now
+      // A retried join: answer it again.
+      return [weightsReply(to: peer, acknowledging: sequences[join.workerID] ?? 0)]
     }
-    if let other = workers.values.first, other.shard.count != join.shard.count {
+    if let known = dataset, known != join.dataset {
+      return refuse(
+        peer, .datasetMismatch,
+        "worker \(join.workerID) reads \(join.dataset), the run uses \(known); give every worker the same data file"
+      )
+    }
+    if work == nil, let other = workers.values.first, other.shard.count != join.shard.count {
       return refuse(
         peer, .shardMismatch,
         "worker \(join.workerID) uses \(join.shard.count) shards, joined workers use \(other.shard.count)"
       )
     }
-    workers[join.workerID] = Worker(peer: peer, shard: join.shard)
+    dataset = join.dataset
+    work?.setRows(Int(join.dataset.rows))
+    workers[join.workerID] = Worker(peer: peer, shard: join.shard, lastSeen: now)
     everJoined.insert(join.workerID)
-    return [weightsReply(to: peer)] + completeSyncStepIfReady()
+    // A worker that rejoins (after a restart of either side) continues its numbering.
+    return [weightsReply(to: peer, acknowledging: sequences[join.workerID] ?? 0)]
+      + completeSyncStepIfReady()
+  }
+
+  private func leaseRequest(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> [Outgoing] {
+    guard seen(workerID, from: peer, now: now) else {
+      return refuse(peer, .notJoined, "worker \(workerID) is not joined from this connection")
+    }
+    guard work != nil else {
+      return refuse(
+        peer, .unexpectedMessage,
+        "this server does not lease rows (start it with --epochs); give the worker --shard I/N")
+    }
+    let grant = work!.grant(to: workerID)
+    // A worker without rows is not part of a sync step.
+    let released = completeSyncStepIfReady()
+    switch grant {
+    case .lease(let lease): return released + [Outgoing(to: peer, .lease(lease))]
+    case .wait:
+      return released
+        + [Outgoing(to: peer, .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)))]
+    case .finished:
+      return released
+        + [Outgoing(to: peer, .noLease(NoLease(finished: true, retryAfterMilliseconds: 0)))]
+    }
   }
 
   private func leave(_ workerID: UInt32, from peer: PeerID) -> [Outgoing] {
     guard let worker = workers[workerID], worker.peer == peer else {
       return refuse(peer, .notJoined, "worker \(workerID) is not joined from this connection")
     }
-    workers[workerID] = nil
-    pending[workerID] = nil
+    forget(workerID)
     workersLeft += 1
-    for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
     return [Outgoing(to: peer, .left(workerID: workerID))] + completeSyncStepIfReady()
   }
 
   // MARK: - Gradients
 
-  private func push(_ push: GradientPush, from peer: PeerID) -> [Outgoing] {
-    guard let worker = workers[push.workerID], worker.peer == peer else {
+  private func push(_ push: GradientPush, from peer: PeerID, now: UInt64) -> [Outgoing] {
+    guard seen(push.workerID, from: peer, now: now) else {
       return refuse(peer, .notJoined, "worker \(push.workerID) has not joined from this connection")
     }
-    guard push.sequence > worker.lastSequence else {
+    let last = sequences[push.workerID] ?? 0
+    if push.sequence == last {
+      // A retry of the push applied last: answer it again, apply nothing.
+      return [weightsReply(to: peer, acknowledging: push.sequence)]
+    }
+    guard push.sequence > last else {
       return refuse(
         peer, .replayed,
-        "push \(push.sequence) of worker \(push.workerID) was already applied (last applied: \(worker.lastSequence))"
+        "push \(push.sequence) of worker \(push.workerID) was already applied (last applied: \(last))"
       )
     }
-    guard pending[push.workerID] == nil else {
+    if let waiting = pending[push.workerID] {
+      // A retry of the gradient waiting for this sync step: it will be answered then.
+      if waiting.sequence == push.sequence { return [] }
       return refuse(
         peer, .unexpectedMessage,
         "worker \(push.workerID) already has a gradient waiting for step \(version + 1)")
+    }
+    if let refusal = work?.refusal(of: push.samples.map(\.index), from: push.workerID) {
+      return refuse(peer, .leaseLost, refusal)
     }
     guard push.gradient.layout == configuration.model.layout else {
       return refuse(
@@ -203,11 +363,10 @@ public final class ParameterServer {
       configuration.optimizer.apply(gradient: push.gradient.values, to: &parameters)
       version += 1
       gradientsApplied += 1
-      workers[push.workerID]!.lastSequence = push.sequence
-      workers[push.workerID]!.pushesApplied += 1
+      recordApplied(push)
       let records = auditRecords(for: [push])
       remember(version)
-      return records + [weightsReply(to: peer)]
+      return records + [weightsReply(to: peer, acknowledging: push.sequence)]
     case .sync:
       guard push.computedAtVersion == version else {
         return refuse(
@@ -220,13 +379,26 @@ public final class ParameterServer {
     }
   }
 
-  /// In sync mode, applies the step once every joined worker has contributed and
+  private func recordApplied(_ push: GradientPush) {
+    sequences[push.workerID] = push.sequence
+    workers[push.workerID]?.pushesApplied += 1
+    work?.markApplied(push.samples.map(\.index), from: push.workerID)
+  }
+
+  /// The workers a sync step waits for: every joined worker, or with leased
+  /// work every joined worker that holds rows.
+  private var stepMembers: [UInt32] {
+    guard let work else { return Array(workers.keys) }
+    return workers.keys.filter { work.holdsLease($0) || pending[$0] != nil }
+  }
+
+  /// In sync mode, applies the step once every member has contributed and
   /// the required number of workers has joined. Gradients are summed in worker-id
   /// order so the result does not depend on arrival order.
   private func completeSyncStepIfReady() -> [Outgoing] {
     guard configuration.mode == .sync, !pending.isEmpty,
       everJoined.count >= configuration.requiredWorkers,
-      workers.keys.allSatisfy({ pending[$0] != nil })
+      stepMembers.allSatisfy({ pending[$0] != nil })
     else { return [] }
     let contributors = pending.keys.sorted()
     var sum = [Double](repeating: 0, count: parameters.count)
@@ -240,14 +412,12 @@ public final class ParameterServer {
     version += 1
     gradientsApplied += UInt64(contributors.count)
     let pushes = contributors.map { pending[$0]! }
-    for push in pushes {
-      workers[push.workerID]!.lastSequence = push.sequence
-      workers[push.workerID]!.pushesApplied += 1
-    }
+    for push in pushes { recordApplied(push) }
     pending.removeAll()
     let records = auditRecords(for: pushes)
     remember(version)
-    return records + pushes.map { weightsReply(to: workers[$0.workerID]!.peer) }
+    return records
+      + pushes.map { weightsReply(to: workers[$0.workerID]!.peer, acknowledging: $0.sequence) }
   }
 
   // MARK: - Audits
@@ -321,8 +491,12 @@ public final class ParameterServer {
 
   // MARK: - Replies
 
-  private func weightsReply(to peer: PeerID) -> Outgoing {
-    Outgoing(to: peer, .weights(WeightsReply(version: version, parameters: namedParameters)))
+  private func weightsReply(to peer: PeerID, acknowledging sequence: UInt64) -> Outgoing {
+    Outgoing(
+      to: peer,
+      .weights(
+        WeightsReply(
+          version: version, acknowledgedSequence: sequence, parameters: namedParameters)))
   }
 
   private func refuse(_ peer: PeerID, _ code: ErrorCode, _ message: String) -> [Outgoing] {

@@ -8,16 +8,18 @@ public final class ServerConnection {
   public let endpoint: String
   private let socket: Socket
 
-  /// Connects to `endpoint` (the connection completes in the background).
-  public init(context: Context, endpoint: String, parameterCount: Int = 1 << 20)
-    throws(RoleError)
-  {
+  /// Connects to `endpoint` (the connection completes in the background). A
+  /// fixed `routingID` lets the server recognise this client after a reconnect.
+  public init(
+    context: Context, endpoint: String, parameterCount: Int = 1 << 20, routingID: [UInt8]? = nil
+  ) throws(RoleError) {
     self.endpoint = endpoint
     do {
       socket = try Socket(context, kind: .dealer)
       try socket.set(
         SocketDefaults.client(
           maximumMessageSize: SocketDefaults.maximumMessageSize(parameterCount: parameterCount)))
+      if let routingID { try socket.set(.routingID(routingID)) }
       try socket.connect(endpoint)
     } catch {
       throw .transport(error)

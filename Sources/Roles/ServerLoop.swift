@@ -24,14 +24,45 @@ public final class ServerLoop {
   }
 
   /// Serves until `shouldStop` returns true (checked at least every 100 ms).
-  public func run(shouldStop: () -> Bool) throws(ZMQError) {
-    while !shouldStop() {
-      guard try socket.waitForInput(timeoutMilliseconds: 100) else { continue }
-      // Drain what is queued before polling again.
-      while let (frames, truncated) = try socket.receiveMultipart(.dontWait) {
-        send(handle(frames: frames, truncated: truncated))
+  /// Every 100 ms it drops workers that have gone silent. With a checkpoint
+  /// store it writes a checkpoint every `checkpointEvery` versions and on stop.
+  public func run(
+    shouldStop: () -> Bool, checkpoints: CheckpointStore? = nil, checkpointEvery: UInt64 = 0,
+    log: (String) -> Void = { _ in }
+  ) throws(ZMQError) {
+    var lastCheckpoint = server.version
+    var lastTick = MonotonicClock.milliseconds()
+    func checkpoint() {
+      guard let checkpoints, server.version != lastCheckpoint else { return }
+      do {
+        let path = try checkpoints.write(server.checkpoint)
+        lastCheckpoint = server.version
+        log("checkpoint at version \(server.version): \(path)")
+      } catch {
+        log("checkpoint failed, the previous one is kept: \(error)")
       }
     }
+    while !shouldStop() {
+      if try socket.waitForInput(timeoutMilliseconds: 100) {
+        // Drain what is queued before polling again.
+        while let (frames, truncated) = try socket.receiveMultipart(.dontWait) {
+          send(handle(frames: frames, truncated: truncated))
+        }
+      }
+      let now = MonotonicClock.milliseconds()
+      if now - lastTick >= 100 {
+        lastTick = now
+        let expired = server.expireSilentWorkers(now: now)
+        for id in expired.dropped {
+          log(
+            "worker \(id) presumed dead: silent for over \(server.configuration.deadAfterMilliseconds) ms; dropped"
+          )
+        }
+        send(expired.outgoing)
+      }
+      if checkpointEvery > 0, server.version >= lastCheckpoint + checkpointEvery { checkpoint() }
+    }
+    checkpoint()
   }
 
   private func handle(frames: [Message], truncated: Bool) -> [Outgoing] {

@@ -24,7 +24,9 @@ public enum SocketDefaults {
 
   /// The server's ROUTER: refuse oversize frames, report unroutable replies.
   static func server(maximumMessageSize: Int64) -> [SocketOption] {
-    common() + [.maximumMessageSize(maximumMessageSize), .routerMandatory(true)]
+    common() + [
+      .maximumMessageSize(maximumMessageSize), .routerMandatory(true), .routerHandover(true),
+    ]
   }
 
   /// A client's DEALER: reconnect quickly, back off to 2 s.

@@ -2,8 +2,14 @@ import TrainingMath
 import WireProtocol
 import ZeroMQ
 
-/// Runs a `WorkerSession` over a `ServerConnection`: every message the session
-/// wants sent goes out, and the reply comes back to it, until it finishes.
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Runs a `WorkerSession` over a `ServerConnection`: sends what the session
+/// asks for, resends it when no answer comes within the retry interval (the
+/// server applies a push at most once, so this is safe, and it tells the server
+/// the worker is alive), and feeds the answers back, until the session finishes.
 public enum WorkerLoop {
   /// Progress passed to the caller about once a second and at the end.
   public struct Progress: Sendable {
@@ -17,19 +23,31 @@ public enum WorkerLoop {
     public var epochLoss: Double
   }
 
-  /// How long a worker still waits for an outstanding reply after a stop
-  /// signal, so that it can leave the membership cleanly.
-  public static let stopGraceMilliseconds = 5000
+  /// Timing of a worker's requests.
+  public struct Timing: Sendable {
+    /// Resend an unanswered request after this many milliseconds.
+    public var retryMilliseconds: Int
+    /// Give up when nothing useful arrives for this many milliseconds.
+    public var replyTimeoutMilliseconds: Int
+    /// After a stop signal, wait at most this long to leave cleanly.
+    public var stopGraceMilliseconds: Int
 
-  /// Runs the session to completion. Each reply must arrive within
-  /// `replyTimeoutMilliseconds`. On a stop signal the worker waits for its
-  /// outstanding reply (at most `stopGraceMilliseconds`), leaves, and throws
-  /// `.interrupted`.
+    /// Timing settings.
+    public init(
+      retryMilliseconds: Int, replyTimeoutMilliseconds: Int, stopGraceMilliseconds: Int = 5000
+    ) {
+      self.retryMilliseconds = max(1, retryMilliseconds)
+      self.replyTimeoutMilliseconds = replyTimeoutMilliseconds
+      self.stopGraceMilliseconds = stopGraceMilliseconds
+    }
+  }
+
+  /// Runs the session to completion. On a stop signal the worker waits for its
+  /// outstanding reply (within the grace period), leaves, and throws `.interrupted`.
   public static func run<Model: DifferentiableModel>(
-    _ session: WorkerSession<Model>, connection: ServerConnection, replyTimeoutMilliseconds: Int,
+    _ session: WorkerSession<Model>, connection: ServerConnection, timing: Timing,
     progress: (Progress) -> Void
   ) throws(RoleError) {
-    var message = session.start()
     var lastReport = MonotonicClock.milliseconds()
     func report() {
       progress(
@@ -37,27 +55,54 @@ public enum WorkerLoop {
           epoch: session.epoch, pushesApplied: session.pushesApplied, version: session.version,
           epochLoss: session.epochLoss))
     }
+    var outstanding = session.start()
+    var interrupted = false
+    try connection.send(outstanding)
+    var lastUseful = MonotonicClock.milliseconds()
+    var stopDeadline: UInt64?
     while true {
-      let reply = try connection.request(
-        message, timeoutMilliseconds: replyTimeoutMilliseconds, what: "reply to \(message.type)",
-        graceAfterStopMilliseconds: stopGraceMilliseconds)
-      let step = try session.receive(reply)
-      guard case .send(let next) = step else { break }
-      message = next
-      if ShutdownSignal.isRequested, case .push = next {
-        // Leave rather than push again, so the server drops us from the membership.
-        _ = try connection.request(
-          .leave(workerID: session.workerID), timeoutMilliseconds: stopGraceMilliseconds,
-          what: "reply to leave", graceAfterStopMilliseconds: nil)
-        report()
-        throw .interrupted
-      }
       let now = MonotonicClock.milliseconds()
-      if now - lastReport >= 1000 {
-        lastReport = now
+      if ShutdownSignal.isRequested && stopDeadline == nil {
+        stopDeadline = now + UInt64(timing.stopGraceMilliseconds)
+      }
+      if let deadline = stopDeadline, now >= deadline { throw .interrupted }
+      if now - lastUseful >= UInt64(timing.replyTimeoutMilliseconds) {
+        throw .timedOut(
+          what: "reply to \(outstanding.type) from \(connection.endpoint)",
+          milliseconds: timing.replyTimeoutMilliseconds)
+      }
+      guard
+        let reply = try connection.receive(
+          timeoutMilliseconds: timing.retryMilliseconds, graceAfterStopMilliseconds: nil)
+      else {
+        try connection.send(outstanding)  // retry; also proves we are alive
+        continue
+      }
+      var step = try session.receive(reply)
+      if step == .ignore { continue }
+      lastUseful = MonotonicClock.milliseconds()
+      if ShutdownSignal.isRequested && !interrupted, step != .finished {
+        step = .send(session.leaveNow())
+        interrupted = true
+      }
+      switch step {
+      case .finished:
+        report()
+        if interrupted { throw .interrupted }
+        return
+      case .ignore:
+        continue
+      case .send(let message):
+        outstanding = message
+      case .sendAfter(let milliseconds, let message):
+        usleep(UInt32(min(milliseconds, 60_000)) * 1000)
+        outstanding = message
+      }
+      try connection.send(outstanding)
+      if lastUseful - lastReport >= 1000 {
+        lastReport = lastUseful
         report()
       }
     }
-    report()
   }
 }

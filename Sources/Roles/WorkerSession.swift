@@ -1,26 +1,40 @@
 import TrainingMath
 import WireProtocol
 
-/// A worker as a state machine: it joins, then for each batch of its shard runs
-/// forward and cached backward at the weights it last received, pushes the
-/// gradient and waits for fresh weights; after the last epoch it leaves.
+/// Where a worker's rows come from.
+public enum WorkSource: Equatable, Sendable {
+  /// A fixed shard of the data, for a number of epochs the worker decides.
+  case shard(Shard, epochs: Int)
+  /// Rows leased by the server, which decides the epochs; survives worker deaths.
+  case leased
+}
+
+/// A worker as a state machine: it joins, then for each batch runs forward and
+/// cached backward at the weights it last received, pushes the gradient and
+/// waits for fresh weights; when there is no more work it leaves. Replies are
+/// matched to the request they answer, so the loop may resend a request that
+/// timed out and late duplicates are ignored. When the server has forgotten
+/// the worker (it restarted, or took the worker for dead) the worker rejoins,
+/// and when its lease was taken back it asks for a new one.
 public final class WorkerSession<Model: DifferentiableModel> {
   /// What the worker does next.
   public enum Step: Equatable {
-    /// Send this message and wait for the reply.
+    /// Send this message and wait for its reply.
     case send(WireMessage)
+    /// Wait this long, then send the message.
+    case sendAfter(milliseconds: Int, WireMessage)
+    /// The reply answered an earlier request; keep waiting.
+    case ignore
     /// The server accepted the leave; the worker is done.
     case finished
   }
 
   /// The worker's id.
   public let workerID: UInt32
-  /// The worker's shard.
-  public let shard: Shard
-  /// The samples of the shard, in order.
-  public let samples: [Sample]
-  /// Passes over the shard.
-  public let epochs: Int
+  /// Where rows come from.
+  public let source: WorkSource
+  /// The full dataset (every worker reads the same).
+  public let dataset: Dataset
   /// Samples per push.
   public let batchSize: Int
   /// The injected fault (normally none).
@@ -33,25 +47,36 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public private(set) var version: UInt64 = 0
   /// The latest weights received.
   public private(set) var weights: [Double] = []
-  /// Mean loss of the batches of the current epoch, at the weights they were computed at.
+  /// Mean loss of the batches of the last finished epoch (shard mode) or lease.
   public private(set) var epochLoss: Double = 0
   /// The epoch being worked on, 0-based.
   public private(set) var epoch = 0
+  /// Times the worker had to rejoin or ask for a new lease.
+  public private(set) var resyncs = 0
 
-  private var nextBatchStart = 0
+  private enum Awaiting: Equatable {
+    case joined
+    case weights(sequence: UInt64)
+    case lease, left
+  }
+
+  private var awaiting: Awaiting = .joined
+  private var rows: [Int] = []  // rows still to do in this epoch (shard) or lease
+  private var inFlight: [Int] = []  // rows of the push awaiting its reply
   private var sequence: UInt64 = 0
   private var recentWeights: [[Double]] = []
   private var lossSum = 0.0
-  private var batchesThisEpoch = 0
-  private var leaving = false
+  private var batches = 0
   private var gradient: [Double]
 
-  /// A worker for `model` on `samples` (its shard of the data).
+  /// A worker for `model` over `dataset`.
   public init(
-    workerID: UInt32, shard: Shard, samples: [Sample], model: Model, epochs: Int,
-    batchSize: Int = 1, fault: GradientFault = .none
+    workerID: UInt32, source: WorkSource, dataset: Dataset, model: Model, batchSize: Int = 1,
+    fault: GradientFault = .none
   ) throws(RoleError) {
-    guard epochs >= 0 else { throw .invalidArgument("epochs must be >= 0, got \(epochs)") }
+    if case .shard(_, let epochs) = source, epochs < 0 {
+      throw .invalidArgument("epochs must be >= 0, got \(epochs)")
+    }
     guard batchSize >= 1 else {
       throw .invalidArgument("batch size must be >= 1, got \(batchSize)")
     }
@@ -61,13 +86,18 @@ public final class WorkerSession<Model: DifferentiableModel> {
       )
     }
     self.workerID = workerID
-    self.shard = shard
-    self.samples = samples
-    self.epochs = epochs
+    self.source = source
+    self.dataset = dataset
     self.batchSize = batchSize
     self.fault = fault
     self.objective = Objective(model: model)
     self.gradient = [Double](repeating: 0, count: model.parameterCount)
+  }
+
+  /// The rows of this worker's shard (empty in leased mode).
+  public var shardRows: Range<Int> {
+    guard case .shard(let shard, _) = source else { return 0..<0 }
+    return shard.rows(of: dataset.count)
   }
 
   /// The model as the server knows it.
@@ -77,59 +107,147 @@ public final class WorkerSession<Model: DifferentiableModel> {
 
   /// The first message: join.
   public func start() -> WireMessage {
-    .join(Join(workerID: workerID, shard: shard, model: modelDescriptor))
+    awaiting = .joined
+    let shard: Shard
+    if case .shard(let own, _) = source {
+      shard = own
+    } else {
+      shard = try! Shard(index: 0, count: 1)
+    }
+    return .join(
+      Join(
+        workerID: workerID, shard: shard, model: modelDescriptor,
+        dataset: DatasetIdentity(rows: UInt64(dataset.count), fingerprint: dataset.fingerprint)))
   }
 
-  /// Feeds the server's reply and returns what to do next.
+  /// Feeds a message from the server and returns what to do next.
   public func receive(_ reply: WireMessage) throws(RoleError) -> Step {
-    switch reply {
-    case .weights(let update):
-      guard update.parameters.layout == objective.model.layout else {
+    switch (reply, awaiting) {
+    case (.weights(let update), .joined):
+      try take(update)
+      // The server tells a (re)joining worker the last push it applied from it.
+      if !inFlight.isEmpty {
+        if update.acknowledgedSequence >= sequence {
+          finishBatch()
+        } else if case .shard = source {
+          rows.insert(contentsOf: inFlight, at: 0)  // not applied: do it again
+        }
+        inFlight = []
+      }
+      if case .leased = source { rows = [] }  // a restarted server leases afresh
+      sequence = max(sequence, update.acknowledgedSequence)
+      return next()
+    case (.weights(let update), .weights(let expected)):
+      guard update.acknowledgedSequence == expected else { return .ignore }
+      try take(update)
+      finishBatch()
+      inFlight = []
+      return next()
+    case (.lease(let lease), .lease):
+      guard lease.rows.upperBound <= dataset.count else {
         throw .unexpectedReply(
-          expected: "weights in layout \(objective.model.layout)",
-          got: "layout \(update.parameters.layout)")
+          expected: "a lease within the \(dataset.count) rows", got: "rows \(lease.rows)")
       }
-      if sequence > 0 { pushesApplied += 1 }
-      version = update.version
-      weights = update.parameters.values
-      if fault.staleness > 0 {
-        recentWeights.append(weights)
-        if recentWeights.count > fault.staleness + 1 { recentWeights.removeFirst() }
-      }
-      return .send(nextMessage())
-    case .left(let id) where id == workerID && leaving:
+      if Int(lease.epoch) != epoch, batches > 0 { closeEpoch() }
+      epoch = Int(lease.epoch)
+      rows = Array(lease.rows)
+      return next()
+    case (.noLease(let answer), .lease):
+      if answer.finished { return leave() }
+      return .sendAfter(
+        milliseconds: Int(answer.retryAfterMilliseconds), .leaseRequest(workerID: workerID))
+    case (.left(let id), .left) where id == workerID:
       return .finished
-    case .error(let error):
-      throw .refused(error)
+    case (.error(let error), _):
+      switch error.code {
+      case .notJoined where awaiting != .left:
+        // The server restarted or took us for dead: join again.
+        resyncs += 1
+        if case .leased = source { rows = [] }
+        return .send(start())
+      case .notJoined:
+        return .finished  // leaving, and the server has already forgotten us
+      case .leaseLost:
+        resyncs += 1
+        rows = []
+        inFlight = []
+        awaiting = .lease
+        return .send(.leaseRequest(workerID: workerID))
+      default:
+        throw .refused(error)
+      }
+    case (.weights, _), (.lease, _), (.noLease, _), (.left, _):
+      return .ignore  // a late answer to a request already answered
     default:
-      throw .unexpectedReply(expected: leaving ? "left" : "weights", got: "\(reply.type)")
+      throw .unexpectedReply(expected: "\(awaiting)", got: "\(reply.type)")
     }
   }
 
-  private func nextMessage() -> WireMessage {
-    if nextBatchStart >= samples.count {
-      if batchesThisEpoch > 0 { epoch += 1 }
-      epochLoss = batchesThisEpoch > 0 ? lossSum / Double(batchesThisEpoch) : 0
-      lossSum = 0
-      batchesThisEpoch = 0
-      nextBatchStart = 0
+  private func take(_ update: WeightsReply) throws(RoleError) {
+    guard update.parameters.layout == objective.model.layout else {
+      throw .unexpectedReply(
+        expected: "weights in layout \(objective.model.layout)",
+        got: "layout \(update.parameters.layout)")
     }
-    guard epoch < epochs, !samples.isEmpty else {
-      leaving = true
-      return .leave(workerID: workerID)
+    version = update.version
+    weights = update.parameters.values
+    if fault.staleness > 0 {
+      recentWeights.append(weights)
+      if recentWeights.count > fault.staleness + 1 { recentWeights.removeFirst() }
     }
-    let end = min(nextBatchStart + batchSize, samples.count)
-    let batch = Array(samples[nextBatchStart..<end])
-    nextBatchStart = end
+  }
+
+  private func finishBatch() {
+    if !inFlight.isEmpty { pushesApplied += 1 }
+  }
+
+  private func closeEpoch() {
+    epochLoss = batches > 0 ? lossSum / Double(batches) : 0
+    lossSum = 0
+    batches = 0
+  }
+
+  /// Leaves the run now (on a stop signal): returns the message to send.
+  public func leaveNow() -> WireMessage {
+    awaiting = .left
+    rows = []
+    return .leave(workerID: workerID)
+  }
+
+  private func leave() -> Step { .send(leaveNow()) }
+
+  /// The next request: a push of the next batch, a lease request, or leave.
+  private func next() -> Step {
+    if rows.isEmpty {
+      switch source {
+      case .leased:
+        awaiting = .lease
+        return .send(.leaseRequest(workerID: workerID))
+      case .shard(let shard, let epochs):
+        if batches > 0 {
+          closeEpoch()
+          epoch += 1
+        }
+        let own = Array(shard.rows(of: dataset.count))
+        guard epoch < epochs, !own.isEmpty else { return leave() }
+        rows = own
+      }
+    }
+    let batch = Array(rows.prefix(batchSize))
+    rows.removeFirst(batch.count)
+    inFlight = batch
+    let samples = batch.map { dataset.samples[$0] }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
-    lossSum += objective.gradient(weights: point, samples: batch, into: &gradient)
-    batchesThisEpoch += 1
+    lossSum += objective.gradient(weights: point, samples: samples, into: &gradient)
+    batches += 1
     var pushed = gradient
     fault.corrupt(&pushed)
     sequence += 1
-    return .push(
-      GradientPush(
-        workerID: workerID, sequence: sequence, computedAtVersion: version, samples: batch,
-        gradient: NamedTensors(layout: objective.model.layout, values: pushed)))
+    awaiting = .weights(sequence: sequence)
+    return .send(
+      .push(
+        GradientPush(
+          workerID: workerID, sequence: sequence, computedAtVersion: version, samples: samples,
+          gradient: NamedTensors(layout: objective.model.layout, values: pushed))))
   }
 }

@@ -78,6 +78,20 @@ public struct Dataset: Equatable, Sendable {
     return Dataset(samples: samples)
   }
 
+  /// FNV-1a over every row's x and label bits: workers compare it to make sure
+  /// they all read the same data.
+  public var fingerprint: UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for sample in samples {
+      for bits in [sample.x.bitPattern, sample.label.bitPattern] {
+        for shift in stride(from: 0, to: 64, by: 8) {
+          hash = (hash ^ ((bits >> UInt64(shift)) & 0xFF)) &* 0x0000_0100_0000_01B3
+        }
+      }
+    }
+    return hash
+  }
+
   /// The rows of `shard` (a contiguous block; see `Shard`), keeping row numbers.
   public func rows(of shard: Shard) -> [Sample] {
     Array(samples[shard.rows(of: samples.count)])

@@ -49,6 +49,8 @@ public enum WireCodec {
       sink.write(UInt32(join.shard.index))
       sink.write(UInt32(join.shard.count))
       encode(join.model, into: &sink)
+      sink.write(join.dataset.rows)
+      sink.write(join.dataset.fingerprint)
     case .push(let push):
       sink.write(push.workerID)
       sink.write(push.sequence)
@@ -57,6 +59,7 @@ public enum WireCodec {
       encode(push.gradient, into: &sink)
     case .weights(let reply):
       sink.write(reply.version)
+      sink.write(reply.acknowledgedSequence)
       encode(reply.parameters, into: &sink)
     case .statusRequest:
       break
@@ -79,6 +82,11 @@ public enum WireCodec {
       }
       sink.write(status.workersLeft)
       sink.write(status.auditRecordsSent)
+      sink.write(status.epochs)
+      sink.write(status.epoch)
+      sink.write(status.rowsAppliedInEpoch)
+      sink.write(status.datasetRows)
+      sink.write(status.workersDead)
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -95,15 +103,23 @@ public enum WireCodec {
       encode(record.weights, into: &sink)
       encode(record.samples, into: &sink)
       encode(record.gradient, into: &sink)
-    case .leave(let workerID), .left(let workerID):
+    case .leave(let workerID), .left(let workerID), .heartbeat(let workerID),
+      .leaseRequest(let workerID):
       sink.write(workerID)
+    case .lease(let lease):
+      sink.write(lease.epoch)
+      sink.write(lease.firstRow)
+      sink.write(lease.rowCount)
+    case .noLease(let answer):
+      sink.write(UInt8(answer.finished ? 1 : 0))
+      sink.write(answer.retryAfterMilliseconds)
     case .error(let reply):
       sink.write(reply.code.rawValue)
       sink.write(reply.message, lengthAs: UInt16.self)
     }
   }
 
-  private static func encode<Sink: ByteSink>(_ model: ModelDescriptor, into sink: inout Sink) {
+  static func encode<Sink: ByteSink>(_ model: ModelDescriptor, into sink: inout Sink) {
     sink.write(model.name, lengthAs: UInt8.self)
     sink.write(UInt16(model.layout.count))
     for spec in model.layout {
@@ -139,6 +155,30 @@ public enum WireCodec {
     }
   }
 
+  /// A model descriptor as bytes (the layout `join` carries), for checkpoints.
+  static func encode(model: ModelDescriptor) -> [UInt8] {
+    var counter = ByteCounter()
+    encode(model, into: &counter)
+    return [UInt8](unsafeUninitializedCapacity: counter.count) { buffer, initialized in
+      var writer = ByteWriter(UnsafeMutableRawBufferPointer(buffer))
+      encode(model, into: &writer)
+      initialized = writer.offset
+    }
+  }
+
+  /// Decodes exactly one model descriptor.
+  static func decode(model bytes: [UInt8]) throws(DecodeError) -> ModelDescriptor {
+    let result = bytes.withUnsafeBytes { buffer in
+      Result { () throws(DecodeError) in
+        var reader = ByteReader(buffer)
+        let model = try decodeModel(&reader)
+        guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
+        return model
+      }
+    }
+    return try result.get()
+  }
+
   /// Decodes one frame, validating every field.
   public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> WireMessage {
     let result = bytes.withUnsafeBytes { buffer in
@@ -170,7 +210,15 @@ public enum WireCodec {
       let workerID = try reader.read(UInt32.self, "worker id")
       let shard = try decodeShard(&reader)
       let model = try decodeModel(&reader)
-      return .join(Join(workerID: workerID, shard: shard, model: model))
+      let rows = try reader.read(UInt64.self, "dataset rows")
+      guard rows >= 1, rows < maximumRow else {
+        throw .outOfRange(field: "dataset rows", value: String(rows), allowed: "1...2^48-1")
+      }
+      let fingerprint = try reader.read(UInt64.self, "dataset fingerprint")
+      return .join(
+        Join(
+          workerID: workerID, shard: shard, model: model,
+          dataset: DatasetIdentity(rows: rows, fingerprint: fingerprint)))
     case .push:
       let workerID = try reader.read(UInt32.self, "worker id")
       let sequence = try reader.read(UInt64.self, "sequence")
@@ -186,8 +234,11 @@ public enum WireCodec {
           gradient: gradient))
     case .weights:
       let version = try reader.read(UInt64.self, "version")
+      let acknowledged = try reader.read(UInt64.self, "acknowledged sequence")
       return .weights(
-        WeightsReply(version: version, parameters: try decodeTensors(&reader, "weights")))
+        WeightsReply(
+          version: version, acknowledgedSequence: acknowledged,
+          parameters: try decodeTensors(&reader, "weights")))
     case .statusRequest:
       return .statusRequest
     case .status:
@@ -223,6 +274,26 @@ public enum WireCodec {
       return .leave(workerID: try reader.read(UInt32.self, "worker id"))
     case .left:
       return .left(workerID: try reader.read(UInt32.self, "worker id"))
+    case .heartbeat:
+      return .heartbeat(workerID: try reader.read(UInt32.self, "worker id"))
+    case .leaseRequest:
+      return .leaseRequest(workerID: try reader.read(UInt32.self, "worker id"))
+    case .lease:
+      let epoch = try reader.read(UInt64.self, "lease epoch")
+      let first = try reader.read(UInt64.self, "lease first row")
+      let count = try reader.read(UInt64.self, "lease row count")
+      guard count >= 1, first < maximumRow, count < maximumRow - first else {
+        throw .outOfRange(
+          field: "lease rows", value: "\(first)+\(count)", allowed: "1 or more rows below 2^48")
+      }
+      return .lease(Lease(epoch: epoch, firstRow: first, rowCount: count))
+    case .noLease:
+      let finished = try reader.read(UInt8.self, "finished")
+      guard finished <= 1 else {
+        throw .outOfRange(field: "finished", value: String(finished), allowed: "0 or 1")
+      }
+      let retry = try reader.read(UInt32.self, "retry after")
+      return .noLease(NoLease(finished: finished == 1, retryAfterMilliseconds: retry))
     case .error:
       let raw = try reader.read(UInt16.self, "error code")
       guard let code = ErrorCode(rawValue: raw) else {
@@ -267,7 +338,8 @@ public enum WireCodec {
     return count
   }
 
-  private static func decodeModel(_ reader: inout ByteReader) throws(DecodeError) -> ModelDescriptor
+  static func decodeModel(_ reader: inout ByteReader) throws(DecodeError)
+    -> ModelDescriptor
   {
     let name = try decodeName(&reader, "model name")
     let count = try decodeLayoutCount(&reader, "model")
@@ -371,9 +443,16 @@ public enum WireCodec {
     }
     let left = try reader.read(UInt32.self, "workers left")
     let audits = try reader.read(UInt64.self, "audit records sent")
+    let epochs = try reader.read(UInt64.self, "epochs")
+    let epoch = try reader.read(UInt64.self, "epoch")
+    let rowsApplied = try reader.read(UInt64.self, "rows applied in epoch")
+    let datasetRows = try reader.read(UInt64.self, "dataset rows")
+    let dead = try reader.read(UInt32.self, "workers dead")
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
-      parameters: parameters, workers: workers, workersLeft: left, auditRecordsSent: audits)
+      parameters: parameters, workers: workers, workersLeft: left, auditRecordsSent: audits,
+      epochs: epochs, epoch: epoch, rowsAppliedInEpoch: rowsApplied, datasetRows: datasetRows,
+      workersDead: dead)
   }
 }

@@ -25,6 +25,14 @@ public enum WireMessage: Equatable, Sendable {
   case left(workerID: UInt32)
   /// Server → client: the request was refused; nothing changed.
   case error(ErrorReply)
+  /// Worker → server: still alive while waiting (no reply).
+  case heartbeat(workerID: UInt32)
+  /// Worker → server: ask for rows to train on (leased work distribution).
+  case leaseRequest(workerID: UInt32)
+  /// Server → worker: rows leased to the worker.
+  case lease(Lease)
+  /// Server → worker: no rows to lease now (retry later) or ever (training finished).
+  case noLease(NoLease)
 
   /// The message's type, as written in its header.
   public var type: MessageType {
@@ -40,6 +48,10 @@ public enum WireMessage: Equatable, Sendable {
     case .leave: .leave
     case .left: .left
     case .error: .error
+    case .heartbeat: .heartbeat
+    case .leaseRequest: .leaseRequest
+    case .lease: .lease
+    case .noLease: .noLease
     }
   }
 }
@@ -57,6 +69,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
   case leave = 9
   case left = 10
   case error = 11
+  case heartbeat = 12
+  case leaseRequest = 13
+  case lease = 14
+  case noLease = 15
 
   public var description: String {
     switch self {
@@ -71,6 +87,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case .leave: "leave"
     case .left: "left"
     case .error: "error"
+    case .heartbeat: "heartbeat"
+    case .leaseRequest: "lease-request"
+    case .lease: "lease"
+    case .noLease: "no-lease"
     }
   }
 }
@@ -102,12 +122,68 @@ public struct Join: Equatable, Sendable {
   public var shard: Shard
   /// The model the worker computes gradients of.
   public var model: ModelDescriptor
+  /// The data the worker reads: every worker of a run must read the same.
+  public var dataset: DatasetIdentity
 
   /// A join request.
-  public init(workerID: UInt32, shard: Shard, model: ModelDescriptor) {
+  public init(workerID: UInt32, shard: Shard, model: ModelDescriptor, dataset: DatasetIdentity) {
     self.workerID = workerID
     self.shard = shard
     self.model = model
+    self.dataset = dataset
+  }
+}
+
+/// Which data a worker reads: its row count and a fingerprint of its values,
+/// so the server can refuse a worker that reads a different file.
+public struct DatasetIdentity: Equatable, Hashable, Sendable, CustomStringConvertible {
+  /// Rows in the whole dataset.
+  public var rows: UInt64
+  /// `Dataset.fingerprint` of the rows.
+  public var fingerprint: UInt64
+
+  /// An identity.
+  public init(rows: UInt64, fingerprint: UInt64) {
+    self.rows = rows
+    self.fingerprint = fingerprint
+  }
+
+  public var description: String {
+    "\(rows) rows (fingerprint \(String(fingerprint, radix: 16)))"
+  }
+}
+
+/// Rows leased to a worker: train on `firstRow ..< firstRow + rowCount`, in order.
+public struct Lease: Equatable, Sendable {
+  /// The epoch the rows belong to, 0-based.
+  public var epoch: UInt64
+  /// First row of the lease.
+  public var firstRow: UInt64
+  /// Number of rows.
+  public var rowCount: UInt64
+
+  /// A lease.
+  public init(epoch: UInt64, firstRow: UInt64, rowCount: UInt64) {
+    self.epoch = epoch
+    self.firstRow = firstRow
+    self.rowCount = rowCount
+  }
+
+  /// The leased rows.
+  public var rows: Range<Int> { Int(firstRow)..<Int(firstRow + rowCount) }
+}
+
+/// Why there is no lease for now.
+public struct NoLease: Equatable, Sendable {
+  /// Every epoch is done: the worker should leave.
+  public var finished: Bool
+  /// Otherwise, ask again after this many milliseconds (others hold the last rows of the epoch).
+  public var retryAfterMilliseconds: UInt32
+
+  /// A no-lease answer.
+  public init(finished: Bool, retryAfterMilliseconds: UInt32) {
+    self.finished = finished
+    self.retryAfterMilliseconds = retryAfterMilliseconds
   }
 }
 
@@ -141,12 +217,16 @@ public struct GradientPush: Equatable, Sendable {
 public struct WeightsReply: Equatable, Sendable {
   /// The version: the number of updates applied so far.
   public var version: UInt64
+  /// The push sequence number this answers (0 for a join), so a worker that
+  /// retried can tell a late duplicate reply from the one it waits for.
+  public var acknowledgedSequence: UInt64
   /// The parameters.
   public var parameters: NamedTensors
 
-  /// Parameters at `version`.
-  public init(version: UInt64, parameters: NamedTensors) {
+  /// Parameters at `version`, answering push `acknowledgedSequence`.
+  public init(version: UInt64, acknowledgedSequence: UInt64 = 0, parameters: NamedTensors) {
     self.version = version
+    self.acknowledgedSequence = acknowledgedSequence
     self.parameters = parameters
   }
 }
@@ -210,13 +290,30 @@ public struct ServerStatus: Equatable, Sendable {
   public var workersLeft: UInt32
   /// Audit records sent to coordinators.
   public var auditRecordsSent: UInt64
+  /// Leased work: epochs to train (0: workers bring their own shards).
+  public var epochs: UInt64
+  /// Leased work: the current epoch, 0-based (equal to `epochs` when finished).
+  public var epoch: UInt64
+  /// Leased work: rows of the current epoch whose gradient has been applied.
+  public var rowsAppliedInEpoch: UInt64
+  /// Rows of the dataset the workers read (0 before the first join).
+  public var datasetRows: UInt64
+  /// Workers presumed dead after a silence longer than the liveness timeout.
+  public var workersDead: UInt32
 
   /// A server status.
   public init(
     mode: ConsistencyMode, version: UInt64, gradientsApplied: UInt64, rejected: UInt64,
     learningRate: Double, requiredWorkers: UInt32, modelName: String, parameters: NamedTensors,
-    workers: [WorkerStatus], workersLeft: UInt32, auditRecordsSent: UInt64
+    workers: [WorkerStatus], workersLeft: UInt32, auditRecordsSent: UInt64, epochs: UInt64 = 0,
+    epoch: UInt64 = 0, rowsAppliedInEpoch: UInt64 = 0, datasetRows: UInt64 = 0,
+    workersDead: UInt32 = 0
   ) {
+    self.epochs = epochs
+    self.epoch = epoch
+    self.rowsAppliedInEpoch = rowsAppliedInEpoch
+    self.datasetRows = datasetRows
+    self.workersDead = workersDead
     self.mode = mode
     self.version = version
     self.gradientsApplied = gradientsApplied
@@ -312,6 +409,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
   case replayed = 9
   case unexpectedMessage = 10
   case nonFinite = 11
+  case leaseLost = 12
+  case datasetMismatch = 13
 
   public var description: String {
     switch self {
@@ -326,6 +425,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case .replayed: "replayed"
     case .unexpectedMessage: "unexpected-message"
     case .nonFinite: "non-finite"
+    case .leaseLost: "lease-lost"
+    case .datasetMismatch: "dataset-mismatch"
     }
   }
 }

@@ -25,6 +25,9 @@ public enum SocketOption: Sendable, Equatable {
   case routingID([UInt8])
   /// Make a ROUTER fail with EHOSTUNREACH instead of silently dropping (ZMQ_ROUTER_MANDATORY).
   case routerMandatory(Bool)
+  /// Let a new connection with a routing id in use take it over (ZMQ_ROUTER_HANDOVER),
+  /// so a client that reconnects keeps its identity.
+  case routerHandover(Bool)
   /// Blocking send timeout (ZMQ_SNDTIMEO; -1 forever).
   case sendTimeout(milliseconds: Int32)
   /// Blocking receive timeout (ZMQ_RCVTIMEO; -1 forever).
@@ -56,6 +59,7 @@ public enum SocketOption: Sendable, Equatable {
     case .maximumMessageSize: "ZMQ_MAXMSGSIZE"
     case .routingID: "ZMQ_ROUTING_ID"
     case .routerMandatory: "ZMQ_ROUTER_MANDATORY"
+    case .routerHandover: "ZMQ_ROUTER_HANDOVER"
     case .sendTimeout: "ZMQ_SNDTIMEO"
     case .receiveTimeout: "ZMQ_RCVTIMEO"
     case .immediate: "ZMQ_IMMEDIATE"
@@ -83,6 +87,7 @@ public enum SocketOption: Sendable, Equatable {
     case .maximumMessageSize(let n): return (ZMQ_MAXMSGSIZE, withUnsafeBytes(of: n) { Array($0) })
     case .routingID(let id): return (ZMQ_ROUTING_ID, id)
     case .routerMandatory(let on): return (ZMQ_ROUTER_MANDATORY, bool(on))
+    case .routerHandover(let on): return (ZMQ_ROUTER_HANDOVER, bool(on))
     case .sendTimeout(let ms): return (ZMQ_SNDTIMEO, int32(ms))
     case .receiveTimeout(let ms): return (ZMQ_RCVTIMEO, int32(ms))
     case .immediate(let on): return (ZMQ_IMMEDIATE, bool(on))

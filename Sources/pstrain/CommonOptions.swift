@@ -25,9 +25,11 @@ struct ConnectOptions: ParsableArguments {
   }
 
   /// A connection to the server, with its own context.
-  func open() throws -> (Context, ServerConnection) {
+  func open(routingID: [UInt8]? = nil) throws -> (Context, ServerConnection) {
     let context = try Context()
-    return (context, try ServerConnection(context: context, endpoint: connect))
+    return (
+      context, try ServerConnection(context: context, endpoint: connect, routingID: routingID)
+    )
   }
 }
 

@@ -13,6 +13,12 @@ struct ServerCommand: ParsableCommand {
       Prints `listening ENDPOINT` once bound (a `*` port resolved), then serves until
       SIGINT or SIGTERM. async applies each gradient as it arrives; sync averages one
       gradient from every joined worker per step, after --workers workers have joined.
+
+      With --epochs E the server drives the epochs: it leases chunks of --chunk-rows rows
+      to workers started without --shard, takes back the rest of a chunk when its worker
+      leaves or falls silent for --dead-after-ms, and applies every row's gradient exactly
+      once per epoch. With --checkpoint-dir it writes atomic, checksummed checkpoints every
+      --checkpoint-every versions and on SIGTERM; --resume continues from the newest one.
       """)
 
   @Option(help: "ZeroMQ endpoint to bind; tcp://127.0.0.1:* picks a free port.")
@@ -23,7 +29,32 @@ struct ServerCommand: ParsableCommand {
 
   @OptionGroup var training: ServerTrainingOptions
 
+  @Option(help: "Lease rows to workers for this many epochs (default: workers bring shards).")
+  var epochs: UInt64?
+
+  @Option(help: "Rows per lease.")
+  var chunkRows: Int = 64
+
+  @Option(help: "Drop a worker silent for this many milliseconds.")
+  var deadAfterMs: UInt64 = 10_000
+
+  @Option(help: "Directory for checkpoints.")
+  var checkpointDir: String?
+
+  @Option(help: "Write a checkpoint every N versions (and always on SIGTERM).")
+  var checkpointEvery: UInt64 = 100
+
+  @Flag(
+    help: "Resume from the newest checkpoint in --checkpoint-dir (start fresh if there is none).")
+  var resume = false
+
   func validate() throws {
+    guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
+    guard deadAfterMs >= 100 else { throw ValidationError("--dead-after-ms must be >= 100") }
+    guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
+    if resume && checkpointDir == nil {
+      throw ValidationError("--resume needs --checkpoint-dir")
+    }
     guard (1...Shard.maximumCount).contains(workers) else {
       throw ValidationError("--workers must be 1...\(Shard.maximumCount)")
     }
@@ -35,11 +66,18 @@ struct ServerCommand: ParsableCommand {
   func run() throws {
     try runReportingErrors {
       let model = ChainModel(layers: training.layers)
-      let server = ParameterServer(
-        configuration: ServerConfiguration(
-          mode: training.mode.mode, requiredWorkers: workers,
-          optimizer: try SGD(learningRate: training.lr),
-          model: ModelCatalog.descriptor(of: model), initialParameters: model.initialWeights()))
+      let configuration = ServerConfiguration(
+        mode: training.mode.mode, requiredWorkers: workers,
+        optimizer: try SGD(learningRate: training.lr),
+        model: ModelCatalog.descriptor(of: model), initialParameters: model.initialWeights(),
+        deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows)
+      let store = try checkpointDir.map { try CheckpointStore(directory: $0) }
+      var server = ParameterServer(configuration: configuration)
+      var resumedFrom: String?
+      if resume, let store, let (path, checkpoint) = try store.latest() {
+        server = try ParameterServer(configuration: configuration, resuming: checkpoint)
+        resumedFrom = path
+      }
       let context = try Context()
       let loop: ServerLoop
       do {
@@ -53,10 +91,18 @@ struct ServerCommand: ParsableCommand {
         )
       }
       print("listening \(loop.boundEndpoint)")
+      let settings = server.configuration
       print(
-        "server: \(training.mode) mode, model \(model.name) with \(training.layers) layers, lr \(training.lr)"
-      )
-      try loop.run(shouldStop: { ShutdownSignal.isRequested })
+        "server: \(settings.mode) mode, model \(server.configuration.model), lr \(settings.optimizer.learningRate)"
+          + (settings.leasedEpochs.map {
+            ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
+          } ?? ""))
+      if let resumedFrom {
+        print("server: resumed from \(resumedFrom) at version \(server.version)")
+      }
+      try loop.run(
+        shouldStop: { ShutdownSignal.isRequested }, checkpoints: store,
+        checkpointEvery: checkpointEvery, log: { print("server: \($0)") })
       let status = server.status
       print(
         "server: stopped at version \(status.version), \(status.gradientsApplied) gradients applied, \(status.rejected) rejected"

@@ -17,56 +17,88 @@ struct WorkerCommand: ParsableCommand {
 
   @OptionGroup var server: ConnectOptions
 
-  @Option(help: "This worker's shard, I/N (0-based).")
-  var shard: String
+  @Option(help: "This worker's shard, I/N (0-based); omit when the server leases rows.")
+  var shard: String?
 
   @OptionGroup var work: WorkerTrainingOptions
 
-  @Option(help: "Worker id, unique in the run (default: the shard index).")
+  @Option(help: "Worker id, unique in the run (default: the shard index, or random when leasing).")
   var id: UInt32?
 
   @Option(help: "Inject a gradient fault: scale=F, flip=K, stale=K.")
   var fault: String?
 
-  @Option(help: "How long to wait for each reply in milliseconds (sync steps wait for peers).")
+  @Option(
+    help: "Resend an unanswered request after this many milliseconds (also the liveness signal).")
+  var heartbeatMs: Int = 1000
+
+  @Option(help: "Give up when the server has not answered for this many milliseconds.")
   var replyTimeoutMs: Int = 60_000
 
   func validate() throws {
     guard replyTimeoutMs > 0 else { throw ValidationError("--reply-timeout-ms must be > 0") }
-    do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
+    guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be >= 10") }
+    if let shard {
+      do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
+    }
     try validateFault(fault)
   }
 
   func run() throws {
     try runReportingErrors {
-      let shard = try Shard(parsing: self.shard)
       let dataset = try loadDataset(work.data)
-      let samples = dataset.rows(of: shard)
-      let workerID = id ?? UInt32(shard.index)
-      let (context, connection) = try server.open()
+      let routingID = (0..<16).map { _ in UInt8.random(in: 0...255) }
+      let (context, connection) = try server.open(routingID: routingID)
       defer { withExtendedLifetime(context) {} }
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let model = try ModelCatalog.chain(
         for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))
+      let source: WorkSource
+      let workerID: UInt32
+      switch (shard, status.epochs > 0) {
+      case (let text?, false):
+        let shard = try Shard(parsing: text)
+        source = .shard(shard, epochs: work.epochs)
+        workerID = id ?? UInt32(shard.index)
+      case (nil, true):
+        source = .leased
+        workerID = id ?? UInt32.random(in: 0...UInt32(Int32.max))
+      case (_?, true):
+        throw Failure(
+          message:
+            "the server at \(server.connect) leases rows (it drives \(status.epochs) epochs); start the worker without --shard"
+        )
+      case (nil, false):
+        throw Failure(
+          message:
+            "the server at \(server.connect) does not lease rows; give the worker --shard I/N (or start the server with --epochs E)"
+        )
+      }
       let session = try WorkerSession(
-        workerID: workerID, shard: shard, samples: samples, model: model, epochs: work.epochs,
+        workerID: workerID, source: source, dataset: dataset, model: model,
         batchSize: work.batchSize, fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
-      if samples.isEmpty {
+      let plan: String
+      switch source {
+      case .shard(let shard, let epochs):
+        plan =
+          "shard \(shard) (\(session.shardRows.count) of \(dataset.count) rows), \(epochs) epochs"
+      case .leased:
+        plan = "leased rows of \(dataset.count), \(status.epochs) epochs"
+      }
+      print(
+        "worker \(workerID): \(plan), \(status.mode) server at \(server.connect)"
+          + (session.fault.isNone ? "" : ", FAULT \(session.fault)"))
+      try WorkerLoop.run(
+        session, connection: connection,
+        timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs)
+      ) { progress in
         print(
-          "worker \(workerID): shard \(shard) of \(dataset.count) rows is empty; joining and leaving"
+          "worker \(workerID): epoch \(progress.epoch + 1), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
         )
       }
       print(
-        "worker \(workerID): shard \(shard), \(samples.count) rows, \(work.epochs) epochs, \(status.mode) server at \(server.connect)"
-          + (session.fault.isNone ? "" : ", FAULT \(session.fault)"))
-      try WorkerLoop.run(
-        session, connection: connection, replyTimeoutMilliseconds: replyTimeoutMs
-      ) { progress in
-        print(
-          "worker \(workerID): epoch \(min(progress.epoch + 1, work.epochs))/\(work.epochs), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
-        )
-      }
-      print("worker \(workerID): done, \(session.pushesApplied) pushes applied")
+        "worker \(workerID): done, \(session.pushesApplied) pushes applied"
+          + (session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""))
     }
   }
 }

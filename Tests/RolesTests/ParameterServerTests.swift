@@ -17,8 +17,13 @@ let peerA = PeerID([0, 1])
 let peerB = PeerID([0, 2])
 let peerC = PeerID([0, 3])
 
-func join(_ id: UInt32, of count: Int = 2) -> WireMessage {
-  .join(Join(workerID: id, shard: try! Shard(index: Int(id) % count, count: count), model: chain3))
+let seedData = DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint)
+
+func join(_ id: UInt32, of count: Int = 2, data: DatasetIdentity = seedData) -> WireMessage {
+  .join(
+    Join(
+      workerID: id, shard: try! Shard(index: Int(id) % count, count: count), model: chain3,
+      dataset: data))
 }
 
 func push(_ id: UInt32, _ sequence: UInt64, at version: UInt64, _ gradient: [Double]) -> WireMessage
@@ -112,16 +117,17 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     let server = makeServer(.async)
     _ = server.receive(join(0), from: peerA, now: 0)
     _ = server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1)
+    _ = server.receive(push(0, 2, at: 1, [1, 1, 1]), from: peerA, now: 1)
     let before = server.parameters
     let cases: [(WireMessage, PeerID, ErrorCode)] = [
       (push(0, 1, at: 1, [1, 1, 1]), peerA, .replayed),
-      (push(0, 2, at: 5, [1, 1, 1]), peerA, .versionMismatch),
+      (push(0, 3, at: 5, [1, 1, 1]), peerA, .versionMismatch),
       (push(9, 1, at: 0, [1, 1, 1]), peerA, .notJoined),
-      (push(0, 2, at: 1, [1, 1, 1]), peerB, .notJoined),
+      (push(0, 3, at: 1, [1, 1, 1]), peerB, .notJoined),
       (
         .push(
           GradientPush(
-            workerID: 0, sequence: 2, computedAtVersion: 1,
+            workerID: 0, sequence: 3, computedAtVersion: 1,
             samples: [Sample(index: 0, x: 1, label: 1)],
             gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 2)], values: [1, 1]))),
         peerA, .layoutMismatch
@@ -132,9 +138,11 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
         .join(
           Join(
             workerID: 5, shard: try! Shard(index: 1, count: 2),
-            model: ModelDescriptor(name: "chain", layout: [TensorSpec(name: "w", count: 4)]))),
+            model: ModelDescriptor(name: "chain", layout: [TensorSpec(name: "w", count: 4)]),
+            dataset: seedData)),
         peerC, .layoutMismatch
       ),
+      (join(7, data: DatasetIdentity(rows: 2, fingerprint: 1)), peerC, .datasetMismatch),
       (.leave(workerID: 0), peerB, .notJoined),
       (
         .weights(
@@ -150,9 +158,62 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     }
     #expect(errorCode(server.rejectUndecodable(.badMagic, from: peerC)) == .malformed)
     #expect(server.parameters == before)
-    #expect(server.version == 1)
+    #expect(server.version == 2)
     #expect(server.rejected == UInt64(cases.count) + 1)
     #expect(server.joinedWorkers == [0])
+  }
+
+  @Test func aRetriedPushIsAnsweredAgainButAppliedOnce() {
+    let server = makeServer(.async)
+    _ = server.receive(join(0), from: peerA, now: 0)
+    let first = weights(
+      server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1), for: peerA)
+    let retry = weights(
+      server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 2), for: peerA)
+    #expect(first?.acknowledgedSequence == 1 && retry?.acknowledgedSequence == 1)
+    #expect(retry == first)
+    #expect(server.version == 1)
+    #expect(server.gradientsApplied == 1)
+    #expect(server.rejected == 0)
+  }
+
+  @Test func aRetriedSyncPushWaitsForItsStepWithoutDoubling() {
+    let server = makeServer(.sync, workers: 2)
+    _ = server.receive(join(0), from: peerA, now: 0)
+    _ = server.receive(join(1), from: peerB, now: 0)
+    #expect(server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1).isEmpty)
+    #expect(server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 2).isEmpty)
+    let step = server.receive(push(1, 1, at: 0, [3, 3, 3]), from: peerB, now: 3)
+    #expect(weights(step, for: peerA)?.version == 1)
+    #expect(server.gradientsApplied == 2)
+  }
+
+  @Test func aRejoiningWorkerLearnsItsLastAppliedSequence() {
+    let server = makeServer(.async)
+    _ = server.receive(join(0), from: peerA, now: 0)
+    _ = server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1)
+    _ = server.receive(push(0, 2, at: 1, [1, 1, 1]), from: peerA, now: 2)
+    _ = server.receive(.leave(workerID: 0), from: peerA, now: 3)
+    let again = weights(server.receive(join(0), from: peerB, now: 4), for: peerB)
+    #expect(again?.acknowledgedSequence == 2)
+    #expect(errorCode(server.receive(push(0, 2, at: 2, [1, 1, 1]), from: peerB, now: 5)) == nil)
+    #expect(server.version == 2)
+  }
+
+  @Test func silentWorkersAreDroppedAndReleaseTheSyncBarrier() {
+    let server = makeServer(.sync, workers: 2)
+    _ = server.receive(join(0), from: peerA, now: 0)
+    _ = server.receive(join(1), from: peerB, now: 0)
+    #expect(server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 9_000).isEmpty)
+    #expect(server.expireSilentWorkers(now: 9_500).dropped.isEmpty)
+    let expired = server.expireSilentWorkers(now: 10_001)
+    #expect(expired.dropped == [1])
+    #expect(weights(expired.outgoing, for: peerA)?.version == 1)
+    #expect(server.status.workersDead == 1)
+    // The dead worker is told to rejoin when it speaks again.
+    #expect(
+      errorCode(server.receive(.heartbeat(workerID: 1), from: peerB, now: 10_002)) == .notJoined)
+    #expect(server.receive(.heartbeat(workerID: 0), from: peerA, now: 10_003).isEmpty)
   }
 
   @Test func syncRefusesAGradientFromAnotherStep() {

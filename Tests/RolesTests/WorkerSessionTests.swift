@@ -37,7 +37,9 @@ func runInMemory(
       progressed = true
       switch try workers[index].receive(reply) {
       case .finished: finished.insert(index)
-      case .send(let message): try deliver(server.receive(message, from: peers[index], now: 1))
+      case .ignore: break
+      case .send(let message), .sendAfter(_, let message):
+        try deliver(server.receive(message, from: peers[index], now: 1))
       }
     }
     idle = progressed ? 0 : idle + 1
@@ -52,8 +54,8 @@ func runInMemory(
   @Test func oneSyncWorkerReproducesTheSeedWeightsExactly() throws {
     let server = makeServer(.sync, workers: 1)
     let worker = try WorkerSession(
-      workerID: 0, shard: Shard(index: 0, count: 1), samples: Dataset.seed.samples, model: model,
-      epochs: 160)
+      workerID: 0, source: .shard(Shard(index: 0, count: 1), epochs: 160), dataset: .seed,
+      model: model)
     _ = try runInMemory(server: server, workers: [worker])
     #expect(server.parameters == [0.26834251180335367, 0.2681246232434451, -0.5366628787432715])
     #expect(server.version == 320)
@@ -66,8 +68,7 @@ func runInMemory(
     let workers = try (0..<2).map { index in
       let shard = try Shard(index: index, count: 2)
       return try WorkerSession(
-        workerID: UInt32(index), shard: shard, samples: Dataset.seed.rows(of: shard), model: model,
-        epochs: 500)
+        workerID: UInt32(index), source: .shard(shard, epochs: 500), dataset: .seed, model: model)
     }
     let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
     let loss = Objective(model: model).loss(
@@ -85,8 +86,8 @@ func runInMemory(
     let workers = try (0..<2).map { index in
       let shard = try Shard(index: index, count: 2)
       return try WorkerSession(
-        workerID: UInt32(index), shard: shard, samples: data.rows(of: shard), model: model,
-        epochs: 5, fault: index == 1 ? GradientFault(parsing: fault) : .none)
+        workerID: UInt32(index), source: .shard(shard, epochs: 5), dataset: data, model: model,
+        fault: index == 1 ? GradientFault(parsing: fault) : .none)
     }
     let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
     let failed = Set(reports.filter { !$0.audit.passed }.map(\.workerID))
@@ -98,10 +99,9 @@ func runInMemory(
     let workers = try (0..<3).map { index in
       let shard = try Shard(index: index, count: 3)
       return try WorkerSession(
-        workerID: UInt32(index), shard: shard, samples: Dataset.seed.rows(of: shard), model: model,
-        epochs: 10)
+        workerID: UInt32(index), source: .shard(shard, epochs: 10), dataset: .seed, model: model)
     }
-    #expect(workers[0].samples.isEmpty)
+    #expect(workers[0].shardRows.isEmpty)
     _ = try runInMemory(server: server, workers: workers)
     #expect(server.version == 10)
   }
@@ -110,8 +110,8 @@ func runInMemory(
     let server = makeServer(.async)
     let data = try Dataset.generate(rows: 10, seed: 8, noise: 0.1)
     let worker = try WorkerSession(
-      workerID: 0, shard: Shard(index: 0, count: 1), samples: data.samples, model: model, epochs: 1,
-      batchSize: 4)
+      workerID: 0, source: .shard(Shard(index: 0, count: 1), epochs: 1), dataset: data,
+      model: model, batchSize: 4)
     guard
       case .send(.push(let push)) = try worker.receive(
         .weights(WeightsReply(version: 0, parameters: server.namedParameters)))
@@ -128,8 +128,8 @@ func runInMemory(
 
   @Test func serverRefusalsSurfaceAsErrors() throws {
     let worker = try WorkerSession(
-      workerID: 0, shard: Shard(index: 0, count: 1), samples: Dataset.seed.samples, model: model,
-      epochs: 1)
+      workerID: 0, source: .shard(Shard(index: 0, count: 1), epochs: 1), dataset: .seed,
+      model: model)
     #expect(throws: RoleError.refused(ErrorReply(code: .duplicateWorker, message: "x"))) {
       try worker.receive(.error(ErrorReply(code: .duplicateWorker, message: "x")))
     }
@@ -147,8 +147,8 @@ func runInMemory(
     }
     #expect(throws: RoleError.self) {
       try WorkerSession(
-        workerID: 0, shard: Shard(index: 0, count: 1), samples: [], model: model, epochs: 1,
-        fault: GradientFault(parsing: "flip=3"))
+        workerID: 0, source: .shard(Shard(index: 0, count: 1), epochs: 1), dataset: .seed,
+        model: model, fault: GradientFault(parsing: "flip=3"))
     }
   }
 }

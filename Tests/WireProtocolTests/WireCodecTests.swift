@@ -15,7 +15,8 @@ let everyMessage: [WireMessage] = {
     .join(
       Join(
         workerID: 7, shard: try! Shard(index: 1, count: 3),
-        model: ModelDescriptor(name: "chain", layout: layout))),
+        model: ModelDescriptor(name: "chain", layout: layout),
+        dataset: DatasetIdentity(rows: 2, fingerprint: 0xDEAD_BEEF))),
     .push(
       GradientPush(
         workerID: 1, sequence: 1, computedAtVersion: 0, samples: samples, gradient: tensors)),
@@ -33,7 +34,8 @@ let everyMessage: [WireMessage] = {
           WorkerStatus(
             workerID: 0, shard: try! Shard(index: 0, count: 2), pushesApplied: 9, lastSequence: 9)
         ],
-        workersLeft: 1, auditRecordsSent: 4)),
+        workersLeft: 1, auditRecordsSent: 4, epochs: 10, epoch: 2, rowsAppliedInEpoch: 5,
+        datasetRows: 9, workersDead: 1)),
     .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
     .subscription(SubscriptionState(every: 0, recordsSent: 5, recordsDropped: 1)),
     .auditRecord(
@@ -43,6 +45,12 @@ let everyMessage: [WireMessage] = {
     .leave(workerID: 3),
     .left(workerID: 3),
     .error(ErrorReply(code: .replayed, message: "push 3 was already applied — ünïcode ok")),
+    .weights(WeightsReply(version: 7, acknowledgedSequence: 6, parameters: tensors)),
+    .heartbeat(workerID: 2),
+    .leaseRequest(workerID: 2),
+    .lease(Lease(epoch: 3, firstRow: 64, rowCount: 64)),
+    .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
+    .noLease(NoLease(finished: true, retryAfterMilliseconds: 0)),
   ]
 }()
 
@@ -142,8 +150,8 @@ let everyMessage: [WireMessage] = {
           parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1])))
     )
     var huge = weights
-    // size field follows: header 4 + version 8 + count 2 + name len 1 + "w" 1 + tag 1
-    for offset in 17..<25 { huge[offset] = 0xFF }
+    // size field follows: header 4 + version 8 + ack 8 + count 2 + name len 1 + "w" 1 + tag 1
+    for offset in 25..<33 { huge[offset] = 0xFF }
     #expect(throws: DecodeError.self) { try WireCodec.decode(huge) }
   }
 

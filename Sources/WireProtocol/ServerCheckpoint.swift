@@ -1,0 +1,265 @@
+import TrainingMath
+
+/// Everything a server needs to resume where it stopped: parameters, version,
+/// the exactly-once table and the epoch's progress. Serialized by `CheckpointCodec`.
+public struct ServerCheckpoint: Equatable, Sendable {
+  /// Leased-work progress at the time of the checkpoint.
+  public struct WorkProgress: Equatable, Sendable {
+    /// Epochs to train.
+    public var epochs: UInt64
+    /// Rows per chunk.
+    public var chunkRows: UInt64
+    /// Current epoch.
+    public var epoch: UInt64
+    /// Next unapplied row of each chunk of the current epoch.
+    public var nextRows: [UInt64]
+
+    /// Progress of leased work.
+    public init(epochs: UInt64, chunkRows: UInt64, epoch: UInt64, nextRows: [UInt64]) {
+      self.epochs = epochs
+      self.chunkRows = chunkRows
+      self.epoch = epoch
+      self.nextRows = nextRows
+    }
+  }
+
+  /// How gradients are applied.
+  public var mode: ConsistencyMode
+  /// SGD learning rate.
+  public var learningRate: Double
+  /// Workers the first sync step waits for.
+  public var requiredWorkers: UInt32
+  /// The model the parameters belong to.
+  public var model: ModelDescriptor
+  /// Parameters' version.
+  public var version: UInt64
+  /// Gradients applied.
+  public var gradientsApplied: UInt64
+  /// Messages refused.
+  public var rejected: UInt64
+  /// The parameters, in the model's layout.
+  public var parameters: [Double]
+  /// Last applied push sequence per worker id, ascending by id.
+  public var sequences: [WorkerSequence]
+  /// The data the workers read, once known.
+  public var dataset: DatasetIdentity?
+  /// Leased-work progress, when the server leases rows.
+  public var work: WorkProgress?
+
+  /// A worker id and its last applied sequence number.
+  public struct WorkerSequence: Equatable, Sendable {
+    /// The worker.
+    public var workerID: UInt32
+    /// Its last applied push.
+    public var sequence: UInt64
+
+    /// A table entry.
+    public init(workerID: UInt32, sequence: UInt64) {
+      self.workerID = workerID
+      self.sequence = sequence
+    }
+  }
+
+  /// A checkpoint.
+  public init(
+    mode: ConsistencyMode, learningRate: Double, requiredWorkers: UInt32, model: ModelDescriptor,
+    version: UInt64, gradientsApplied: UInt64, rejected: UInt64, parameters: [Double],
+    sequences: [WorkerSequence], dataset: DatasetIdentity?, work: WorkProgress?
+  ) {
+    self.mode = mode
+    self.learningRate = learningRate
+    self.requiredWorkers = requiredWorkers
+    self.model = model
+    self.version = version
+    self.gradientsApplied = gradientsApplied
+    self.rejected = rejected
+    self.parameters = parameters
+    self.sequences = sequences
+    self.dataset = dataset
+    self.work = work
+  }
+}
+
+/// The checkpoint file format: magic `PSCK`, a `u16` format version, the
+/// checkpoint's fields little-endian, and a CRC-32 of all preceding bytes. A file
+/// that is truncated, altered or of another format is refused with the reason.
+public enum CheckpointCodec {
+  /// The format version written.
+  public static let formatVersion: UInt16 = 1
+  static let magic: [UInt8] = Array("PSCK".utf8)
+
+  /// Why a checkpoint file was refused.
+  public enum Failure: Error, Equatable, CustomStringConvertible {
+    case notACheckpoint
+    case unsupportedFormat(UInt16)
+    case checksumMismatch(stored: UInt32, computed: UInt32)
+    case malformed(String)
+
+    public var description: String {
+      switch self {
+      case .notACheckpoint: "not a pstrain checkpoint (bad magic bytes or too short)"
+      case .unsupportedFormat(let version):
+        "checkpoint format \(version) is not supported (this build reads \(CheckpointCodec.formatVersion))"
+      case .checksumMismatch(let stored, let computed):
+        "checksum mismatch (stored \(String(stored, radix: 16)), computed \(String(computed, radix: 16))): the file is corrupt or truncated"
+      case .malformed(let reason): "malformed checkpoint: \(reason)"
+      }
+    }
+  }
+
+  /// The checkpoint as file bytes.
+  public static func encode(_ checkpoint: ServerCheckpoint) -> [UInt8] {
+    var body: [UInt8] = magic
+    func put<T: FixedWidthInteger>(_ value: T) {
+      withUnsafeBytes(of: value.littleEndian) { body.append(contentsOf: $0) }
+    }
+    put(formatVersion)
+    let model = WireCodec.encode(model: checkpoint.model)
+    put(UInt32(model.count))
+    body += model
+    put(checkpoint.mode.rawValue)
+    put(checkpoint.learningRate.bitPattern)
+    put(checkpoint.requiredWorkers)
+    put(checkpoint.version)
+    put(checkpoint.gradientsApplied)
+    put(checkpoint.rejected)
+    put(UInt64(checkpoint.parameters.count))
+    for value in checkpoint.parameters { put(value.bitPattern) }
+    put(UInt32(checkpoint.sequences.count))
+    for entry in checkpoint.sequences {
+      put(entry.workerID)
+      put(entry.sequence)
+    }
+    put(UInt8(checkpoint.dataset == nil ? 0 : 1))
+    if let dataset = checkpoint.dataset {
+      put(dataset.rows)
+      put(dataset.fingerprint)
+    }
+    put(UInt8(checkpoint.work == nil ? 0 : 1))
+    if let work = checkpoint.work {
+      put(work.epochs)
+      put(work.chunkRows)
+      put(work.epoch)
+      put(UInt64(work.nextRows.count))
+      for row in work.nextRows { put(row) }
+    }
+    put(CRC32.checksum(body))
+    return body
+  }
+
+  /// Parses and verifies checkpoint file bytes.
+  public static func decode(_ bytes: [UInt8]) throws(Failure) -> ServerCheckpoint {
+    guard bytes.count >= magic.count + 2 + 4, Array(bytes.prefix(4)) == magic else {
+      throw .notACheckpoint
+    }
+    let stored = bytes.suffix(4).enumerated().reduce(UInt32(0)) {
+      $0 | UInt32($1.element) << (8 * $1.offset)
+    }
+    let computed = CRC32.checksum(bytes.dropLast(4))
+    let format = UInt16(bytes[4]) | UInt16(bytes[5]) << 8
+    guard format == formatVersion else { throw .unsupportedFormat(format) }
+    guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
+    var reader = CheckpointReader(bytes: Array(bytes[6..<(bytes.count - 4)]))
+    do {
+      let modelLength = Int(try reader.read(UInt32.self))
+      let modelBytes = try reader.take(modelLength)
+      let model = try WireCodec.decode(model: modelBytes)
+      guard let mode = ConsistencyMode(rawValue: try reader.read(UInt8.self)) else {
+        throw Failure.malformed("mode")
+      }
+      let learningRate = Double(bitPattern: try reader.read(UInt64.self))
+      let required = try reader.read(UInt32.self)
+      let version = try reader.read(UInt64.self)
+      let applied = try reader.read(UInt64.self)
+      let rejected = try reader.read(UInt64.self)
+      let count = Int(try reader.read(UInt64.self))
+      guard count == model.layout.totalCount, count <= reader.remaining / 8 else {
+        throw Failure.malformed("parameter count \(count) does not fit the model \(model)")
+      }
+      var parameters: [Double] = []
+      parameters.reserveCapacity(count)
+      for _ in 0..<count {
+        let value = Double(bitPattern: try reader.read(UInt64.self))
+        guard value.isFinite else { throw Failure.malformed("a parameter is NaN or infinite") }
+        parameters.append(value)
+      }
+      let entries = Int(try reader.read(UInt32.self))
+      guard entries <= reader.remaining / 12 else { throw Failure.malformed("sequence table size") }
+      var sequences: [ServerCheckpoint.WorkerSequence] = []
+      for _ in 0..<entries {
+        sequences.append(
+          .init(workerID: try reader.read(UInt32.self), sequence: try reader.read(UInt64.self)))
+      }
+      var dataset: DatasetIdentity?
+      if try reader.read(UInt8.self) == 1 {
+        dataset = DatasetIdentity(
+          rows: try reader.read(UInt64.self), fingerprint: try reader.read(UInt64.self))
+      }
+      var work: ServerCheckpoint.WorkProgress?
+      if try reader.read(UInt8.self) == 1 {
+        let epochs = try reader.read(UInt64.self)
+        let chunkRows = try reader.read(UInt64.self)
+        let epoch = try reader.read(UInt64.self)
+        let chunkCount = Int(try reader.read(UInt64.self))
+        guard chunkCount <= reader.remaining / 8, chunkRows >= 1 else {
+          throw Failure.malformed("chunk table")
+        }
+        var nextRows: [UInt64] = []
+        for _ in 0..<chunkCount { nextRows.append(try reader.read(UInt64.self)) }
+        work = .init(epochs: epochs, chunkRows: chunkRows, epoch: epoch, nextRows: nextRows)
+      }
+      guard reader.remaining == 0 else {
+        throw Failure.malformed("\(reader.remaining) unexpected bytes")
+      }
+      guard learningRate.isFinite, learningRate > 0 else {
+        throw Failure.malformed("learning rate")
+      }
+      return ServerCheckpoint(
+        mode: mode, learningRate: learningRate, requiredWorkers: required, model: model,
+        version: version, gradientsApplied: applied, rejected: rejected, parameters: parameters,
+        sequences: sequences, dataset: dataset, work: work)
+    } catch let failure as Failure {
+      throw failure
+    } catch {
+      throw .malformed("\(error)")
+    }
+  }
+}
+
+private struct CheckpointReader {
+  let bytes: [UInt8]
+  var offset = 0
+
+  var remaining: Int { bytes.count - offset }
+
+  mutating func read<T: FixedWidthInteger>(_: T.Type) throws(CheckpointCodec.Failure) -> T {
+    let size = MemoryLayout<T>.size
+    guard remaining >= size else { throw .malformed("ends early") }
+    var value: T = 0
+    for index in 0..<size { value |= T(bytes[offset + index]) << (8 * index) }
+    offset += size
+    return value
+  }
+
+  mutating func take(_ count: Int) throws(CheckpointCodec.Failure) -> [UInt8] {
+    guard count >= 0, remaining >= count else { throw .malformed("ends early") }
+    defer { offset += count }
+    return Array(bytes[offset..<(offset + count)])
+  }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), as zlib computes it.
+public enum CRC32 {
+  private static let table: [UInt32] = (0..<256).map { index in
+    var value = UInt32(index)
+    for _ in 0..<8 { value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
+    return value
+  }
+
+  /// The CRC-32 of `bytes`.
+  public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+    return crc ^ 0xFFFF_FFFF
+  }
+}
