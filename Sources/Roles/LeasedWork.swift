@@ -20,7 +20,7 @@ public struct LeasedWork: Equatable, Sendable {
 
   /// What a lease request gets.
   public enum Grant: Equatable, Sendable {
-    case lease(Lease)
+    case lease(epoch: UInt64, rows: Range<Int>)
     case wait
     case finished
   }
@@ -83,7 +83,7 @@ public struct LeasedWork: Equatable, Sendable {
   public mutating func grant(to worker: UInt32) -> Grant {
     if isFinished || rows == 0 { return isFinished ? .finished : .wait }
     if let held = chunks.firstIndex(where: { $0.holder == worker && !$0.isDone }) {
-      return .lease(lease(of: held))
+      return lease(of: held)
     }
     if chunks.allSatisfy(\.isDone) {
       epoch += 1
@@ -94,14 +94,11 @@ public struct LeasedWork: Equatable, Sendable {
       return .wait
     }
     chunks[free].holder = worker
-    return .lease(lease(of: free))
+    return lease(of: free)
   }
 
-  private func lease(of index: Int) -> Lease {
-    let chunk = chunks[index]
-    return Lease(
-      epoch: epoch, firstRow: UInt64(chunk.next),
-      rowCount: UInt64(chunk.rows.upperBound - chunk.next))
+  private func lease(of index: Int) -> Grant {
+    .lease(epoch: epoch, rows: chunks[index].next..<chunks[index].rows.upperBound)
   }
 
   /// Why `rows` cannot be applied for `worker`, or nil when they are exactly

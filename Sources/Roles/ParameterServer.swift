@@ -301,7 +301,13 @@ public final class ParameterServer {
     // A worker without rows is not part of a sync step.
     let released = completeSyncStepIfReady()
     switch grant {
-    case .lease(let lease): return released + [Outgoing(to: peer, .lease(lease))]
+    case .lease(let epoch, let rows):
+      let lease = Lease(
+        epoch: epoch, firstRow: UInt64(rows.lowerBound), rowCount: UInt64(rows.count),
+        weights: WeightsReply(
+          version: version, acknowledgedSequence: sequences[workerID] ?? 0,
+          parameters: namedParameters))
+      return released + [Outgoing(to: peer, .lease(lease))]
     case .wait:
       return released
         + [Outgoing(to: peer, .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)))]

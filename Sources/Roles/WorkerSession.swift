@@ -148,6 +148,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
         throw .unexpectedReply(
           expected: "a lease within the \(dataset.count) rows", got: "rows \(lease.rows)")
       }
+      try take(lease.weights)
       if Int(lease.epoch) != epoch, batches > 0 { closeEpoch() }
       epoch = Int(lease.epoch)
       rows = Array(lease.rows)

@@ -110,6 +110,9 @@ public enum WireCodec {
       sink.write(lease.epoch)
       sink.write(lease.firstRow)
       sink.write(lease.rowCount)
+      sink.write(lease.weights.version)
+      sink.write(lease.weights.acknowledgedSequence)
+      encode(lease.weights.parameters, into: &sink)
     case .noLease(let answer):
       sink.write(UInt8(answer.finished ? 1 : 0))
       sink.write(answer.retryAfterMilliseconds)
@@ -286,7 +289,14 @@ public enum WireCodec {
         throw .outOfRange(
           field: "lease rows", value: "\(first)+\(count)", allowed: "1 or more rows below 2^48")
       }
-      return .lease(Lease(epoch: epoch, firstRow: first, rowCount: count))
+      let version = try reader.read(UInt64.self, "version")
+      let acknowledged = try reader.read(UInt64.self, "acknowledged sequence")
+      let parameters = try decodeTensors(&reader, "weights")
+      return .lease(
+        Lease(
+          epoch: epoch, firstRow: first, rowCount: count,
+          weights: WeightsReply(
+            version: version, acknowledgedSequence: acknowledged, parameters: parameters)))
     case .noLease:
       let finished = try reader.read(UInt8.self, "finished")
       guard finished <= 1 else {

@@ -153,7 +153,9 @@ public struct DatasetIdentity: Equatable, Hashable, Sendable, CustomStringConver
   }
 }
 
-/// Rows leased to a worker: train on `firstRow ..< firstRow + rowCount`, in order.
+/// Rows leased to a worker: train on `firstRow ..< firstRow + rowCount`, in
+/// order, starting from the current weights that come with the lease (a worker
+/// that waited for rows would otherwise hold stale ones).
 public struct Lease: Equatable, Sendable {
   /// The epoch the rows belong to, 0-based.
   public var epoch: UInt64
@@ -161,12 +163,15 @@ public struct Lease: Equatable, Sendable {
   public var firstRow: UInt64
   /// Number of rows.
   public var rowCount: UInt64
+  /// The current weights.
+  public var weights: WeightsReply
 
   /// A lease.
-  public init(epoch: UInt64, firstRow: UInt64, rowCount: UInt64) {
+  public init(epoch: UInt64, firstRow: UInt64, rowCount: UInt64, weights: WeightsReply) {
     self.epoch = epoch
     self.firstRow = firstRow
     self.rowCount = rowCount
+    self.weights = weights
   }
 
   /// The leased rows.

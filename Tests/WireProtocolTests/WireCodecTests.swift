@@ -48,7 +48,10 @@ let everyMessage: [WireMessage] = {
     .weights(WeightsReply(version: 7, acknowledgedSequence: 6, parameters: tensors)),
     .heartbeat(workerID: 2),
     .leaseRequest(workerID: 2),
-    .lease(Lease(epoch: 3, firstRow: 64, rowCount: 64)),
+    .lease(
+      Lease(
+        epoch: 3, firstRow: 64, rowCount: 64,
+        weights: WeightsReply(version: 9, acknowledgedSequence: 4, parameters: tensors))),
     .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
     .noLease(NoLease(finished: true, retryAfterMilliseconds: 0)),
   ]
