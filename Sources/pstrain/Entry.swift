@@ -28,7 +28,8 @@ struct PStrain: ParsableCommand {
     version: "0.1.0",
     subcommands: [
       TrainCommand.self, ServerCommand.self, WorkerCommand.self, CoordinatorCommand.self,
-      AuditCommand.self, StatusCommand.self, DataCommand.self, GradientTableCommand.self,
+      AuditCommand.self, StatusCommand.self, DataCommand.self, CheckpointCommand.self,
+      GradientTableCommand.self,
     ]
   )
 }

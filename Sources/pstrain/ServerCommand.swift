@@ -98,7 +98,9 @@ struct ServerCommand: ParsableCommand {
             ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
           } ?? ""))
       if let resumedFrom {
-        print("server: resumed from \(resumedFrom) at version \(server.version)")
+        print(
+          "server: resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
+        )
       }
       try loop.run(
         shouldStop: { ShutdownSignal.isRequested }, checkpoints: store,

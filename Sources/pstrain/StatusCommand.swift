@@ -31,7 +31,9 @@ struct StatusCommand: ParsableCommand {
       + "\"learning_rate\":\(JSON.number(status.learningRate)),\"model\":\(JSON.string(status.modelName)),"
       + "\"weights\":\(JSON.numbers(status.parameters.values)),"
       + "\"workers\":[\(workers.joined(separator: ","))],\"workers_left\":\(status.workersLeft),"
-      + "\"audit_records_sent\":\(status.auditRecordsSent)}"
+      + "\"audit_records_sent\":\(status.auditRecordsSent),\"epochs\":\(status.epochs),"
+      + "\"epoch\":\(status.epoch),\"rows_applied_in_epoch\":\(status.rowsAppliedInEpoch),"
+      + "\"dataset_rows\":\(status.datasetRows),\"workers_dead\":\(status.workersDead)}"
   }
 
   /// The status for people.
@@ -42,8 +44,13 @@ struct StatusCommand: ParsableCommand {
       "version:   \(status.version) (\(status.gradientsApplied) gradients applied, \(status.rejected) rejected)",
       "weights:   \(status.parameters.values.prefix(8).map { "\($0)" }.joined(separator: " "))"
         + (status.parameters.values.count > 8 ? " ..." : ""),
-      "workers:   \(status.workers.count) joined, \(status.workersLeft) left",
+      "workers:   \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) presumed dead",
     ]
+    if status.epochs > 0 {
+      lines.append(
+        "epochs:    \(min(status.epoch + 1, status.epochs)) of \(status.epochs), \(status.rowsAppliedInEpoch) of \(status.datasetRows) rows applied this epoch"
+      )
+    }
     for worker in status.workers {
       lines.append(
         "  worker \(worker.workerID) shard \(worker.shard): \(worker.pushesApplied) pushes applied")

@@ -33,6 +33,12 @@ struct TrainCommand: ParsableCommand {
     help: "Inject a gradient fault into worker 0 (scale=F, flip=K, stale=K), to see audits fail.")
   var fault: String?
 
+  @Flag(help: "Let the server lease rows per epoch instead of giving workers fixed shards.")
+  var leased = false
+
+  @Option(help: "Rows per lease, with --leased.")
+  var chunkRows: Int = 64
+
   @Option(help: "Give up after this many seconds.")
   var timeoutS: Int = 600
 
@@ -42,6 +48,7 @@ struct TrainCommand: ParsableCommand {
   func validate() throws {
     guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1...256") }
     guard work.epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
+    guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
     guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
     guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
     try validateFault(fault)
@@ -92,6 +99,7 @@ struct TrainCommand: ParsableCommand {
       [
         "server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)",
       ] + training.arguments
+      + (leased ? ["--epochs", "\(work.epochs)", "--chunk-rows", "\(chunkRows)"] : [])
     let server = try cluster.start("server", serverArguments)
     serverArguments.removeAll()
     guard
@@ -120,10 +128,8 @@ struct TrainCommand: ParsableCommand {
 
     var workerProcesses: [ChildProcess] = []
     for index in 0..<workers {
-      var arguments =
-        [
-          "worker", "--connect", endpoint, "--shard", "\(index)/\(workers)",
-        ] + work.arguments
+      var arguments = ["worker", "--connect", endpoint, "--id", "\(index)"] + work.arguments
+      if !leased { arguments += ["--shard", "\(index)/\(workers)"] }
       if index == 0, let fault { arguments += ["--fault", fault] }
       workerProcesses.append(try cluster.start("worker \(index)", arguments))
     }
