@@ -11,7 +11,8 @@ public final class ServerConnection {
   /// Connects to `endpoint` (the connection completes in the background). A
   /// fixed `routingID` lets the server recognise this client after a reconnect.
   public init(
-    context: Context, endpoint: String, parameterCount: Int = 1 << 20, routingID: [UInt8]? = nil
+    context: Context, endpoint: String, parameterCount: Int = 1 << 20, routingID: [UInt8]? = nil,
+    security: ClientSecurity? = nil
   ) throws(RoleError) {
     self.endpoint = endpoint
     do {
@@ -20,6 +21,7 @@ public final class ServerConnection {
         SocketDefaults.client(
           maximumMessageSize: SocketDefaults.maximumMessageSize(parameterCount: parameterCount)))
       if let routingID { try socket.set(.routingID(routingID)) }
+      if let security { try socket.set(security.socketOptions) }
       try socket.connect(endpoint)
     } catch {
       throw .transport(error)

@@ -10,18 +10,27 @@ public final class ServerLoop {
   /// The endpoint actually bound (a wildcard port resolved).
   public let boundEndpoint: String
   private let socket: Socket
+  private let authenticator: ZAPHandler?
 
-  /// Binds a ROUTER to `endpoint` for `server`.
-  public init(server: ParameterServer, context: Context, endpoint: String) throws(ZMQError) {
+  /// Binds a ROUTER to `endpoint` for `server`. With `security` the socket is a
+  /// CURVE server and only authorized client keys get in; `log` hears refusals.
+  public init(
+    server: ParameterServer, context: Context, endpoint: String, security: ServerSecurity? = nil,
+    log: @escaping @Sendable (String) -> Void = { _ in }
+  ) throws(ZMQError) {
     self.server = server
+    authenticator = try security?.startAuthenticator(context: context, log: log)
     socket = try Socket(context, kind: .router)
     try socket.set(
       SocketDefaults.server(
         maximumMessageSize: SocketDefaults.maximumMessageSize(
           parameterCount: server.parameters.count)))
+    if let security { try socket.set(security.socketOptions) }
     try socket.bind(endpoint)
     boundEndpoint = try socket.lastEndpoint()
   }
+
+  deinit { authenticator?.stop() }
 
   /// Serves until `shouldStop` returns true (checked at least every 100 ms).
   /// Every 100 ms it drops workers that have gone silent. With a checkpoint

@@ -16,19 +16,45 @@ struct ConnectOptions: ParsableArguments {
   @Option(name: .long, help: "How long to wait for each reply, in milliseconds.")
   var timeoutMs: Int = 10_000
 
+  @Option(help: "This client's CURVE key pair file (from pstrain keygen); encrypts the connection.")
+  var curveSecretKey: String?
+
+  @Option(help: "The server's CURVE public key file (.pub), with --curve-secret-key.")
+  var serverKey: String?
+
   func validate() throws {
     guard connect.contains("://") else {
       throw ValidationError(
         "--connect needs an endpoint such as tcp://HOST:5555, got \"\(connect)\"")
     }
     guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be > 0") }
+    guard (curveSecretKey == nil) == (serverKey == nil) else {
+      throw ValidationError("--curve-secret-key and --server-key go together")
+    }
+  }
+
+  /// The CURVE settings, when keys were given.
+  func security() throws -> ClientSecurity? {
+    guard let curveSecretKey, let serverKey else { return nil }
+    return ClientSecurity(
+      keyPair: try CurveKeyFiles.readKeyPair(curveSecretKey),
+      serverKey: try CurveKeyFiles.readPublicKey(serverKey))
+  }
+
+  /// The same flags, to pass on to a child process.
+  var arguments: [String] {
+    ["--connect", connect, "--timeout-ms", "\(timeoutMs)"]
+      + (curveSecretKey.map { ["--curve-secret-key", $0] } ?? [])
+      + (serverKey.map { ["--server-key", $0] } ?? [])
   }
 
   /// A connection to the server, with its own context.
   func open(routingID: [UInt8]? = nil) throws -> (Context, ServerConnection) {
     let context = try Context()
     return (
-      context, try ServerConnection(context: context, endpoint: connect, routingID: routingID)
+      context,
+      try ServerConnection(
+        context: context, endpoint: connect, routingID: routingID, security: try security())
     )
   }
 }

@@ -44,6 +44,12 @@ struct ServerCommand: ParsableCommand {
   @Option(help: "Write a checkpoint every N versions (and always on SIGTERM).")
   var checkpointEvery: UInt64 = 100
 
+  @Option(help: "The server's CURVE key pair file (from pstrain keygen); requires encryption.")
+  var curveSecretKey: String?
+
+  @Option(help: "Directory of the .pub keys of the clients allowed in, with --curve-secret-key.")
+  var authorizedKeys: String?
+
   @Flag(
     help: "Resume from the newest checkpoint in --checkpoint-dir (start fresh if there is none).")
   var resume = false
@@ -52,6 +58,9 @@ struct ServerCommand: ParsableCommand {
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
     guard deadAfterMs >= 100 else { throw ValidationError("--dead-after-ms must be >= 100") }
     guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
+    guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
+      throw ValidationError("--curve-secret-key and --authorized-keys go together")
+    }
     if resume && checkpointDir == nil {
       throw ValidationError("--resume needs --checkpoint-dir")
     }
@@ -78,14 +87,22 @@ struct ServerCommand: ParsableCommand {
         server = try ParameterServer(configuration: configuration, resuming: checkpoint)
         resumedFrom = path
       }
+      var security: ServerSecurity?
+      if let curveSecretKey, let authorizedKeys {
+        security = ServerSecurity(
+          keyPair: try CurveKeyFiles.readKeyPair(curveSecretKey),
+          authorizedKeys: try CurveKeyFiles.authorizedKeys(in: authorizedKeys))
+      }
       let context = try Context()
       let loop: ServerLoop
       do {
-        loop = try ServerLoop(server: server, context: context, endpoint: bind)
+        loop = try ServerLoop(
+          server: server, context: context, endpoint: bind, security: security,
+          log: { print("server: \($0)") })
       } catch {
         throw Failure(message: "cannot bind \(bind): \((error as? ZMQError)?.reason ?? "\(error)")")
       }
-      if !isLoopback(loop.boundEndpoint) {
+      if security == nil && !isLoopback(loop.boundEndpoint) {
         printError(
           "warning: listening on \(loop.boundEndpoint) without encryption; any host that can reach it can push gradients"
         )

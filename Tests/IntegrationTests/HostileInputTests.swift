@@ -67,3 +67,87 @@ import ZeroMQ
     #expect(try server.terminate() == 0)
   }
 }
+
+/// CURVE with ZAP against raw ZeroMQ clients: without an authorized key nothing gets in.
+@Suite(.serialized) struct EncryptedServerTests {
+  func keys(_ folder: String, _ name: String) throws -> String {
+    let run = try runPstrain(["keygen", "--out", folder, "--name", name])
+    #expect(run.status == 0, "\(run.errors)")
+    return folder + "/" + name
+  }
+
+  func z85Key(_ path: String, _ field: String) throws -> [UInt8] {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    let line = try #require(text.split(separator: "\n").first { $0.hasPrefix(field) })
+    let value = line.split(separator: "=", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
+    return try #require(Curve.decode(value))
+  }
+
+  /// A raw DEALER (not pstrain's client) that joins and pushes; returns whether anything came back.
+  func rawClientGetsAnswer(_ endpoint: String, serverKey: [UInt8], keyFile: String?) throws -> Bool
+  {
+    let context = try Context()
+    let socket = try Socket(context, kind: .dealer)
+    try socket.set(.linger(milliseconds: 0))
+    if let keyFile {
+      try socket.set([
+        .curveServerKey(serverKey), .curvePublicKey(try z85Key(keyFile, "public-key")),
+        .curveSecretKey(try z85Key(keyFile, "secret-key")),
+      ])
+    }
+    try socket.connect(endpoint)
+    let join = WireMessage.join(
+      Join(
+        workerID: 0, shard: try Shard(index: 0, count: 1),
+        model: ModelDescriptor(name: "chain", layout: [TensorSpec(name: "w", count: 3)]),
+        dataset: DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint)))
+    let push = WireMessage.push(
+      GradientPush(
+        workerID: 0, sequence: 1, computedAtVersion: 0,
+        samples: [Sample(index: 0, x: 1, label: -1)],
+        gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 3)], values: [1, 1, 1])))
+    try socket.send(Message(bytes: WireCodec.encode(join)))
+    try socket.send(Message(bytes: WireCodec.encode(push)))
+    return try socket.waitForInput(timeoutMilliseconds: 1500)
+  }
+
+  @Test func clientsWithoutAnAuthorizedKeyPushNothing() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-curve-\(UUID().uuidString)"
+    ).path
+    let server = try keys(folder + "/server", "server")
+    let client = try keys(folder + "/clients", "client")
+    let rogue = try keys(folder + "/rogue", "rogue")
+    let (process, endpoint) = try startServer([
+      "--curve-secret-key", server + ".key", "--authorized-keys", folder + "/clients",
+    ])
+    defer { process.stop() }
+    let serverKey = try z85Key(server + ".pub", "public-key")
+    #expect(try rawClientGetsAnswer(endpoint, serverKey: serverKey, keyFile: nil) == false)
+    #expect(
+      try rawClientGetsAnswer(endpoint, serverKey: serverKey, keyFile: rogue + ".key") == false)
+    let authorized = [
+      "--curve-secret-key", client + ".key", "--server-key", server + ".pub",
+    ]
+    let before = try runPstrain(
+      ["status", "--connect", endpoint, "--json"] + authorized, within: 30)
+    #expect(before.status == 0, "\(before.errors)")
+    #expect(try lastJSONObject(before.output)["version"] as? Int == 0)
+    #expect(try lastJSONObject(before.output)["rejected"] as? Int == 0)
+    // The same raw client with an authorized key gets in, and its push counts.
+    #expect(try rawClientGetsAnswer(endpoint, serverKey: serverKey, keyFile: client + ".key"))
+    let after = try runPstrain(
+      ["status", "--connect", endpoint, "--json"] + authorized, within: 30)
+    #expect(try lastJSONObject(after.output)["version"] as? Int == 1)
+    #expect(try process.terminate() == 0)
+    #expect(process.output.contains("refused a CURVE connection"))
+    #expect(
+      !process.output.contains(
+        try String(contentsOfFile: rogue + ".key", encoding: .utf8).split(separator: "\n")[1].split(
+          separator: " "
+        ).last!))
+    let plainStatus = try runPstrain(
+      ["status", "--connect", endpoint, "--timeout-ms", "500"], within: 30)
+    #expect(plainStatus.status == 2)
+  }
+}
