@@ -7,7 +7,8 @@ let package = Package(
   name: "pstrain",
   platforms: [.macOS(.v13)],
   products: [
-    .executable(name: "pstrain", targets: ["pstrain"])
+    .executable(name: "pstrain", targets: ["pstrain"]),
+    .executable(name: "codec-fuzzer", targets: ["CodecFuzzer"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -30,6 +31,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .executableTarget(name: "CodecFuzzer", dependencies: ["WireProtocol", "TrainingMath"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath"]),
     .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "TrainingMath"]),

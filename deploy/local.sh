@@ -6,7 +6,8 @@
 #   deploy/local.sh setup                         only install the system packages
 #
 # Each command first installs what the build needs (libzmq3-dev, pkg-config)
-# when it is missing, with apt-get (via sudo when not root).
+# when it is missing, with apt-get (via sudo when not root); `test` run as root
+# also installs iproute2 and nftables for the network chaos tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,11 @@ install_dependencies() {
   local missing=()
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
+  if [ "$command" = test ] && [ "$(id -u)" = 0 ]; then
+    # The network chaos tests make namespaces with iproute2 and drop packets with nftables.
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
+  fi
   if ((${#missing[@]})); then
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"

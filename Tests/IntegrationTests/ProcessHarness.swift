@@ -31,7 +31,9 @@ final class Launched {
   let outputURL: URL
   let errorURL: URL
 
-  init(_ arguments: [String]) throws {
+  /// Starts `pstrain ARGUMENTS`, or with `inNamespace` inside that network
+  /// namespace (`ip netns exec`, which execs, so the pid is pstrain's).
+  init(_ arguments: [String], inNamespace namespace: String? = nil) throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
       "pstrain-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -39,8 +41,13 @@ final class Launched {
     errorURL = directory.appendingPathComponent("stderr")
     _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-    process.executableURL = URL(fileURLWithPath: try pstrainBinary())
-    process.arguments = arguments
+    if let namespace {
+      process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+      process.arguments = ["netns", "exec", namespace, try pstrainBinary()] + arguments
+    } else {
+      process.executableURL = URL(fileURLWithPath: try pstrainBinary())
+      process.arguments = arguments
+    }
     process.standardOutput = try FileHandle(forWritingTo: outputURL)
     process.standardError = try FileHandle(forWritingTo: errorURL)
     process.standardInput = FileHandle.nullDevice
@@ -96,10 +103,12 @@ final class Launched {
 }
 
 /// Runs `pstrain ARGUMENTS` to completion (bounded) and returns status and output.
-func runPstrain(_ arguments: [String], within seconds: Double = 180) throws -> (
-  status: Int32, output: String, errors: String
-) {
-  let launched = try Launched(arguments)
+func runPstrain(
+  _ arguments: [String], inNamespace namespace: String? = nil, within seconds: Double = 180
+)
+  throws -> (status: Int32, output: String, errors: String)
+{
+  let launched = try Launched(arguments, inNamespace: namespace)
   let status = try launched.wait(within: seconds)
   return (status, launched.output, launched.errors)
 }

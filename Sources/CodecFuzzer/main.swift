@@ -1,0 +1,128 @@
+// The codec fuzzer. Built with libFuzzer:
+//
+//   swift build -c release --product codec-fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+//   .build/release/codec-fuzzer -runs=10000000 Tests/FuzzCorpus
+//
+// SwiftPM gives every executable its own `main`, so this one hands control to
+// libFuzzer through `LLVMFuzzerRunDriver`. Built without -DFUZZING (as in a
+// plain `swift build`), it replays the files named on its command line instead.
+import Foundation
+import TrainingMath
+import WireProtocol
+
+/// One input: decoding must either fail with a DecodeError or produce a message
+/// that encodes back to exactly the same bytes; a checkpoint likewise.
+@inline(never)
+func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
+  switch Result(catching: { () throws(DecodeError) in try WireCodec.decode(bytes) }) {
+  case .success(let message):
+    let again = WireCodec.encode(message)
+    if !again.elementsEqual(bytes) {
+      fatalError("decode/encode is not the identity for \(message.type)")
+    }
+  case .failure:
+    break
+  }
+  let array = Array(bytes)
+  if let checkpoint = try? CheckpointCodec.decode(array),
+    CheckpointCodec.encode(checkpoint) != array
+  {
+    fatalError("checkpoint decode/encode is not the identity")
+  }
+}
+
+#if FUZZING
+  typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+
+  @_silgen_name("LLVMFuzzerRunDriver")
+  func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: FuzzCallback
+  ) -> Int32
+
+  var argc = CommandLine.argc
+  var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+  exit(
+    LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+      fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
+      return 0
+    })
+#else
+  /// `--write-seeds DIR`: one valid frame of every message type, and a checkpoint.
+  func writeSeeds(to directory: String) throws {
+    let layout = [TensorSpec(name: "w", count: 3)]
+    let tensors = NamedTensors(layout: layout, values: [0.2333, -0.233, -0.52133])
+    let model = ModelDescriptor(name: "chain", layout: layout)
+    let samples = [Sample(index: 0, x: 1, label: -1), Sample(index: 1, x: -1, label: 1)]
+    let weights = WeightsReply(version: 3, acknowledgedSequence: 2, parameters: tensors)
+    let messages: [WireMessage] = [
+      .join(
+        Join(
+          workerID: 1, shard: try Shard(index: 1, count: 2), model: model,
+          dataset: DatasetIdentity(rows: 2, fingerprint: 42))),
+      .push(
+        GradientPush(
+          workerID: 1, sequence: 3, computedAtVersion: 2, samples: samples, gradient: tensors)),
+      .weights(weights), .statusRequest,
+      .status(
+        ServerStatus(
+          mode: .sync, version: 3, gradientsApplied: 6, rejected: 1, learningRate: 0.05,
+          requiredWorkers: 2, modelName: "chain", parameters: tensors,
+          workers: [
+            WorkerStatus(
+              workerID: 1, shard: try Shard(index: 1, count: 2), pushesApplied: 3, lastSequence: 3)
+          ], workersLeft: 0, auditRecordsSent: 2, epochs: 4, epoch: 1, rowsAppliedInEpoch: 1,
+          datasetRows: 2, workersDead: 0)),
+      .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
+      .subscription(SubscriptionState(every: 10, recordsSent: 4, recordsDropped: 0)),
+      .auditRecord(
+        AuditRecord(
+          workerID: 1, sequence: 3, computedAtVersion: 2, appliedAtVersion: 3, modelName: "chain",
+          weights: tensors, samples: samples, gradient: tensors)),
+      .leave(workerID: 1), .left(workerID: 1),
+      .error(ErrorReply(code: .replayed, message: "push 3 was already applied")),
+      .heartbeat(workerID: 1), .leaseRequest(workerID: 1),
+      .lease(Lease(epoch: 1, firstRow: 0, rowCount: 2, weights: weights)),
+      .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
+    ]
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for message in messages {
+      try Data(WireCodec.encode(message)).write(
+        to: URL(fileURLWithPath: "\(directory)/\(message.type)"))
+    }
+    let checkpoint = ServerCheckpoint(
+      mode: .async, learningRate: 0.05, requiredWorkers: 1, model: model, version: 3,
+      gradientsApplied: 3, rejected: 0, parameters: tensors.values,
+      sequences: [.init(workerID: 1, sequence: 3)],
+      dataset: DatasetIdentity(rows: 2, fingerprint: 42),
+      work: .init(epochs: 4, chunkRows: 1, epoch: 1, nextRows: [1, 1]))
+    try Data(CheckpointCodec.encode(checkpoint)).write(
+      to: URL(fileURLWithPath: "\(directory)/checkpoint"))
+    print("wrote \(messages.count + 1) seeds to \(directory)")
+  }
+
+  if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--write-seeds" {
+    do { try writeSeeds(to: CommandLine.arguments[2]) } catch {
+      print("codec-fuzzer: \(error)")
+      exit(1)
+    }
+    exit(0)
+  }
+
+  var replayed = 0
+  for path in CommandLine.arguments.dropFirst() {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+    let files =
+      isDirectory.boolValue
+      ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).map { path + "/" + $0 }
+      : [path]
+    for file in files {
+      guard let data = FileManager.default.contents(atPath: file) else { continue }
+      data.withUnsafeBytes { fuzzOne($0) }
+      replayed += 1
+    }
+  }
+  print("replayed \(replayed) inputs without a failure")
+#endif
