@@ -7,31 +7,9 @@ import WireProtocol
 @Suite(.serialized) struct ChaosTests {
   static let rows = 60
 
-  func dataFile() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "pstrain-chaos-\(UUID().uuidString).csv"
-    ).path
-    let run = try runPstrain([
-      "data", "generate", "--rows", "\(Self.rows)", "--seed", "5", "--noise", "0.2", "--out", path,
-    ])
-    #expect(run.status == 0)
-    return path
-  }
+  func dataFile() throws -> String { try generateData(rows: Self.rows, seed: 5, noise: 0.2) }
 
-  func status(_ endpoint: String) throws -> [String: Any] {
-    let run = try runPstrain(["status", "--connect", endpoint, "--json"], within: 30)
-    guard run.status == 0 else { throw HarnessError("status failed: \(run.errors)") }
-    return try lastJSONObject(run.output)
-  }
-
-  func waitFor(_ what: String, within seconds: Double, _ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-      if try condition() { return }
-      usleep(50_000)
-    }
-    throw HarnessError("timed out after \(seconds) s waiting for \(what)")
-  }
+  func status(_ endpoint: String) throws -> [String: Any] { try serverStatus(endpoint) }
 
   func leasedWorker(_ endpoint: String, _ data: String, id: Int) throws -> Launched {
     try Launched([

@@ -60,16 +60,7 @@ import Testing
     #expect(server.output.contains("server: stopped at version"))
   }
 
-  func noisyData() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "pstrain-noisy-\(UUID().uuidString).csv"
-    ).path
-    let run = try runPstrain([
-      "data", "generate", "--rows", "200", "--seed", "7", "--noise", "0.3", "--out", path,
-    ])
-    #expect(run.status == 0)
-    return path
-  }
+  func noisyData() throws -> String { try generateData(rows: 200, seed: 7, noise: 0.3) }
 
   @Test(arguments: ["scale=1.000001", "flip=1"])
   func auditExitsOneWhileAFaultyWorkerRunsAndZeroWithoutIt(fault: String) throws {
@@ -102,11 +93,7 @@ import Testing
     #expect(clean.process.isRunning)
   }
 
-  func status(_ endpoint: String) throws -> [String: Any] {
-    let run = try runPstrain(["status", "--connect", endpoint, "--json"], within: 30)
-    #expect(run.status == 0, "\(run.errors)")
-    return try lastJSONObject(run.output)
-  }
+  func status(_ endpoint: String) throws -> [String: Any] { try serverStatus(endpoint) }
 
   func workerIDs(_ endpoint: String) throws -> [Int] {
     (try status(endpoint)["workers"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }

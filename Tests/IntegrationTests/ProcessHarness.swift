@@ -127,3 +127,33 @@ func lastJSONObject(_ output: String) throws -> [String: Any] {
   else { throw HarnessError("no JSON object at the end of: \(output.suffix(300))") }
   return object
 }
+
+/// Writes `pstrain data generate` output to a temporary CSV file and returns its path.
+func generateData(rows: Int, seed: Int, noise: Double) throws -> String {
+  let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "pstrain-data-\(UUID().uuidString).csv"
+  ).path
+  let run = try runPstrain([
+    "data", "generate", "--rows", "\(rows)", "--seed", "\(seed)", "--noise", "\(noise)", "--out",
+    path,
+  ])
+  guard run.status == 0 else { throw HarnessError("data generate failed: \(run.errors)") }
+  return path
+}
+
+/// `pstrain status --json` of the server at `endpoint`, parsed.
+func serverStatus(_ endpoint: String) throws -> [String: Any] {
+  let run = try runPstrain(["status", "--connect", endpoint, "--json"], within: 30)
+  guard run.status == 0 else { throw HarnessError("status failed: \(run.errors)") }
+  return try lastJSONObject(run.output)
+}
+
+/// Polls `condition` every 50 ms for up to `seconds`.
+func waitFor(_ what: String, within seconds: Double, _ condition: () throws -> Bool) throws {
+  let deadline = Date().addingTimeInterval(seconds)
+  while Date() < deadline {
+    if try condition() { return }
+    usleep(50_000)
+  }
+  throw HarnessError("timed out after \(seconds) s waiting for \(what)")
+}
