@@ -49,7 +49,9 @@ case "$command" in
     swift build --build-tests
     # Every test uses Swift Testing; skipping the empty XCTest pass keeps its
     # "Executed 0 tests" line out of the summary.
-    exec swift test --disable-xctest "$@"
+    # Tests run one at a time: several start clusters of processes, and 2 cores are
+    # better shared by one cluster than by four.
+    exec swift test --disable-xctest --no-parallel "$@"
     ;;
   *)
     echo "usage: deploy/local.sh train [flags] | test | setup" >&2

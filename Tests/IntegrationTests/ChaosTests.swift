@@ -22,7 +22,7 @@ import WireProtocol
     let epochs = 15
     let data = try dataFile()
     let (server, endpoint) = try startServer([
-      "--mode", mode, "--epochs", "\(epochs)", "--chunk-rows", "5", "--dead-after-ms", "1000",
+      "--mode", mode, "--epochs", "\(epochs)", "--chunk-rows", "5", "--dead-after-ms", "3000",
     ])
     defer { server.stop() }
     var workers = try (0..<3).map { try leasedWorker(endpoint, data, id: $0) }
