@@ -92,7 +92,12 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         to: URL(fileURLWithPath: "\(directory)/\(message.type)"))
     }
     let checkpoint = ServerCheckpoint(
-      mode: .async, learningRate: 0.05, requiredWorkers: 1, model: model, version: 3,
+      mode: .async,
+      optimizer: Optimizer(
+        settings: try OptimizerSettings(
+          kind: .adam, learningRate: 0.001, schedule: .cosine(total: 100, minimum: 0)),
+        parameterCount: 3),
+      requiredWorkers: 1, model: model, version: 3,
       gradientsApplied: 3, rejected: 0, parameters: tensors.values,
       sequences: [.init(workerID: 1, sequence: 3)],
       dataset: DatasetIdentity(rows: 2, fingerprint: 42),

@@ -7,8 +7,8 @@ public struct ServerConfiguration: Sendable {
   public var mode: ConsistencyMode
   /// In sync mode, workers that must have joined before the first step.
   public var requiredWorkers: Int
-  /// The optimizer.
-  public var optimizer: SGD
+  /// The optimizer's settings (its state lives in the server).
+  public var optimizer: OptimizerSettings
   /// The model the parameters belong to (name and layout only).
   public var model: ModelDescriptor
   /// The initial parameters, in the model's layout.
@@ -22,7 +22,7 @@ public struct ServerConfiguration: Sendable {
 
   /// A configuration; the parameters must fit the model's layout.
   public init(
-    mode: ConsistencyMode, requiredWorkers: Int, optimizer: SGD, model: ModelDescriptor,
+    mode: ConsistencyMode, requiredWorkers: Int, optimizer: OptimizerSettings, model: ModelDescriptor,
     initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
     leasedEpochs: UInt64? = nil, chunkRows: Int = 64
   ) {
@@ -66,6 +66,8 @@ public final class ParameterServer {
   public let configuration: ServerConfiguration
   /// The current parameters.
   public private(set) var parameters: [Double]
+  /// The optimizer with its state.
+  public private(set) var optimizer: Optimizer
   /// The number of updates applied to the parameters.
   public private(set) var version: UInt64 = 0
   /// Gradients applied (several per version in sync mode).
@@ -94,6 +96,8 @@ public final class ParameterServer {
   public init(configuration: ServerConfiguration) {
     self.configuration = configuration
     self.parameters = configuration.initialParameters
+    optimizer = Optimizer(
+      settings: configuration.optimizer, parameterCount: configuration.initialParameters.count)
     if let epochs = configuration.leasedEpochs {
       work = LeasedWork(epochs: epochs, chunkRows: configuration.chunkRows)
     }
@@ -113,11 +117,7 @@ public final class ParameterServer {
     var restored = configuration
     restored.mode = checkpoint.mode
     restored.requiredWorkers = Int(checkpoint.requiredWorkers)
-    do {
-      restored.optimizer = try SGD(learningRate: checkpoint.learningRate)
-    } catch {
-      throw .invalidArgument("the checkpoint's learning rate is unusable: \(error)")
-    }
+    restored.optimizer = checkpoint.optimizer.settings
     restored.initialParameters = checkpoint.parameters
     if let progress = checkpoint.work {
       restored.leasedEpochs = progress.epochs
@@ -127,6 +127,7 @@ public final class ParameterServer {
     }
     self.configuration = restored
     parameters = checkpoint.parameters
+    optimizer = checkpoint.optimizer
     version = checkpoint.version
     gradientsApplied = checkpoint.gradientsApplied
     rejected = checkpoint.rejected
@@ -143,7 +144,7 @@ public final class ParameterServer {
   /// The state to write to a checkpoint file.
   public var checkpoint: ServerCheckpoint {
     ServerCheckpoint(
-      mode: configuration.mode, learningRate: configuration.optimizer.learningRate,
+      mode: configuration.mode, optimizer: optimizer,
       requiredWorkers: UInt32(configuration.requiredWorkers), model: configuration.model,
       version: version, gradientsApplied: gradientsApplied, rejected: rejected,
       parameters: parameters,
@@ -242,7 +243,8 @@ public final class ParameterServer {
       }, workersLeft: workersLeft, auditRecordsSent: auditRecordsSent,
       epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
       rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
-      workersDead: workersDead)
+      workersDead: workersDead, optimizer: optimizer.settings.description,
+      currentLearningRate: optimizer.currentLearningRate)
   }
 
   /// Workers currently joined.
@@ -366,7 +368,7 @@ public final class ParameterServer {
           peer, .versionMismatch,
           "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
       }
-      configuration.optimizer.apply(gradient: push.gradient.values, to: &parameters)
+      optimizer.apply(gradient: push.gradient.values, to: &parameters)
       version += 1
       gradientsApplied += 1
       recordApplied(push)
@@ -414,7 +416,7 @@ public final class ParameterServer {
     }
     let count = Double(contributors.count)
     for index in sum.indices { sum[index] /= count }
-    configuration.optimizer.apply(gradient: sum, to: &parameters)
+    optimizer.apply(gradient: sum, to: &parameters)
     version += 1
     gradientsApplied += UInt64(contributors.count)
     let pushes = contributors.map { pending[$0]! }

@@ -6,6 +6,7 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
   case malformedRow(line: Int, text: String, reason: String)
   case emptyDataset
   case invalidGeneratorSettings(String)
+  case invalidOptimizer(String)
 
   public var description: String {
     switch self {
@@ -19,6 +20,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
       "the dataset has no rows"
     case .invalidGeneratorSettings(let reason):
       "cannot generate data: \(reason)"
+    case .invalidOptimizer(let reason):
+      "invalid optimizer: \(reason)"
     }
   }
 }

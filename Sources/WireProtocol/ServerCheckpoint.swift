@@ -25,8 +25,8 @@ public struct ServerCheckpoint: Equatable, Sendable {
 
   /// How gradients are applied.
   public var mode: ConsistencyMode
-  /// SGD learning rate.
-  public var learningRate: Double
+  /// The optimizer: settings and state (step, moments).
+  public var optimizer: Optimizer
   /// Workers the first sync step waits for.
   public var requiredWorkers: UInt32
   /// The model the parameters belong to.
@@ -62,12 +62,12 @@ public struct ServerCheckpoint: Equatable, Sendable {
 
   /// A checkpoint.
   public init(
-    mode: ConsistencyMode, learningRate: Double, requiredWorkers: UInt32, model: ModelDescriptor,
+    mode: ConsistencyMode, optimizer: Optimizer, requiredWorkers: UInt32, model: ModelDescriptor,
     version: UInt64, gradientsApplied: UInt64, rejected: UInt64, parameters: [Double],
     sequences: [WorkerSequence], dataset: DatasetIdentity?, work: WorkProgress?
   ) {
     self.mode = mode
-    self.learningRate = learningRate
+    self.optimizer = optimizer
     self.requiredWorkers = requiredWorkers
     self.model = model
     self.version = version
@@ -118,7 +118,29 @@ public enum CheckpointCodec {
     put(UInt32(model.count))
     body += model
     put(checkpoint.mode.rawValue)
-    put(checkpoint.learningRate.bitPattern)
+    let optimizer = checkpoint.optimizer
+    put(UInt8(OptimizerKind.allCases.firstIndex(of: optimizer.settings.kind)!))
+    put(optimizer.settings.learningRate.bitPattern)
+    put(optimizer.settings.beta1.bitPattern)
+    put(optimizer.settings.beta2.bitPattern)
+    put(optimizer.settings.epsilon.bitPattern)
+    switch optimizer.settings.schedule {
+    case .constant:
+      put(UInt8(0))
+    case .step(let every, let factor):
+      put(UInt8(1))
+      put(every)
+      put(factor.bitPattern)
+    case .cosine(let total, let minimum):
+      put(UInt8(2))
+      put(total)
+      put(minimum.bitPattern)
+    }
+    put(optimizer.step)
+    for moment in [optimizer.firstMoment, optimizer.secondMoment] {
+      put(UInt64(moment.count))
+      for value in moment { put(value.bitPattern) }
+    }
     put(checkpoint.requiredWorkers)
     put(checkpoint.version)
     put(checkpoint.gradientsApplied)
@@ -167,7 +189,7 @@ public enum CheckpointCodec {
       guard let mode = ConsistencyMode(rawValue: try reader.read(UInt8.self)) else {
         throw Failure.malformed("mode")
       }
-      let learningRate = Double(bitPattern: try reader.read(UInt64.self))
+      let optimizer = try readOptimizer(&reader, parameterCount: model.layout.totalCount)
       let required = try reader.read(UInt32.self)
       let version = try reader.read(UInt64.self)
       let applied = try reader.read(UInt64.self)
@@ -211,11 +233,8 @@ public enum CheckpointCodec {
       guard reader.remaining == 0 else {
         throw Failure.malformed("\(reader.remaining) unexpected bytes")
       }
-      guard learningRate.isFinite, learningRate > 0 else {
-        throw Failure.malformed("learning rate")
-      }
       return ServerCheckpoint(
-        mode: mode, learningRate: learningRate, requiredWorkers: required, model: model,
+        mode: mode, optimizer: optimizer, requiredWorkers: required, model: model,
         version: version, gradientsApplied: applied, rejected: rejected, parameters: parameters,
         sequences: sequences, dataset: dataset, work: work)
     } catch let failure as Failure {
@@ -223,6 +242,49 @@ public enum CheckpointCodec {
     } catch {
       throw .malformed("\(error)")
     }
+  }
+}
+
+private func readOptimizer(_ reader: inout CheckpointReader, parameterCount: Int)
+  throws(CheckpointCodec.Failure) -> Optimizer
+{
+  let kindIndex = Int(try reader.read(UInt8.self))
+  guard kindIndex < OptimizerKind.allCases.count else { throw .malformed("optimizer kind") }
+  func double(_ reader: inout CheckpointReader) throws(CheckpointCodec.Failure) -> Double {
+    let value = Double(bitPattern: try reader.read(UInt64.self))
+    guard value.isFinite else { throw .malformed("a non-finite optimizer value") }
+    return value
+  }
+  let learningRate = try double(&reader)
+  let beta1 = try double(&reader)
+  let beta2 = try double(&reader)
+  let epsilon = try double(&reader)
+  let schedule: LearningRateSchedule
+  switch try reader.read(UInt8.self) {
+  case 0: schedule = .constant
+  case 1: schedule = .step(every: try reader.read(UInt64.self), factor: try double(&reader))
+  case 2: schedule = .cosine(total: try reader.read(UInt64.self), minimum: try double(&reader))
+  default: throw .malformed("learning-rate schedule")
+  }
+  let step = try reader.read(UInt64.self)
+  var moments: [[Double]] = []
+  for _ in 0..<2 {
+    let count = Int(try reader.read(UInt64.self))
+    guard count <= reader.remaining / 8 else { throw .malformed("optimizer moment size") }
+    var moment: [Double] = []
+    moment.reserveCapacity(count)
+    for _ in 0..<count { moment.append(try double(&reader)) }
+    moments.append(moment)
+  }
+  do {
+    let settings = try OptimizerSettings(
+      kind: OptimizerKind.allCases[kindIndex], learningRate: learningRate, schedule: schedule,
+      beta1: beta1, beta2: beta2, epsilon: epsilon)
+    return try Optimizer(
+      settings: settings, step: step, firstMoment: moments[0], secondMoment: moments[1],
+      parameterCount: parameterCount)
+  } catch {
+    throw .malformed("\(error)")
   }
 }
 

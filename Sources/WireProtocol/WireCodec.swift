@@ -87,6 +87,8 @@ public enum WireCodec {
       sink.write(status.rowsAppliedInEpoch)
       sink.write(status.datasetRows)
       sink.write(status.workersDead)
+      sink.write(status.optimizer, lengthAs: UInt16.self)
+      sink.write(status.currentLearningRate)
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -458,11 +460,13 @@ public enum WireCodec {
     let rowsApplied = try reader.read(UInt64.self, "rows applied in epoch")
     let datasetRows = try reader.read(UInt64.self, "dataset rows")
     let dead = try reader.read(UInt32.self, "workers dead")
+    let optimizer = try reader.readString(lengthAs: UInt16.self, maximum: 1024, "optimizer")
+    let currentRate = try reader.readFinite("current learning rate")
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
       parameters: parameters, workers: workers, workersLeft: left, auditRecordsSent: audits,
       epochs: epochs, epoch: epoch, rowsAppliedInEpoch: rowsApplied, datasetRows: datasetRows,
-      workersDead: dead)
+      workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate)
   }
 }

@@ -305,6 +305,10 @@ public struct ServerStatus: Equatable, Sendable {
   public var datasetRows: UInt64
   /// Workers presumed dead after a silence longer than the liveness timeout.
   public var workersDead: UInt32
+  /// The optimizer, described (e.g. `adam(lr 0.001, ...)`).
+  public var optimizer: String
+  /// The learning rate the next update uses (after the schedule).
+  public var currentLearningRate: Double
 
   /// A server status.
   public init(
@@ -312,8 +316,10 @@ public struct ServerStatus: Equatable, Sendable {
     learningRate: Double, requiredWorkers: UInt32, modelName: String, parameters: NamedTensors,
     workers: [WorkerStatus], workersLeft: UInt32, auditRecordsSent: UInt64, epochs: UInt64 = 0,
     epoch: UInt64 = 0, rowsAppliedInEpoch: UInt64 = 0, datasetRows: UInt64 = 0,
-    workersDead: UInt32 = 0
+    workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil
   ) {
+    self.optimizer = optimizer
+    self.currentLearningRate = currentLearningRate ?? learningRate
     self.epochs = epochs
     self.epoch = epoch
     self.rowsAppliedInEpoch = rowsAppliedInEpoch

@@ -77,7 +77,7 @@ struct ServerCommand: ParsableCommand {
       let model = ChainModel(layers: training.layers)
       let configuration = ServerConfiguration(
         mode: training.mode.mode, requiredWorkers: workers,
-        optimizer: try SGD(learningRate: training.lr),
+        optimizer: try training.optimizerSettings(),
         model: ModelCatalog.descriptor(of: model), initialParameters: model.initialWeights(),
         deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows)
       let store = try checkpointDir.map { try CheckpointStore(directory: $0) }
@@ -110,7 +110,7 @@ struct ServerCommand: ParsableCommand {
       print("listening \(loop.boundEndpoint)")
       let settings = server.configuration
       print(
-        "server: \(settings.mode) mode, model \(server.configuration.model), lr \(settings.optimizer.learningRate)"
+        "server: \(settings.mode) mode, model \(server.configuration.model), \(settings.optimizer)"
           + (settings.leasedEpochs.map {
             ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
           } ?? ""))

@@ -8,21 +8,43 @@ struct ServerTrainingOptions: ParsableArguments {
   @Option(help: "async (apply each gradient on arrival) or sync (average one per worker per step).")
   var mode: ModeArgument = .async
 
-  @Option(help: "SGD learning rate.")
+  @Option(help: "Base learning rate.")
   var lr: Double = 0.05
+
+  @Option(help: "Update rule on the server: sgd, momentum or adam.")
+  var optimizer: OptimizerKind = .sgd
+
+  @Option(help: "Momentum coefficient (momentum) or beta1 (adam).")
+  var momentum: Double = 0.9
+
+  @Option(help: "Learning-rate schedule: constant, step:EVERY:FACTOR or cosine:TOTAL[:MIN].")
+  var lrSchedule: String = "constant"
 
   @Option(help: "Depth L of the chain model e = wL*...*w1*x.")
   var layers: Int = 3
 
   func validate() throws {
     guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
+    do { _ = try optimizerSettings() } catch { throw ValidationError("\(error)") }
     guard (1...1_000_000).contains(layers) else {
       throw ValidationError("--layers must be 1...1000000")
     }
   }
 
+  /// The optimizer these flags describe.
+  func optimizerSettings() throws -> OptimizerSettings {
+    try OptimizerSettings(
+      kind: optimizer, learningRate: lr, schedule: LearningRateSchedule(parsing: lrSchedule),
+      beta1: momentum)
+  }
+
   /// The same flags, to pass on to a server process.
-  var arguments: [String] { ["--mode", mode.rawValue, "--lr", "\(lr)", "--layers", "\(layers)"] }
+  var arguments: [String] {
+    [
+      "--mode", mode.rawValue, "--lr", "\(lr)", "--layers", "\(layers)", "--optimizer",
+      optimizer.rawValue, "--momentum", "\(momentum)", "--lr-schedule", lrSchedule,
+    ]
+  }
 }
 
 /// What a worker trains on: `worker` and `train` take the same flags.
@@ -61,6 +83,8 @@ struct AuditToleranceOptions: ParsableArguments {
   /// The same flag, to pass on to a coordinator process.
   var arguments: [String] { ["--tolerance", "\(tolerance)"] }
 }
+
+extension OptimizerKind: ExpressibleByArgument {}
 
 /// Parses `--fault SPEC` for `validate()`.
 func validateFault(_ fault: String?) throws {

@@ -79,7 +79,8 @@ import WireProtocol
   {
     ParameterServer(
       configuration: ServerConfiguration(
-        mode: mode, requiredWorkers: 1, optimizer: try! SGD(learningRate: 0.05), model: chain3,
+        mode: mode, requiredWorkers: 1, optimizer: try! OptimizerSettings(learningRate: 0.05),
+        model: chain3,
         initialParameters: ChainModel.seedWeights, deadAfterMilliseconds: 1000,
         leasedEpochs: epochs, chunkRows: chunkRows))
   }

@@ -9,7 +9,8 @@ let chain3 = ModelDescriptor(name: "chain", layout: [TensorSpec(name: "w", count
 func makeServer(_ mode: ConsistencyMode, workers: Int = 1, lr: Double = 0.05) -> ParameterServer {
   ParameterServer(
     configuration: ServerConfiguration(
-      mode: mode, requiredWorkers: workers, optimizer: try! SGD(learningRate: lr), model: chain3,
+      mode: mode, requiredWorkers: workers, optimizer: try! OptimizerSettings(learningRate: lr),
+      model: chain3,
       initialParameters: ChainModel.seedWeights))
 }
 
@@ -62,12 +63,14 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     let g = [0.1, 0.2, 0.3]
     let first = weights(server.receive(push(0, 1, at: 0, g), from: peerA, now: 1), for: peerA)
     var expected = ChainModel.seedWeights
-    try SGD(learningRate: 0.05).apply(gradient: g, to: &expected)
+    var step2 = try Optimizer(learningRate: 0.05)
+    step2.apply(gradient: g, to: &expected)
     #expect(first?.version == 1)
     #expect(first?.parameters.values == expected)
     // A gradient computed at version 0 is still applied after version 1 (async is stale-tolerant).
     let second = weights(server.receive(push(1, 1, at: 0, g), from: peerB, now: 2), for: peerB)
-    try SGD(learningRate: 0.05).apply(gradient: g, to: &expected)
+    var step3 = try Optimizer(learningRate: 0.05)
+    step3.apply(gradient: g, to: &expected)
     #expect(second?.version == 2)
     #expect(second?.parameters.values == expected)
     #expect(server.gradientsApplied == 2)
@@ -84,7 +87,8 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     let a = weights(done, for: peerA)
     let b = weights(done, for: peerB)
     var expected = ChainModel.seedWeights
-    try SGD(learningRate: 0.05).apply(gradient: [2, 2, 2], to: &expected)
+    var step4 = try Optimizer(learningRate: 0.05)
+    step4.apply(gradient: [2, 2, 2], to: &expected)
     #expect(a?.version == 1 && b?.version == 1)
     #expect(a?.parameters.values == expected)
     #expect(a == b)
@@ -337,5 +341,44 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
         Outgoing(
           to: peerC, .subscription(SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 1)))
       ])
+  }
+}
+
+@Suite struct OptimizerServerTests {
+  func adamServer() -> ParameterServer {
+    ParameterServer(
+      configuration: ServerConfiguration(
+        mode: .async, requiredWorkers: 1,
+        optimizer: try! OptimizerSettings(
+          kind: .adam, learningRate: 0.01, schedule: .cosine(total: 50, minimum: 0.001)),
+        model: chain3, initialParameters: ChainModel.seedWeights))
+  }
+
+  /// A server resumed from a checkpoint continues exactly as one that never stopped:
+  /// Adam's moments, its step and the schedule's position are all restored.
+  @Test func resumingKeepsTheOptimizerStateBitForBit() throws {
+    let straight = adamServer()
+    let interrupted = adamServer()
+    for server in [straight, interrupted] { _ = server.receive(join(0), from: peerA, now: 0) }
+    for sequence in 1...5 as ClosedRange<UInt64> {
+      for server in [straight, interrupted] {
+        _ = server.receive(
+          push(0, sequence, at: sequence - 1, [0.1 * Double(sequence), -0.2, 0.3]), from: peerA,
+          now: 1)
+      }
+    }
+    let bytes = CheckpointCodec.encode(interrupted.checkpoint)
+    let resumed = try ParameterServer(
+      configuration: interrupted.configuration, resuming: try CheckpointCodec.decode(bytes))
+    #expect(resumed.optimizer == interrupted.optimizer)
+    _ = resumed.receive(join(0), from: peerB, now: 0)
+    for sequence in 6...9 as ClosedRange<UInt64> {
+      let gradient = [0.05, 0.1 * Double(sequence), -0.3]
+      _ = straight.receive(push(0, sequence, at: sequence - 1, gradient), from: peerA, now: 2)
+      _ = resumed.receive(push(0, sequence, at: sequence - 1, gradient), from: peerB, now: 2)
+    }
+    #expect(resumed.parameters == straight.parameters)
+    #expect(resumed.status.currentLearningRate == straight.status.currentLearningRate)
+    #expect(resumed.status.optimizer.hasPrefix("adam("))
   }
 }

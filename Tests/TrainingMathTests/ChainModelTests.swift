@@ -69,9 +69,10 @@ import Testing
 
   @Test func sgdStepsAgainstTheGradient() throws {
     var weights = [1.0, 2.0]
-    try SGD(learningRate: 0.5).apply(gradient: [2, -4], to: &weights)
+    var step1 = try Optimizer(learningRate: 0.5)
+    step1.apply(gradient: [2, -4], to: &weights)
     #expect(weights == [0, 4])
-    #expect(throws: TrainingMathError.invalidLearningRate(0)) { try SGD(learningRate: 0) }
-    #expect(throws: TrainingMathError.self) { try SGD(learningRate: .nan) }
+    #expect(throws: TrainingMathError.invalidLearningRate(0)) { try Optimizer(learningRate: 0) }
+    #expect(throws: TrainingMathError.self) { try Optimizer(learningRate: .nan) }
   }
 }

@@ -76,7 +76,7 @@ import Testing
   @Test func trainingTrajectoryOfTheSeedIsNeverFlaggedAndStaysPrecise() throws {
     let objective = Objective(model: model)
     let auditor = GradientAuditor(model: model)
-    let sgd = try SGD(learningRate: 0.05)
+    var sgd = try Optimizer(learningRate: 0.05)
     var weights = ChainModel.seedWeights
     var worst = 0.0
     for step in 0..<1000 {

@@ -42,7 +42,7 @@ import Testing
   /// True SGD, one sample at a time, in data order, as the server applies it.
   func trainSequentially(epochs: Int) throws -> [Double] {
     var weights = ChainModel.seedWeights
-    let sgd = try SGD(learningRate: 0.05)
+    var sgd = try Optimizer(learningRate: 0.05)
     for _ in 0..<epochs {
       for sample in Dataset.seed.samples {
         let gradient = objective.gradient(weights: weights, samples: [sample])

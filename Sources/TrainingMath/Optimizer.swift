@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// How the learning rate changes with the number of updates applied.
+public enum LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
+  /// The base rate throughout.
+  case constant
+  /// The base rate times `factor` every `every` updates: lr · factor^⌊t / every⌋.
+  case step(every: UInt64, factor: Double)
+  /// Cosine decay from the base rate to `minimum` over `total` updates, then `minimum`.
+  case cosine(total: UInt64, minimum: Double)
+
+  /// Parses `constant`, `step:EVERY:FACTOR` or `cosine:TOTAL[:MIN]`.
+  public init(parsing text: String) throws(TrainingMathError) {
+    let parts = text.split(separator: ":").map(String.init)
+    switch parts.first {
+    case "constant" where parts.count == 1:
+      self = .constant
+    case "step" where parts.count == 3:
+      guard let every = UInt64(parts[1]), every >= 1, let factor = Double(parts[2]),
+        factor.isFinite, factor > 0
+      else { throw .invalidOptimizer("step schedule needs step:EVERY:FACTOR, got \"\(text)\"") }
+      self = .step(every: every, factor: factor)
+    case "cosine" where parts.count == 2 || parts.count == 3:
+      guard let total = UInt64(parts[1]), total >= 1 else {
+        throw .invalidOptimizer("cosine schedule needs cosine:TOTAL[:MIN], got \"\(text)\"")
+      }
+      let minimum = parts.count == 3 ? Double(parts[2]) : 0
+      guard let minimum, minimum.isFinite, minimum >= 0 else {
+        throw .invalidOptimizer("cosine minimum must be a finite number >= 0, got \"\(text)\"")
+      }
+      self = .cosine(total: total, minimum: minimum)
+    default:
+      throw .invalidOptimizer(
+        "unknown schedule \"\(text)\" (constant, step:EVERY:FACTOR, cosine:TOTAL[:MIN])")
+    }
+  }
+
+  /// The rate for update number `step` (0-based) from `base`. The constant
+  /// schedule returns `base` itself, so plain SGD is bit-for-bit `w − lr·g`.
+  public func rate(base: Double, step: UInt64) -> Double {
+    switch self {
+    case .constant:
+      return base
+    case .step(let every, let factor):
+      return base * pow(factor, Double(step / every))
+    case .cosine(let total, let minimum):
+      let progress = Double(min(step, total)) / Double(total)
+      return minimum + (base - minimum) * 0.5 * (1 + cos(Double.pi * progress))
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .constant: "constant"
+    case .step(let every, let factor): "step:\(every):\(factor)"
+    case .cosine(let total, let minimum): "cosine:\(total):\(minimum)"
+    }
+  }
+}
+
+/// Which update rule the server applies.
+public enum OptimizerKind: String, Equatable, Sendable, CaseIterable {
+  /// `w ← w − lr·g`.
+  case sgd
+  /// Heavy-ball momentum: `v ← μ·v + g`, `w ← w − lr·v`.
+  case momentum
+  /// Adam (Kingma & Ba 2015) with bias correction.
+  case adam
+}
+
+/// An optimizer's fixed settings.
+public struct OptimizerSettings: Equatable, Sendable, CustomStringConvertible {
+  /// The update rule.
+  public var kind: OptimizerKind
+  /// The base learning rate.
+  public var learningRate: Double
+  /// The schedule applied to the base rate.
+  public var schedule: LearningRateSchedule
+  /// Momentum coefficient μ (momentum), or β1 (Adam).
+  public var beta1: Double
+  /// Adam's β2.
+  public var beta2: Double
+  /// Adam's ε.
+  public var epsilon: Double
+
+  /// Settings; the learning rate must be finite and positive, the betas in [0, 1).
+  public init(
+    kind: OptimizerKind = .sgd, learningRate: Double, schedule: LearningRateSchedule = .constant,
+    beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8
+  ) throws(TrainingMathError) {
+    guard learningRate.isFinite, learningRate > 0 else { throw .invalidLearningRate(learningRate) }
+    guard beta1 >= 0, beta1 < 1, beta2 >= 0, beta2 < 1, epsilon.isFinite, epsilon > 0 else {
+      throw .invalidOptimizer("betas must be in [0, 1) and epsilon > 0")
+    }
+    self.kind = kind
+    self.learningRate = learningRate
+    self.schedule = schedule
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+  }
+
+  public var description: String {
+    switch kind {
+    case .sgd: "sgd(lr \(learningRate), \(schedule))"
+    case .momentum: "momentum(lr \(learningRate), mu \(beta1), \(schedule))"
+    case .adam: "adam(lr \(learningRate), beta1 \(beta1), beta2 \(beta2), eps \(epsilon), \(schedule))"
+    }
+  }
+}
+
+/// A server-side optimizer: settings plus the state it keeps between updates
+/// (the step count, momentum's velocity, Adam's moments). The state is what a
+/// checkpoint saves.
+public struct Optimizer: Equatable, Sendable {
+  /// The settings.
+  public let settings: OptimizerSettings
+  /// Updates applied so far.
+  public private(set) var step: UInt64
+  /// Momentum's velocity, or Adam's first moment (empty for SGD).
+  public private(set) var firstMoment: [Double]
+  /// Adam's second moment (empty otherwise).
+  public private(set) var secondMoment: [Double]
+
+  /// A fresh optimizer for `parameterCount` parameters.
+  public init(settings: OptimizerSettings, parameterCount: Int) {
+    self.settings = settings
+    step = 0
+    firstMoment = settings.kind == .sgd ? [] : [Double](repeating: 0, count: parameterCount)
+    secondMoment = settings.kind == .adam ? [Double](repeating: 0, count: parameterCount) : []
+  }
+
+  /// An optimizer resumed with saved state; the moments must fit the kind.
+  public init(
+    settings: OptimizerSettings, step: UInt64, firstMoment: [Double], secondMoment: [Double],
+    parameterCount: Int
+  ) throws(TrainingMathError) {
+    let expectedFirst = settings.kind == .sgd ? 0 : parameterCount
+    let expectedSecond = settings.kind == .adam ? parameterCount : 0
+    guard firstMoment.count == expectedFirst, secondMoment.count == expectedSecond else {
+      throw .invalidOptimizer("saved optimizer state does not fit \(settings.kind) with \(parameterCount) parameters")
+    }
+    self.settings = settings
+    self.step = step
+    self.firstMoment = firstMoment
+    self.secondMoment = secondMoment
+  }
+
+  /// The learning rate the next update uses.
+  public var currentLearningRate: Double {
+    settings.schedule.rate(base: settings.learningRate, step: step)
+  }
+
+  /// Applies one update in place.
+  public mutating func apply(gradient: [Double], to weights: inout [Double]) {
+    precondition(gradient.count == weights.count, "gradient and weights differ in size")
+    let rate = currentLearningRate
+    switch settings.kind {
+    case .sgd:
+      for index in weights.indices { weights[index] = weights[index] - rate * gradient[index] }
+    case .momentum:
+      let mu = settings.beta1
+      for index in weights.indices {
+        firstMoment[index] = mu * firstMoment[index] + gradient[index]
+        weights[index] = weights[index] - rate * firstMoment[index]
+      }
+    case .adam:
+      let (beta1, beta2) = (settings.beta1, settings.beta2)
+      let t = Double(step + 1)
+      let correction1 = 1 - pow(beta1, t)
+      let correction2 = 1 - pow(beta2, t)
+      for index in weights.indices {
+        let g = gradient[index]
+        firstMoment[index] = beta1 * firstMoment[index] + (1 - beta1) * g
+        secondMoment[index] = beta2 * secondMoment[index] + (1 - beta2) * g * g
+        let mHat = firstMoment[index] / correction1
+        let vHat = secondMoment[index] / correction2
+        weights[index] = weights[index] - rate * mHat / (vHat.squareRoot() + settings.epsilon)
+      }
+    }
+    step += 1
+  }
+}
+
+extension Optimizer {
+  /// Plain SGD with a constant `learningRate` (for one parameter vector of any size).
+  public init(learningRate: Double) throws(TrainingMathError) {
+    self.init(
+      settings: try OptimizerSettings(learningRate: learningRate), parameterCount: 0)
+  }
+
+  /// The base learning rate.
+  public var learningRate: Double { settings.learningRate }
+}
