@@ -19,12 +19,15 @@ public struct ServerConfiguration: Sendable {
   public var leasedEpochs: UInt64?
   /// Rows per lease.
   public var chunkRows: Int
+  /// In ssp mode, how many steps a worker may run ahead of the slowest (sync: 0).
+  public var staleness: UInt64
 
   /// A configuration; the parameters must fit the model's layout.
   public init(
-    mode: ConsistencyMode, requiredWorkers: Int, optimizer: OptimizerSettings, model: ModelDescriptor,
+    mode: ConsistencyMode, requiredWorkers: Int, optimizer: OptimizerSettings,
+    model: ModelDescriptor,
     initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
-    leasedEpochs: UInt64? = nil, chunkRows: Int = 64
+    leasedEpochs: UInt64? = nil, chunkRows: Int = 64, staleness: UInt64 = 0
   ) {
     precondition(initialParameters.count == model.layout.totalCount)
     self.mode = mode
@@ -35,6 +38,7 @@ public struct ServerConfiguration: Sendable {
     self.deadAfterMilliseconds = deadAfterMilliseconds
     self.leasedEpochs = leasedEpochs
     self.chunkRows = max(1, chunkRows)
+    self.staleness = mode == .ssp ? staleness : 0
   }
 }
 
@@ -87,7 +91,13 @@ public final class ParameterServer {
   private var dataset: DatasetIdentity?
   /// Row leases, when the server drives the epochs.
   public private(set) var work: LeasedWork?
-  private var pending: [UInt32: GradientPush] = [:]
+  /// Gradients waiting for their step, by step (clock) and worker.
+  private var pendingSteps: [UInt64: [UInt32: GradientPush]] = [:]
+  /// Each worker's next clock: the step its next gradient belongs to.
+  private var clocks: [UInt32: UInt64] = [:]
+  /// Workers whose reply waits until they are within the staleness bound, with
+  /// the push sequence the reply will acknowledge.
+  private var deferredReplies: [UInt32: UInt64] = [:]
   private var subscribers: [PeerID: Subscriber] = [:]
   /// Weights of recent versions, newest last, kept while anyone audits.
   private var history: [(version: UInt64, weights: [Double])] = []
@@ -117,6 +127,7 @@ public final class ParameterServer {
     var restored = configuration
     restored.mode = checkpoint.mode
     restored.requiredWorkers = Int(checkpoint.requiredWorkers)
+    restored.staleness = checkpoint.staleness
     restored.optimizer = checkpoint.optimizer.settings
     restored.initialParameters = checkpoint.parameters
     if let progress = checkpoint.work {
@@ -145,7 +156,8 @@ public final class ParameterServer {
   public var checkpoint: ServerCheckpoint {
     ServerCheckpoint(
       mode: configuration.mode, optimizer: optimizer,
-      requiredWorkers: UInt32(configuration.requiredWorkers), model: configuration.model,
+      requiredWorkers: UInt32(configuration.requiredWorkers), staleness: configuration.staleness,
+      model: configuration.model,
       version: version, gradientsApplied: gradientsApplied, rejected: rejected,
       parameters: parameters,
       sequences: sequences.keys.sorted().map { .init(workerID: $0, sequence: sequences[$0]!) },
@@ -196,7 +208,7 @@ public final class ParameterServer {
       forget(id)
       workersDead += 1
     }
-    return (completeSyncStepIfReady(), dead)
+    return (advanceSteps(), dead)
   }
 
   /// Records that `workerID` spoke from `peer`; false if it is not joined from there.
@@ -208,7 +220,13 @@ public final class ParameterServer {
 
   private func forget(_ workerID: UInt32) {
     workers[workerID] = nil
-    pending[workerID] = nil
+    // Gradients already pushed still belong to their steps, except with leased work,
+    // where the rows go back to the pool and must not also be applied from here.
+    if work != nil {
+      for clock in pendingSteps.keys { pendingSteps[clock]![workerID] = nil }
+    }
+    clocks[workerID] = nil
+    deferredReplies[workerID] = nil
     work?.release(workerID)
     for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
   }
@@ -244,7 +262,7 @@ public final class ParameterServer {
       epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
       rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
       workersDead: workersDead, optimizer: optimizer.settings.description,
-      currentLearningRate: optimizer.currentLearningRate)
+      currentLearningRate: optimizer.currentLearningRate, staleness: configuration.staleness)
   }
 
   /// Workers currently joined.
@@ -287,7 +305,7 @@ public final class ParameterServer {
     everJoined.insert(join.workerID)
     // A worker that rejoins (after a restart of either side) continues its numbering.
     return [weightsReply(to: peer, acknowledging: sequences[join.workerID] ?? 0)]
-      + completeSyncStepIfReady()
+      + advanceSteps()
   }
 
   private func leaseRequest(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> [Outgoing] {
@@ -301,7 +319,7 @@ public final class ParameterServer {
     }
     let grant = work!.grant(to: workerID)
     // A worker without rows is not part of a sync step.
-    let released = completeSyncStepIfReady()
+    let released = advanceSteps()
     switch grant {
     case .lease(let epoch, let rows):
       let lease = Lease(
@@ -325,7 +343,7 @@ public final class ParameterServer {
     }
     forget(workerID)
     workersLeft += 1
-    return [Outgoing(to: peer, .left(workerID: workerID))] + completeSyncStepIfReady()
+    return [Outgoing(to: peer, .left(workerID: workerID))] + advanceSteps()
   }
 
   // MARK: - Gradients
@@ -345,14 +363,17 @@ public final class ParameterServer {
         "push \(push.sequence) of worker \(push.workerID) was already applied (last applied: \(last))"
       )
     }
-    if let waiting = pending[push.workerID] {
-      // A retry of the gradient waiting for this sync step: it will be answered then.
-      if waiting.sequence == push.sequence { return [] }
+    if let waiting = pendingPush(of: push.workerID), waiting.sequence == push.sequence {
+      return []  // a retry of a gradient waiting for its step: answered when the step is done
+    }
+    if deferredReplies[push.workerID] != nil {
       return refuse(
         peer, .unexpectedMessage,
-        "worker \(push.workerID) already has a gradient waiting for step \(version + 1)")
+        "worker \(push.workerID) must wait for the answer to its previous push")
     }
-    if let refusal = work?.refusal(of: push.samples.map(\.index), from: push.workerID) {
+    if let refusal = work?.refusal(
+      of: push.samples.map(\.index), from: push.workerID, after: pendingRows(of: push.workerID))
+    {
       return refuse(peer, .leaseLost, refusal)
     }
     guard push.gradient.layout == configuration.model.layout else {
@@ -375,16 +396,29 @@ public final class ParameterServer {
       let records = auditRecords(for: [push])
       remember(version)
       return records + [weightsReply(to: peer, acknowledging: push.sequence)]
-    case .sync:
-      guard push.computedAtVersion == version else {
+    case .sync, .ssp:
+      // A worker's gradient belongs to its next clock, never to a step already done.
+      let clock = max(clocks[push.workerID] ?? version, version)
+      let bound = configuration.staleness
+      guard push.computedAtVersion <= version, clock - push.computedAtVersion <= bound else {
         return refuse(
           peer, .versionMismatch,
-          "sync step \(version + 1) takes gradients computed at version \(version), got \(push.computedAtVersion)"
+          "step \(clock + 1) takes gradients computed at version \(clock - min(clock, bound)) or later (staleness \(bound)), got \(push.computedAtVersion); the server is at \(version)"
         )
       }
-      pending[push.workerID] = push
-      return completeSyncStepIfReady()
+      pendingSteps[clock, default: [:]][push.workerID] = push
+      clocks[push.workerID] = clock + 1
+      deferredReplies[push.workerID] = push.sequence
+      return advanceSteps()
     }
+  }
+
+  private func pendingPush(of workerID: UInt32) -> GradientPush? {
+    pendingSteps.keys.sorted().lazy.compactMap { self.pendingSteps[$0]![workerID] }.last
+  }
+
+  private func pendingRows(of workerID: UInt32) -> Int {
+    pendingSteps.values.reduce(0) { $0 + ($1[workerID]?.samples.count ?? 0) }
   }
 
   private func recordApplied(_ push: GradientPush) {
@@ -393,39 +427,52 @@ public final class ParameterServer {
     work?.markApplied(push.samples.map(\.index), from: push.workerID)
   }
 
-  /// The workers a sync step waits for: every joined worker, or with leased
-  /// work every joined worker that holds rows.
+  /// The workers a step waits for: every joined worker, or with leased work
+  /// every joined worker that holds rows or has a gradient waiting.
   private var stepMembers: [UInt32] {
     guard let work else { return Array(workers.keys) }
-    return workers.keys.filter { work.holdsLease($0) || pending[$0] != nil }
+    return workers.keys.filter { work.holdsLease($0) || pendingPush(of: $0) != nil }
   }
 
-  /// In sync mode, applies the step once every member has contributed and
-  /// the required number of workers has joined. Gradients are summed in worker-id
-  /// order so the result does not depend on arrival order.
-  private func completeSyncStepIfReady() -> [Outgoing] {
-    guard configuration.mode == .sync, !pending.isEmpty,
-      everJoined.count >= configuration.requiredWorkers,
-      stepMembers.allSatisfy({ pending[$0] != nil })
-    else { return [] }
-    let contributors = pending.keys.sorted()
-    var sum = [Double](repeating: 0, count: parameters.count)
-    for id in contributors {
-      let values = pending[id]!.gradient.values
-      for index in sum.indices { sum[index] += values[index] }
+  /// Sync and ssp: applies every step whose members have all contributed (the
+  /// first only once the required workers have joined), averaging its gradients
+  /// summed in worker-id order, so the result does not depend on arrival order.
+  /// Then answers each waiting worker that is no more than `staleness` steps
+  /// ahead of the slowest member; with staleness 0 that is exactly BSP.
+  private func advanceSteps() -> [Outgoing] {
+    guard configuration.mode != .async, everJoined.count >= configuration.requiredWorkers else {
+      return []
     }
-    let count = Double(contributors.count)
-    for index in sum.indices { sum[index] /= count }
-    optimizer.apply(gradient: sum, to: &parameters)
-    version += 1
-    gradientsApplied += UInt64(contributors.count)
-    let pushes = contributors.map { pending[$0]! }
-    for push in pushes { recordApplied(push) }
-    pending.removeAll()
-    let records = auditRecords(for: pushes)
-    remember(version)
-    return records
-      + pushes.map { weightsReply(to: workers[$0.workerID]!.peer, acknowledging: $0.sequence) }
+    var outgoing: [Outgoing] = []
+    while let contributions = pendingSteps[version], !contributions.isEmpty,
+      stepMembers.allSatisfy({ contributions[$0] != nil })
+    {
+      let contributors = contributions.keys.sorted()
+      var sum = [Double](repeating: 0, count: parameters.count)
+      for id in contributors {
+        let values = contributions[id]!.gradient.values
+        for index in sum.indices { sum[index] += values[index] }
+      }
+      let count = Double(contributors.count)
+      for index in sum.indices { sum[index] /= count }
+      optimizer.apply(gradient: sum, to: &parameters)
+      pendingSteps[version] = nil
+      version += 1
+      gradientsApplied += UInt64(contributors.count)
+      let pushes = contributors.map { contributions[$0]! }
+      for push in pushes { recordApplied(push) }
+      outgoing += auditRecords(for: pushes)
+      remember(version)
+    }
+    let slowest = stepMembers.map { max(clocks[$0] ?? version, version) }.min() ?? version
+    for (workerID, sequence) in deferredReplies.sorted(by: { $0.key < $1.key }) {
+      guard let worker = workers[workerID],
+        max(clocks[workerID] ?? version, version) - slowest <= configuration.staleness
+      else { continue }
+      deferredReplies[workerID] = nil
+      outgoing.append(weightsReply(to: worker.peer, acknowledging: sequence))
+    }
+    return outgoing
   }
 
   // MARK: - Audits

@@ -108,7 +108,8 @@ public struct OptimizerSettings: Equatable, Sendable, CustomStringConvertible {
     switch kind {
     case .sgd: "sgd(lr \(learningRate), \(schedule))"
     case .momentum: "momentum(lr \(learningRate), mu \(beta1), \(schedule))"
-    case .adam: "adam(lr \(learningRate), beta1 \(beta1), beta2 \(beta2), eps \(epsilon), \(schedule))"
+    case .adam:
+      "adam(lr \(learningRate), beta1 \(beta1), beta2 \(beta2), eps \(epsilon), \(schedule))"
     }
   }
 }
@@ -142,7 +143,8 @@ public struct Optimizer: Equatable, Sendable {
     let expectedFirst = settings.kind == .sgd ? 0 : parameterCount
     let expectedSecond = settings.kind == .adam ? parameterCount : 0
     guard firstMoment.count == expectedFirst, secondMoment.count == expectedSecond else {
-      throw .invalidOptimizer("saved optimizer state does not fit \(settings.kind) with \(parameterCount) parameters")
+      throw .invalidOptimizer(
+        "saved optimizer state does not fit \(settings.kind) with \(parameterCount) parameters")
     }
     self.settings = settings
     self.step = step

@@ -29,6 +29,8 @@ public struct ServerCheckpoint: Equatable, Sendable {
   public var optimizer: Optimizer
   /// Workers the first sync step waits for.
   public var requiredWorkers: UInt32
+  /// The ssp staleness bound.
+  public var staleness: UInt64
   /// The model the parameters belong to.
   public var model: ModelDescriptor
   /// Parameters' version.
@@ -62,12 +64,14 @@ public struct ServerCheckpoint: Equatable, Sendable {
 
   /// A checkpoint.
   public init(
-    mode: ConsistencyMode, optimizer: Optimizer, requiredWorkers: UInt32, model: ModelDescriptor,
+    mode: ConsistencyMode, optimizer: Optimizer, requiredWorkers: UInt32, staleness: UInt64 = 0,
+    model: ModelDescriptor,
     version: UInt64, gradientsApplied: UInt64, rejected: UInt64, parameters: [Double],
     sequences: [WorkerSequence], dataset: DatasetIdentity?, work: WorkProgress?
   ) {
     self.mode = mode
     self.optimizer = optimizer
+    self.staleness = staleness
     self.requiredWorkers = requiredWorkers
     self.model = model
     self.version = version
@@ -142,6 +146,7 @@ public enum CheckpointCodec {
       for value in moment { put(value.bitPattern) }
     }
     put(checkpoint.requiredWorkers)
+    put(checkpoint.staleness)
     put(checkpoint.version)
     put(checkpoint.gradientsApplied)
     put(checkpoint.rejected)
@@ -191,6 +196,7 @@ public enum CheckpointCodec {
       }
       let optimizer = try readOptimizer(&reader, parameterCount: model.layout.totalCount)
       let required = try reader.read(UInt32.self)
+      let staleness = try reader.read(UInt64.self)
       let version = try reader.read(UInt64.self)
       let applied = try reader.read(UInt64.self)
       let rejected = try reader.read(UInt64.self)
@@ -234,7 +240,8 @@ public enum CheckpointCodec {
         throw Failure.malformed("\(reader.remaining) unexpected bytes")
       }
       return ServerCheckpoint(
-        mode: mode, optimizer: optimizer, requiredWorkers: required, model: model,
+        mode: mode, optimizer: optimizer, requiredWorkers: required, staleness: staleness,
+        model: model,
         version: version, gradientsApplied: applied, rejected: rejected, parameters: parameters,
         sequences: sequences, dataset: dataset, work: work)
     } catch let failure as Failure {

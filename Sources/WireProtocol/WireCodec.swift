@@ -89,6 +89,7 @@ public enum WireCodec {
       sink.write(status.workersDead)
       sink.write(status.optimizer, lengthAs: UInt16.self)
       sink.write(status.currentLearningRate)
+      sink.write(status.staleness)
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -429,7 +430,8 @@ public enum WireCodec {
   private static func decodeStatus(_ reader: inout ByteReader) throws(DecodeError) -> ServerStatus {
     let modeByte = try reader.read(UInt8.self, "mode")
     guard let mode = ConsistencyMode(rawValue: modeByte) else {
-      throw .outOfRange(field: "mode", value: String(modeByte), allowed: "1 (async) or 2 (sync)")
+      throw .outOfRange(
+        field: "mode", value: String(modeByte), allowed: "1 (async), 2 (sync) or 3 (ssp)")
     }
     let version = try reader.read(UInt64.self, "version")
     let applied = try reader.read(UInt64.self, "gradients applied")
@@ -462,11 +464,13 @@ public enum WireCodec {
     let dead = try reader.read(UInt32.self, "workers dead")
     let optimizer = try reader.readString(lengthAs: UInt16.self, maximum: 1024, "optimizer")
     let currentRate = try reader.readFinite("current learning rate")
+    let staleness = try reader.read(UInt64.self, "staleness")
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
       parameters: parameters, workers: workers, workersLeft: left, auditRecordsSent: audits,
       epochs: epochs, epoch: epoch, rowsAppliedInEpoch: rowsApplied, datasetRows: datasetRows,
-      workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate)
+      workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate,
+      staleness: staleness)
   }
 }

@@ -242,11 +242,14 @@ public enum ConsistencyMode: UInt8, Sendable, CaseIterable, CustomStringConverti
   case async = 1
   /// Average one gradient from every worker per step.
   case sync = 2
+  /// Steps as in sync, but a worker may run up to `staleness` steps ahead of the slowest.
+  case ssp = 3
 
   public var description: String {
     switch self {
     case .async: "async"
     case .sync: "sync"
+    case .ssp: "ssp"
     }
   }
 }
@@ -309,6 +312,8 @@ public struct ServerStatus: Equatable, Sendable {
   public var optimizer: String
   /// The learning rate the next update uses (after the schedule).
   public var currentLearningRate: Double
+  /// In ssp mode, the staleness bound (0 otherwise).
+  public var staleness: UInt64
 
   /// A server status.
   public init(
@@ -316,8 +321,10 @@ public struct ServerStatus: Equatable, Sendable {
     learningRate: Double, requiredWorkers: UInt32, modelName: String, parameters: NamedTensors,
     workers: [WorkerStatus], workersLeft: UInt32, auditRecordsSent: UInt64, epochs: UInt64 = 0,
     epoch: UInt64 = 0, rowsAppliedInEpoch: UInt64 = 0, datasetRows: UInt64 = 0,
-    workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil
+    workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil,
+    staleness: UInt64 = 0
   ) {
+    self.staleness = staleness
     self.optimizer = optimizer
     self.currentLearningRate = currentLearningRate ?? learningRate
     self.epochs = epochs

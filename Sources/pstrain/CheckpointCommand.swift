@@ -36,7 +36,8 @@ struct CheckpointCommand: ParsableCommand {
           print(
             "  version   \(checkpoint.version) (\(checkpoint.gradientsApplied) gradients applied)")
           print(
-            "  model     \(checkpoint.model), \(checkpoint.mode), \(checkpoint.optimizer.settings) at step \(checkpoint.optimizer.step)")
+            "  model     \(checkpoint.model), \(checkpoint.mode), \(checkpoint.optimizer.settings) at step \(checkpoint.optimizer.step)"
+          )
           print(
             "  weights   \(checkpoint.parameters.prefix(8).map { "\($0)" }.joined(separator: " "))")
           if let work = checkpoint.work {

@@ -77,13 +77,14 @@ func loadDataset(_ path: String?) throws -> Dataset {
 
 /// `--mode`: `async` or `sync`, as the command line spells them.
 enum ModeArgument: String, ExpressibleByArgument, CaseIterable {
-  case async, sync
+  case async, sync, ssp
 
   /// The protocol's mode.
   var mode: ConsistencyMode {
     switch self {
     case .async: .async
     case .sync: .sync
+    case .ssp: .ssp
     }
   }
 }

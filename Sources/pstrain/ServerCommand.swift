@@ -79,7 +79,8 @@ struct ServerCommand: ParsableCommand {
         mode: training.mode.mode, requiredWorkers: workers,
         optimizer: try training.optimizerSettings(),
         model: ModelCatalog.descriptor(of: model), initialParameters: model.initialWeights(),
-        deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows)
+        deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows,
+        staleness: training.staleness)
       let store = try checkpointDir.map { try CheckpointStore(directory: $0) }
       var server = ParameterServer(configuration: configuration)
       var resumedFrom: String?
@@ -110,7 +111,7 @@ struct ServerCommand: ParsableCommand {
       print("listening \(loop.boundEndpoint)")
       let settings = server.configuration
       print(
-        "server: \(settings.mode) mode, model \(server.configuration.model), \(settings.optimizer)"
+        "server: \(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(server.configuration.model), \(settings.optimizer)"
           + (settings.leasedEpochs.map {
             ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
           } ?? ""))

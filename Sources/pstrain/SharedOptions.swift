@@ -5,8 +5,14 @@ import WireProtocol
 
 /// How the server trains: `server` and `train` take the same flags.
 struct ServerTrainingOptions: ParsableArguments {
-  @Option(help: "async (apply each gradient on arrival) or sync (average one per worker per step).")
+  @Option(
+    help:
+      "async (apply on arrival), sync (average one gradient per worker per step) or ssp (sync steps, workers up to --staleness steps ahead)."
+  )
   var mode: ModeArgument = .async
+
+  @Option(help: "With --mode ssp: how many steps a worker may run ahead of the slowest.")
+  var staleness: UInt64 = 1
 
   @Option(help: "Base learning rate.")
   var lr: Double = 0.05
@@ -41,7 +47,8 @@ struct ServerTrainingOptions: ParsableArguments {
   /// The same flags, to pass on to a server process.
   var arguments: [String] {
     [
-      "--mode", mode.rawValue, "--lr", "\(lr)", "--layers", "\(layers)", "--optimizer",
+      "--mode", mode.rawValue, "--staleness", "\(staleness)", "--lr", "\(lr)", "--layers",
+      "\(layers)", "--optimizer",
       optimizer.rawValue, "--momentum", "\(momentum)", "--lr-schedule", lrSchedule,
     ]
   }
