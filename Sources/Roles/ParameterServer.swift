@@ -27,9 +27,11 @@ public struct ServerConfiguration: Sendable {
     mode: ConsistencyMode, requiredWorkers: Int, optimizer: OptimizerSettings,
     model: ModelDescriptor,
     initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
-    leasedEpochs: UInt64? = nil, chunkRows: Int = 64, staleness: UInt64 = 0
+    leasedEpochs: UInt64? = nil, chunkRows: Int = 64, staleness: UInt64 = 0,
+    validatingParameters: Bool = true
   ) {
-    precondition(initialParameters.count == model.layout.totalCount)
+    // A server that resumes from a checkpoint takes its parameters from there.
+    precondition(!validatingParameters || initialParameters.count == model.layout.totalCount)
     self.mode = mode
     self.requiredWorkers = max(1, requiredWorkers)
     self.optimizer = optimizer
@@ -67,7 +69,9 @@ public final class ParameterServer {
   }
 
   /// The configuration in force.
-  public let configuration: ServerConfiguration
+  /// The configuration in force. Its `initialParameters` are moved into
+  /// `parameters` (and emptied here), so the server holds one copy, not two.
+  public private(set) var configuration: ServerConfiguration
   /// The current parameters.
   public private(set) var parameters: [Double]
   /// The optimizer with its state.
@@ -106,6 +110,7 @@ public final class ParameterServer {
   public init(configuration: ServerConfiguration) {
     self.configuration = configuration
     self.parameters = configuration.initialParameters
+    self.configuration.initialParameters = []
     optimizer = Optimizer(
       settings: configuration.optimizer, parameterCount: configuration.initialParameters.count)
     if let epochs = configuration.leasedEpochs {
@@ -136,6 +141,7 @@ public final class ParameterServer {
     } else {
       restored.leasedEpochs = nil
     }
+    restored.initialParameters = []
     self.configuration = restored
     parameters = checkpoint.parameters
     optimizer = checkpoint.optimizer

@@ -38,9 +38,12 @@ public enum ShutdownSignal {
 /// Milliseconds on a monotonic clock, for leases and timeouts.
 public enum MonotonicClock {
   /// Milliseconds since an arbitrary fixed point.
-  public static func milliseconds() -> UInt64 {
+  public static func milliseconds() -> UInt64 { nanoseconds() / 1_000_000 }
+
+  /// Nanoseconds since an arbitrary fixed point.
+  public static func nanoseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
   }
 }

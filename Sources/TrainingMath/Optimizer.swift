@@ -163,7 +163,11 @@ public struct Optimizer: Equatable, Sendable {
     let rate = currentLearningRate
     switch settings.kind {
     case .sgd:
-      for index in weights.indices { weights[index] = weights[index] - rate * gradient[index] }
+      gradient.withUnsafeBufferPointer { g in
+        weights.withUnsafeMutableBufferPointer { w in
+          for index in w.indices { w[index] = w[index] - rate * g[index] }
+        }
+      }
     case .momentum:
       let mu = settings.beta1
       for index in weights.indices {

@@ -31,13 +31,36 @@ struct ByteReader {
     guard count <= remaining / 8 else {
       throw .truncated(field: field, needed: count * 8, remaining: remaining)
     }
-    let start = offset
-    for index in 0..<count {
-      let bits = UInt64(
-        littleEndian: buffer.loadUnaligned(fromByteOffset: start + index * 8, as: UInt64.self))
-      let value = Double(bitPattern: bits)
-      guard value.isFinite else { throw .nonFinite(field: "\(field)[\(index)]") }
-      values.append(value)
+    let start = values.count
+    let source = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count * 8)])
+    #if _endian(little)
+      // One copy of the wire bytes, then one pass to check them.
+      values.append(contentsOf: repeatElement(0, count: count))
+      values.withUnsafeMutableBytes { destination in
+        UnsafeMutableRawBufferPointer(rebasing: destination[(start * 8)...]).copyMemory(
+          from: source)
+      }
+    #else
+      for index in 0..<count {
+        values.append(
+          Double(
+            bitPattern: UInt64(
+              littleEndian: source.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
+      }
+    #endif
+    // NaN and infinity have every exponent bit set. An integer min over the
+    // masked exponents is branch-free and vectorizes: it is 0 iff one is non-finite.
+    let exponent: UInt64 = 0x7FF0_0000_0000_0000
+    var smallest = UInt64.max
+    values.withUnsafeBytes { raw in
+      for bits in raw.bindMemory(to: UInt64.self)[start...] {
+        smallest = min(smallest, (bits & exponent) ^ exponent)
+      }
+    }
+    if smallest == 0 {
+      let index = values[start...].firstIndex(where: { !$0.isFinite })! - start
+      values.removeLast(count)
+      throw .nonFinite(field: "\(field)[\(index)]")
     }
     offset += count * 8
   }

@@ -31,10 +31,15 @@ public final class Message {
     }
   }
 
-  /// A frame holding a copy of `bytes`.
+  /// A frame holding a copy of `bytes` (one memcpy for contiguous storage).
   public convenience init(bytes: some Collection<UInt8>) {
     self.init(count: bytes.count) { buffer in
-      _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+      let copied = bytes.withContiguousStorageIfAvailable { source in
+        if let base = source.baseAddress, !source.isEmpty {
+          buffer.baseAddress!.copyMemory(from: base, byteCount: source.count)
+        }
+      }
+      if copied == nil { _ = buffer.initializeMemory(as: UInt8.self, from: bytes) }
     }
   }
 

@@ -29,7 +29,7 @@ struct PStrain: ParsableCommand {
     subcommands: [
       TrainCommand.self, ServerCommand.self, WorkerCommand.self, CoordinatorCommand.self,
       AuditCommand.self, StatusCommand.self, DataCommand.self, CheckpointCommand.self,
-      KeygenCommand.self,
+      KeygenCommand.self, BenchCommand.self,
       GradientTableCommand.self,
     ]
   )

@@ -73,21 +73,29 @@ struct ServerCommand: ParsableCommand {
   }
 
   func run() throws {
+    // Large buffers (gradients, replies) always come from mmap and go back to the
+    // system when freed; glibc's adaptive threshold would otherwise keep a few
+    // tensor-sized blocks resident after the first pushes.
+    MemoryTuning.returnLargeBuffersToTheSystem()
     try runReportingErrors {
       let model = ChainModel(layers: training.layers)
-      let configuration = ServerConfiguration(
-        mode: training.mode.mode, requiredWorkers: workers,
-        optimizer: try training.optimizerSettings(),
-        model: ModelCatalog.descriptor(of: model), initialParameters: model.initialWeights(),
-        deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows,
-        staleness: training.staleness)
       let store = try checkpointDir.map { try CheckpointStore(directory: $0) }
-      var server = ParameterServer(configuration: configuration)
-      var resumedFrom: String?
-      if resume, let store, let (path, checkpoint) = try store.latest() {
-        server = try ParameterServer(configuration: configuration, resuming: checkpoint)
-        resumedFrom = path
-      }
+      let latest = resume ? try store?.latest() : nil
+      // The configuration is built in place so that the server holds the only copy
+      // of the initial parameters (it moves them out of the configuration).
+      let server = try { () throws -> ParameterServer in
+        let configuration = ServerConfiguration(
+          mode: training.mode.mode, requiredWorkers: workers,
+          optimizer: try training.optimizerSettings(), model: ModelCatalog.descriptor(of: model),
+          initialParameters: latest == nil ? model.initialWeights() : [],
+          deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows,
+          staleness: training.staleness, validatingParameters: latest == nil)
+        if let latest {
+          return try ParameterServer(configuration: configuration, resuming: latest.checkpoint)
+        }
+        return ParameterServer(configuration: configuration)
+      }()
+      let resumedFrom = latest?.path
       var security: ServerSecurity?
       if let curveSecretKey, let authorizedKeys {
         security = ServerSecurity(

@@ -32,8 +32,8 @@ struct ServerTrainingOptions: ParsableArguments {
   func validate() throws {
     guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
     do { _ = try optimizerSettings() } catch { throw ValidationError("\(error)") }
-    guard (1...1_000_000).contains(layers) else {
-      throw ValidationError("--layers must be 1...1000000")
+    guard (1...100_000_000).contains(layers) else {
+      throw ValidationError("--layers must be 1...100000000")
     }
   }
 

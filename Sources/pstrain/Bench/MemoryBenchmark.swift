@@ -1,0 +1,78 @@
+import Foundation
+import Roles
+import TrainingMath
+import WireProtocol
+import ZeroMQ
+
+/// Resident memory of a real `pstrain server` process holding 10M Float64 parameters.
+enum MemoryBenchmark {
+  /// VmRSS and VmHWM of process `pid`, in bytes.
+  static func residentMemory(of pid: Int32) -> (current: Double, peak: Double) {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else {
+      return (0, 0)
+    }
+    func field(_ name: String) -> Double {
+      guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else {
+        return 0
+      }
+      let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first
+      return (kilobytes.flatMap { Double($0) } ?? 0) * 1024
+    }
+    return (field("VmRSS"), field("VmHWM"))
+  }
+
+  /// Starts `pstrain server --layers L`, waits until it listens, and returns it.
+  static func startServer(layers: Int) throws -> (ChildProcess, String) {
+    let child = try ChildProcess(
+      name: "server", executable: currentExecutablePath(),
+      arguments: ["server", "--bind", "tcp://127.0.0.1:*", "--layers", "\(layers)"])
+    guard
+      let line = child.waitForLine(
+        timeoutMilliseconds: 60_000, matching: { $0.hasPrefix("listening ") })
+    else { throw Failure(message: "bench server did not start: \(child.errorTail())") }
+    return (child, String(line.dropFirst("listening ".count)))
+  }
+
+  static func memory(quick: Bool) throws -> [BenchFigure] {
+    let layers = quick ? 1_000_000 : 10_000_000
+    let rawBytes = Double(layers * 8)
+    let (small, _) = try startServer(layers: 1)
+    usleep(200_000)
+    let fixed = residentMemory(of: small.pid).current
+    small.stop()
+    let (big, endpoint) = try startServer(layers: layers)
+    defer { big.stop() }
+    usleep(200_000)
+    let idle = residentMemory(of: big.pid).current
+    // One push and reply of the full tensor: the peak shows the transient message buffers.
+    let context = try Context()
+    let connection = try ServerConnection(
+      context: context, endpoint: endpoint, parameterCount: layers)
+    let (model, data) = NetworkBenchmarks.seedIdentity(layers: layers)
+    _ = try connection.request(
+      .join(Join(workerID: 0, shard: try Shard(index: 0, count: 1), model: model, dataset: data)),
+      timeoutMilliseconds: 60_000, what: "join")
+    _ = try connection.request(
+      NetworkBenchmarks.push(layers: layers, worker: 0, sequence: 1, version: 0),
+      timeoutMilliseconds: 60_000, what: "push")
+    usleep(200_000)
+    let after = residentMemory(of: big.pid)
+    let parameterMemory = after.current - fixed
+    return [
+      BenchFigure(
+        suite: "memory",
+        name: "server resident memory for \(layers / 1_000_000)M Float64 parameters, idle",
+        value: (idle - fixed) / 1e6, unit: "MB above the fixed overhead", baseline: rawBytes / 1e6,
+        baselineName: "raw parameter bytes", higherIsBetter: false,
+        note: String(format: "fixed overhead %.1f MB (a 1-parameter server)", fixed / 1e6)),
+      BenchFigure(
+        suite: "memory", name: "after a full push and reply", value: parameterMemory / 1e6,
+        unit: "MB above the fixed overhead", baseline: rawBytes / 1e6,
+        baselineName: "raw parameter bytes",
+        higherIsBetter: false,
+        note: String(
+          format: "peak (VmHWM) %.1f MB while the gradient and reply buffers were alive",
+          after.peak / 1e6)),
+    ]
+  }
+}
