@@ -186,3 +186,20 @@ import Testing
     #expect(((summary["audits"] as? [String: Any])?["failed"] as? Int ?? 0) > 0)
   }
 }
+
+/// The benchmarks keep working: a quick run prints figures with their baselines.
+/// (No timing is asserted; figures are for people and docs/performance.md.)
+@Suite(.serialized) struct BenchSmokeTests {
+  @Test func quickBenchPrintsFiguresWithBaselines() throws {
+    let run = try runPstrain(["bench", "--quick", "--json", "roundtrip", "memory"], within: 120)
+    #expect(run.status == 0, "\(run.errors)")
+    let line = try #require(run.output.split(separator: "\n").last)
+    let figures = try #require(
+      try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Any]])
+    #expect(figures.count == 4)
+    for figure in figures {
+      #expect((figure["value"] as? Double ?? 0) > 0, "\(figure)")
+      #expect((figure["baseline"] as? Double ?? 0) > 0, "\(figure)")
+    }
+  }
+}
