@@ -8,14 +8,14 @@ public final class CoordinatorLoop {
   /// How long a subscription lives without renewal.
   public static let leaseMilliseconds: UInt32 = 6000
 
-  private let connection: ServerConnection
+  private let connection: any ServerLink
   private let every: UInt64
   private let tolerance: Double
   /// Totals so far.
   public private(set) var tally = AuditTally()
 
   /// A coordinator auditing every `every` versions with `tolerance`.
-  public init(connection: ServerConnection, every: UInt64, tolerance: Double) {
+  public init(connection: any ServerLink, every: UInt64, tolerance: Double) {
     self.connection = connection
     self.every = every
     self.tolerance = tolerance

@@ -21,6 +21,14 @@ public struct ServerConfiguration: Sendable {
   public var chunkRows: Int
   /// In ssp mode, how many steps a worker may run ahead of the slowest (sync: 0).
   public var staleness: UInt64
+  /// Which part of the parameters this server owns: shard K of M holds the
+  /// contiguous element range `shard.rows(of: parameterCount)` of the flat vector.
+  public var shard: Shard
+
+  /// The flat element range this server owns.
+  public var parameterRange: Range<Int> { shard.rows(of: model.layout.totalCount) }
+  /// The layout of the owned slice (what pushes and replies carry).
+  public var sliceLayout: [TensorSpec] { model.layout.slice(parameterRange) }
 
   /// A configuration; the parameters must fit the model's layout.
   public init(
@@ -28,10 +36,13 @@ public struct ServerConfiguration: Sendable {
     model: ModelDescriptor,
     initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
     leasedEpochs: UInt64? = nil, chunkRows: Int = 64, staleness: UInt64 = 0,
-    validatingParameters: Bool = true
+    shard: Shard = try! Shard(index: 0, count: 1), validatingParameters: Bool = true
   ) {
     // A server that resumes from a checkpoint takes its parameters from there.
-    precondition(!validatingParameters || initialParameters.count == model.layout.totalCount)
+    precondition(
+      !validatingParameters
+        || initialParameters.count == shard.rows(of: model.layout.totalCount).count)
+    self.shard = shard
     self.mode = mode
     self.requiredWorkers = max(1, requiredWorkers)
     self.optimizer = optimizer
@@ -133,6 +144,11 @@ public final class ParameterServer {
     restored.mode = checkpoint.mode
     restored.requiredWorkers = Int(checkpoint.requiredWorkers)
     restored.staleness = checkpoint.staleness
+    guard checkpoint.shard == configuration.shard else {
+      throw .invalidArgument(
+        "the checkpoint belongs to server shard \(checkpoint.shard), this server was started as \(configuration.shard)"
+      )
+    }
     restored.optimizer = checkpoint.optimizer.settings
     restored.initialParameters = checkpoint.parameters
     if let progress = checkpoint.work {
@@ -163,7 +179,7 @@ public final class ParameterServer {
     ServerCheckpoint(
       mode: configuration.mode, optimizer: optimizer,
       requiredWorkers: UInt32(configuration.requiredWorkers), staleness: configuration.staleness,
-      model: configuration.model,
+      shard: configuration.shard, model: configuration.model,
       version: version, gradientsApplied: gradientsApplied, rejected: rejected,
       parameters: parameters,
       sequences: sequences.keys.sorted().map { .init(workerID: $0, sequence: sequences[$0]!) },
@@ -177,7 +193,7 @@ public final class ParameterServer {
 
   /// The parameters with their layout.
   public var namedParameters: NamedTensors {
-    NamedTensors(layout: configuration.model.layout, values: parameters)
+    NamedTensors(layout: configuration.sliceLayout, values: parameters)
   }
 
   /// Handles one decoded message from `peer` at monotonic time `now` (ms) and
@@ -268,7 +284,10 @@ public final class ParameterServer {
       epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
       rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
       workersDead: workersDead, optimizer: optimizer.settings.description,
-      currentLearningRate: optimizer.currentLearningRate, staleness: configuration.staleness)
+      currentLearningRate: optimizer.currentLearningRate, staleness: configuration.staleness,
+      serverShard: configuration.shard,
+      parameterOffset: UInt64(configuration.parameterRange.lowerBound),
+      totalParameters: UInt64(configuration.model.layout.totalCount))
   }
 
   /// Workers currently joined.
@@ -382,10 +401,10 @@ public final class ParameterServer {
     {
       return refuse(peer, .leaseLost, refusal)
     }
-    guard push.gradient.layout == configuration.model.layout else {
+    guard push.gradient.layout == configuration.sliceLayout else {
       return refuse(
         peer, .layoutMismatch,
-        "gradient layout \(push.gradient.layout) differs from the parameters' \(configuration.model.layout)"
+        "gradient layout \(push.gradient.layout) differs from this server's parameters \(configuration.sliceLayout)"
       )
     }
     switch configuration.mode {
@@ -542,7 +561,7 @@ public final class ParameterServer {
           workerID: push.workerID, sequence: push.sequence,
           computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
           modelName: configuration.model.name,
-          weights: NamedTensors(layout: configuration.model.layout, values: snapshot.weights),
+          weights: NamedTensors(layout: configuration.sliceLayout, values: snapshot.weights),
           samples: push.samples, gradient: push.gradient)
         outgoing.append(Outgoing(to: key, .auditRecord(record)))
       }

@@ -1,75 +1,25 @@
 import WireProtocol
 import ZeroMQ
 
-/// A client's DEALER connection to a server: send a message, wait a bounded
-/// time for what comes back. Used by workers, the coordinator, `status` and `audit`.
-public final class ServerConnection {
-  /// The server endpoint.
-  public let endpoint: String
-  private let socket: Socket
-
-  /// Connects to `endpoint` (the connection completes in the background). A
-  /// fixed `routingID` lets the server recognise this client after a reconnect.
-  public init(
-    context: Context, endpoint: String, parameterCount: Int = 1 << 20, routingID: [UInt8]? = nil,
-    security: ClientSecurity? = nil
-  ) throws(RoleError) {
-    self.endpoint = endpoint
-    do {
-      socket = try Socket(context, kind: .dealer)
-      try socket.set(
-        SocketDefaults.client(
-          maximumMessageSize: SocketDefaults.maximumMessageSize(parameterCount: parameterCount)))
-      if let routingID { try socket.set(.routingID(routingID)) }
-      if let security { try socket.set(security.socketOptions) }
-      try socket.connect(endpoint)
-    } catch {
-      throw .transport(error)
-    }
-  }
-
+/// Where a client's messages go: one server, or several server shards that
+/// together hold the parameters. Workers, the coordinator, `status` and `audit`
+/// talk through it.
+public protocol ServerLink: AnyObject {
+  /// The endpoint(s), for messages.
+  var endpoint: String { get }
   /// Sends one message.
-  public func send(_ message: WireMessage) throws(RoleError) {
-    do {
-      try socket.send(Message(encoding: message))
-    } catch {
-      throw .transport(error)
-    }
-  }
-
+  func send(_ message: WireMessage) throws(RoleError)
   /// The next message, or nil if none arrives within `timeoutMilliseconds`.
   /// After a stop signal the wait is cut to `graceAfterStopMilliseconds` more
-  /// (nil: signals do not shorten it). A frame that does not decode is an error.
-  public func receive(timeoutMilliseconds: Int, graceAfterStopMilliseconds: Int? = 0)
-    throws(RoleError) -> WireMessage?
-  {
-    var deadline = MonotonicClock.milliseconds() + UInt64(max(0, timeoutMilliseconds))
-    var sawStop = false
-    while true {
-      let received: (frames: [Message], truncated: Bool)?
-      do {
-        received = try socket.receiveMultipart(.dontWait)
-      } catch {
-        throw .transport(error)
-      }
-      if let (frames, _) = received {
-        switch frames[frames.count - 1].decoded() {
-        case .success(let message): return message
-        case .failure(let error): throw .undecodable(error)
-        }
-      }
-      let now = MonotonicClock.milliseconds()
-      if let grace = graceAfterStopMilliseconds, !sawStop, ShutdownSignal.isRequested {
-        sawStop = true
-        deadline = min(deadline, now + UInt64(grace))
-      }
-      if now >= deadline { return nil }
-      do {
-        _ = try socket.waitForInput(timeoutMilliseconds: Int(min(deadline - now, 100)))
-      } catch {
-        throw .transport(error)
-      }
-    }
+  /// (nil: signals do not shorten it).
+  func receive(timeoutMilliseconds: Int, graceAfterStopMilliseconds: Int?) throws(RoleError)
+    -> WireMessage?
+}
+
+extension ServerLink {
+  /// The next message, cut short by a stop signal.
+  public func receive(timeoutMilliseconds: Int) throws(RoleError) -> WireMessage? {
+    try receive(timeoutMilliseconds: timeoutMilliseconds, graceAfterStopMilliseconds: 0)
   }
 
   /// Sends `message` and waits for the reply; `.error` replies become
@@ -99,5 +49,80 @@ public final class ServerConnection {
       throw .unexpectedReply(expected: "status", got: "\(reply.type)")
     }
     return status
+  }
+}
+
+/// A client's DEALER connection to one server: send a message, wait a bounded
+/// time for what comes back.
+public final class ServerConnection: ServerLink {
+  /// The server endpoint.
+  public let endpoint: String
+  private let socket: Socket
+
+  /// Connects to `endpoint` (the connection completes in the background). A
+  /// fixed `routingID` lets the server recognise this client after a reconnect.
+  public init(
+    context: Context, endpoint: String, parameterCount: Int = 1 << 20, routingID: [UInt8]? = nil,
+    security: ClientSecurity? = nil
+  ) throws(RoleError) {
+    self.endpoint = endpoint
+    do {
+      socket = try Socket(context, kind: .dealer)
+      try socket.set(
+        SocketDefaults.client(
+          maximumMessageSize: SocketDefaults.maximumMessageSize(parameterCount: parameterCount)))
+      if let routingID { try socket.set(.routingID(routingID)) }
+      if let security { try socket.set(security.socketOptions) }
+      try socket.connect(endpoint)
+    } catch {
+      throw .transport(error)
+    }
+  }
+
+  /// Adds this connection's socket to `poller`, to wait on several at once.
+  func addInput(to poller: inout Poller) { poller.add(socket) }
+
+  /// Sends one message.
+  public func send(_ message: WireMessage) throws(RoleError) {
+    do {
+      try socket.send(Message(encoding: message))
+    } catch {
+      throw .transport(error)
+    }
+  }
+
+  /// The next message, or nil if none arrives within `timeoutMilliseconds`.
+  /// After a stop signal the wait is cut to `graceAfterStopMilliseconds` more
+  /// (nil: signals do not shorten it). A frame that does not decode is an error.
+  public func receive(timeoutMilliseconds: Int, graceAfterStopMilliseconds: Int?)
+    throws(RoleError) -> WireMessage?
+  {
+    var deadline = MonotonicClock.milliseconds() + UInt64(max(0, timeoutMilliseconds))
+    var sawStop = false
+    while true {
+      let received: (frames: [Message], truncated: Bool)?
+      do {
+        received = try socket.receiveMultipart(.dontWait)
+      } catch {
+        throw .transport(error)
+      }
+      if let (frames, _) = received {
+        switch frames[frames.count - 1].decoded() {
+        case .success(let message): return message
+        case .failure(let error): throw .undecodable(error)
+        }
+      }
+      let now = MonotonicClock.milliseconds()
+      if let grace = graceAfterStopMilliseconds, !sawStop, ShutdownSignal.isRequested {
+        sawStop = true
+        deadline = min(deadline, now + UInt64(grace))
+      }
+      if now >= deadline { return nil }
+      do {
+        _ = try socket.waitForInput(timeoutMilliseconds: Int(min(deadline - now, 100)))
+      } catch {
+        throw .transport(error)
+      }
+    }
   }
 }

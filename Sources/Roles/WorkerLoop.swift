@@ -6,7 +6,7 @@ import ZeroMQ
   import Glibc
 #endif
 
-/// Runs a `WorkerSession` over a `ServerConnection`: sends what the session
+/// Runs a `WorkerSession` over a `ServerLink`: sends what the session
 /// asks for, resends it when no answer comes within the retry interval (the
 /// server applies a push at most once, so this is safe, and it tells the server
 /// the worker is alive), and feeds the answers back, until the session finishes.
@@ -45,7 +45,7 @@ public enum WorkerLoop {
   /// Runs the session to completion. On a stop signal the worker waits for its
   /// outstanding reply (within the grace period), leaves, and throws `.interrupted`.
   public static func run<Model: DifferentiableModel>(
-    _ session: WorkerSession<Model>, connection: ServerConnection, timing: Timing,
+    _ session: WorkerSession<Model>, connection: any ServerLink, timing: Timing,
     progress: (Progress) -> Void
   ) throws(RoleError) {
     var lastReport = MonotonicClock.milliseconds()

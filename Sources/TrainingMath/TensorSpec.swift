@@ -33,4 +33,19 @@ public struct TensorSpec: Equatable, Hashable, Sendable, CustomStringConvertible
 extension Array where Element == TensorSpec {
   /// Total number of elements across all tensors.
   public var totalCount: Int { reduce(0) { $0 + $1.count } }
+
+  /// The part of this layout inside the flat element range `range`: each tensor
+  /// that overlaps it, keeping its name, with the overlapping element count.
+  /// A server shard stores and exchanges exactly this slice.
+  public func slice(_ range: Range<Int>) -> [TensorSpec] {
+    var result: [TensorSpec] = []
+    var offset = 0
+    for spec in self {
+      let overlap =
+        Swift.max(offset, range.lowerBound)..<Swift.min(offset + spec.count, range.upperBound)
+      if !overlap.isEmpty { result.append(TensorSpec(name: spec.name, count: overlap.count)) }
+      offset += spec.count
+    }
+    return result
+  }
 }

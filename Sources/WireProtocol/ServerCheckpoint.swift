@@ -31,6 +31,8 @@ public struct ServerCheckpoint: Equatable, Sendable {
   public var requiredWorkers: UInt32
   /// The ssp staleness bound.
   public var staleness: UInt64
+  /// The part of the parameters this server owns.
+  public var shard: Shard
   /// The model the parameters belong to.
   public var model: ModelDescriptor
   /// Parameters' version.
@@ -65,13 +67,14 @@ public struct ServerCheckpoint: Equatable, Sendable {
   /// A checkpoint.
   public init(
     mode: ConsistencyMode, optimizer: Optimizer, requiredWorkers: UInt32, staleness: UInt64 = 0,
-    model: ModelDescriptor,
+    shard: Shard = try! Shard(index: 0, count: 1), model: ModelDescriptor,
     version: UInt64, gradientsApplied: UInt64, rejected: UInt64, parameters: [Double],
     sequences: [WorkerSequence], dataset: DatasetIdentity?, work: WorkProgress?
   ) {
     self.mode = mode
     self.optimizer = optimizer
     self.staleness = staleness
+    self.shard = shard
     self.requiredWorkers = requiredWorkers
     self.model = model
     self.version = version
@@ -122,6 +125,8 @@ public enum CheckpointCodec {
     put(UInt32(model.count))
     body += model
     put(checkpoint.mode.rawValue)
+    put(UInt32(checkpoint.shard.index))
+    put(UInt32(checkpoint.shard.count))
     let optimizer = checkpoint.optimizer
     put(UInt8(OptimizerKind.allCases.firstIndex(of: optimizer.settings.kind)!))
     put(optimizer.settings.learningRate.bitPattern)
@@ -194,14 +199,20 @@ public enum CheckpointCodec {
       guard let mode = ConsistencyMode(rawValue: try reader.read(UInt8.self)) else {
         throw Failure.malformed("mode")
       }
-      let optimizer = try readOptimizer(&reader, parameterCount: model.layout.totalCount)
+      let shardIndex = Int(try reader.read(UInt32.self))
+      let shardCount = Int(try reader.read(UInt32.self))
+      guard let shard = try? Shard(index: shardIndex, count: shardCount) else {
+        throw Failure.malformed("server shard \(shardIndex)/\(shardCount)")
+      }
+      let sliceCount = shard.rows(of: model.layout.totalCount).count
+      let optimizer = try readOptimizer(&reader, parameterCount: sliceCount)
       let required = try reader.read(UInt32.self)
       let staleness = try reader.read(UInt64.self)
       let version = try reader.read(UInt64.self)
       let applied = try reader.read(UInt64.self)
       let rejected = try reader.read(UInt64.self)
       let count = Int(try reader.read(UInt64.self))
-      guard count == model.layout.totalCount, count <= reader.remaining / 8 else {
+      guard count == sliceCount, count <= reader.remaining / 8 else {
         throw Failure.malformed("parameter count \(count) does not fit the model \(model)")
       }
       var parameters: [Double] = []
@@ -241,7 +252,7 @@ public enum CheckpointCodec {
       }
       return ServerCheckpoint(
         mode: mode, optimizer: optimizer, requiredWorkers: required, staleness: staleness,
-        model: model,
+        shard: shard, model: model,
         version: version, gradientsApplied: applied, rejected: rejected, parameters: parameters,
         sequences: sequences, dataset: dataset, work: work)
     } catch let failure as Failure {

@@ -90,6 +90,10 @@ public enum WireCodec {
       sink.write(status.optimizer, lengthAs: UInt16.self)
       sink.write(status.currentLearningRate)
       sink.write(status.staleness)
+      sink.write(UInt32(status.serverShard.index))
+      sink.write(UInt32(status.serverShard.count))
+      sink.write(status.parameterOffset)
+      sink.write(status.totalParameters)
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -465,12 +469,20 @@ public enum WireCodec {
     let optimizer = try reader.readString(lengthAs: UInt16.self, maximum: 1024, "optimizer")
     let currentRate = try reader.readFinite("current learning rate")
     let staleness = try reader.read(UInt64.self, "staleness")
+    let serverShard = try decodeShard(&reader)
+    let offset = try reader.read(UInt64.self, "parameter offset")
+    let total = try reader.read(UInt64.self, "total parameters")
+    guard offset + UInt64(parameters.values.count) <= total else {
+      throw .outOfRange(
+        field: "parameter offset", value: String(offset), allowed: "within the \(total) parameters")
+    }
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
       parameters: parameters, workers: workers, workersLeft: left, auditRecordsSent: audits,
       epochs: epochs, epoch: epoch, rowsAppliedInEpoch: rowsApplied, datasetRows: datasetRows,
       workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate,
-      staleness: staleness)
+      staleness: staleness, serverShard: serverShard, parameterOffset: offset,
+      totalParameters: total)
   }
 }

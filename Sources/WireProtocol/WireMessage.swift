@@ -314,6 +314,12 @@ public struct ServerStatus: Equatable, Sendable {
   public var currentLearningRate: Double
   /// In ssp mode, the staleness bound (0 otherwise).
   public var staleness: UInt64
+  /// Which part of the parameters this server owns (0/1: all of them).
+  public var serverShard: Shard
+  /// The flat index of the first parameter in `parameters`.
+  public var parameterOffset: UInt64
+  /// Parameters of the whole model, across all server shards.
+  public var totalParameters: UInt64
 
   /// A server status.
   public init(
@@ -322,9 +328,13 @@ public struct ServerStatus: Equatable, Sendable {
     workers: [WorkerStatus], workersLeft: UInt32, auditRecordsSent: UInt64, epochs: UInt64 = 0,
     epoch: UInt64 = 0, rowsAppliedInEpoch: UInt64 = 0, datasetRows: UInt64 = 0,
     workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil,
-    staleness: UInt64 = 0
+    staleness: UInt64 = 0, serverShard: Shard = try! Shard(index: 0, count: 1),
+    parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil
   ) {
     self.staleness = staleness
+    self.serverShard = serverShard
+    self.parameterOffset = parameterOffset
+    self.totalParameters = totalParameters ?? UInt64(parameters.values.count)
     self.optimizer = optimizer
     self.currentLearningRate = currentLearningRate ?? learningRate
     self.epochs = epochs

@@ -10,7 +10,11 @@ import ZeroMQ
 
 /// Where the server is, for every client command.
 struct ConnectOptions: ParsableArguments {
-  @Option(name: .long, help: "The server's endpoint, e.g. tcp://10.0.0.5:5555.")
+  @Option(
+    name: .long,
+    help:
+      "The server's endpoint, e.g. tcp://10.0.0.5:5555; for server shards, all of them in shard order, comma-separated."
+  )
   var connect: String
 
   @Option(name: .long, help: "How long to wait for each reply, in milliseconds.")
@@ -23,7 +27,7 @@ struct ConnectOptions: ParsableArguments {
   var serverKey: String?
 
   func validate() throws {
-    guard connect.contains("://") else {
+    guard endpoints.allSatisfy({ $0.contains("://") }) else {
       throw ValidationError(
         "--connect needs an endpoint such as tcp://HOST:5555, got \"\(connect)\"")
     }
@@ -48,13 +52,20 @@ struct ConnectOptions: ParsableArguments {
       + (serverKey.map { ["--server-key", $0] } ?? [])
   }
 
-  /// A connection to the server, with its own context.
-  func open(routingID: [UInt8]? = nil) throws -> (Context, ServerConnection) {
+  /// The endpoints listed in `--connect`.
+  var endpoints: [String] { connect.split(separator: ",").map(String.init) }
+
+  /// A link to the server (or to all its shards), with its own context.
+  func open(routingID: [UInt8]? = nil) throws -> (Context, any ServerLink) {
     let context = try Context()
-    return (
-      context,
+    let security = try security()
+    let connections = try endpoints.map { endpoint in
       try ServerConnection(
-        context: context, endpoint: connect, routingID: routingID, security: try security())
+        context: context, endpoint: endpoint, routingID: routingID, security: security)
+    }
+    if connections.count == 1 { return (context, connections[0]) }
+    return (
+      context, try ShardedServerLink(connections: connections, timeoutMilliseconds: timeoutMs)
     )
   }
 }

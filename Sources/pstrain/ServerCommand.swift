@@ -29,6 +29,9 @@ struct ServerCommand: ParsableCommand {
 
   @OptionGroup var training: ServerTrainingOptions
 
+  @Option(help: "Own part K/M of the parameters (a contiguous range); clients list all M servers.")
+  var shard: String = "0/1"
+
   @Option(help: "Lease rows to workers for this many epochs (default: workers bring shards).")
   var epochs: UInt64?
 
@@ -56,6 +59,7 @@ struct ServerCommand: ParsableCommand {
 
   func validate() throws {
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
+    do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
     guard deadAfterMs >= 100 else { throw ValidationError("--dead-after-ms must be >= 100") }
     guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
     guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
@@ -79,6 +83,11 @@ struct ServerCommand: ParsableCommand {
     MemoryTuning.returnLargeBuffersToTheSystem()
     try runReportingErrors {
       let model = ChainModel(layers: training.layers)
+      let ownShard = try Shard(parsing: shard)
+      guard ownShard.count == 1 || epochs == nil else {
+        throw Failure(
+          message: "leased work (--epochs) needs a single server; drop --shard or --epochs")
+      }
       let store = try checkpointDir.map { try CheckpointStore(directory: $0) }
       let latest = resume ? try store?.latest() : nil
       // The configuration is built in place so that the server holds the only copy
@@ -87,9 +96,10 @@ struct ServerCommand: ParsableCommand {
         let configuration = ServerConfiguration(
           mode: training.mode.mode, requiredWorkers: workers,
           optimizer: try training.optimizerSettings(), model: ModelCatalog.descriptor(of: model),
-          initialParameters: latest == nil ? model.initialWeights() : [],
+          initialParameters: latest == nil
+            ? Array(model.initialWeights()[ownShard.rows(of: model.parameterCount)]) : [],
           deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows,
-          staleness: training.staleness, validatingParameters: latest == nil)
+          staleness: training.staleness, shard: ownShard, validatingParameters: latest == nil)
         if let latest {
           return try ParameterServer(configuration: configuration, resuming: latest.checkpoint)
         }
@@ -119,7 +129,7 @@ struct ServerCommand: ParsableCommand {
       print("listening \(loop.boundEndpoint)")
       let settings = server.configuration
       print(
-        "server: \(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(server.configuration.model), \(settings.optimizer)"
+        "server\(settings.shard.count > 1 ? " shard \(settings.shard) (parameters \(settings.parameterRange))" : ""): \(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(server.configuration.model), \(settings.optimizer)"
           + (settings.leasedEpochs.map {
             ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
           } ?? ""))

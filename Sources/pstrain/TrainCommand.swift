@@ -33,6 +33,9 @@ struct TrainCommand: ParsableCommand {
     help: "Inject a gradient fault into worker 0 (scale=F, flip=K, stale=K), to see audits fail.")
   var fault: String?
 
+  @Option(help: "Split the parameters over this many server processes.")
+  var serverShards: Int = 1
+
   @Flag(help: "Let the server lease rows per epoch instead of giving workers fixed shards.")
   var leased = false
 
@@ -49,6 +52,12 @@ struct TrainCommand: ParsableCommand {
     guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1...256") }
     guard work.epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
+    guard (1...64).contains(serverShards) else {
+      throw ValidationError("--server-shards must be 1...64")
+    }
+    guard serverShards == 1 || !leased else {
+      throw ValidationError("--leased needs a single server; drop --server-shards")
+    }
     guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
     guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
     try validateFault(fault)
@@ -95,20 +104,26 @@ struct TrainCommand: ParsableCommand {
 
   private func train(dataset: Dataset, cluster: LocalCluster) throws -> Outcome {
     let started = Date()
-    var serverArguments =
+    let serverArguments =
       [
         "server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)",
       ] + training.arguments
       + (leased ? ["--epochs", "\(work.epochs)", "--chunk-rows", "\(chunkRows)"] : [])
-    let server = try cluster.start("server", serverArguments)
-    serverArguments.removeAll()
-    guard
-      let listening = server.waitForLine(
-        timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
-    else {
-      throw Failure(message: "the server did not start: \(server.errorTail())")
+    var servers: [ChildProcess] = []
+    var endpoints: [String] = []
+    for index in 0..<serverShards {
+      let server = try cluster.start(
+        "server \(index)", serverArguments + ["--shard", "\(index)/\(serverShards)"])
+      guard
+        let listening = server.waitForLine(
+          timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
+      else {
+        throw Failure(message: "server \(index) did not start: \(server.errorTail())")
+      }
+      servers.append(server)
+      endpoints.append(String(listening.dropFirst("listening ".count)))
     }
-    let endpoint = String(listening.dropFirst("listening ".count))
+    let endpoint = endpoints.joined(separator: ",")
     progress(
       "train: server at \(endpoint), \(training.mode) mode, \(workers) workers, \(work.epochs) epochs, lr \(training.lr)"
     )
@@ -146,7 +161,9 @@ struct TrainCommand: ParsableCommand {
         problems.append("timed out after \(timeoutS) s with workers still running")
         break
       }
-      if !server.isRunning { throw Failure(message: "the server exited: \(server.errorTail())") }
+      if let dead = servers.first(where: { !$0.isRunning }) {
+        throw Failure(message: "\(dead.name) exited: \(dead.errorTail())")
+      }
       if Date().timeIntervalSince(lastProgress) >= 0.5 {
         lastProgress = Date()
         if let status = try? connection.status(timeoutMilliseconds: 2000) {
@@ -184,8 +201,8 @@ struct TrainCommand: ParsableCommand {
         "\(summary.audits.failed) audits failed (workers \(summary.audits.failedWorkers))")
     }
     if summary.audits.count == 0 { problems.append("no gradient was audited") }
-    if server.stop() != 0 {
-      problems.append("the server did not stop cleanly: \(server.errorTail())")
+    for server in servers where server.stop() != 0 {
+      problems.append("\(server.name) did not stop cleanly: \(server.errorTail())")
     }
     return Outcome(
       status: status, audits: summary.audits, problems: problems, endpoint: endpoint,

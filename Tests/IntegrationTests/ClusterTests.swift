@@ -203,3 +203,46 @@ import Testing
     }
   }
 }
+
+/// Several server shards, each owning a key range of the parameters.
+@Suite(.serialized) struct ServerShardTests {
+  func weights(_ arguments: [String]) throws -> [Double] {
+    let run = try runPstrain(["train", "--json"] + arguments)
+    #expect(run.status == 0, "\(run.errors.suffix(400))")
+    return try #require(try lastJSONObject(run.output)["weights"] as? [Double])
+  }
+
+  @Test func shardedServersEqualOneServerBitForBitInSyncMode() throws {
+    let one = try weights(["--mode", "sync", "--layers", "5", "--lr", "0.01", "--epochs", "150"])
+    for shards in [2, 3] {
+      let split = try weights([
+        "--mode", "sync", "--layers", "5", "--lr", "0.01", "--epochs", "150", "--server-shards",
+        "\(shards)",
+      ])
+      #expect(split.map(\.bitPattern) == one.map(\.bitPattern), "\(shards) shards")
+    }
+  }
+
+  @Test func auditAndStatusSpanAllShards() throws {
+    let data = try generateData(rows: 100, seed: 4, noise: 0.3)
+    let first = try startServer(["--shard", "0/2", "--layers", "4", "--lr", "0.01"])
+    defer { first.0.stop() }
+    let second = try startServer(["--shard", "1/2", "--layers", "4", "--lr", "0.01"])
+    defer { second.0.stop() }
+    let endpoints = "\(first.1),\(second.1)"
+    let faulty = try Launched([
+      "worker", "--connect", endpoints, "--shard", "0/1", "--data", data, "--epochs", "1000000",
+      "--fault", "flip=3",
+    ])
+    defer { faulty.stop() }
+    _ = try faulty.line(startingWith: "worker 0:")
+    // flip=3 corrupts a coordinate that lives on the second server: the merged audit sees it.
+    let audit = try runPstrain(["audit", "--connect", endpoints], within: 60)
+    #expect(audit.status == 1, "\(audit.output) \(audit.errors)")
+    let status = try runPstrain(["status", "--connect", endpoints, "--json"], within: 30)
+    #expect((try lastJSONObject(status.output)["weights"] as? [Double])?.count == 4)
+    let reversed = try runPstrain(["status", "--connect", "\(second.1),\(first.1)"], within: 30)
+    #expect(reversed.status != 0)
+    #expect(reversed.errors.contains("shard order"))
+  }
+}

@@ -78,3 +78,14 @@ import Testing
     }
   }
 }
+
+@Suite struct TensorSliceTests {
+  @Test func slicesKeepNamesAndCountOverlaps() {
+    let layout = [TensorSpec(name: "a", count: 3), TensorSpec(name: "b", count: 4)]
+    #expect(layout.slice(0..<7) == layout)
+    #expect(
+      layout.slice(2..<5) == [TensorSpec(name: "a", count: 1), TensorSpec(name: "b", count: 2)])
+    #expect(layout.slice(3..<7) == [TensorSpec(name: "b", count: 4)])
+    #expect(layout.slice(5..<5).isEmpty)
+  }
+}
