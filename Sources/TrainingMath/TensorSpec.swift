@@ -41,9 +41,9 @@ extension Array where Element == TensorSpec {
     var result: [TensorSpec] = []
     var offset = 0
     for spec in self {
-      let overlap =
-        Swift.max(offset, range.lowerBound)..<Swift.min(offset + spec.count, range.upperBound)
-      if !overlap.isEmpty { result.append(TensorSpec(name: spec.name, count: overlap.count)) }
+      let lower = Swift.max(offset, range.lowerBound)
+      let upper = Swift.min(offset + spec.count, range.upperBound)
+      if lower < upper { result.append(TensorSpec(name: spec.name, count: upper - lower)) }
       offset += spec.count
     }
     return result
