@@ -102,7 +102,7 @@ public final class ParameterServer {
   private var workersDead: UInt32 = 0
   /// Last applied push per worker id; kept after a worker leaves, so that a
   /// retry or a restarted worker is never applied twice.
-  private var sequences: [UInt32: UInt64] = [:]
+  private var sequences: [UInt32: SequenceWindow] = [:]
   private var dataset: DatasetIdentity?
   /// Row leases, when the server drives the epochs.
   public private(set) var work: LeasedWork?
@@ -164,7 +164,9 @@ public final class ParameterServer {
     version = checkpoint.version
     gradientsApplied = checkpoint.gradientsApplied
     rejected = checkpoint.rejected
-    for entry in checkpoint.sequences { sequences[entry.workerID] = entry.sequence }
+    for entry in checkpoint.sequences {
+      sequences[entry.workerID] = SequenceWindow(highest: entry.sequence, below: entry.recent)
+    }
     dataset = checkpoint.dataset
     if let progress = checkpoint.work {
       work = LeasedWork(
@@ -182,7 +184,9 @@ public final class ParameterServer {
       shard: configuration.shard, model: configuration.model,
       version: version, gradientsApplied: gradientsApplied, rejected: rejected,
       parameters: parameters,
-      sequences: sequences.keys.sorted().map { .init(workerID: $0, sequence: sequences[$0]!) },
+      sequences: sequences.keys.sorted().map {
+        .init(workerID: $0, sequence: sequences[$0]!.highest, recent: sequences[$0]!.below)
+      },
       dataset: dataset,
       work: work.map { work in
         .init(
@@ -279,7 +283,7 @@ public final class ParameterServer {
         let worker = workers[id]!
         return WorkerStatus(
           workerID: id, shard: worker.shard, pushesApplied: worker.pushesApplied,
-          lastSequence: sequences[id] ?? 0)
+          lastSequence: sequences[id]?.highest ?? 0)
       }, workersLeft: workersLeft, auditRecordsSent: auditRecordsSent,
       epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
       rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
@@ -310,7 +314,7 @@ public final class ParameterServer {
       }
       workers[join.workerID]!.lastSeen = now
       // A retried join: answer it again.
-      return [weightsReply(to: peer, acknowledging: sequences[join.workerID] ?? 0)]
+      return [weightsReply(to: peer, acknowledging: sequences[join.workerID]?.highest ?? 0)]
     }
     if let known = dataset, known != join.dataset {
       return refuse(
@@ -329,7 +333,7 @@ public final class ParameterServer {
     workers[join.workerID] = Worker(peer: peer, shard: join.shard, lastSeen: now)
     everJoined.insert(join.workerID)
     // A worker that rejoins (after a restart of either side) continues its numbering.
-    return [weightsReply(to: peer, acknowledging: sequences[join.workerID] ?? 0)]
+    return [weightsReply(to: peer, acknowledging: sequences[join.workerID]?.highest ?? 0)]
       + advanceSteps()
   }
 
@@ -350,7 +354,7 @@ public final class ParameterServer {
       let lease = Lease(
         epoch: epoch, firstRow: UInt64(rows.lowerBound), rowCount: UInt64(rows.count),
         weights: WeightsReply(
-          version: version, acknowledgedSequence: sequences[workerID] ?? 0,
+          version: version, acknowledgedSequence: sequences[workerID]?.highest ?? 0,
           parameters: namedParameters))
       return released + [Outgoing(to: peer, .lease(lease))]
     case .wait:
@@ -377,16 +381,18 @@ public final class ParameterServer {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuse(peer, .notJoined, "worker \(push.workerID) has not joined from this connection")
     }
-    let last = sequences[push.workerID] ?? 0
-    if push.sequence == last {
-      // A retry of the push applied last: answer it again, apply nothing.
+    let window = sequences[push.workerID] ?? SequenceWindow()
+    switch window.verdict(for: push.sequence) {
+    case .applied:
+      // A retry of a push already applied: answer it again, apply nothing.
       return [weightsReply(to: peer, acknowledging: push.sequence)]
-    }
-    guard push.sequence > last else {
+    case .tooOld:
       return refuse(
         peer, .replayed,
-        "push \(push.sequence) of worker \(push.workerID) was already applied (last applied: \(last))"
+        "push \(push.sequence) of worker \(push.workerID) is older than the \(SequenceWindow.width) pushes remembered below the last applied, \(window.highest)"
       )
+    case .new:
+      break
     }
     if let waiting = pendingPush(of: push.workerID), waiting.sequence == push.sequence {
       return []  // a retry of a gradient waiting for its step: answered when the step is done
@@ -447,7 +453,7 @@ public final class ParameterServer {
   }
 
   private func recordApplied(_ push: GradientPush) {
-    sequences[push.workerID] = push.sequence
+    sequences[push.workerID, default: SequenceWindow()].markApplied(push.sequence)
     workers[push.workerID]?.pushesApplied += 1
     work?.markApplied(push.samples.map(\.index), from: push.workerID)
   }

@@ -75,7 +75,12 @@ public enum WorkerLoop {
         let reply = try connection.receive(
           timeoutMilliseconds: timing.retryMilliseconds, graceAfterStopMilliseconds: nil)
       else {
-        try connection.send(outstanding)  // retry; also proves we are alive
+        // Retry: every unanswered push of the window, or the last request.
+        // This is also how the server knows the worker is alive.
+        let unanswered = session.unacknowledgedPushes
+        for message in unanswered.isEmpty ? [outstanding] : unanswered {
+          try connection.send(message)
+        }
         continue
       }
       var step = try session.receive(reply)
@@ -94,11 +99,15 @@ public enum WorkerLoop {
         continue
       case .send(let message):
         outstanding = message
+        try connection.send(message)
+      case .sendEach(let messages):
+        for message in messages { try connection.send(message) }
+        if let last = messages.last { outstanding = last }
       case .sendAfter(let milliseconds, let message):
         usleep(UInt32(min(milliseconds, 60_000)) * 1000)
         outstanding = message
+        try connection.send(message)
       }
-      try connection.send(outstanding)
       if lastUseful - lastReport >= 1000 {
         lastReport = lastUseful
         report()

@@ -23,6 +23,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
     case send(WireMessage)
     /// Wait this long, then send the message.
     case sendAfter(milliseconds: Int, WireMessage)
+    /// Send each of these (a window of pushes), then wait for their replies.
+    /// Empty: nothing to send, keep waiting for replies already owed.
+    case sendEach([WireMessage])
     /// The reply answered an earlier request; keep waiting.
     case ignore
     /// The server accepted the leave; the worker is done.
@@ -37,6 +40,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public let dataset: Dataset
   /// Samples per push.
   public let batchSize: Int
+  /// Pushes kept in flight at most (async servers only; 1 waits for each reply).
+  public let pipeline: Int
   /// The injected fault (normally none).
   public let fault: GradientFault
   private let objective: Objective<Model>
@@ -55,14 +60,19 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public private(set) var resyncs = 0
 
   private enum Awaiting: Equatable {
-    case joined
-    case weights(sequence: UInt64)
-    case lease, left
+    case joined, weights, lease, left
+  }
+
+  /// A push sent and not yet acknowledged.
+  private struct InFlight {
+    var sequence: UInt64
+    var rows: [Int]
+    var message: WireMessage
   }
 
   private var awaiting: Awaiting = .joined
   private var rows: [Int] = []  // rows still to do in this epoch (shard) or lease
-  private var inFlight: [Int] = []  // rows of the push awaiting its reply
+  private var inFlight: [InFlight] = []  // pushes awaiting their replies, oldest first
   private var sequence: UInt64 = 0
   private var recentWeights: [[Double]] = []
   private var lossSum = 0.0
@@ -72,8 +82,14 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// A worker for `model` over `dataset`.
   public init(
     workerID: UInt32, source: WorkSource, dataset: Dataset, model: Model, batchSize: Int = 1,
-    fault: GradientFault = .none
+    pipeline: Int = 1, fault: GradientFault = .none
   ) throws(RoleError) {
+    guard (1...SequenceWindow.width).contains(UInt64(max(pipeline, 0))) else {
+      throw .invalidArgument("pipeline must be 1...\(SequenceWindow.width), got \(pipeline)")
+    }
+    if pipeline > 1, case .leased = source {
+      throw .invalidArgument("a pipeline needs a fixed shard: leased rows are pushed one at a time")
+    }
     if case .shard(_, let epochs) = source, epochs < 0 {
       throw .invalidArgument("epochs must be >= 0, got \(epochs)")
     }
@@ -89,6 +105,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     self.source = source
     self.dataset = dataset
     self.batchSize = batchSize
+    self.pipeline = pipeline
     self.fault = fault
     self.objective = Objective(model: model)
     self.gradient = [Double](repeating: 0, count: model.parameterCount)
@@ -126,22 +143,24 @@ public final class WorkerSession<Model: DifferentiableModel> {
     case (.weights(let update), .joined):
       try take(update)
       // The server tells a (re)joining worker the last push it applied from it.
-      if !inFlight.isEmpty {
-        if update.acknowledgedSequence >= sequence {
-          finishBatch()
+      for push in inFlight.reversed() {
+        if update.acknowledgedSequence >= push.sequence {
+          pushesApplied += 1
         } else if case .shard = source {
-          rows.insert(contentsOf: inFlight, at: 0)  // not applied: do it again
+          rows.insert(contentsOf: push.rows, at: 0)  // not applied: do it again
         }
-        inFlight = []
       }
+      inFlight = []
       if case .leased = source { rows = [] }  // a restarted server leases afresh
       sequence = max(sequence, update.acknowledgedSequence)
       return next()
-    case (.weights(let update), .weights(let expected)):
-      guard update.acknowledgedSequence == expected else { return .ignore }
-      try take(update)
-      finishBatch()
-      inFlight = []
+    case (.weights(let update), .weights):
+      guard let index = inFlight.firstIndex(where: { $0.sequence == update.acknowledgedSequence })
+      else { return .ignore }  // a late duplicate
+      inFlight.remove(at: index)
+      pushesApplied += 1
+      // Replies to a window may overtake each other after a reconnect; keep the newest weights.
+      if update.version >= version || inFlight.isEmpty { try take(update) }
       return next()
     case (.lease(let lease), .lease):
       guard lease.rows.upperBound <= dataset.count else {
@@ -198,10 +217,6 @@ public final class WorkerSession<Model: DifferentiableModel> {
     }
   }
 
-  private func finishBatch() {
-    if !inFlight.isEmpty { pushesApplied += 1 }
-  }
-
   private func closeEpoch() {
     epochLoss = batches > 0 ? lossSum / Double(batches) : 0
     lossSum = 0
@@ -215,28 +230,43 @@ public final class WorkerSession<Model: DifferentiableModel> {
     return .leave(workerID: workerID)
   }
 
+  /// The pushes sent and not yet acknowledged, to resend when answers are late.
+  public var unacknowledgedPushes: [WireMessage] { inFlight.map(\.message) }
+
   private func leave() -> Step { .send(leaveNow()) }
 
-  /// The next request: a push of the next batch, a lease request, or leave.
+  /// The next requests: pushes to fill the window, a lease request, or leave.
   private func next() -> Step {
-    if rows.isEmpty {
-      switch source {
-      case .leased:
-        awaiting = .lease
-        return .send(.leaseRequest(workerID: workerID))
-      case .shard(let shard, let epochs):
-        if batches > 0 {
-          closeEpoch()
-          epoch += 1
+    var pushes: [WireMessage] = []
+    while inFlight.count < pipeline {
+      if rows.isEmpty {
+        // An epoch, shard or lease ends only once its last pushes are answered.
+        guard inFlight.isEmpty else { break }
+        switch source {
+        case .leased:
+          awaiting = .lease
+          return .send(.leaseRequest(workerID: workerID))
+        case .shard(let shard, let epochs):
+          if batches > 0 {
+            closeEpoch()
+            epoch += 1
+          }
+          let own = Array(shard.rows(of: dataset.count))
+          guard epoch < epochs, !own.isEmpty else { return leave() }
+          rows = own
         }
-        let own = Array(shard.rows(of: dataset.count))
-        guard epoch < epochs, !own.isEmpty else { return leave() }
-        rows = own
       }
+      pushes.append(makePush())
     }
+    awaiting = .weights
+    return pushes.count == 1 ? .send(pushes[0]) : .sendEach(pushes)
+  }
+
+  /// Computes the gradient of the next batch at the latest weights (or stale
+  /// ones, with the stale fault) and records it as in flight.
+  private func makePush() -> WireMessage {
     let batch = Array(rows.prefix(batchSize))
     rows.removeFirst(batch.count)
-    inFlight = batch
     let samples = batch.map { dataset.samples[$0] }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
     lossSum += objective.gradient(weights: point, samples: samples, into: &gradient)
@@ -244,11 +274,11 @@ public final class WorkerSession<Model: DifferentiableModel> {
     var pushed = gradient
     fault.corrupt(&pushed)
     sequence += 1
-    awaiting = .weights(sequence: sequence)
-    return .send(
-      .push(
-        GradientPush(
-          workerID: workerID, sequence: sequence, computedAtVersion: version, samples: samples,
-          gradient: NamedTensors(layout: objective.model.layout, values: pushed))))
+    let message = WireMessage.push(
+      GradientPush(
+        workerID: workerID, sequence: sequence, computedAtVersion: version, samples: samples,
+        gradient: NamedTensors(layout: objective.model.layout, values: pushed)))
+    inFlight.append(InFlight(sequence: sequence, rows: batch, message: message))
+    return message
   }
 }

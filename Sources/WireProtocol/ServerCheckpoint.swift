@@ -50,17 +50,20 @@ public struct ServerCheckpoint: Equatable, Sendable {
   /// Leased-work progress, when the server leases rows.
   public var work: WorkProgress?
 
-  /// A worker id and its last applied sequence number.
+  /// A worker id, its highest applied sequence and which of the 64 below it were applied.
   public struct WorkerSequence: Equatable, Sendable {
     /// The worker.
     public var workerID: UInt32
-    /// Its last applied push.
+    /// Its highest applied push.
     public var sequence: UInt64
+    /// Bit i: push `sequence - 1 - i` was applied.
+    public var recent: UInt64
 
     /// A table entry.
-    public init(workerID: UInt32, sequence: UInt64) {
+    public init(workerID: UInt32, sequence: UInt64, recent: UInt64 = 0) {
       self.workerID = workerID
       self.sequence = sequence
+      self.recent = recent
     }
   }
 
@@ -161,6 +164,7 @@ public enum CheckpointCodec {
     for entry in checkpoint.sequences {
       put(entry.workerID)
       put(entry.sequence)
+      put(entry.recent)
     }
     put(UInt8(checkpoint.dataset == nil ? 0 : 1))
     if let dataset = checkpoint.dataset {
@@ -223,11 +227,13 @@ public enum CheckpointCodec {
         parameters.append(value)
       }
       let entries = Int(try reader.read(UInt32.self))
-      guard entries <= reader.remaining / 12 else { throw Failure.malformed("sequence table size") }
+      guard entries <= reader.remaining / 20 else { throw Failure.malformed("sequence table size") }
       var sequences: [ServerCheckpoint.WorkerSequence] = []
       for _ in 0..<entries {
         sequences.append(
-          .init(workerID: try reader.read(UInt32.self), sequence: try reader.read(UInt64.self)))
+          .init(
+            workerID: try reader.read(UInt32.self), sequence: try reader.read(UInt64.self),
+            recent: try reader.read(UInt64.self)))
       }
       var dataset: DatasetIdentity?
       if try reader.read(UInt8.self) == 1 {

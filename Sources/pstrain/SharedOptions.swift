@@ -65,14 +65,19 @@ struct WorkerTrainingOptions: ParsableArguments {
   @Option(help: "Samples per gradient push.")
   var batchSize: Int = 1
 
+  @Option(help: "Pushes a worker keeps in flight (async servers, fixed shards; 1 to 64).")
+  var pipeline: Int = 1
+
   func validate() throws {
     guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
     guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+    guard (1...64).contains(pipeline) else { throw ValidationError("--pipeline must be 1...64") }
   }
 
   /// The same flags, to pass on to a worker process.
   var arguments: [String] {
-    ["--epochs", "\(epochs)", "--batch-size", "\(batchSize)"] + (data.map { ["--data", $0] } ?? [])
+    ["--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--pipeline", "\(pipeline)"]
+      + (data.map { ["--data", $0] } ?? [])
   }
 }
 

@@ -52,6 +52,9 @@ struct TrainCommand: ParsableCommand {
     guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1...256") }
     guard work.epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
+    guard work.pipeline == 1 || training.mode == .async else {
+      throw ValidationError("--pipeline needs --mode async: sync and ssp answer one push at a time")
+    }
     guard (1...64).contains(serverShards) else {
       throw ValidationError("--server-shards must be 1...64")
     }

@@ -74,9 +74,16 @@ struct WorkerCommand: ParsableCommand {
             "the server at \(server.connect) does not lease rows; give the worker --shard I/N (or start the server with --epochs E)"
         )
       }
+      if work.pipeline > 1 && status.mode != .async {
+        throw Failure(
+          message:
+            "--pipeline \(work.pipeline) needs an async server; a \(status.mode) server answers one push at a time"
+        )
+      }
       let session = try WorkerSession(
         workerID: workerID, source: source, dataset: dataset, model: model,
-        batchSize: work.batchSize, fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
+        batchSize: work.batchSize, pipeline: work.pipeline,
+        fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
       let plan: String
       switch source {
       case .shard(let shard, let epochs):

@@ -122,16 +122,18 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     _ = server.receive(join(0), from: peerA, now: 0)
     _ = server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1)
     _ = server.receive(push(0, 2, at: 1, [1, 1, 1]), from: peerA, now: 1)
+    // Push 70 moves the remembered window past push 1, which is then too old to tell.
+    _ = server.receive(push(0, 70, at: 2, [1, 1, 1]), from: peerA, now: 1)
     let before = server.parameters
     let cases: [(WireMessage, PeerID, ErrorCode)] = [
       (push(0, 1, at: 1, [1, 1, 1]), peerA, .replayed),
-      (push(0, 3, at: 5, [1, 1, 1]), peerA, .versionMismatch),
+      (push(0, 71, at: 5, [1, 1, 1]), peerA, .versionMismatch),
       (push(9, 1, at: 0, [1, 1, 1]), peerA, .notJoined),
       (push(0, 3, at: 1, [1, 1, 1]), peerB, .notJoined),
       (
         .push(
           GradientPush(
-            workerID: 0, sequence: 3, computedAtVersion: 1,
+            workerID: 0, sequence: 71, computedAtVersion: 1,
             samples: [Sample(index: 0, x: 1, label: 1)],
             gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 2)], values: [1, 1]))),
         peerA, .layoutMismatch
@@ -162,7 +164,7 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     }
     #expect(errorCode(server.rejectUndecodable(.badMagic, from: peerC)) == .malformed)
     #expect(server.parameters == before)
-    #expect(server.version == 2)
+    #expect(server.version == 3)
     #expect(server.rejected == UInt64(cases.count) + 1)
     #expect(server.joinedWorkers == [0])
   }

@@ -40,6 +40,8 @@ func runInMemory(
       case .ignore: break
       case .send(let message), .sendAfter(_, let message):
         try deliver(server.receive(message, from: peers[index], now: 1))
+      case .sendEach(let messages):
+        for message in messages { try deliver(server.receive(message, from: peers[index], now: 1)) }
       }
     }
     idle = progressed ? 0 : idle + 1

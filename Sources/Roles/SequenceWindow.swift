@@ -1,0 +1,51 @@
+/// Which of a worker's push sequence numbers have been applied: the highest,
+/// and a bitmap of the 64 below it. A worker that keeps several pushes in flight
+/// may have one overtaken by the next (a reconnect loses the first, the retry
+/// arrives after the second); the window still applies each exactly once.
+public struct SequenceWindow: Equatable, Sendable {
+  /// How far below the highest applied sequence the window remembers.
+  public static let width: UInt64 = 64
+
+  /// The highest sequence applied (0: none yet).
+  public private(set) var highest: UInt64
+  /// Bit i set: sequence `highest - 1 - i` was applied.
+  public private(set) var below: UInt64
+
+  /// What a push with some sequence number is.
+  public enum Verdict: Equatable, Sendable {
+    /// Not applied yet: apply it.
+    case new
+    /// Applied already: answer again, apply nothing.
+    case applied
+    /// Too far below the window to tell: refuse it.
+    case tooOld
+  }
+
+  /// A window; `highest` and `below` as saved in a checkpoint.
+  public init(highest: UInt64 = 0, below: UInt64 = 0) {
+    self.highest = highest
+    self.below = below
+  }
+
+  /// Classifies `sequence` (>= 1).
+  public func verdict(for sequence: UInt64) -> Verdict {
+    if sequence > highest { return .new }
+    if sequence == highest { return .applied }
+    let distance = highest - sequence
+    guard distance <= Self.width else { return .tooOld }
+    return below & (1 << (distance - 1)) != 0 ? .applied : .new
+  }
+
+  /// Records `sequence` as applied.
+  public mutating func markApplied(_ sequence: UInt64) {
+    if sequence > highest {
+      let shift = sequence - highest
+      // The old highest becomes bit (shift - 1); older bits move up by `shift`.
+      below = shift >= Self.width ? 0 : (below << shift)
+      if highest > 0 && shift <= Self.width { below |= 1 << (shift - 1) }
+      highest = sequence
+    } else if sequence < highest, highest - sequence <= Self.width {
+      below |= 1 << (highest - sequence - 1)
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import Testing
+import TrainingMath
+import WireProtocol
+
+@testable import Roles
+
+@Suite struct SequenceWindowTests {
+  @Test func appliesEachSequenceOnceEvenOutOfOrder() {
+    var window = SequenceWindow()
+    #expect(window.verdict(for: 1) == .new)
+    window.markApplied(2)
+    #expect(window.verdict(for: 1) == .new)  // overtaken, not applied yet
+    #expect(window.verdict(for: 2) == .applied)
+    window.markApplied(1)
+    #expect(window.verdict(for: 1) == .applied)
+    window.markApplied(70)
+    #expect(window.verdict(for: 6) == .new)
+    #expect(window.verdict(for: 5) == .tooOld)
+    #expect(window.verdict(for: 69) == .new)
+    window.markApplied(69)
+    #expect(window.verdict(for: 69) == .applied)
+    #expect(window.highest == 70)
+    window.markApplied(1000)
+    #expect(window.verdict(for: 70) == .tooOld)
+    #expect(window.verdict(for: 999) == .new)
+  }
+
+  @Test func anOvertakenPushIsAppliedOnceAndItsRetryAnsweredAgain() {
+    let server = makeServer(.async)
+    _ = server.receive(join(0), from: peerA, now: 0)
+    #expect(
+      weights(server.receive(push(0, 2, at: 0, [1, 1, 1]), from: peerA, now: 1), for: peerA) != nil)
+    #expect(
+      weights(server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 2), for: peerA) != nil)
+    #expect(server.gradientsApplied == 2)
+    let retry = weights(
+      server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 3), for: peerA)
+    #expect(retry?.acknowledgedSequence == 1)
+    #expect(server.gradientsApplied == 2)
+  }
+}
+
+@Suite struct PipelineTests {
+  @Test(arguments: [2, 8, 64])
+  func aPipelinedWorkerAppliesEveryGradientOnceAndConverges(window: Int) throws {
+    let model = ChainModel(layers: 3)
+    let server = makeServer(.async)
+    let workers = try (0..<2).map { index in
+      try WorkerSession(
+        workerID: UInt32(index), source: .shard(try Shard(index: index, count: 2), epochs: 500),
+        dataset: .seed, model: model, pipeline: window)
+    }
+    let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
+    #expect(server.gradientsApplied == 1000)
+    #expect(workers.map(\.pushesApplied) == [500, 500])
+    #expect(
+      Objective(model: model).loss(weights: server.parameters, samples: Dataset.seed.samples) < 1e-3
+    )
+    #expect(reports.filter { !$0.audit.passed }.isEmpty)
+  }
+
+  @Test func pipelinesNeedFixedShards() {
+    #expect(throws: RoleError.self) {
+      try WorkerSession(
+        workerID: 0, source: .leased, dataset: .seed, model: ChainModel(layers: 3), pipeline: 4)
+    }
+    #expect(throws: RoleError.self) {
+      try WorkerSession(
+        workerID: 0, source: .shard(try Shard(index: 0, count: 1), epochs: 1), dataset: .seed,
+        model: ChainModel(layers: 3), pipeline: 65)
+    }
+  }
+}
