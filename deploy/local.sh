@@ -7,7 +7,8 @@
 #
 # Each command first installs what the build needs (libzmq3-dev, pkg-config)
 # when it is missing, with apt-get (via sudo when not root); `test` run as root
-# also installs iproute2 and nftables for the network chaos tests.
+# also installs iproute2 and nftables for the network chaos tests and slurm-wlm
+# and munge for the Slurm test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ install_dependencies() {
     # The network chaos tests make namespaces with iproute2 and drop packets with nftables.
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
+    # The Slurm test runs the batch job on a single-machine Slurm.
+    [ -x /usr/sbin/slurmctld ] || missing+=(slurm-wlm)
+    [ -x /usr/sbin/munged ] || missing+=(munge)
   fi
   if ((${#missing[@]})); then
     local sudo=""

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Roles
 import TrainingMath
@@ -23,6 +24,9 @@ struct ServerCommand: ParsableCommand {
 
   @Option(help: "ZeroMQ endpoint to bind; tcp://127.0.0.1:* picks a free port.")
   var bind: String = "tcp://*:5555"
+
+  @Option(help: "Also write the bound endpoint to this file (for scripts and batch jobs).")
+  var endpointFile: String?
 
   @Option(help: "Workers a sync step waits for before the first step.")
   var workers: Int = 1
@@ -125,6 +129,15 @@ struct ServerCommand: ParsableCommand {
         printError(
           "warning: listening on \(loop.boundEndpoint) without encryption; any host that can reach it can push gradients"
         )
+      }
+      if let endpointFile {
+        do {
+          // Written to a temporary name and renamed, so a reader never sees half a line.
+          try (loop.boundEndpoint + "\n").write(
+            toFile: endpointFile, atomically: true, encoding: .utf8)
+        } catch {
+          throw Failure(message: "cannot write --endpoint-file \(endpointFile): \(error.localizedDescription)")
+        }
       }
       print("listening \(loop.boundEndpoint)")
       let settings = server.configuration
