@@ -23,6 +23,8 @@ install_dependencies() {
     # The Slurm test runs the batch job on a single-machine Slurm.
     [ -x /usr/sbin/slurmctld ] || missing+=(slurm-wlm)
     [ -x /usr/sbin/munged ] || missing+=(munge)
+    # The Kubernetes test renders deploy/k8s with kubectl's kustomize.
+    command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
   fi
   if ((${#missing[@]})); then
     local sudo=""
@@ -30,6 +32,10 @@ install_dependencies() {
     echo "installing ${missing[*]}" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if [ "$command" = test ] && ! command -v kubernetes-validate >/dev/null 2>&1; then
+    # Validates the rendered manifests offline (it bundles the schemas).
+    python3 -m pip install --quiet kubernetes-validate >&2 || echo "kubernetes-validate not installed; its test will be skipped" >&2
   fi
   if ! command -v swift >/dev/null 2>&1; then
     echo "swift is not on PATH: install a Swift 6 toolchain (swift.org) first" >&2
