@@ -11,7 +11,9 @@ let package = Package(
     .executable(name: "codec-fuzzer", targets: ["CodecFuzzer"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     .systemLibrary(
@@ -23,12 +25,18 @@ let package = Package(
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
     .target(name: "TrainingMath"),
     .target(name: "WireProtocol", dependencies: ["TrainingMath"]),
-    .target(name: "Roles", dependencies: ["ZeroMQ", "TrainingMath", "WireProtocol"]),
+    .target(
+      name: "Roles",
+      dependencies: [
+        "ZeroMQ", "TrainingMath", "WireProtocol", .product(name: "Metrics", package: "swift-metrics"),
+      ]),
     .executableTarget(
       name: "pstrain",
       dependencies: [
         "Roles", "TrainingMath", "WireProtocol", "ZeroMQ",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ]
     ),
     .executableTarget(name: "CodecFuzzer", dependencies: ["WireProtocol", "TrainingMath"]),

@@ -25,6 +25,8 @@ install_dependencies() {
     [ -x /usr/sbin/munged ] || missing+=(munge)
     # The Kubernetes test renders deploy/k8s with kubectl's kustomize.
     command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+    # The metrics test scrapes /metrics with curl.
+    [ -x /usr/bin/curl ] || missing+=(curl)
   fi
   if ((${#missing[@]})); then
     local sudo=""

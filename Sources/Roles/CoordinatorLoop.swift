@@ -13,6 +13,7 @@ public final class CoordinatorLoop {
   private let tolerance: Double
   /// Totals so far.
   public private(set) var tally = AuditTally()
+  private let metrics = CoordinatorMetrics()
 
   /// A coordinator auditing every `every` versions with `tolerance`.
   public init(connection: any ServerLink, every: UInt64, tolerance: Double) {
@@ -70,6 +71,7 @@ public final class CoordinatorLoop {
     case .auditRecord(let record):
       let result = try AuditReport.audit(record, tolerance: tolerance)
       tally.add(result)
+      metrics.record(result)
       report(result)
     case .subscription:
       break

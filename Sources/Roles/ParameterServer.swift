@@ -95,6 +95,17 @@ public final class ParameterServer {
   public private(set) var rejected: UInt64 = 0
   /// Audit records handed out.
   public private(set) var auditRecordsSent: UInt64 = 0
+  /// Refusals so far, by reason.
+  public private(set) var rejectedByReason: [ErrorCode: UInt64] = [:]
+  /// Staleness (versions between computing and applying) of recently applied
+  /// gradients, for metrics; drained by `drainStaleness()`, at most 100,000 kept.
+  private var stalenessSamples: [UInt64] = []
+
+  /// The staleness samples since the last call.
+  public func drainStaleness() -> [UInt64] {
+    defer { stalenessSamples.removeAll(keepingCapacity: true) }
+    return stalenessSamples
+  }
 
   private var workers: [UInt32: Worker] = [:]
   private var everJoined: Set<UInt32> = []
@@ -453,6 +464,9 @@ public final class ParameterServer {
   }
 
   private func recordApplied(_ push: GradientPush) {
+    if stalenessSamples.count < 100_000 {
+      stalenessSamples.append(version - 1 - min(version - 1, push.computedAtVersion))
+    }
     sequences[push.workerID, default: SequenceWindow()].markApplied(push.sequence)
     workers[push.workerID]?.pushesApplied += 1
     work?.markApplied(push.samples.map(\.index), from: push.workerID)
@@ -587,6 +601,7 @@ public final class ParameterServer {
 
   private func refuse(_ peer: PeerID, _ code: ErrorCode, _ message: String) -> [Outgoing] {
     rejected += 1
+    rejectedByReason[code, default: 0] += 1
     return [Outgoing(to: peer, .error(ErrorReply(code: code, message: message)))]
   }
 }

@@ -11,6 +11,7 @@ public final class ServerLoop {
   public let boundEndpoint: String
   private let socket: Socket
   private let authenticator: ZAPHandler?
+  private let metrics = ServerMetrics()
 
   /// Binds a ROUTER to `endpoint` for `server`. With `security` the socket is a
   /// CURVE server and only authorized client keys get in; `log` hears refusals.
@@ -68,6 +69,7 @@ public final class ServerLoop {
           )
         }
         send(expired.outgoing)
+        metrics.update(from: server)
       }
       if checkpointEvery > 0, server.version >= lastCheckpoint + checkpointEvery { checkpoint() }
     }

@@ -11,6 +11,29 @@ import ZeroMQ
 /// server applies a push at most once, so this is safe, and it tells the server
 /// the worker is alive), and feeds the answers back, until the session finishes.
 public enum WorkerLoop {
+  /// Passes messages through, timing pushes for the metrics.
+  private struct MeteredLink {
+    let link: any ServerLink
+    let metrics: WorkerMetrics
+
+    var endpoint: String { link.endpoint }
+
+    func send(_ message: WireMessage) throws(RoleError) {
+      metrics.sent(message)
+      try link.send(message)
+    }
+
+    func receive(timeoutMilliseconds: Int, graceAfterStopMilliseconds: Int?) throws(RoleError)
+      -> WireMessage?
+    {
+      let message = try link.receive(
+        timeoutMilliseconds: timeoutMilliseconds,
+        graceAfterStopMilliseconds: graceAfterStopMilliseconds)
+      if let message { metrics.received(message) }
+      return message
+    }
+  }
+
   /// Progress passed to the caller about once a second and at the end.
   public struct Progress: Sendable {
     /// Epoch being worked on, 0-based.
@@ -55,6 +78,8 @@ public enum WorkerLoop {
           epoch: session.epoch, pushesApplied: session.pushesApplied, version: session.version,
           epochLoss: session.epochLoss))
     }
+    let metrics = WorkerMetrics()
+    let connection = MeteredLink(link: connection, metrics: metrics)
     var outstanding = session.start()
     var interrupted = false
     try connection.send(outstanding)

@@ -6,6 +6,8 @@ public final class Socket {
   /// The socket patterns pstrain uses.
   public enum Kind: Sendable {
     case router, dealer, request, reply, pair, push, pull
+    /// Raw TCP: frames are [peer id, bytes]; an empty frame opens or closes a connection.
+    case stream
 
     var rawValue: Int32 {
       switch self {
@@ -16,6 +18,7 @@ public final class Socket {
       case .pair: ZMQ_PAIR
       case .push: ZMQ_PUSH
       case .pull: ZMQ_PULL
+      case .stream: ZMQ_STREAM
       }
     }
   }

@@ -17,36 +17,28 @@ public final class ZAPHandler: Sendable {
     public var credentials: [UInt8]
   }
 
-  /// State shared with the handler thread.
-  private final class Shared: Sendable {
-    let stopped = Atomic<Bool>(false)
-    let failure = Mutex<ZMQError?>(nil)
-    let finished = DispatchSemaphore(value: 0)
-  }
-
-  private let shared = Shared()
+  private let thread: SocketThread
 
   /// Binds the handler in `context` and starts its thread. It must be running
   /// before the socket it protects binds.
   public init(context: Context, decide: @escaping @Sendable (Request) -> Bool) throws(ZMQError) {
     let ready = DispatchSemaphore(value: 0)
-    let shared = self.shared
-    Thread.detachNewThread {
-      defer { shared.finished.signal() }
+    let failure = Failure()
+    thread = SocketThread { thread in
       let socket: Socket
       do {
         socket = try Socket(context, kind: .reply)
         try socket.set(.linger(milliseconds: 0))
         try socket.bind("inproc://zeromq.zap.01")
       } catch {
-        shared.failure.withLock {
+        failure.error.withLock {
           $0 = error as? ZMQError ?? ZMQError(code: EINVAL, operation: "zap")
         }
         ready.signal()
         return
       }
       ready.signal()
-      while !shared.stopped.load(ordering: .relaxed) {
+      while !thread.isStopping {
         guard (try? socket.waitForInput(timeoutMilliseconds: 100)) == true,
           let request = try? socket.receiveMultipart(.dontWait)
         else { continue }
@@ -72,12 +64,14 @@ public final class ZAPHandler: Sendable {
       socket.close()
     }
     ready.wait()
-    if let error = shared.failure.withLock({ $0 }) { throw error }
+    if let error = failure.error.withLock({ $0 }) { throw error }
   }
 
   /// Stops the thread and waits for it to close its socket.
-  public func stop() {
-    guard !shared.stopped.exchange(true, ordering: .relaxed) else { return }
-    shared.finished.wait()
+  public func stop() { thread.stop() }
+
+  /// A start-up error handed back from the handler thread.
+  private final class Failure: Sendable {
+    let error = Mutex<ZMQError?>(nil)
   }
 }

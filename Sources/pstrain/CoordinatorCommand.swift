@@ -21,6 +21,8 @@ struct CoordinatorCommand: ParsableCommand {
 
   @OptionGroup var audit: AuditToleranceOptions
 
+  @OptionGroup var metrics: MetricsOptions
+
   @Flag(help: "Print JSON lines instead of text.")
   var json = false
 
@@ -32,6 +34,8 @@ struct CoordinatorCommand: ParsableCommand {
     try runReportingErrors {
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
+      let metricsEndpoint = try metrics.start(context: context)
+      defer { metricsEndpoint?.stop() }
       // Fail fast when no server answers.
       _ = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let coordinator = CoordinatorLoop(

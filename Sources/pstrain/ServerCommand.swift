@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import Roles
 import TrainingMath
 import WireProtocol
@@ -32,6 +32,8 @@ struct ServerCommand: ParsableCommand {
   var workers: Int = 1
 
   @OptionGroup var training: ServerTrainingOptions
+
+  @OptionGroup var metrics: MetricsOptions
 
   @Option(help: "Own part K/M of the parameters (a contiguous range); clients list all M servers.")
   var shard: String = "0/1"
@@ -117,6 +119,9 @@ struct ServerCommand: ParsableCommand {
           authorizedKeys: try CurveKeyFiles.authorizedKeys(in: authorizedKeys))
       }
       let context = try Context()
+      // Bootstrapped before the loop creates its metrics, so they report.
+      let metricsEndpoint = try metrics.start(context: context)
+      defer { metricsEndpoint?.stop() }
       let loop: ServerLoop
       do {
         loop = try ServerLoop(
@@ -136,10 +141,12 @@ struct ServerCommand: ParsableCommand {
           try (loop.boundEndpoint + "\n").write(
             toFile: endpointFile, atomically: true, encoding: .utf8)
         } catch {
-          throw Failure(message: "cannot write --endpoint-file \(endpointFile): \(error.localizedDescription)")
+          throw Failure(
+            message: "cannot write --endpoint-file \(endpointFile): \(error.localizedDescription)")
         }
       }
       print("listening \(loop.boundEndpoint)")
+
       let settings = server.configuration
       print(
         "server\(settings.shard.count > 1 ? " shard \(settings.shard) (parameters \(settings.parameterRange))" : ""): \(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(server.configuration.model), \(settings.optimizer)"

@@ -22,6 +22,8 @@ struct WorkerCommand: ParsableCommand {
 
   @OptionGroup var work: WorkerTrainingOptions
 
+  @OptionGroup var metrics: MetricsOptions
+
   @Option(help: "Worker id, unique in the run (default: the shard index, or random when leasing).")
   var id: UInt32?
 
@@ -50,6 +52,8 @@ struct WorkerCommand: ParsableCommand {
       let routingID = (0..<16).map { _ in UInt8.random(in: 0...255) }
       let (context, connection) = try server.open(routingID: routingID)
       defer { withExtendedLifetime(context) {} }
+      let metricsEndpoint = try metrics.start(context: context)
+      defer { metricsEndpoint?.stop() }
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let model = try ModelCatalog.chain(
         for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))

@@ -1,0 +1,82 @@
+import Metrics
+import WireProtocol
+
+/// The server's metrics (swift-metrics; a no-op until a backend is bootstrapped).
+public final class ServerMetrics {
+  private let version = Gauge(label: "pstrain_version")
+  private let liveWorkers = Gauge(label: "pstrain_workers_live")
+  private let applied = Counter(label: "pstrain_gradients_applied_total")
+  private let staleness = Recorder(label: "pstrain_gradient_staleness_versions")
+  private var rejected: [ErrorCode: Counter] = [:]
+  private var lastApplied: UInt64 = 0
+  private var lastRejected: [ErrorCode: UInt64] = [:]
+
+  /// Metrics for one server.
+  public init() {}
+
+  /// Brings the metrics up to date with `server` (called by the server loop).
+  public func update(from server: ParameterServer) {
+    version.record(Double(server.version))
+    liveWorkers.record(Double(server.joinedWorkers.count))
+    if server.gradientsApplied > lastApplied {
+      applied.increment(by: Int64(server.gradientsApplied - lastApplied))
+      lastApplied = server.gradientsApplied
+    }
+    for (code, count) in server.rejectedByReason where count > lastRejected[code, default: 0] {
+      let counter =
+        rejected[code]
+        ?? Counter(
+          label: "pstrain_pushes_rejected_total", dimensions: [("reason", code.description)])
+      rejected[code] = counter
+      counter.increment(by: Int64(count - lastRejected[code, default: 0]))
+      lastRejected[code] = count
+    }
+    for sample in server.drainStaleness() { staleness.record(Int64(sample)) }
+  }
+}
+
+/// A worker's metrics: round-trip latency of its pushes.
+public final class WorkerMetrics {
+  private let roundTrip = Timer(label: "pstrain_push_round_trip_seconds")
+  private let pushes = Counter(label: "pstrain_pushes_total")
+  private var sentAt: [UInt64: UInt64] = [:]
+
+  /// Metrics for one worker.
+  public init() {}
+
+  /// Notes that `message` was sent now (pushes only; a resend keeps the first time).
+  func sent(_ message: WireMessage) {
+    guard case .push(let push) = message, sentAt[push.sequence] == nil else { return }
+    sentAt[push.sequence] = MonotonicClock.nanoseconds()
+    pushes.increment()
+  }
+
+  /// Notes that `message` arrived now.
+  func received(_ message: WireMessage) {
+    guard case .weights(let reply) = message,
+      let start = sentAt.removeValue(forKey: reply.acknowledgedSequence)
+    else { return }
+    roundTrip.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
+    if sentAt.count > 1024 { sentAt.removeAll() }  // answers that never came
+  }
+}
+
+/// The coordinator's metrics: the audits and their errors.
+public final class CoordinatorMetrics {
+  private let lastError = Gauge(label: "pstrain_audit_last_relative_error")
+  private let maximumError = Gauge(label: "pstrain_audit_max_relative_error")
+  private let passed = Counter(label: "pstrain_audits_total", dimensions: [("result", "passed")])
+  private let failed = Counter(label: "pstrain_audits_total", dimensions: [("result", "failed")])
+  private var maximum = 0.0
+
+  /// Metrics for one coordinator.
+  public init() {}
+
+  func record(_ report: AuditReport) {
+    let error = report.audit.maximumRawRelativeError
+    lastError.record(error)
+    maximum = max(maximum, error)
+    maximumError.record(maximum)
+    (report.audit.passed ? passed : failed).increment()
+  }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Metrics
+import Prometheus
+import Roles
+import ZeroMQ
+
+/// `--metrics HOST:PORT`: Prometheus text at http://HOST:PORT/metrics, for the
+/// server, workers and the coordinator alike.
+struct MetricsOptions: ParsableArguments {
+  @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one).")
+  var metrics: String?
+
+  func validate() throws {
+    guard let metrics else { return }
+    guard let colon = metrics.lastIndex(of: ":"),
+      Int(metrics[metrics.index(after: colon)...]) != nil
+    else {
+      throw ValidationError("--metrics needs HOST:PORT, e.g. 0.0.0.0:9100, got \"\(metrics)\"")
+    }
+  }
+
+  /// Bootstraps swift-metrics with a Prometheus registry and starts the endpoint
+  /// (nil without `--metrics`). Prints `metrics http://ADDRESS/metrics`.
+  func start(context: Context) throws -> MetricsEndpoint? {
+    guard let metrics, let colon = metrics.lastIndex(of: ":") else { return nil }
+    let host = String(metrics[..<colon])
+    let port = Int(metrics[metrics.index(after: colon)...])!
+    let registry = PrometheusCollectorRegistry()
+    var factory = PrometheusMetricsFactory(registry: registry)
+    factory.valueHistogramBuckets["pstrain_gradient_staleness_versions"] = [
+      0, 1, 2, 4, 8, 16, 32, 64, 128,
+    ]
+    factory.durationHistogramBuckets["pstrain_push_round_trip_seconds"] = [
+      .microseconds(50), .microseconds(100), .microseconds(200), .microseconds(500),
+      .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(50),
+      .milliseconds(100), .seconds(1),
+    ]
+    MetricsSystem.bootstrap(factory)
+    let endpoint = try MetricsEndpoint(
+      context: context, host: host.isEmpty ? "0.0.0.0" : host, port: port
+    ) {
+      registry.emitToBuffer()
+    }
+    print("metrics http://\(endpoint.address)/metrics")
+    return endpoint
+  }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+/// `--metrics` on the server, a worker and the coordinator: Prometheus text with live values.
+@Suite(
+  .serialized,
+  .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"))
+struct MetricsTests {
+  /// `curl URL`, bounded.
+  func scrape(_ url: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    process.arguments = ["-s", "--max-time", "5", url]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  /// The value of the first sample line of `name` (with its labels, if given).
+  func value(_ text: String, _ name: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+      .flatMap { Double($0.split(separator: " ").last!) }
+  }
+
+  func metricsURL(_ launched: Launched) throws -> String {
+    String(try launched.line(startingWith: "metrics ").dropFirst("metrics ".count))
+  }
+
+  @Test func everyRoleServesLiveMetrics() throws {
+    let data = try generateData(rows: 100, seed: 2, noise: 0.3)
+    let (server, endpoint) = try startServer(["--metrics", "127.0.0.1:0"])
+    defer { server.stop() }
+    let worker = try Launched([
+      "worker", "--connect", endpoint, "--shard", "0/1", "--data", data, "--epochs", "1000000",
+      "--metrics", "127.0.0.1:0",
+    ])
+    defer { worker.stop() }
+    let coordinator = try Launched([
+      "coordinator", "--connect", endpoint, "--every", "50", "--metrics", "127.0.0.1:0",
+    ])
+    defer { coordinator.stop() }
+    let (serverURL, workerURL, coordinatorURL) = (
+      try metricsURL(server), try metricsURL(worker), try metricsURL(coordinator)
+    )
+    try waitFor("gradients and audits", within: 30) {
+      let applied = value(try scrape(serverURL), "pstrain_gradients_applied_total") ?? 0
+      let passed = value(try scrape(coordinatorURL), "pstrain_audits_total{result=\"passed\"}") ?? 0
+      return applied > 100 && passed > 0
+    }
+    let first = try scrape(serverURL)
+    #expect(value(first, "pstrain_workers_live") == 1)
+    #expect(first.contains("pstrain_gradient_staleness_versions_bucket"))
+    let applied = try #require(value(first, "pstrain_gradients_applied_total"))
+    try waitFor("more gradients", within: 30) {
+      (value(try scrape(serverURL), "pstrain_gradients_applied_total") ?? 0) > applied
+    }
+    let workerText = try scrape(workerURL)
+    #expect((value(workerText, "pstrain_push_round_trip_seconds_count") ?? 0) > 0)
+    #expect(workerText.contains("pstrain_push_round_trip_seconds_bucket"))
+    let audits = try scrape(coordinatorURL)
+    #expect(value(audits, "pstrain_audits_total{result=\"failed\"}") == 0)
+    #expect((value(audits, "pstrain_audit_max_relative_error") ?? 1) < 1e-6)
+    #expect(try scrape(serverURL.replacingOccurrences(of: "/metrics", with: "/nothing")).isEmpty)
+  }
+}
