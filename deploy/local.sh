@@ -27,6 +27,8 @@ install_dependencies() {
     command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
     # The metrics test scrapes /metrics with curl.
     [ -x /usr/bin/curl ] || missing+=(curl)
+    # The plot test renders the SVG with rsvg-convert.
+    [ -x /usr/bin/rsvg-convert ] || missing+=(librsvg2-bin)
   fi
   if ((${#missing[@]})); then
     local sudo=""

@@ -42,6 +42,9 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Rows per lease, with --leased.")
   var chunkRows: Int = 64
 
+  @Option(help: "Write loss and audit-error curves over updates to this SVG file.")
+  var plot: String?
+
   @Option(help: "Give up after this many seconds.")
   var timeoutS: Int = 600
 
@@ -158,6 +161,10 @@ struct TrainCommand: ParsableCommand {
     let deadline = started.addingTimeInterval(Double(timeoutS))
     var problems: [String] = []
     var lastProgress = Date.distantPast
+    var lossCurve: [(Double, Double)] = []
+    // A bar that redraws in place when a person watches; plain lines for pipes and logs.
+    let bar = !json && isatty(STDOUT_FILENO) == 1
+    let expectedGradients = Double(work.epochs * dataset.count)
     while workerProcesses.contains(where: \.isRunning) {
       if ShutdownSignal.isRequested { throw Failure(message: "interrupted; stopping the cluster") }
       if Date() > deadline {
@@ -167,17 +174,30 @@ struct TrainCommand: ParsableCommand {
       if let dead = servers.first(where: { !$0.isRunning }) {
         throw Failure(message: "\(dead.name) exited: \(dead.errorTail())")
       }
-      if Date().timeIntervalSince(lastProgress) >= 0.5 {
+      let interval = plot == nil ? 0.5 : (bar ? 0.1 : 0.025)
+      if Date().timeIntervalSince(lastProgress) >= interval {
+        let reportNow = Date().timeIntervalSince(lastProgress) >= 0.5 || plot == nil
         lastProgress = Date()
         if let status = try? connection.status(timeoutMilliseconds: 2000) {
           let loss = objective.loss(weights: status.parameters.values, samples: dataset.samples)
-          progress(
-            "train: version \(status.version), \(status.workers.count) workers training, loss \(loss)"
-          )
+          lossCurve.append((Double(status.version), loss))
+          if bar {
+            let fraction = min(1, Double(status.gradientsApplied) / max(1, expectedGradients))
+            let filled = Int(fraction * 30)
+            print(
+              "\rtrain [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))%  version \(status.version)  loss \(String(format: "%.3e", loss))   ",
+              terminator: "")
+            fflush(nil)  // all output streams: the bar has no newline
+          } else if reportNow {
+            progress(
+              "train: version \(status.version), \(status.workers.count) workers training, loss \(loss)"
+            )
+          }
         }
       }
-      usleep(20_000)
+      usleep(10_000)
     }
+    if bar { print("") }
     for worker in workerProcesses {
       let code = worker.wait(timeoutMilliseconds: 1000)
       if code != 0 {
@@ -189,6 +209,14 @@ struct TrainCommand: ParsableCommand {
     let status = try connection.status(timeoutMilliseconds: 10_000)
 
     let coordinatorExit = coordinator.stop()
+    if let plot {
+      lossCurve.append(
+        (
+          Double(status.version),
+          objective.loss(weights: status.parameters.values, samples: dataset.samples)
+        ))
+      try writePlot(to: plot, loss: lossCurve, auditLines: coordinator.outputLines)
+    }
     let summaryLine = coordinator.outputLines.last(where: { $0.contains("\"type\":\"summary\"") })
     struct SummaryLine: Decodable { var audits: AuditSummary }
     guard let summaryLine,
@@ -210,6 +238,36 @@ struct TrainCommand: ParsableCommand {
     return Outcome(
       status: status, audits: summary.audits, problems: problems, endpoint: endpoint,
       seconds: Date().timeIntervalSince(started))
+  }
+
+  /// Writes the SVG of `--plot`: the loss samples and every audit the coordinator printed.
+  private func writePlot(to path: String, loss: [(Double, Double)], auditLines: [String]) throws {
+    struct AuditLine: Decodable {
+      var type: String
+      var applied_at: Double?
+      var raw_max_relative_error: Double?
+      var passed: Bool?
+      var conclusive: Bool?
+    }
+    let audits = auditLines.compactMap { line -> TrainingPlot.Audit? in
+      guard let audit = try? JSONDecoder().decode(AuditLine.self, from: Data(line.utf8)),
+        audit.type == "audit", let x = audit.applied_at, let y = audit.raw_max_relative_error
+      else { return nil }
+      return TrainingPlot.Audit(
+        update: x, relativeError: y, passed: audit.passed ?? true,
+        conclusive: audit.conclusive ?? true)
+    }
+    let plot = TrainingPlot(
+      loss: loss, audits: audits, tolerance: audit.tolerance,
+      title:
+        "pstrain: \(workers) workers, \(training.mode), \(work.epochs) epochs, lr \(training.lr), \(audits.count) audits"
+    )
+    do {
+      try plot.svg().write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+      throw Failure(message: "cannot write --plot \(path): \(error.localizedDescription)")
+    }
+    progress("train: wrote \(path)")
   }
 
   private func report(_ outcome: Outcome, dataset: Dataset) {

@@ -246,3 +246,38 @@ import Testing
     #expect(reversed.errors.contains("shard order"))
   }
 }
+
+/// `train --plot` writes an SVG that renders as a picture.
+@Suite(
+  .serialized,
+  .enabled(
+    if: FileManager.default.isExecutableFile(atPath: "/usr/bin/rsvg-convert"), "needs rsvg-convert")
+)
+struct PlotTests {
+  @Test func thePlotRendersToAPicture() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-plot-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let svg = folder.appendingPathComponent("run.svg").path
+    let png = folder.appendingPathComponent("run.png").path
+    let run = try runPstrain(["train", "--plot", svg, "--fault", "flip=1", "--epochs", "200"])
+    #expect(run.status == 1)  // the faulty worker's audits fail, and show in red
+    let text = try String(contentsOfFile: svg, encoding: .utf8)
+    #expect(text.contains("<polyline"))
+    #expect(text.contains("fill=\"#d62728\""))
+    #expect(text.contains("fill=\"#2ca02c\""))
+    let render = Process()
+    render.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
+    render.arguments = [svg, "-o", png]
+    try render.run()
+    render.waitUntilExit()
+    #expect(render.terminationStatus == 0)
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: png)))
+    #expect(bytes.count > 10_000)
+    #expect(Array(bytes.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    // IHDR: width and height, big-endian, at bytes 16..<24.
+    let width = bytes[16..<20].reduce(0) { $0 << 8 | Int($1) }
+    let height = bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }
+    #expect(width == 760 && height == 610)
+  }
+}
