@@ -12,7 +12,12 @@ enum Entry {
   static func main() {
     setvbuf(stdout, nil, _IOLBF, 0)
     ShutdownSignal.install()
-    PStrain.main()
+    do {
+      PStrain.main(try LayeredConfiguration.resolveCommandLine())
+    } catch {
+      printError("\(error)")
+      exit(64)
+    }
   }
 }
 
@@ -24,6 +29,11 @@ struct PStrain: ParsableCommand {
     discussion: """
       Start a server, workers and a coordinator by hand, or let `pstrain train` start a
       whole cluster on loopback. `pstrain status` and `pstrain audit` inspect a running one.
+
+      Every flag can also come from the environment (--dead-after-ms: PSTRAIN_DEAD_AFTER_MS)
+      or from a config file (--config FILE or PSTRAIN_CONFIG): `dead-after-ms = 5000` under
+      [server], or under [common] for every command. The command line wins over the
+      environment, which wins over the file.
       """,
     version: "0.1.0",
     subcommands: [

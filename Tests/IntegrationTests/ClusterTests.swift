@@ -281,3 +281,32 @@ struct PlotTests {
     #expect(width == 760 && height == 610)
   }
 }
+
+/// Flags, PSTRAIN_* variables and a config file, with the command line first.
+@Suite(.serialized) struct ConfigurationTests {
+  func learningRate(_ extra: [String], environment: [String: String]) throws -> Double? {
+    let server = try Launched(
+      ["server", "--bind", "tcp://127.0.0.1:*"] + extra, environment: environment)
+    defer { server.stop() }
+    let endpoint = String(try server.line(startingWith: "listening ").dropFirst("listening ".count))
+    let status = try serverStatus(endpoint)
+    #expect(try server.terminate() == 0)
+    return status["learning_rate"] as? Double
+  }
+
+  @Test func commandLineBeatsEnvironmentBeatsFile() throws {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-\(UUID().uuidString).conf")
+    try "# settings\n[common]\nlr = 0.2\n[server]\nmode = sync\n".write(
+      to: file, atomically: true, encoding: .utf8)
+    let config = ["--config", file.path]
+    #expect(try learningRate(config, environment: [:]) == 0.2)
+    #expect(try learningRate(config, environment: ["PSTRAIN_LR": "0.3"]) == 0.3)
+    #expect(try learningRate(config + ["--lr", "0.7"], environment: ["PSTRAIN_LR": "0.3"]) == 0.7)
+    #expect(try learningRate([], environment: ["PSTRAIN_CONFIG": file.path]) == 0.2)
+    let bad = try runPstrain(
+      ["status", "--config", "/nonexistent.conf", "--connect", "tcp://127.0.0.1:1"], within: 30)
+    #expect(bad.status == 64)
+    #expect(bad.errors.contains("cannot read config file /nonexistent.conf"))
+  }
+}

@@ -33,7 +33,9 @@ final class Launched {
 
   /// Starts `pstrain ARGUMENTS`, or with `inNamespace` inside that network
   /// namespace (`ip netns exec`, which execs, so the pid is pstrain's).
-  init(_ arguments: [String], inNamespace namespace: String? = nil) throws {
+  init(
+    _ arguments: [String], inNamespace namespace: String? = nil, environment: [String: String] = [:]
+  ) throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
       "pstrain-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -51,6 +53,9 @@ final class Launched {
     process.standardOutput = try FileHandle(forWritingTo: outputURL)
     process.standardError = try FileHandle(forWritingTo: errorURL)
     process.standardInput = FileHandle.nullDevice
+    if !environment.isEmpty {
+      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     try process.run()
   }
 
