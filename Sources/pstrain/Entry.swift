@@ -30,8 +30,8 @@ struct PStrain: ParsableCommand {
       Start a server, workers and a coordinator by hand, or let `pstrain train` start a
       whole cluster on loopback. `pstrain status` and `pstrain audit` inspect a running one.
 
-      Every flag can also come from the environment (--dead-after-ms: PSTRAIN_DEAD_AFTER_MS)
-      or from a config file (--config FILE or PSTRAIN_CONFIG): `dead-after-ms = 5000` under
+      Every flag can also come from the environment (--dead-after-ms: PSTRAIN_DEAD_AFTER_MS,
+      or PSTRAIN_SERVER_DEAD_AFTER_MS for the server only) or from a config file (--config FILE or PSTRAIN_CONFIG): `dead-after-ms = 5000` under
       [server], or under [common] for every command. The command line wins over the
       environment, which wins over the file.
       """,

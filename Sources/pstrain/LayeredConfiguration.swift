@@ -4,7 +4,8 @@ import Foundation
 /// Settings from three places, with one set of names. For a flag `--dead-after-ms`:
 ///
 /// 1. the command line: `--dead-after-ms 5000`
-/// 2. the environment: `PSTRAIN_DEAD_AFTER_MS=5000`
+/// 2. the environment: `PSTRAIN_SERVER_DEAD_AFTER_MS=5000` for that command only, else
+///    `PSTRAIN_DEAD_AFTER_MS=5000` for every command that has the flag
 /// 3. a config file (`--config FILE` or `PSTRAIN_CONFIG=FILE`): `dead-after-ms = 5000`,
 ///    in a `[server]` section (or whichever command it is for), or in `[common]`,
 ///    which applies to every command; a command's own section wins over `[common]`
@@ -41,11 +42,11 @@ enum LayeredConfiguration {
       ) {
         continue
       }
-      let environmentName =
-        "PSTRAIN_" + option.name.uppercased().replacingOccurrences(of: "-", with: "_")
+      let flag = option.name.uppercased().replacingOccurrences(of: "-", with: "_")
+      let command = path.joined(separator: "_").uppercased()
       let value =
-        environment[environmentName] ?? file[sectionName]?[option.name]
-        ?? file["common"]?[option.name]
+        environment["PSTRAIN_\(command)_\(flag)"] ?? environment["PSTRAIN_\(flag)"]
+        ?? file[sectionName]?[option.name] ?? file["common"]?[option.name]
       guard let value else { continue }
       if option.takesValue {
         added += ["--\(option.name)", value]

@@ -303,6 +303,10 @@ struct PlotTests {
     #expect(try learningRate(config, environment: [:]) == 0.2)
     #expect(try learningRate(config, environment: ["PSTRAIN_LR": "0.3"]) == 0.3)
     #expect(try learningRate(config + ["--lr", "0.7"], environment: ["PSTRAIN_LR": "0.3"]) == 0.7)
+    // A command's own variable wins over the shared one.
+    #expect(
+      try learningRate(config, environment: ["PSTRAIN_LR": "0.3", "PSTRAIN_SERVER_LR": "0.4"])
+        == 0.4)
     #expect(try learningRate([], environment: ["PSTRAIN_CONFIG": file.path]) == 0.2)
     let bad = try runPstrain(
       ["status", "--config", "/nonexistent.conf", "--connect", "tcp://127.0.0.1:1"], within: 30)
