@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Roles
 import WireProtocol
 
@@ -9,16 +10,87 @@ struct StatusCommand: ParsableCommand {
 
   @OptionGroup var server: ConnectOptions
 
-  @Flag(help: "Print one JSON object.")
+  @Flag(help: "Print one JSON object (with --watch, one per refresh).")
   var json = false
+
+  @Flag(help: "Refresh a live table until interrupted: workers, versions, updates per second.")
+  var watch = false
+
+  @Option(help: "With --watch: milliseconds between refreshes.")
+  var intervalMs: Int = 1000
+
+  @Option(help: "With --watch: stop after this many refreshes.")
+  var count: Int?
+
+  func validate() throws {
+    guard intervalMs >= 50 else { throw ValidationError("--interval-ms must be >= 50") }
+    if let count, count < 1 { throw ValidationError("--count must be >= 1") }
+  }
 
   func run() throws {
     try runReportingErrors(code: 2) {
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
-      let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
-      print(json ? Self.json(status) : Self.text(status))
+      guard watch else {
+        let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
+        print(json ? Self.json(status) : Self.text(status))
+        return
+      }
+      // Redraw in place for a person; one block per refresh for pipes and logs.
+      let redraw = !json && isatty(STDOUT_FILENO) == 1
+      var previous: (version: UInt64, at: UInt64)?
+      var refreshes = 0
+      while !ShutdownSignal.isRequested {
+        let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
+        let now = MonotonicClock.milliseconds()
+        let rate = previous.map { last in
+          Double(status.version - min(status.version, last.version))
+            / max(0.001, Double(now - last.at) / 1000)
+        }
+        previous = (status.version, now)
+        if json {
+          print(Self.json(status))
+        } else {
+          if redraw { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+          print(Self.table(status, updatesPerSecond: rate, endpoint: server.connect))
+        }
+        refreshes += 1
+        if let count, refreshes >= count { break }
+        var waited = 0
+        while waited < intervalMs && !ShutdownSignal.isRequested {
+          usleep(50_000)
+          waited += 50
+        }
+      }
     }
+  }
+
+  /// The live table of `--watch`.
+  static func table(_ status: ServerStatus, updatesPerSecond: Double?, endpoint: String) -> String {
+    var lines = [
+      "pstrain status  \(endpoint)",
+      "mode \(status.mode)\(status.mode == .ssp ? " (staleness \(status.staleness))" : "")  version \(status.version)  "
+        + "updates/s \(updatesPerSecond.map { String(format: "%.1f", $0) } ?? "-")  "
+        + "gradients \(status.gradientsApplied)  rejected \(status.rejected)  lr \(status.currentLearningRate)",
+      "workers \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) dead  "
+        + "audit records sent \(status.auditRecordsSent)"
+        + (status.epochs > 0
+          ? "  epoch \(min(status.epoch + 1, status.epochs))/\(status.epochs) (\(status.rowsAppliedInEpoch)/\(status.datasetRows) rows)"
+          : ""),
+      "",
+      "  worker       shard    pushes applied    last push",
+    ]
+    for worker in status.workers {
+      lines.append(
+        "  "
+          + String(worker.workerID).padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
+          + String(describing: worker.shard).padding(toLength: 7, withPad: " ", startingAt: 0)
+          + "  "
+          + String(worker.pushesApplied).padding(toLength: 16, withPad: " ", startingAt: 0) + "  "
+          + String(worker.lastSequence))
+    }
+    if status.workers.isEmpty { lines.append("  (no workers joined)") }
+    return lines.joined(separator: "\n") + "\n"
   }
 
   /// The status as one JSON object.

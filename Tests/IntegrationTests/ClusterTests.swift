@@ -314,3 +314,36 @@ struct PlotTests {
     #expect(bad.errors.contains("cannot read config file /nonexistent.conf"))
   }
 }
+
+@Suite(.serialized) struct StatusWatchTests {
+  @Test func watchRefreshesWithLiveValues() throws {
+    let data = try generateData(rows: 50, seed: 1, noise: 0.1)
+    let (server, endpoint) = try startServer()
+    defer { server.stop() }
+    let worker = try Launched([
+      "worker", "--connect", endpoint, "--shard", "0/1", "--data", data, "--epochs", "1000000",
+    ])
+    defer { worker.stop() }
+    _ = try worker.line(startingWith: "worker 0:")
+    let run = try runPstrain(
+      [
+        "status", "--connect", endpoint, "--watch", "--interval-ms", "200", "--count", "3",
+        "--json",
+      ],
+      within: 30)
+    #expect(run.status == 0)
+    let versions = try run.output.split(separator: "\n").map { line in
+      try #require(
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])["version"]
+        as? Int
+    }
+    let numbers = versions.compactMap { $0 }
+    #expect(numbers.count == 3)
+    #expect(numbers == numbers.sorted() && (numbers.last ?? 0) > (numbers.first ?? 0))
+    let table = try runPstrain(
+      ["status", "--connect", endpoint, "--watch", "--interval-ms", "100", "--count", "2"],
+      within: 30)
+    #expect(table.output.contains("updates/s"))
+    #expect(table.output.contains("pushes applied"))
+  }
+}
