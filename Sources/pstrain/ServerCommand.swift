@@ -35,6 +35,8 @@ struct ServerCommand: ParsableCommand {
 
   @OptionGroup var metrics: MetricsOptions
 
+  @OptionGroup var logging: LoggingOptions
+
   @Option(help: "Own part K/M of the parameters (a contiguous range); clients list all M servers.")
   var shard: String = "0/1"
 
@@ -88,6 +90,7 @@ struct ServerCommand: ParsableCommand {
     // tensor-sized blocks resident after the first pushes.
     MemoryTuning.returnLargeBuffersToTheSystem()
     try runReportingErrors {
+      let logger = logging.logger("server")
       let model = ChainModel(layers: training.layers)
       let ownShard = try Shard(parsing: shard)
       guard ownShard.count == 1 || epochs == nil else {
@@ -126,7 +129,7 @@ struct ServerCommand: ParsableCommand {
       do {
         loop = try ServerLoop(
           server: server, context: context, endpoint: bind, security: security,
-          log: { print("server: \($0)") })
+          log: { logger.warning("\($0)") })
       } catch {
         throw Failure(message: "cannot bind \(bind): \((error as? ZMQError)?.reason ?? "\(error)")")
       }
@@ -148,22 +151,23 @@ struct ServerCommand: ParsableCommand {
       print("listening \(loop.boundEndpoint)")
 
       let settings = server.configuration
-      print(
-        "server\(settings.shard.count > 1 ? " shard \(settings.shard) (parameters \(settings.parameterRange))" : ""): \(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(server.configuration.model), \(settings.optimizer)"
-          + (settings.leasedEpochs.map {
-            ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
-          } ?? ""))
+      let startLine =
+        "\(settings.shard.count > 1 ? "shard \(settings.shard) (parameters \(settings.parameterRange)), " : "")\(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(server.configuration.model), \(settings.optimizer)"
+        + (settings.leasedEpochs.map {
+          ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
+        } ?? "")
+      logger.info("\(startLine)")
       if let resumedFrom {
-        print(
-          "server: resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
+        logger.notice(
+          "resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
         )
       }
       try loop.run(
         shouldStop: { ShutdownSignal.isRequested }, checkpoints: store,
-        checkpointEvery: checkpointEvery, log: { print("server: \($0)") })
+        checkpointEvery: checkpointEvery, log: { logger.info("\($0)") })
       let status = server.status
-      print(
-        "server: stopped at version \(status.version), \(status.gradientsApplied) gradients applied, \(status.rejected) rejected"
+      logger.info(
+        "stopped at version \(status.version), \(status.gradientsApplied) gradients applied, \(status.rejected) rejected"
       )
     }
   }

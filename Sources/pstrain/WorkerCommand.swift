@@ -24,6 +24,8 @@ struct WorkerCommand: ParsableCommand {
 
   @OptionGroup var metrics: MetricsOptions
 
+  @OptionGroup var logging: LoggingOptions
+
   @Option(help: "Worker id, unique in the run (default: the shard index, or random when leasing).")
   var id: UInt32?
 
@@ -96,20 +98,19 @@ struct WorkerCommand: ParsableCommand {
       case .leased:
         plan = "leased rows of \(dataset.count), \(status.epochs) epochs"
       }
-      print(
-        "worker \(workerID): \(plan), \(status.mode) server at \(server.connect)"
-          + (session.fault.isNone ? "" : ", FAULT \(session.fault)"))
+      let logger = logging.logger("worker \(workerID)")
+      let fault = session.fault.isNone ? "" : ", FAULT \(session.fault)"
+      logger.info("\(plan), \(status.mode) server at \(server.connect)\(fault)")
       try WorkerLoop.run(
         session, connection: connection,
         timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs)
       ) { progress in
-        print(
-          "worker \(workerID): epoch \(progress.epoch + 1), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
+        logger.info(
+          "epoch \(progress.epoch + 1), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
         )
       }
-      print(
-        "worker \(workerID): done, \(session.pushesApplied) pushes applied"
-          + (session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""))
+      let resyncs = session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""
+      logger.info("done, \(session.pushesApplied) pushes applied\(resyncs)")
     }
   }
 }

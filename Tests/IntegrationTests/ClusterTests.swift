@@ -347,3 +347,29 @@ struct PlotTests {
     #expect(table.output.contains("pushes applied"))
   }
 }
+
+@Suite(.serialized) struct LoggingTests {
+  @Test func jsonLogsAreOneObjectPerLineAndLevelsFilter() throws {
+    let (server, endpoint) = try startServer(["--log-format", "json"])
+    defer { server.stop() }
+    let worker = try runPstrain(
+      [
+        "worker", "--connect", endpoint, "--shard", "0/1", "--epochs", "2", "--log-level",
+        "warning",
+      ],
+      within: 60)
+    #expect(worker.status == 0)
+    #expect(!worker.output.contains("worker 0:"))  // info lines are below the level
+    #expect(try server.terminate() == 0)
+    let lines = server.lines.filter { $0.hasPrefix("{") }
+    #expect(lines.count >= 2)
+    for line in lines {
+      let object = try #require(
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      #expect(object["label"] as? String == "server")
+      #expect(object["level"] as? String == "info")
+      #expect((object["time"] as? String)?.hasPrefix("20") == true)
+    }
+    #expect(lines.contains { $0.contains("stopped at version 4") })
+  }
+}
