@@ -85,6 +85,8 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       .heartbeat(workerID: 1), .leaseRequest(workerID: 1),
       .lease(Lease(epoch: 1, firstRow: 0, rowCount: 2, weights: weights)),
       .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
+      .auditResult(
+        AuditResult(workerID: 1, sequence: 3, passed: true, maximumRelativeError: 4.5e-12)),
     ]
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     for message in messages {

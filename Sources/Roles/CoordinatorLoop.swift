@@ -72,6 +72,13 @@ public final class CoordinatorLoop {
       let result = try AuditReport.audit(record, tolerance: tolerance)
       tally.add(result)
       metrics.record(result)
+      // Tell the server, so `pstrain status` shows the latest verdict.
+      try connection.send(
+        .auditResult(
+          AuditResult(
+            workerID: result.workerID, sequence: result.sequence, passed: result.audit.passed,
+            maximumRelativeError: min(
+              result.audit.maximumRawRelativeError, .greatestFiniteMagnitude))))
       report(result)
     case .subscription:
       break

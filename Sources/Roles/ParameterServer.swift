@@ -95,6 +95,10 @@ public final class ParameterServer {
   public private(set) var rejected: UInt64 = 0
   /// Audit records handed out.
   public private(set) var auditRecordsSent: UInt64 = 0
+  /// Audit verdicts reported by coordinators, failures among them, and the latest.
+  public private(set) var auditsReported: UInt64 = 0
+  public private(set) var auditsFailed: UInt64 = 0
+  public private(set) var lastAudit: AuditResult?
   /// Refusals so far, by reason.
   public private(set) var rejectedByReason: [ErrorCode: UInt64] = [:]
   /// Staleness (versions between computing and applying) of recently applied
@@ -227,6 +231,11 @@ public final class ParameterServer {
     case .leaseRequest(let workerID): return leaseRequest(workerID, from: peer, now: now)
     case .statusRequest: return [Outgoing(to: peer, .status(status))]
     case .auditSubscribe(let request): return subscribe(request, from: peer, now: now)
+    case .auditResult(let result):
+      auditsReported += 1
+      if !result.passed { auditsFailed += 1 }
+      lastAudit = result
+      return []
     case .weights, .status, .subscription, .auditRecord, .left, .error, .lease, .noLease:
       return refuse(
         peer, .unexpectedMessage, "a server does not accept \(message.type) messages")
@@ -302,7 +311,8 @@ public final class ParameterServer {
       currentLearningRate: optimizer.currentLearningRate, staleness: configuration.staleness,
       serverShard: configuration.shard,
       parameterOffset: UInt64(configuration.parameterRange.lowerBound),
-      totalParameters: UInt64(configuration.model.layout.totalCount))
+      totalParameters: UInt64(configuration.model.layout.totalCount),
+      auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit)
   }
 
   /// Workers currently joined.

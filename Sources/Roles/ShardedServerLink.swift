@@ -53,7 +53,12 @@ public final class ShardedServerLink: ServerLink {
   }
 
   public func send(_ message: WireMessage) throws(RoleError) {
-    answers = Array(repeating: nil, count: shards.count)
+    switch message {
+    case .heartbeat, .auditResult:
+      break  // no answer comes; keep collecting the answers to the last request
+    default:
+      answers = Array(repeating: nil, count: shards.count)
+    }
     switch message {
     case .push(let push):
       for (index, shard) in shards.enumerated() {

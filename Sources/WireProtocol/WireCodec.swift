@@ -94,6 +94,10 @@ public enum WireCodec {
       sink.write(UInt32(status.serverShard.count))
       sink.write(status.parameterOffset)
       sink.write(status.totalParameters)
+      sink.write(status.auditsReported)
+      sink.write(status.auditsFailed)
+      sink.write(UInt8(status.lastAudit == nil ? 0 : 1))
+      if let last = status.lastAudit { encode(last, into: &sink) }
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -123,10 +127,36 @@ public enum WireCodec {
     case .noLease(let answer):
       sink.write(UInt8(answer.finished ? 1 : 0))
       sink.write(answer.retryAfterMilliseconds)
+    case .auditResult(let result):
+      encode(result, into: &sink)
     case .error(let reply):
       sink.write(reply.code.rawValue)
       sink.write(reply.message, lengthAs: UInt16.self)
     }
+  }
+
+  private static func encode<Sink: ByteSink>(_ result: AuditResult, into sink: inout Sink) {
+    sink.write(result.workerID)
+    sink.write(result.sequence)
+    sink.write(UInt8(result.passed ? 1 : 0))
+    sink.write(result.maximumRelativeError)
+  }
+
+  private static func decodeAuditResult(_ reader: inout ByteReader) throws(DecodeError)
+    -> AuditResult
+  {
+    let worker = try reader.read(UInt32.self, "audit worker id")
+    let sequence = try reader.read(UInt64.self, "audit sequence")
+    let passed = try reader.read(UInt8.self, "audit passed")
+    guard passed <= 1 else {
+      throw .outOfRange(field: "audit passed", value: String(passed), allowed: "0 or 1")
+    }
+    let error = try reader.readFinite("audit relative error")
+    guard error >= 0 else {
+      throw .outOfRange(field: "audit relative error", value: "\(error)", allowed: ">= 0")
+    }
+    return AuditResult(
+      workerID: worker, sequence: sequence, passed: passed == 1, maximumRelativeError: error)
   }
 
   static func encode<Sink: ByteSink>(_ model: ModelDescriptor, into sink: inout Sink) {
@@ -311,6 +341,8 @@ public enum WireCodec {
       }
       let retry = try reader.read(UInt32.self, "retry after")
       return .noLease(NoLease(finished: finished == 1, retryAfterMilliseconds: retry))
+    case .auditResult:
+      return .auditResult(try decodeAuditResult(&reader))
     case .error:
       let raw = try reader.read(UInt16.self, "error code")
       guard let code = ErrorCode(rawValue: raw) else {
@@ -472,6 +504,13 @@ public enum WireCodec {
     let serverShard = try decodeShard(&reader)
     let offset = try reader.read(UInt64.self, "parameter offset")
     let total = try reader.read(UInt64.self, "total parameters")
+    let auditsReported = try reader.read(UInt64.self, "audits reported")
+    let auditsFailed = try reader.read(UInt64.self, "audits failed")
+    let hasLast = try reader.read(UInt8.self, "last audit present")
+    guard hasLast <= 1 else {
+      throw .outOfRange(field: "last audit present", value: String(hasLast), allowed: "0 or 1")
+    }
+    let lastAudit = hasLast == 1 ? try decodeAuditResult(&reader) : nil
     guard offset + UInt64(parameters.values.count) <= total else {
       throw .outOfRange(
         field: "parameter offset", value: String(offset), allowed: "within the \(total) parameters")
@@ -483,6 +522,7 @@ public enum WireCodec {
       epochs: epochs, epoch: epoch, rowsAppliedInEpoch: rowsApplied, datasetRows: datasetRows,
       workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate,
       staleness: staleness, serverShard: serverShard, parameterOffset: offset,
-      totalParameters: total)
+      totalParameters: total, auditsReported: auditsReported, auditsFailed: auditsFailed,
+      lastAudit: lastAudit)
   }
 }

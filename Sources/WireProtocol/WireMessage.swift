@@ -33,6 +33,8 @@ public enum WireMessage: Equatable, Sendable {
   case lease(Lease)
   /// Server → worker: no rows to lease now (retry later) or ever (training finished).
   case noLease(NoLease)
+  /// Coordinator → server: the verdict of one audit, for `status` (no reply).
+  case auditResult(AuditResult)
 
   /// The message's type, as written in its header.
   public var type: MessageType {
@@ -52,6 +54,7 @@ public enum WireMessage: Equatable, Sendable {
     case .leaseRequest: .leaseRequest
     case .lease: .lease
     case .noLease: .noLease
+    case .auditResult: .auditResult
     }
   }
 }
@@ -73,6 +76,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
   case leaseRequest = 13
   case lease = 14
   case noLease = 15
+  case auditResult = 16
 
   public var description: String {
     switch self {
@@ -91,6 +95,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case .leaseRequest: "lease-request"
     case .lease: "lease"
     case .noLease: "no-lease"
+    case .auditResult: "audit-result"
     }
   }
 }
@@ -176,6 +181,26 @@ public struct Lease: Equatable, Sendable {
 
   /// The leased rows.
   public var rows: Range<Int> { Int(firstRow)..<Int(firstRow + rowCount) }
+}
+
+/// The verdict of one audit, as the coordinator reports it to the server.
+public struct AuditResult: Equatable, Sendable {
+  /// The audited worker.
+  public var workerID: UInt32
+  /// Its push.
+  public var sequence: UInt64
+  /// Whether the gradient agreed with its finite differences.
+  public var passed: Bool
+  /// The audit's largest relative error.
+  public var maximumRelativeError: Double
+
+  /// A verdict.
+  public init(workerID: UInt32, sequence: UInt64, passed: Bool, maximumRelativeError: Double) {
+    self.workerID = workerID
+    self.sequence = sequence
+    self.passed = passed
+    self.maximumRelativeError = maximumRelativeError
+  }
 }
 
 /// Why there is no lease for now.
@@ -320,6 +345,11 @@ public struct ServerStatus: Equatable, Sendable {
   public var parameterOffset: UInt64
   /// Parameters of the whole model, across all server shards.
   public var totalParameters: UInt64
+  /// Audit verdicts coordinators reported, and how many failed.
+  public var auditsReported: UInt64
+  public var auditsFailed: UInt64
+  /// The latest reported verdict, if any.
+  public var lastAudit: AuditResult?
 
   /// A server status.
   public init(
@@ -329,8 +359,12 @@ public struct ServerStatus: Equatable, Sendable {
     epoch: UInt64 = 0, rowsAppliedInEpoch: UInt64 = 0, datasetRows: UInt64 = 0,
     workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil,
     staleness: UInt64 = 0, serverShard: Shard = try! Shard(index: 0, count: 1),
-    parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil
+    parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
+    auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil
   ) {
+    self.auditsReported = auditsReported
+    self.auditsFailed = auditsFailed
+    self.lastAudit = lastAudit
     self.staleness = staleness
     self.serverShard = serverShard
     self.parameterOffset = parameterOffset

@@ -73,7 +73,7 @@ struct StatusCommand: ParsableCommand {
         + "updates/s \(updatesPerSecond.map { String(format: "%.1f", $0) } ?? "-")  "
         + "gradients \(status.gradientsApplied)  rejected \(status.rejected)  lr \(status.currentLearningRate)",
       "workers \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) dead  "
-        + "audit records sent \(status.auditRecordsSent)"
+        + lastAuditText(status)
         + (status.epochs > 0
           ? "  epoch \(min(status.epoch + 1, status.epochs))/\(status.epochs) (\(status.rowsAppliedInEpoch)/\(status.datasetRows) rows)"
           : ""),
@@ -105,7 +105,21 @@ struct StatusCommand: ParsableCommand {
       + "\"workers\":[\(workers.joined(separator: ","))],\"workers_left\":\(status.workersLeft),"
       + "\"audit_records_sent\":\(status.auditRecordsSent),\"epochs\":\(status.epochs),"
       + "\"epoch\":\(status.epoch),\"rows_applied_in_epoch\":\(status.rowsAppliedInEpoch),"
-      + "\"dataset_rows\":\(status.datasetRows),\"workers_dead\":\(status.workersDead)}"
+      + "\"dataset_rows\":\(status.datasetRows),\"workers_dead\":\(status.workersDead),"
+      + "\"audits_reported\":\(status.auditsReported),\"audits_failed\":\(status.auditsFailed),"
+      + "\"last_audit\":\(status.lastAudit.map(lastAuditJSON) ?? "null")}"
+  }
+
+  private static func lastAuditJSON(_ audit: AuditResult) -> String {
+    "{\"worker\":\(audit.workerID),\"sequence\":\(audit.sequence),\"passed\":\(audit.passed),"
+      + "\"max_relative_error\":\(JSON.number(audit.maximumRelativeError))}"
+  }
+
+  /// The latest audit, in words.
+  static func lastAuditText(_ status: ServerStatus) -> String {
+    guard let audit = status.lastAudit else { return "no audits reported" }
+    return
+      "\(status.auditsReported) audits, \(status.auditsFailed) failed; last: worker \(audit.workerID) push \(audit.sequence) \(audit.passed ? "passed" : "FAILED") (rel err \(String(format: "%.2e", audit.maximumRelativeError)))"
   }
 
   /// The status for people.
@@ -117,6 +131,7 @@ struct StatusCommand: ParsableCommand {
       "weights:   \(status.parameters.values.prefix(8).map { "\($0)" }.joined(separator: " "))"
         + (status.parameters.values.count > 8 ? " ..." : ""),
       "workers:   \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) presumed dead",
+      "audits:    \(lastAuditText(status))",
     ]
     if status.epochs > 0 {
       lines.append(

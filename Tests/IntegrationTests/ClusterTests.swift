@@ -325,6 +325,11 @@ struct PlotTests {
     ])
     defer { worker.stop() }
     _ = try worker.line(startingWith: "worker 0:")
+    let coordinator = try Launched(["coordinator", "--connect", endpoint, "--every", "20"])
+    defer { coordinator.stop() }
+    try waitFor("an audit verdict at the server", within: 30) {
+      (try serverStatus(endpoint)["audits_reported"] as? Int ?? 0) > 0
+    }
     let run = try runPstrain(
       [
         "status", "--connect", endpoint, "--watch", "--interval-ms", "200", "--count", "3",
@@ -344,6 +349,7 @@ struct PlotTests {
       ["status", "--connect", endpoint, "--watch", "--interval-ms", "100", "--count", "2"],
       within: 30)
     #expect(table.output.contains("updates/s"))
+    #expect(table.output.contains("passed (rel err"))
     #expect(table.output.contains("pushes applied"))
   }
 }

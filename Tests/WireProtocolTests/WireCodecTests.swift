@@ -35,7 +35,9 @@ let everyMessage: [WireMessage] = {
             workerID: 0, shard: try! Shard(index: 0, count: 2), pushesApplied: 9, lastSequence: 9)
         ],
         workersLeft: 1, auditRecordsSent: 4, epochs: 10, epoch: 2, rowsAppliedInEpoch: 5,
-        datasetRows: 9, workersDead: 1)),
+        datasetRows: 9, workersDead: 1, auditsReported: 4, auditsFailed: 1,
+        lastAudit: AuditResult(workerID: 0, sequence: 2, passed: true, maximumRelativeError: 1e-12))
+    ),
     .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
     .subscription(SubscriptionState(every: 0, recordsSent: 5, recordsDropped: 1)),
     .auditRecord(
@@ -54,6 +56,7 @@ let everyMessage: [WireMessage] = {
         weights: WeightsReply(version: 9, acknowledgedSequence: 4, parameters: tensors))),
     .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
     .noLease(NoLease(finished: true, retryAfterMilliseconds: 0)),
+    .auditResult(AuditResult(workerID: 3, sequence: 9, passed: false, maximumRelativeError: 2)),
   ]
 }()
 
