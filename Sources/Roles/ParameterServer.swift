@@ -68,6 +68,7 @@ public final class ParameterServer {
     var shard: Shard
     var lastSeen: UInt64
     var pushesApplied: UInt64 = 0
+    var lastStaleness: UInt64 = 0
   }
 
   private struct Subscriber {
@@ -303,7 +304,7 @@ public final class ParameterServer {
         let worker = workers[id]!
         return WorkerStatus(
           workerID: id, shard: worker.shard, pushesApplied: worker.pushesApplied,
-          lastSequence: sequences[id]?.highest ?? 0)
+          lastSequence: sequences[id]?.highest ?? 0, lastStaleness: worker.lastStaleness)
       }, workersLeft: workersLeft, auditRecordsSent: auditRecordsSent,
       epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
       rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
@@ -474,9 +475,9 @@ public final class ParameterServer {
   }
 
   private func recordApplied(_ push: GradientPush) {
-    if stalenessSamples.count < 100_000 {
-      stalenessSamples.append(version - 1 - min(version - 1, push.computedAtVersion))
-    }
+    let staleness = version - 1 - min(version - 1, push.computedAtVersion)
+    workers[push.workerID]?.lastStaleness = staleness
+    if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
     sequences[push.workerID, default: SequenceWindow()].markApplied(push.sequence)
     workers[push.workerID]?.pushesApplied += 1
     work?.markApplied(push.samples.map(\.index), from: push.workerID)

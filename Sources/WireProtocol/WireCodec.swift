@@ -79,6 +79,7 @@ public enum WireCodec {
         sink.write(UInt32(worker.shard.count))
         sink.write(worker.pushesApplied)
         sink.write(worker.lastSequence)
+        sink.write(worker.lastStaleness)
       }
       sink.write(status.workersLeft)
       sink.write(status.auditRecordsSent)
@@ -477,7 +478,7 @@ public enum WireCodec {
     let modelName = try decodeName(&reader, "model name")
     let parameters = try decodeTensors(&reader, "parameters")
     let workerCount = Int(try reader.read(UInt32.self, "worker count"))
-    guard workerCount <= maximumWorkers, workerCount <= reader.remaining / 32 else {
+    guard workerCount <= maximumWorkers, workerCount <= reader.remaining / 40 else {
       throw .outOfRange(
         field: "worker count", value: String(workerCount),
         allowed: "at most \(maximumWorkers) and what fits")
@@ -488,8 +489,11 @@ public enum WireCodec {
       let shard = try decodeShard(&reader)
       let pushes = try reader.read(UInt64.self, "worker pushes")
       let last = try reader.read(UInt64.self, "worker last sequence")
+      let staleness = try reader.read(UInt64.self, "worker staleness")
       workers.append(
-        WorkerStatus(workerID: id, shard: shard, pushesApplied: pushes, lastSequence: last))
+        WorkerStatus(
+          workerID: id, shard: shard, pushesApplied: pushes, lastSequence: last,
+          lastStaleness: staleness))
     }
     let left = try reader.read(UInt32.self, "workers left")
     let audits = try reader.read(UInt64.self, "audit records sent")

@@ -289,13 +289,20 @@ public struct WorkerStatus: Equatable, Sendable {
   public var pushesApplied: UInt64
   /// The last sequence number accepted from it.
   public var lastSequence: UInt64
+  /// Staleness of its last applied gradient: versions between the weights it was
+  /// computed at and the version it was applied to.
+  public var lastStaleness: UInt64
 
   /// A worker's status.
-  public init(workerID: UInt32, shard: Shard, pushesApplied: UInt64, lastSequence: UInt64) {
+  public init(
+    workerID: UInt32, shard: Shard, pushesApplied: UInt64, lastSequence: UInt64,
+    lastStaleness: UInt64 = 0
+  ) {
     self.workerID = workerID
     self.shard = shard
     self.pushesApplied = pushesApplied
     self.lastSequence = lastSequence
+    self.lastStaleness = lastStaleness
   }
 }
 

@@ -78,7 +78,7 @@ struct StatusCommand: ParsableCommand {
           ? "  epoch \(min(status.epoch + 1, status.epochs))/\(status.epochs) (\(status.rowsAppliedInEpoch)/\(status.datasetRows) rows)"
           : ""),
       "",
-      "  worker       shard    pushes applied    last push",
+      "  worker       shard    pushes applied    last push    staleness",
     ]
     for worker in status.workers {
       lines.append(
@@ -87,7 +87,8 @@ struct StatusCommand: ParsableCommand {
           + String(describing: worker.shard).padding(toLength: 7, withPad: " ", startingAt: 0)
           + "  "
           + String(worker.pushesApplied).padding(toLength: 16, withPad: " ", startingAt: 0) + "  "
-          + String(worker.lastSequence))
+          + String(worker.lastSequence).padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
+          + String(worker.lastStaleness))
     }
     if status.workers.isEmpty { lines.append("  (no workers joined)") }
     return lines.joined(separator: "\n") + "\n"
@@ -96,7 +97,7 @@ struct StatusCommand: ParsableCommand {
   /// The status as one JSON object.
   static func json(_ status: ServerStatus) -> String {
     let workers = status.workers.map { worker in
-      "{\"id\":\(worker.workerID),\"shard\":\"\(worker.shard)\",\"pushes_applied\":\(worker.pushesApplied),\"last_sequence\":\(worker.lastSequence)}"
+      "{\"id\":\(worker.workerID),\"shard\":\"\(worker.shard)\",\"pushes_applied\":\(worker.pushesApplied),\"last_sequence\":\(worker.lastSequence),\"staleness\":\(worker.lastStaleness)}"
     }
     return "{\"mode\":\"\(status.mode)\",\"version\":\(status.version),"
       + "\"gradients_applied\":\(status.gradientsApplied),\"rejected\":\(status.rejected),"
