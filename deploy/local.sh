@@ -7,39 +7,49 @@
 #
 # Each command first installs what the build needs (libzmq3-dev, pkg-config)
 # when it is missing, with apt-get (via sudo when not root); `test` run as root
-# also installs iproute2 and nftables for the network chaos tests and slurm-wlm
-# and munge for the Slurm test.
+# also tries to install the tools some tests use (iproute2, nftables, slurm-wlm,
+# munge, kubectl, curl, librsvg2-bin and, from PyPI, kubernetes-validate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 install_dependencies() {
-  local missing=()
-  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-  pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
-  if [ "$command" = test ] && [ "$(id -u)" = 0 ]; then
-    # The network chaos tests make namespaces with iproute2 and drop packets with nftables.
-    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-    command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
-    # The Slurm test runs the batch job on a single-machine Slurm.
-    [ -x /usr/sbin/slurmctld ] || missing+=(slurm-wlm)
-    [ -x /usr/sbin/munged ] || missing+=(munge)
-    # The Kubernetes test renders deploy/k8s with kubectl's kustomize.
-    command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
-    # The metrics test scrapes /metrics with curl.
-    [ -x /usr/bin/curl ] || missing+=(curl)
-    # The plot test renders the SVG with rsvg-convert.
-    [ -x /usr/bin/rsvg-convert ] || missing+=(librsvg2-bin)
-  fi
-  if ((${#missing[@]})); then
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    echo "installing ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  local required=()
+  command -v pkg-config >/dev/null 2>&1 || required+=(pkg-config)
+  pkg-config --exists libzmq 2>/dev/null || required+=(libzmq3-dev)
+  if ((${#required[@]})); then
+    echo "installing ${required[*]}" >&2
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${required[@]}" >/dev/null
   fi
-  if [ "$command" = test ] && ! command -v kubernetes-validate >/dev/null 2>&1; then
-    # Validates the rendered manifests offline (it bundles the schemas).
-    python3 -m pip install --quiet kubernetes-validate >&2 || echo "kubernetes-validate not installed; its test will be skipped" >&2
+  if [ "$command" = test ] && [ "$(id -u)" = 0 ]; then
+    # Tools some tests use. Each is installed on its own and may be missing: the
+    # tests that need it are then reported as skipped, the others still run.
+    local optional=()
+    # The network chaos tests make namespaces with iproute2 and drop packets with nftables.
+    command -v ip >/dev/null 2>&1 || optional+=(iproute2)
+    [ -x /usr/sbin/nft ] || optional+=(nftables)
+    # The Slurm test runs the batch job on a single-machine Slurm.
+    [ -x /usr/sbin/slurmctld ] || optional+=(slurm-wlm)
+    [ -x /usr/sbin/munged ] || optional+=(munge)
+    # The Kubernetes test renders deploy/k8s with kubectl's kustomize.
+    command -v kubectl >/dev/null 2>&1 || optional+=(kubectl)
+    # The metrics test scrapes /metrics with curl; the plot test renders SVG with rsvg-convert.
+    [ -x /usr/bin/curl ] || optional+=(curl)
+    [ -x /usr/bin/rsvg-convert ] || optional+=(librsvg2-bin)
+    if ((${#optional[@]})); then
+      ((${#required[@]})) || apt-get update -qq || true
+      for package in "${optional[@]}"; do
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 \
+          || echo "could not install $package; the tests that need it will be skipped" >&2
+      done
+    fi
+    if ! command -v kubernetes-validate >/dev/null 2>&1; then
+      # Validates the rendered manifests offline (it bundles the schemas).
+      python3 -m pip install --quiet kubernetes-validate >&2 \
+        || echo "kubernetes-validate not installed; its test will be skipped" >&2
+    fi
   fi
   if ! command -v swift >/dev/null 2>&1; then
     echo "swift is not on PATH: install a Swift 6 toolchain (swift.org) first" >&2
