@@ -66,12 +66,13 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// A push sent and not yet acknowledged.
   private struct InFlight {
     var sequence: UInt64
-    var rows: [Int]
+    var rows: Range<Int>
     var message: WireMessage
   }
 
   private var awaiting: Awaiting = .joined
-  private var rows: [Int] = []  // rows still to do in this epoch (shard) or lease
+  /// Rows still to push in this epoch (shard) or lease: always a contiguous range.
+  private var remaining: Range<Int> = 0..<0
   private var inFlight: [InFlight] = []  // pushes awaiting their replies, oldest first
   private var sequence: UInt64 = 0
   private var recentWeights: [[Double]] = []
@@ -147,11 +148,12 @@ public final class WorkerSession<Model: DifferentiableModel> {
         if update.acknowledgedSequence >= push.sequence {
           pushesApplied += 1
         } else if case .shard = source {
-          rows.insert(contentsOf: push.rows, at: 0)  // not applied: do it again
+          // Not applied: do it again. In-flight rows come right before the remaining ones.
+          remaining = min(push.rows.lowerBound, remaining.lowerBound)..<remaining.upperBound
         }
       }
       inFlight = []
-      if case .leased = source { rows = [] }  // a restarted server leases afresh
+      if case .leased = source { remaining = 0..<0 }  // a restarted server leases afresh
       sequence = max(sequence, update.acknowledgedSequence)
       return next()
     case (.weights(let update), .weights):
@@ -170,7 +172,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
       try take(lease.weights)
       if Int(lease.epoch) != epoch, batches > 0 { closeEpoch() }
       epoch = Int(lease.epoch)
-      rows = Array(lease.rows)
+      remaining = lease.rows
       return next()
     case (.noLease(let answer), .lease):
       if answer.finished { return leave() }
@@ -183,13 +185,13 @@ public final class WorkerSession<Model: DifferentiableModel> {
       case .notJoined where awaiting != .left:
         // The server restarted or took us for dead: join again.
         resyncs += 1
-        if case .leased = source { rows = [] }
+        if case .leased = source { remaining = 0..<0 }
         return .send(start())
       case .notJoined:
         return .finished  // leaving, and the server has already forgotten us
       case .leaseLost:
         resyncs += 1
-        rows = []
+        remaining = 0..<0
         inFlight = []
         awaiting = .lease
         return .send(.leaseRequest(workerID: workerID))
@@ -226,7 +228,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Leaves the run now (on a stop signal): returns the message to send.
   public func leaveNow() -> WireMessage {
     awaiting = .left
-    rows = []
+    remaining = 0..<0
     return .leave(workerID: workerID)
   }
 
@@ -239,7 +241,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
   private func next() -> Step {
     var pushes: [WireMessage] = []
     while inFlight.count < pipeline {
-      if rows.isEmpty {
+      if remaining.isEmpty {
         // An epoch, shard or lease ends only once its last pushes are answered.
         guard inFlight.isEmpty else { break }
         switch source {
@@ -251,9 +253,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
             closeEpoch()
             epoch += 1
           }
-          let own = Array(shard.rows(of: dataset.count))
+          let own = shard.rows(of: dataset.count)
           guard epoch < epochs, !own.isEmpty else { return leave() }
-          rows = own
+          remaining = own
         }
       }
       pushes.append(makePush())
@@ -265,8 +267,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Computes the gradient of the next batch at the latest weights (or stale
   /// ones, with the stale fault) and records it as in flight.
   private func makePush() -> WireMessage {
-    let batch = Array(rows.prefix(batchSize))
-    rows.removeFirst(batch.count)
+    let batch = remaining.prefix(batchSize)
+    remaining = batch.upperBound..<remaining.upperBound
     let samples = batch.map { dataset.samples[$0] }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
     lossSum += objective.gradient(weights: point, samples: samples, into: &gradient)
