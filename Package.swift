@@ -45,8 +45,10 @@ let package = Package(
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath"]),
     .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "TrainingMath"]),
+    .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
     .testTarget(
-      name: "RolesTests", dependencies: ["Roles", "WireProtocol", "TrainingMath", "ZeroMQ"]),
+      name: "RolesTests",
+      dependencies: ["Roles", "WireProtocol", "TrainingMath", "ZeroMQ", "AllocationCounter"]),
     .testTarget(
       name: "IntegrationTests", dependencies: ["ZeroMQ", "WireProtocol", "TrainingMath"]),
   ],

@@ -213,8 +213,11 @@ public final class ParameterServer {
 
   /// The parameters with their layout.
   public var namedParameters: NamedTensors {
-    NamedTensors(layout: configuration.sliceLayout, values: parameters)
+    NamedTensors(layout: sliceLayout, values: parameters)
   }
+
+  /// The owned slice's layout, computed once (it is on every reply).
+  private lazy var sliceLayout: [TensorSpec] = configuration.sliceLayout
 
   /// Handles one decoded message from `peer` at monotonic time `now` (ms) and
   /// returns the messages to send.
@@ -429,10 +432,10 @@ public final class ParameterServer {
     {
       return refuse(peer, .leaseLost, refusal)
     }
-    guard push.gradient.layout == configuration.sliceLayout else {
+    guard push.gradient.layout == sliceLayout else {
       return refuse(
         peer, .layoutMismatch,
-        "gradient layout \(push.gradient.layout) differs from this server's parameters \(configuration.sliceLayout)"
+        "gradient layout \(push.gradient.layout) differs from this server's parameters \(sliceLayout)"
       )
     }
     switch configuration.mode {
@@ -446,9 +449,11 @@ public final class ParameterServer {
       version += 1
       gradientsApplied += 1
       recordApplied(push)
+      let reply = weightsReply(to: peer, acknowledging: push.sequence)
+      guard !subscribers.isEmpty else { return [reply] }
       let records = auditRecords(for: [push])
       remember(version)
-      return records + [weightsReply(to: peer, acknowledging: push.sequence)]
+      return records + [reply]
     case .sync, .ssp:
       // A worker's gradient belongs to its next clock, never to a step already done.
       let clock = max(clocks[push.workerID] ?? version, version)
@@ -559,6 +564,7 @@ public final class ParameterServer {
   }
 
   private func expireSubscribers(now: UInt64) {
+    guard !subscribers.isEmpty else { return }
     let before = subscribers.count
     subscribers = subscribers.filter { $0.value.expiresAt >= now }
     if before > 0 && subscribers.isEmpty { history.removeAll() }
@@ -592,7 +598,7 @@ public final class ParameterServer {
           workerID: push.workerID, sequence: push.sequence,
           computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
           modelName: configuration.model.name,
-          weights: NamedTensors(layout: configuration.sliceLayout, values: snapshot.weights),
+          weights: NamedTensors(layout: sliceLayout, values: snapshot.weights),
           samples: push.samples, gradient: push.gradient)
         outgoing.append(Outgoing(to: key, .auditRecord(record)))
       }

@@ -8,6 +8,9 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
   /// A peer with routing id `bytes`.
   public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
+  /// A peer with a copy of the routing id in `bytes`.
+  public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = Array(bytes) }
+
   public var description: String { bytes.map { String($0, radix: 16) }.joined() }
 }
 

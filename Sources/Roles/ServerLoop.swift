@@ -55,9 +55,7 @@ public final class ServerLoop {
     while !shouldStop() {
       if try socket.waitForInput(timeoutMilliseconds: 100) {
         // Drain what is queued before polling again.
-        while let (frames, truncated) = try socket.receiveMultipart(.dontWait) {
-          send(handle(frames: frames, truncated: truncated))
-        }
+        while let outgoing = try receiveRequest() { send(outgoing) }
       }
       let now = MonotonicClock.milliseconds()
       if now - lastTick >= 100 {
@@ -76,28 +74,55 @@ public final class ServerLoop {
     checkpoint()
   }
 
-  private func handle(frames: [Message], truncated: Bool) -> [Outgoing] {
-    let peer = PeerID(frames[0].bytes)
-    guard frames.count == 2, !truncated else {
+  /// Reads one request — the peer's routing id, then exactly one payload frame,
+  /// decoded in place — and returns what to send back; nil when none is queued.
+  private func receiveRequest() throws(ZMQError) -> [Outgoing]? {
+    guard
+      let (peer, more) = try socket.receiveFrame(
+        .dontWait, { bytes, more in (PeerID(bytes), more) })
+    else { return nil }
+    guard more else {
+      return server.rejectUndecodable(
+        .truncated(field: "payload", needed: 4, remaining: 0), from: peer)
+    }
+    let received = try socket.receiveFrame(.wait) { bytes, more in
+      (Result { () throws(DecodeError) in try WireCodec.decode(bytes) }, more)
+    }
+    guard let (decoded, extra) = received else { return nil }
+    if extra {
+      // More frames than one payload: read them off and refuse the message.
+      var pending = true
+      while pending { pending = try socket.receiveFrame(.wait) { _, more in more } ?? false }
       return server.rejectUndecodable(
         .invalid(field: "frames", reason: "a request is exactly one frame"), from: peer)
     }
-    let now = MonotonicClock.milliseconds()
-    switch frames[1].decoded() {
-    case .success(let message): return server.receive(message, from: peer, now: now)
-    case .failure(let error): return server.rejectUndecodable(error, from: peer)
+    switch decoded {
+    case .success(let message):
+      return server.receive(message, from: peer, now: MonotonicClock.milliseconds())
+    case .failure(let error):
+      return server.rejectUndecodable(error, from: peer)
     }
   }
 
+  /// Sends each message as [routing id, payload], the payload encoded straight
+  /// into libzmq's buffer. A peer that is gone (EHOSTUNREACH) or whose queue is
+  /// full gets nothing, and the loss is counted, not fatal.
   private func send(_ outgoing: [Outgoing]) {
     for item in outgoing {
-      let payload = Message(encoding: item.message)
       do {
-        let sent = try socket.send(
-          multipart: [Message(bytes: item.peer.bytes), payload], .dontWait)
-        if !sent { server.deliveryFailed(item) }
+        let routed = try item.peer.bytes.withUnsafeBytes { (identity) throws(ZMQError) in
+          try socket.sendFrame(bytes: identity, more: true, .dontWait)
+        }
+        guard routed else {
+          server.deliveryFailed(item)
+          continue
+        }
+        // The rest of a message whose first frame was accepted cannot fail to queue.
+        try socket.sendFrame(count: WireCodec.encodedSize(of: item.message)) { buffer in
+          var writer = ByteWriter(buffer)
+          WireCodec.encode(item.message, into: &writer)
+        }
       } catch {
-        // EHOSTUNREACH: the peer disconnected. Its loss is counted, not fatal.
         server.deliveryFailed(item)
       }
     }

@@ -7,10 +7,12 @@ struct ByteReader {
 
   var remaining: Int { buffer.count - offset }
 
-  mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: String) throws(DecodeError) -> T {
+  mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: @autoclosure () -> String)
+    throws(DecodeError) -> T
+  {
     let size = MemoryLayout<T>.size
     guard remaining >= size else {
-      throw .truncated(field: field, needed: size, remaining: remaining)
+      throw .truncated(field: field(), needed: size, remaining: remaining)
     }
     let value = buffer.loadUnaligned(fromByteOffset: offset, as: T.self)
     offset += size
@@ -18,18 +20,20 @@ struct ByteReader {
   }
 
   /// A Float64, which must be finite.
-  mutating func readFinite(_ field: String) throws(DecodeError) -> Double {
-    let value = Double(bitPattern: try read(UInt64.self, field))
-    guard value.isFinite else { throw .nonFinite(field: field) }
+  mutating func readFinite(_ field: @autoclosure () -> String) throws(DecodeError) -> Double {
+    let value = Double(bitPattern: try read(UInt64.self, field()))
+    guard value.isFinite else { throw .nonFinite(field: field()) }
     return value
   }
 
   /// `count` finite Float64 values, bounds-checked before allocating.
-  mutating func readFiniteArray(count: Int, into values: inout [Double], _ field: String)
+  mutating func readFiniteArray(
+    count: Int, into values: inout [Double], _ field: @autoclosure () -> String
+  )
     throws(DecodeError)
   {
     guard count <= remaining / 8 else {
-      throw .truncated(field: field, needed: count * 8, remaining: remaining)
+      throw .truncated(field: field(), needed: count * 8, remaining: remaining)
     }
     let start = values.count
     let source = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count * 8)])
@@ -60,26 +64,26 @@ struct ByteReader {
     if smallest == 0 {
       let index = values[start...].firstIndex(where: { !$0.isFinite })! - start
       values.removeLast(count)
-      throw .nonFinite(field: "\(field)[\(index)]")
+      throw .nonFinite(field: "\(field())[\(index)]")
     }
     offset += count * 8
   }
 
   /// A UTF-8 string preceded by its length of type `Length`, at most `maximum` bytes.
   mutating func readString<Length: FixedWidthInteger>(
-    lengthAs: Length.Type, maximum: Int, _ field: String
+    lengthAs: Length.Type, maximum: Int, _ field: @autoclosure () -> String
   ) throws(DecodeError) -> String {
-    let length = Int(try read(Length.self, "\(field) length"))
+    let length = Int(try read(Length.self, "\(field()) length"))
     guard length <= maximum else {
-      throw .outOfRange(field: field, value: String(length), allowed: "at most \(maximum) bytes")
+      throw .outOfRange(field: field(), value: String(length), allowed: "at most \(maximum) bytes")
     }
     guard remaining >= length else {
-      throw .truncated(field: field, needed: length, remaining: remaining)
+      throw .truncated(field: field(), needed: length, remaining: remaining)
     }
     let bytes = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + length)])
     offset += length
     guard let text = String(validating: bytes, as: UTF8.self) else {
-      throw .invalid(field: field, reason: "not valid UTF-8")
+      throw .invalid(field: field(), reason: "not valid UTF-8")
     }
     return text
   }

@@ -365,25 +365,26 @@ public enum WireCodec {
     }
   }
 
-  private static func decodeName(_ reader: inout ByteReader, _ field: String) throws(DecodeError)
-    -> String
+  // Field names are autoclosures: they are only built into strings for an error.
+  private static func decodeName(_ reader: inout ByteReader, _ field: @autoclosure () -> String)
+    throws(DecodeError) -> String
   {
     let name = try reader.readString(
-      lengthAs: UInt8.self, maximum: TensorSpec.maximumNameLength, field)
+      lengthAs: UInt8.self, maximum: TensorSpec.maximumNameLength, field())
     guard TensorSpec.isValidName(name) else {
       throw .invalid(
-        field: field, reason: "\"\(name)\" is not 1-64 characters of A-Z a-z 0-9 . _ -")
+        field: field(), reason: "\"\(name)\" is not 1-64 characters of A-Z a-z 0-9 . _ -")
     }
     return name
   }
 
-  private static func decodeLayoutCount(_ reader: inout ByteReader, _ field: String)
-    throws(DecodeError) -> Int
-  {
-    let count = Int(try reader.read(UInt16.self, "\(field) tensor count"))
+  private static func decodeLayoutCount(
+    _ reader: inout ByteReader, _ field: @autoclosure () -> String
+  ) throws(DecodeError) -> Int {
+    let count = Int(try reader.read(UInt16.self, "\(field()) tensor count"))
     guard count >= 1, count <= maximumTensors else {
       throw .outOfRange(
-        field: "\(field) tensor count", value: String(count), allowed: "1...\(maximumTensors)")
+        field: "\(field()) tensor count", value: String(count), allowed: "1...\(maximumTensors)")
     }
     return count
   }
@@ -407,34 +408,37 @@ public enum WireCodec {
     return ModelDescriptor(name: name, layout: layout)
   }
 
+  /// At most 256 tensors: comparing pairs needs no allocation, unlike a set.
   private static func checkUniqueNames(_ layout: [TensorSpec]) throws(DecodeError) {
-    var seen = Set<String>()
-    for spec in layout where !seen.insert(spec.name).inserted {
-      throw .invalid(field: "tensor name", reason: "\"\(spec.name)\" appears twice")
+    for index in layout.indices {
+      for earlier in 0..<index where layout[earlier].name == layout[index].name {
+        throw .invalid(field: "tensor name", reason: "\"\(layout[index].name)\" appears twice")
+      }
     }
   }
 
-  private static func decodeTensors(_ reader: inout ByteReader, _ field: String)
+  private static func decodeTensors(_ reader: inout ByteReader, _ field: @autoclosure () -> String)
     throws(DecodeError) -> NamedTensors
   {
-    let count = try decodeLayoutCount(&reader, field)
+    let count = try decodeLayoutCount(&reader, field())
     var layout: [TensorSpec] = []
+    layout.reserveCapacity(count)
     var values: [Double] = []
     for _ in 0..<count {
-      let name = try decodeName(&reader, "\(field) tensor name")
-      let tag = try reader.read(UInt8.self, "\(field) \(name) element type")
+      let name = try decodeName(&reader, "\(field()) tensor name")
+      let tag = try reader.read(UInt8.self, "\(field()) \(name) element type")
       guard tag == float64Tag else {
         throw .outOfRange(
-          field: "\(field) \(name) element type", value: String(tag), allowed: "1 (float64)")
+          field: "\(field()) \(name) element type", value: String(tag), allowed: "1 (float64)")
       }
-      let elements = try reader.read(UInt64.self, "\(field) \(name) size")
+      let elements = try reader.read(UInt64.self, "\(field()) \(name) size")
       guard elements >= 1, elements <= UInt64(reader.remaining / 8) else {
         throw .truncated(
-          field: "\(field) \(name) data", needed: Int(clamping: elements) &* 8,
+          field: "\(field()) \(name) data", needed: Int(clamping: elements) &* 8,
           remaining: reader.remaining)
       }
       values.reserveCapacity(values.count + Int(elements))
-      try reader.readFiniteArray(count: Int(elements), into: &values, "\(field) \(name)")
+      try reader.readFiniteArray(count: Int(elements), into: &values, "\(field()) \(name)")
       layout.append(TensorSpec(name: name, count: Int(elements)))
     }
     try checkUniqueNames(layout)

@@ -149,10 +149,73 @@ public final class Socket {
   }
 
   /// Waits up to `timeoutMilliseconds` (-1 forever) for a message to read.
-  /// Returns false on timeout or when a signal interrupts the wait.
+  /// Returns false on timeout or when a signal interrupts the wait. Allocates nothing.
   public func waitForInput(timeoutMilliseconds: Int) throws(ZMQError) -> Bool {
-    var poller = Poller()
-    poller.add(self)
-    return try poller.poll(timeoutMilliseconds: timeoutMilliseconds).first ?? false
+    var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+    if zmq_poll(&item, 1, timeoutMilliseconds) < 0 {
+      let error = ZMQError.last("zmq_poll")
+      if error.isInterrupted { return false }
+      throw error
+    }
+    return (item.revents & Int16(ZMQ_POLLIN)) != 0
+  }
+
+  /// Receives one frame into a message on the stack and hands its bytes, and
+  /// whether more frames follow, to `body`, without any heap allocation of ours.
+  /// Returns nil when `.dontWait` finds nothing.
+  public func receiveFrame<R>(
+    _ blocking: Blocking = .wait, _ body: (UnsafeRawBufferPointer, _ more: Bool) -> R
+  ) throws(ZMQError) -> R? {
+    var message = zmq_msg_t()
+    zmq_msg_init(&message)
+    defer { zmq_msg_close(&message) }
+    let flags: Int32 = blocking == .dontWait ? ZMQ_DONTWAIT : 0
+    while zmq_msg_recv(&message, handle, flags) < 0 {
+      let error = ZMQError.last("zmq_msg_recv")
+      if error.isInterrupted && blocking == .wait { continue }
+      if error.isAgain { return nil }
+      throw error
+    }
+    let count = zmq_msg_size(&message)
+    let bytes = UnsafeRawBufferPointer(
+      start: count > 0 ? zmq_msg_data(&message) : nil, count: count)
+    return body(bytes, zmq_msg_more(&message) != 0)
+  }
+
+  /// Sends a frame of `count` bytes written by `fill` straight into libzmq's
+  /// buffer (a message on the stack: libzmq's own allocation is the only one).
+  /// Returns false when `.dontWait` would block.
+  @discardableResult
+  public func sendFrame(
+    count: Int, more: Bool = false, _ blocking: Blocking = .wait,
+    fill: (UnsafeMutableRawBufferPointer) -> Void
+  ) throws(ZMQError) -> Bool {
+    var message = zmq_msg_t()
+    guard zmq_msg_init_size(&message, count) == 0 else { throw ZMQError.last("zmq_msg_init_size") }
+    fill(UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: count))
+    var flags: Int32 = more ? ZMQ_SNDMORE : 0
+    if blocking == .dontWait { flags |= ZMQ_DONTWAIT }
+    while zmq_msg_send(&message, handle, flags) < 0 {
+      let error = ZMQError.last("zmq_msg_send")
+      if error.isInterrupted && blocking == .wait { continue }
+      zmq_msg_close(&message)
+      if error.isAgain { return false }
+      throw error
+    }
+    return true
+  }
+
+  /// Sends a copy of `bytes` as one frame.
+  @discardableResult
+  public func sendFrame(
+    bytes: UnsafeRawBufferPointer, more: Bool = false, _ blocking: Blocking = .wait
+  )
+    throws(ZMQError) -> Bool
+  {
+    try sendFrame(count: bytes.count, more: more, blocking) { buffer in
+      if let base = bytes.baseAddress, bytes.count > 0 {
+        buffer.baseAddress!.copyMemory(from: base, byteCount: bytes.count)
+      }
+    }
   }
 }

@@ -19,7 +19,8 @@ import WireProtocol
 
   @Test(arguments: ["async", "sync"])
   func killingWorkersLosesNoRowAndAppliesNoneTwice(mode: String) throws {
-    let epochs = 15
+    // Long enough that both kills land mid-run even on a fast machine.
+    let epochs = 150
     let data = try dataFile()
     let (server, endpoint) = try startServer([
       "--mode", mode, "--epochs", "\(epochs)", "--chunk-rows", "5", "--dead-after-ms", "3000",
