@@ -23,8 +23,10 @@ struct CoordinatorCommand: ParsableCommand {
 
   @OptionGroup var metrics: MetricsOptions
 
-  @Flag(help: "Print JSON lines instead of text.")
+  @Flag(help: "Print audits as JSON lines instead of text.")
   var json = false
+
+  @OptionGroup var logging: LoggingOptions
 
   func validate() throws {
     guard every >= 1 else { throw ValidationError("--every must be >= 1") }
@@ -32,6 +34,7 @@ struct CoordinatorCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
+      let logger = logging.logger("coordinator")
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
       let metricsEndpoint = try metrics.start(context: context)
@@ -43,20 +46,23 @@ struct CoordinatorCommand: ParsableCommand {
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {
-          print(
-            json
-              ? "{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(audit.tolerance)}"
-              : "coordinator: auditing every \(every) versions, tolerance \(audit.tolerance)")
+          if json {
+            print("{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(audit.tolerance)}")
+          } else {
+            logger.info("auditing every \(every) versions, tolerance \(audit.tolerance)")
+          }
         }
       ) { report in
         print(json ? report.json : report.text)
       }
       let tally = coordinator.tally
-      print(
-        json
-          ? "{\"type\":\"summary\",\"audits\":\(tally.json)}"
-          : "coordinator: \(tally.count) audits, \(tally.failed) failed, \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError)"
-      )
+      if json {
+        print("{\"type\":\"summary\",\"audits\":\(tally.json)}")
+      } else {
+        logger.notice(
+          "\(tally.count) audits, \(tally.failed) failed, \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError)"
+        )
+      }
       if tally.failed > 0 { throw ExitCode(1) }
     }
   }
