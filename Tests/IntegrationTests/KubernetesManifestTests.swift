@@ -18,21 +18,7 @@ struct KubernetesManifestTests {
     .deletingLastPathComponent().deletingLastPathComponent()
 
   func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "pstrain-k8s-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(120)
-    while process.isRunning && Date() < deadline { usleep(20_000) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    try runTool(executable, arguments)
   }
 
   @Test(arguments: ["dev", "production"])

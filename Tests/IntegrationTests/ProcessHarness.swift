@@ -162,3 +162,34 @@ func waitFor(_ what: String, within seconds: Double, _ condition: () throws -> B
   }
   throw HarnessError("timed out after \(seconds) s waiting for \(what)")
 }
+
+/// Runs any `executable` (not pstrain) with `arguments` and extra `environment`,
+/// bounded by `seconds` (killed after); returns its status and combined output.
+func runTool(
+  _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+  seconds: Double = 120
+) throws -> (status: Int32, output: String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+  let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "pstrain-tool-\(UUID().uuidString).log")
+  _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+  let handle = try FileHandle(forWritingTo: log)
+  process.standardOutput = handle
+  process.standardError = handle
+  process.standardInput = FileHandle.nullDevice
+  try process.run()
+  let deadline = Date().addingTimeInterval(seconds)
+  while process.isRunning && Date() < deadline { usleep(20_000) }
+  let output = { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+  if process.isRunning {
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    throw HarnessError(
+      "\(executable) \(arguments.joined(separator: " ")) took over \(seconds) s: \(output().suffix(500))"
+    )
+  }
+  return (process.terminationStatus, output())
+}

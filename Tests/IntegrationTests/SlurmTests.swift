@@ -15,31 +15,10 @@ struct SlurmTests {
   static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
 
-  /// Runs `command` with `environment` added, bounded by `seconds`; returns status and output.
   func run(_ command: [String], environment: [String: String] = [:], seconds: Double) throws
     -> (status: Int32, output: String)
   {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = command
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "pstrain-slurm-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(seconds)
-    while process.isRunning && Date() < deadline { usleep(50_000) }
-    if process.isRunning {
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
-      throw HarnessError(
-        "\(command.joined(separator: " ")) took over \(seconds) s: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")"
-      )
-    }
-    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    try runTool("/usr/bin/env", command, environment: environment, seconds: seconds)
   }
 
   @Test func theBatchJobTrainsAndItsAuditsPass() throws {

@@ -49,7 +49,9 @@ import ZeroMQ
     for sequence in 1...pushes {
       let reply = try client.request(
         push(0, sequence, at: version, [1e-9, 1e-9, 1e-9]), timeoutMilliseconds: 5000, what: "push")
-      guard case .weights(let weights) = reply else { throw RoleError.invalidArgument("no weights") }
+      guard case .weights(let weights) = reply else {
+        throw RoleError.invalidArgument("no weights")
+      }
       version = weights.version
     }
     return try #require(counts.perVersion(from: pushes - measured, to: pushes))

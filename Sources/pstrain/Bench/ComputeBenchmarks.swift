@@ -4,8 +4,11 @@ import TrainingMath
 
 /// Cached against naive backprop, and the audit's two ways of checking.
 enum ComputeBenchmarks {
-  /// ns per layer of forward + backward for `model`, repeated for about `budget` seconds.
-  static func cachedNanosecondsPerLayer(layers: Int, budget: Double) -> Double {
+  /// ns per layer of forward + backward (cached or naive) at depth `layers`,
+  /// repeated for about `budget` seconds.
+  static func nanosecondsPerLayer(
+    layers: Int, budget: Double, algorithm: BackwardAlgorithm
+  ) -> Double {
     let model = ChainModel(layers: layers)
     let weights = (0..<layers).map { 1 + 1e-9 * Double($0 % 7) }
     var activations = model.makeActivations()
@@ -14,26 +17,14 @@ enum ComputeBenchmarks {
     let start = MonotonicClock.nanoseconds()
     repeat {
       let e = model.forward(weights: weights, input: 0.5, activations: &activations)
-      model.backward(
-        weights: weights, activations: activations, outputGradient: e + 1, gradient: &gradient)
-      repetitions += 1
-    } while seconds(from: start) < budget
-    blackHole(gradient[0])
-    return seconds(from: start) * 1e9 / Double(repetitions * layers)
-  }
-
-  /// ns per layer of forward + naive backward (O(L²)).
-  static func naiveNanosecondsPerLayer(layers: Int, budget: Double) -> Double {
-    let model = ChainModel(layers: layers)
-    let weights = (0..<layers).map { 1 + 1e-9 * Double($0 % 7) }
-    var activations = model.makeActivations()
-    var gradient = [Double](repeating: 0, count: layers)
-    var repetitions = 0
-    let start = MonotonicClock.nanoseconds()
-    repeat {
-      let e = model.forward(weights: weights, input: 0.5, activations: &activations)
-      model.naiveBackward(
-        weights: weights, activations: activations, outputGradient: e + 1, gradient: &gradient)
+      switch algorithm {
+      case .cached:
+        model.backward(
+          weights: weights, activations: activations, outputGradient: e + 1, gradient: &gradient)
+      case .naive:
+        model.naiveBackward(
+          weights: weights, activations: activations, outputGradient: e + 1, gradient: &gradient)
+      }
       repetitions += 1
     } while seconds(from: start) < budget
     blackHole(gradient[0])
@@ -60,11 +51,11 @@ enum ComputeBenchmarks {
     let budget = quick ? 0.05 : 0.3
     var naiveAt10k = 0.0
     for layers in [10, 100, 1000, 10_000, 100_000, 1_000_000] {
-      let cached = cachedNanosecondsPerLayer(layers: layers, budget: budget)
+      let cached = nanosecondsPerLayer(layers: layers, budget: budget, algorithm: .cached)
       let naive: Double
       var note: String?
       if layers <= 10_000 {
-        naive = naiveNanosecondsPerLayer(layers: layers, budget: budget)
+        naive = nanosecondsPerLayer(layers: layers, budget: budget, algorithm: .naive)
         if layers == 10_000 { naiveAt10k = naive }
       } else {
         // O(L²): the per-layer cost grows linearly with L; measured at 10^4, scaled.
