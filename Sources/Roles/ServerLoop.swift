@@ -110,7 +110,7 @@ public final class ServerLoop {
   private func send(_ outgoing: [Outgoing]) {
     for item in outgoing {
       do {
-        let routed = try item.peer.bytes.withUnsafeBytes { (identity) throws(ZMQError) in
+        let routed = try item.peer.withUnsafeBytes { (identity) throws(ZMQError) in
           try socket.sendFrame(bytes: identity, more: true, .dontWait)
         }
         guard routed else {
