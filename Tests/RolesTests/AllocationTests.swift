@@ -57,8 +57,8 @@ import ZeroMQ
     return try #require(counts.perVersion(from: pushes - measured, to: pushes))
   }
 
-  /// A guard against regressions of the hot path. Measured here: about 75 per push
-  /// in a debug build (the tests' build), 13 in a release build (-c release
+  /// A guard against regressions of the hot path. Measured here: about 67 per push
+  /// in a debug build (the tests' build), 12 in a release build (-c release
   /// -Xswiftc -enable-testing), of which one is libzmq's buffer for the reply.
   /// Before polling, receiving and sending were reworked it was 103 in debug.
   @Test func theServerPathAllocatesLittlePerPush() throws {
