@@ -30,7 +30,9 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
   /// Reads the routing id in place.
   public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
     if let longer { return try longer.withUnsafeBytes(body) }
-    return try Swift.withUnsafeBytes(of: inline) { try body(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+    return try Swift.withUnsafeBytes(of: inline) {
+      try body(UnsafeRawBufferPointer(rebasing: $0.prefix(count)))
+    }
   }
 
   /// The routing id.

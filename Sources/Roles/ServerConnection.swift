@@ -83,9 +83,12 @@ public final class ServerConnection: ServerLink {
   func addInput(to poller: inout Poller) { poller.add(socket) }
 
   /// Sends one message.
+  /// Never blocks: when the server has been unreachable long enough for the
+  /// queue to fill, the message is dropped, as if lost on the way. Every request
+  /// is retried or bounded by a timeout, so nothing waits forever on a dead server.
   public func send(_ message: WireMessage) throws(RoleError) {
     do {
-      try socket.send(Message(encoding: message))
+      try socket.send(Message(encoding: message), .dontWait)
     } catch {
       throw .transport(error)
     }

@@ -80,6 +80,12 @@ struct WorkerCommand: ParsableCommand {
             "the server at \(server.connect) does not lease rows; give the worker --shard I/N (or start the server with --epochs E)"
         )
       }
+      if work.pipeline > 1 && server.endpoints.count > 1 {
+        throw Failure(
+          message:
+            "--pipeline needs a single server; with server shards each push waits for every shard's answer"
+        )
+      }
       if work.pipeline > 1 && status.mode != .async {
         throw Failure(
           message:

@@ -97,3 +97,25 @@ final class StopFlag: @unchecked Sendable {
   var isSet: Bool { lock.withLock { value } }
   func set() { lock.withLock { value = true } }
 }
+
+@Suite struct UnreachableServerTests {
+  /// A client of a server that never answers must not block on send, however
+  /// long it keeps retrying: messages beyond the queue are dropped instead.
+  @Test func sendingToAnUnreachableServerNeverBlocks() throws {
+    let finished = DispatchSemaphore(value: 0)
+    let failure = Box()
+    Thread.detachNewThread {
+      defer { finished.signal() }
+      do {
+        let context = try Context()
+        // Port 1 on loopback: nothing listens, the connection never completes.
+        let connection = try ServerConnection(context: context, endpoint: "tcp://127.0.0.1:1")
+        for _ in 0..<25_000 { try connection.send(.statusRequest) }  // above the 10,000 high-water mark
+      } catch {
+        failure.set("\(error)")
+      }
+    }
+    #expect(finished.wait(timeout: .now() + 60) == .success)
+    #expect(failure.value == nil)
+  }
+}
