@@ -36,7 +36,7 @@ public struct ServerConfiguration: Sendable {
     model: ModelDescriptor,
     initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
     leasedEpochs: UInt64? = nil, chunkRows: Int = 64, staleness: UInt64 = 0,
-    shard: Shard = try! Shard(index: 0, count: 1), validatingParameters: Bool = true
+    shard: Shard = Shard.whole, validatingParameters: Bool = true
   ) {
     // A server that resumes from a checkpoint takes its parameters from there.
     precondition(

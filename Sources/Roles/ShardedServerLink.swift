@@ -178,7 +178,7 @@ public final class ShardedServerLink: ServerLink {
       merged.auditRecordsSent = statuses.map(\.auditRecordsSent).min()!
       merged.parameters = concatenate(statuses.map(\.parameters))
       merged.parameterOffset = 0
-      merged.serverShard = try! Shard(index: 0, count: 1)
+      merged.serverShard = Shard.whole
       return .status(merged)
     case .subscription(let first):
       let states = all.compactMap { if case .subscription(let state) = $0 { state } else { nil } }

@@ -130,7 +130,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     if case .shard(let own, _) = source {
       shard = own
     } else {
-      shard = try! Shard(index: 0, count: 1)
+      shard = Shard.whole
     }
     return .join(
       Join(

@@ -12,6 +12,9 @@ public struct Shard: Equatable, Hashable, Sendable, CustomStringConvertible {
   /// Number of shards.
   public let count: Int
 
+  /// The whole: shard 0 of 1.
+  public static let whole = try! Shard(index: 0, count: 1)
+
   /// Shard `index` of `count`; `0 ≤ index < count ≤ 65536`.
   public init(index: Int, count: Int) throws(TrainingMathError) {
     guard count >= 1, count <= Self.maximumCount else {

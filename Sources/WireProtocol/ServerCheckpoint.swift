@@ -70,7 +70,7 @@ public struct ServerCheckpoint: Equatable, Sendable {
   /// A checkpoint.
   public init(
     mode: ConsistencyMode, optimizer: Optimizer, requiredWorkers: UInt32, staleness: UInt64 = 0,
-    shard: Shard = try! Shard(index: 0, count: 1), model: ModelDescriptor,
+    shard: Shard = Shard.whole, model: ModelDescriptor,
     version: UInt64, gradientsApplied: UInt64, rejected: UInt64, parameters: [Double],
     sequences: [WorkerSequence], dataset: DatasetIdentity?, work: WorkProgress?
   ) {

@@ -365,7 +365,7 @@ public struct ServerStatus: Equatable, Sendable {
     workers: [WorkerStatus], workersLeft: UInt32, auditRecordsSent: UInt64, epochs: UInt64 = 0,
     epoch: UInt64 = 0, rowsAppliedInEpoch: UInt64 = 0, datasetRows: UInt64 = 0,
     workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil,
-    staleness: UInt64 = 0, serverShard: Shard = try! Shard(index: 0, count: 1),
+    staleness: UInt64 = 0, serverShard: Shard = Shard.whole,
     parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
     auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil
   ) {
