@@ -12,7 +12,8 @@ public enum ModelCatalog {
     guard descriptor.layout.count == 1, descriptor.layout[0].name == "w" else {
       throw .invalidArgument("model chain has one tensor w[L], got \(descriptor)")
     }
-    return ChainModel(layers: descriptor.layout[0].count)
+    return ChainModel(
+      layers: descriptor.layout[0].count, elementType: descriptor.layout[0].elementType)
   }
 
   /// The descriptor of `model`.

@@ -218,6 +218,14 @@ public final class ParameterServer {
 
   /// The owned slice's layout, computed once (it is on every reply).
   private lazy var sliceLayout: [TensorSpec] = configuration.sliceLayout
+  /// Whether some owned tensor is Float32, whose values are rounded after each update.
+  private lazy var hasFloat32: Bool = sliceLayout.contains { $0.elementType == .float32 }
+
+  /// Applies `gradient` with the optimizer, keeping Float32 tensors in Float32.
+  private func update(with gradient: [Double]) {
+    optimizer.apply(gradient: gradient, to: &parameters)
+    if hasFloat32 { sliceLayout.roundToElementTypes(&parameters) }
+  }
 
   /// Handles one decoded message from `peer` at monotonic time `now` (ms) and
   /// returns the messages to send.
@@ -445,7 +453,7 @@ public final class ParameterServer {
           peer, .versionMismatch,
           "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
       }
-      optimizer.apply(gradient: push.gradient.values, to: &parameters)
+      update(with: push.gradient.values)
       version += 1
       gradientsApplied += 1
       recordApplied(push)
@@ -516,7 +524,7 @@ public final class ParameterServer {
       }
       let count = Double(contributors.count)
       for index in sum.indices { sum[index] /= count }
-      optimizer.apply(gradient: sum, to: &parameters)
+      update(with: sum)
       pendingSteps[version] = nil
       version += 1
       gradientsApplied += UInt64(contributors.count)

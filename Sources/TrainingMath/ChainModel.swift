@@ -8,24 +8,34 @@ public struct ChainModel: DifferentiableModel, Equatable {
 
   /// Number of layers L (at least 1).
   public let layers: Int
+  /// How the weights are stored and exchanged (computation is in Float64).
+  public let elementType: ElementType
 
   /// A chain of `layers` layers.
-  public init(layers: Int) {
+  public init(layers: Int, elementType: ElementType = .float64) {
     precondition(layers >= 1, "a chain needs at least one layer")
     self.layers = layers
+    self.elementType = elementType
   }
 
   public var name: String { Self.name }
-  public var layout: [TensorSpec] { [TensorSpec(name: "w", count: layers)] }
+  public var layout: [TensorSpec] {
+    [TensorSpec(name: "w", count: layers, elementType: elementType)]
+  }
   public var parameterCount: Int { layers }
   public var activationCount: Int { layers + 1 }
 
   /// Initial weights: the tutorial's for L = 3. For other depths every weight is 1
   /// except the last, -0.5, so the product starts at -0.5, away from the saddle at 0.
   public func initialWeights() -> [Double] {
-    if layers == 3 { return Self.seedWeights }
-    var weights = [Double](repeating: 1, count: layers)
-    weights[layers - 1] = -0.5
+    var weights: [Double]
+    if layers == 3 {
+      weights = Self.seedWeights
+    } else {
+      weights = [Double](repeating: 1, count: layers)
+      weights[layers - 1] = -0.5
+    }
+    layout.roundToElementTypes(&weights)
     return weights
   }
 

@@ -80,16 +80,20 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
   public let step: Double
   /// Coordinates checked one by one at most.
   public let maximumCoordinates: Int
+  /// Relative rounding of the gradient values themselves (0 for Float64 gradients
+  /// computed exactly as reported; 2^-24 when they travel as Float32).
+  public let gradientRounding: Double
 
   /// An auditor for `model`.
   public init(
     model: Model, tolerance: Double = defaultTolerance, step: Double = defaultStep,
-    maximumCoordinates: Int = defaultMaximumCoordinates
+    maximumCoordinates: Int = defaultMaximumCoordinates, gradientRounding: Double = 0
   ) {
     self.objective = Objective(model: model)
     self.tolerance = tolerance
     self.step = step
     self.maximumCoordinates = maximumCoordinates
+    self.gradientRounding = gradientRounding
   }
 
   /// Audits `gradient`, claimed to be the mean-loss gradient over `samples` at
@@ -114,7 +118,9 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
       coordinates.append(
         GradientComparison(
           label: "w[\(index)]", analytic: gradient[index], numeric: estimate.value,
-          noiseBound: safety * (estimate.errorBound + bounds.rounding[index]),
+          noiseBound: safety
+            * (estimate.errorBound + bounds.rounding[index]
+              + gradientRounding * abs(gradient[index])),
           tolerance: tolerance))
     }
 
@@ -124,7 +130,8 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
     var projectedMagnitude = 0.0
     for index in weights.indices {
       projected += gradient[index] * direction[index]
-      projectedBound += abs(direction[index]) * bounds.rounding[index]
+      projectedBound +=
+        abs(direction[index]) * (bounds.rounding[index] + gradientRounding * abs(gradient[index]))
       projectedMagnitude += abs(gradient[index] * direction[index])
     }
     projectedBound += Rounding.gamma(weights.count) * projectedMagnitude

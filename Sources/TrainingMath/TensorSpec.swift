@@ -1,3 +1,19 @@
+/// How a tensor's elements are stored on the wire and rounded on the server.
+public enum ElementType: UInt8, Equatable, Hashable, Sendable, CaseIterable {
+  /// IEEE 754 binary64.
+  case float64 = 1
+  /// IEEE 754 binary32: values are kept exactly representable as Float.
+  case float32 = 2
+
+  /// Bytes per element on the wire.
+  public var byteCount: Int { self == .float64 ? 8 : 4 }
+
+  /// The unit roundoff of the type.
+  public var unitRoundoff: Double {
+    self == .float64 ? Double.ulpOfOne / 2 : Double(Float.ulpOfOne) / 2
+  }
+}
+
 /// The name and element count of one parameter tensor. A model's parameters are
 /// a flat vector cut into named tensors in declaration order; the server stores
 /// them by name and knows nothing else about the model.
@@ -7,13 +23,16 @@ public struct TensorSpec: Equatable, Hashable, Sendable, CustomStringConvertible
 
   /// The tensor's name, e.g. `w`.
   public var name: String
-  /// Number of Float64 elements.
+  /// Number of elements.
   public var count: Int
+  /// How the elements are stored.
+  public var elementType: ElementType
 
-  /// A tensor named `name` with `count` elements.
-  public init(name: String, count: Int) {
+  /// A tensor named `name` with `count` elements of `elementType`.
+  public init(name: String, count: Int, elementType: ElementType = .float64) {
     self.name = name
     self.count = count
+    self.elementType = elementType
   }
 
   /// Whether `name` is a usable tensor name: 1 to 64 characters from
@@ -27,12 +46,29 @@ public struct TensorSpec: Equatable, Hashable, Sendable, CustomStringConvertible
     }
   }
 
-  public var description: String { "\(name)[\(count)]" }
+  public var description: String {
+    elementType == .float64 ? "\(name)[\(count)]" : "\(name)[\(count)]:float32"
+  }
 }
 
 extension Array where Element == TensorSpec {
   /// Total number of elements across all tensors.
   public var totalCount: Int { reduce(0) { $0 + $1.count } }
+
+  /// Rounds the elements of every Float32 tensor in `values` (laid out by this
+  /// layout) to Float precision, so they are exactly what travels on the wire.
+  public func roundToElementTypes(_ values: inout [Double]) {
+    var offset = 0
+    for spec in self {
+      if spec.elementType == .float32 {
+        for index in offset..<(offset + spec.count) { values[index] = Double(Float(values[index])) }
+      }
+      offset += spec.count
+    }
+  }
+
+  /// The largest unit roundoff of the tensors' types (for audit noise bounds).
+  public var coarsestUnitRoundoff: Double { map(\.elementType.unitRoundoff).max() ?? 0 }
 
   /// The part of this layout inside the flat element range `range`: each tensor
   /// that overlaps it, keeping its name, with the overlapping element count.
@@ -43,7 +79,10 @@ extension Array where Element == TensorSpec {
     for spec in self {
       let lower = Swift.max(offset, range.lowerBound)
       let upper = Swift.min(offset + spec.count, range.upperBound)
-      if lower < upper { result.append(TensorSpec(name: spec.name, count: upper - lower)) }
+      if lower < upper {
+        result.append(
+          TensorSpec(name: spec.name, count: upper - lower, elementType: spec.elementType))
+      }
       offset += spec.count
     }
     return result

@@ -17,8 +17,6 @@ public enum WireCodec {
   public static let maximumRow: UInt64 = 1 << 48
   /// Most workers listed in one status.
   public static let maximumWorkers = Shard.maximumCount
-  /// Tensor element type tag for Float64.
-  static let float64Tag: UInt8 = 1
 
   /// The encoded size of `message` in bytes.
   public static func encodedSize(of message: WireMessage) -> Int {
@@ -166,6 +164,7 @@ public enum WireCodec {
     for spec in model.layout {
       sink.write(spec.name, lengthAs: UInt8.self)
       sink.write(UInt64(spec.count))
+      sink.write(spec.elementType.rawValue)
     }
   }
 
@@ -183,14 +182,21 @@ public enum WireCodec {
     var offset = 0
     for spec in tensors.layout {
       sink.write(spec.name, lengthAs: UInt8.self)
-      sink.write(float64Tag)
+      sink.write(spec.elementType.rawValue)
       sink.write(UInt64(spec.count))
-      tensors.values[offset..<(offset + spec.count)].withUnsafeBytes { bytes in
-        #if _endian(little)
-          sink.write(bytes: bytes)
-        #else
-          for value in tensors.values[offset..<(offset + spec.count)] { sink.write(value) }
-        #endif
+      switch spec.elementType {
+      case .float64:
+        tensors.values[offset..<(offset + spec.count)].withUnsafeBytes { bytes in
+          #if _endian(little)
+            sink.write(bytes: bytes)
+          #else
+            for value in tensors.values[offset..<(offset + spec.count)] { sink.write(value) }
+          #endif
+        }
+      case .float32:
+        for value in tensors.values[offset..<(offset + spec.count)] {
+          sink.write(Float(value).bitPattern)
+        }
       }
       offset += spec.count
     }
@@ -402,7 +408,13 @@ public enum WireCodec {
         throw .outOfRange(
           field: "tensor \(tensorName) size", value: String(elements), allowed: "1...\(Int32.max)")
       }
-      layout.append(TensorSpec(name: tensorName, count: Int(elements)))
+      let typeByte = try reader.read(UInt8.self, "tensor \(tensorName) element type")
+      guard let type = ElementType(rawValue: typeByte) else {
+        throw .outOfRange(
+          field: "tensor \(tensorName) element type", value: String(typeByte),
+          allowed: "1 (float64) or 2 (float32)")
+      }
+      layout.append(TensorSpec(name: tensorName, count: Int(elements), elementType: type))
     }
     try checkUniqueNames(layout)
     return ModelDescriptor(name: name, layout: layout)
@@ -427,19 +439,29 @@ public enum WireCodec {
     for _ in 0..<count {
       let name = try decodeName(&reader, "\(field()) tensor name")
       let tag = try reader.read(UInt8.self, "\(field()) \(name) element type")
-      guard tag == float64Tag else {
+      guard let type = ElementType(rawValue: tag) else {
         throw .outOfRange(
-          field: "\(field()) \(name) element type", value: String(tag), allowed: "1 (float64)")
+          field: "\(field()) \(name) element type", value: String(tag),
+          allowed: "1 (float64) or 2 (float32)")
       }
       let elements = try reader.read(UInt64.self, "\(field()) \(name) size")
-      guard elements >= 1, elements <= UInt64(reader.remaining / 8) else {
+      guard elements >= 1, elements <= UInt64(reader.remaining / type.byteCount) else {
         throw .truncated(
-          field: "\(field()) \(name) data", needed: Int(clamping: elements) &* 8,
-          remaining: reader.remaining)
+          field: "\(field()) \(name) data",
+          needed: Int(clamping: elements) &* type.byteCount, remaining: reader.remaining)
       }
       values.reserveCapacity(values.count + Int(elements))
-      try reader.readFiniteArray(count: Int(elements), into: &values, "\(field()) \(name)")
-      layout.append(TensorSpec(name: name, count: Int(elements)))
+      switch type {
+      case .float64:
+        try reader.readFiniteArray(count: Int(elements), into: &values, "\(field()) \(name)")
+      case .float32:
+        for index in 0..<Int(elements) {
+          let value = Float(bitPattern: try reader.read(UInt32.self, "\(field()) \(name)"))
+          guard value.isFinite else { throw .nonFinite(field: "\(field()) \(name)[\(index)]") }
+          values.append(Double(value))
+        }
+      }
+      layout.append(TensorSpec(name: name, count: Int(elements), elementType: type))
     }
     try checkUniqueNames(layout)
     return NamedTensors(layout: layout, values: values)

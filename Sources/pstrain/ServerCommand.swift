@@ -91,7 +91,7 @@ struct ServerCommand: ParsableCommand {
     MemoryTuning.returnLargeBuffersToTheSystem()
     try runReportingErrors {
       let logger = logging.logger("server")
-      let model = ChainModel(layers: training.layers)
+      let model = training.model
       let ownShard = try Shard(parsing: shard)
       guard ownShard.count == 1 || epochs == nil else {
         throw Failure(

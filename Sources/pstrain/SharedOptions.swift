@@ -29,6 +29,19 @@ struct ServerTrainingOptions: ParsableArguments {
   @Option(help: "Depth L of the chain model e = wL*...*w1*x.")
   var layers: Int = 3
 
+  @Option(help: "How the server keeps and sends the weights: float64 or float32.")
+  var dtype: DType = .float64
+
+  /// `--dtype`.
+  enum DType: String, ExpressibleByArgument, CaseIterable {
+    case float64, float32
+
+    var elementType: ElementType { self == .float64 ? .float64 : .float32 }
+  }
+
+  /// The chain model these flags describe.
+  var model: ChainModel { ChainModel(layers: layers, elementType: dtype.elementType) }
+
   func validate() throws {
     guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
     do { _ = try optimizerSettings() } catch { throw ValidationError("\(error)") }
@@ -47,7 +60,8 @@ struct ServerTrainingOptions: ParsableArguments {
   /// The same flags, to pass on to a server process.
   var arguments: [String] {
     [
-      "--mode", mode.rawValue, "--staleness", "\(staleness)", "--lr", "\(lr)", "--layers",
+      "--mode", mode.rawValue, "--staleness", "\(staleness)", "--dtype", dtype.rawValue,
+      "--lr", "\(lr)", "--layers",
       "\(layers)", "--optimizer",
       optimizer.rawValue, "--momentum", "\(momentum)", "--lr-schedule", lrSchedule,
     ]

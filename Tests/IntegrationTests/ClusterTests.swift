@@ -178,6 +178,25 @@ import Testing
     #expect((try lastJSONObject(run.output)["loss"] as? Double ?? 1) < 1e-3)
   }
 
+  @Test func float32WeightsTrainAndAuditsStillCatchAFault() throws {
+    let clean = try runPstrain(["train", "--dtype", "float32", "--json"])
+    #expect(clean.status == 0, "\(clean.errors)")
+    let summary = try lastJSONObject(clean.output)
+    #expect((summary["loss"] as? Double ?? 1) < 1e-6)
+    // Read the numbers with Double(String), which is exact (JSONSerialization may not be).
+    let line = try #require(clean.output.split(separator: "\n").last)
+    let list = try #require(line.range(of: "\"weights\":[")).upperBound
+    let weights = line[list...].prefix(while: { $0 != "]" }).split(separator: ",").compactMap {
+      Double($0)
+    }
+    #expect(weights.count == 3)
+    #expect(weights.allSatisfy { Double(Float($0)) == $0 })
+    let faulty = try runPstrain(["train", "--dtype", "float32", "--fault", "scale=1.001", "--json"])
+    #expect(faulty.status == 1)
+    #expect(
+      ((try lastJSONObject(faulty.output)["audits"] as? [String: Any])?["failed"] as? Int ?? 0) > 0)
+  }
+
   @Test func trainFailsWhenAWorkerIsFaulty() throws {
     let run = try runPstrain(["train", "--fault", "flip=0", "--epochs", "100", "--json"])
     #expect(run.status == 1)

@@ -384,3 +384,31 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     #expect(resumed.status.optimizer.hasPrefix("adam("))
   }
 }
+
+@Suite struct Float32ServerTests {
+  @Test func float32TensorsStayFloat32AfterEveryUpdate() throws {
+    let model = ChainModel(layers: 3, elementType: .float32)
+    let descriptor = ModelCatalog.descriptor(of: model)
+    let server = ParameterServer(
+      configuration: ServerConfiguration(
+        mode: .async, requiredWorkers: 1, optimizer: try OptimizerSettings(learningRate: 0.05),
+        model: descriptor, initialParameters: model.initialWeights()))
+    #expect(server.parameters.allSatisfy { Double(Float($0)) == $0 })
+    #expect(server.parameters != ChainModel.seedWeights)  // the seed's decimals are not floats
+    _ = server.receive(
+      .join(
+        Join(
+          workerID: 0, shard: .whole, model: descriptor,
+          dataset: DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint))), from: peerA,
+      now: 0)
+    let gradient = NamedTensors(layout: descriptor.layout, values: [0.1234567, -0.3, 1e-3])
+    _ = server.receive(
+      .push(
+        GradientPush(
+          workerID: 0, sequence: 1, computedAtVersion: 0,
+          samples: [Sample(index: 0, x: 1, label: -1)],
+          gradient: gradient)), from: peerA, now: 1)
+    #expect(server.version == 1)
+    #expect(server.parameters.allSatisfy { Double(Float($0)) == $0 })
+  }
+}

@@ -57,6 +57,14 @@ let everyMessage: [WireMessage] = {
     .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
     .noLease(NoLease(finished: true, retryAfterMilliseconds: 0)),
     .auditResult(AuditResult(workerID: 3, sequence: 9, passed: false, maximumRelativeError: 2)),
+    .weights(
+      WeightsReply(
+        version: 1,
+        parameters: NamedTensors(
+          layout: [
+            TensorSpec(name: "half", count: 2, elementType: .float32),
+            TensorSpec(name: "full", count: 1),
+          ], values: [0.5, -Double(Float.greatestFiniteMagnitude), 0.1]))),
   ]
 }()
 
@@ -140,6 +148,24 @@ let everyMessage: [WireMessage] = {
     #expect(throws: DecodeError.nonFinite(field: "learning rate")) {
       try WireCodec.decode(patch(status, 0.05, with: bad))
     }
+  }
+
+  @Test func float32TensorsTravelAsFourBytesAndRefuseNonFinite() throws {
+    let layout = [TensorSpec(name: "w", count: 2, elementType: .float32)]
+    let message = WireMessage.weights(
+      WeightsReply(version: 3, parameters: NamedTensors(layout: layout, values: [0.25, -3])))
+    let bytes = WireCodec.encode(message)
+    let float64 = WireCodec.encode(
+      .weights(
+        WeightsReply(
+          version: 3,
+          parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 2)], values: [0.25, -3]))))
+    #expect(float64.count - bytes.count == 8)  // 2 elements × 4 bytes saved
+    #expect(try WireCodec.decode(bytes) == message)
+    var corrupt = bytes
+    let infinity = withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian) { Array($0) }
+    corrupt.replaceSubrange((corrupt.count - 4)..<corrupt.count, with: infinity)
+    #expect(throws: DecodeError.nonFinite(field: "weights w[1]")) { try WireCodec.decode(corrupt) }
   }
 
   @Test func hostileCountsFailWithoutAllocating() {
