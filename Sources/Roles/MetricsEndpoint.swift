@@ -4,7 +4,7 @@ import ZeroMQ
 
 /// Serves `GET /metrics` over plain HTTP/1.1 from its own thread, with a ZeroMQ
 /// STREAM socket (raw TCP), so Prometheus can scrape any pstrain process.
-/// Every request gets the current text of `body` and the connection is closed.
+/// Every request gets the current text of `body`; the client closes the connection.
 public final class MetricsEndpoint: Sendable {
   /// The address actually bound, e.g. `127.0.0.1:9100`.
   public let address: String
@@ -64,7 +64,8 @@ public final class MetricsEndpoint: Sendable {
               "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
           }
           _ = try? socket.send(multipart: [Message(bytes: peer), Message(bytes: response)])
-          _ = try? socket.send(multipart: [Message(bytes: peer), Message(bytes: [])])  // close
+          // No explicit close: closing right after sending can cut the response short.
+          // "Connection: close" makes the client close once it has read Content-Length.
         }
       }
       socket.close()

@@ -54,8 +54,16 @@ struct MetricsTests {
     #expect(value(first, "pstrain_workers_live") == 1)
     #expect(first.contains("pstrain_gradient_staleness_versions_bucket"))
     let applied = try #require(value(first, "pstrain_gradients_applied_total"))
-    try waitFor("more gradients", within: 30) {
-      (value(try scrape(serverURL), "pstrain_gradients_applied_total") ?? 0) > applied
+    var latest = first
+    do {
+      try waitFor("more gradients", within: 30) {
+        latest = try scrape(serverURL)
+        return (value(latest, "pstrain_gradients_applied_total") ?? 0) > applied
+      }
+    } catch {
+      Issue.record(
+        "\(error); worker: \(worker.output.suffix(300)) \(worker.errors.suffix(300)); last scrape: \(latest.suffix(400))"
+      )
     }
     let workerText = try scrape(workerURL)
     #expect((value(workerText, "pstrain_push_round_trip_seconds_count") ?? 0) > 0)
