@@ -45,6 +45,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// The injected fault (normally none).
   public let fault: GradientFault
   private let objective: Objective<Model>
+  /// The model's layout, built once (it goes with every push).
+  private let layout: [TensorSpec]
 
   /// Gradients pushed and applied so far.
   public private(set) var pushesApplied: UInt64 = 0
@@ -109,6 +111,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     self.pipeline = pipeline
     self.fault = fault
     self.objective = Objective(model: model)
+    self.layout = model.layout
     self.gradient = [Double](repeating: 0, count: model.parameterCount)
   }
 
@@ -120,7 +123,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
 
   /// The model as the server knows it.
   public var modelDescriptor: ModelDescriptor {
-    ModelDescriptor(name: objective.model.name, layout: objective.model.layout)
+    ModelDescriptor(name: objective.model.name, layout: layout)
   }
 
   /// The first message: join.
@@ -206,9 +209,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
   }
 
   private func take(_ update: WeightsReply) throws(RoleError) {
-    guard update.parameters.layout == objective.model.layout else {
+    guard update.parameters.layout == layout else {
       throw .unexpectedReply(
-        expected: "weights in layout \(objective.model.layout)",
+        expected: "weights in layout \(layout)",
         got: "layout \(update.parameters.layout)")
     }
     version = update.version
@@ -279,7 +282,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     let message = WireMessage.push(
       GradientPush(
         workerID: workerID, sequence: sequence, computedAtVersion: version, samples: samples,
-        gradient: NamedTensors(layout: objective.model.layout, values: pushed)))
+        gradient: NamedTensors(layout: layout, values: pushed)))
     inFlight.append(InFlight(sequence: sequence, rows: batch, message: message))
     return message
   }
