@@ -91,10 +91,33 @@ public final class Socket {
   public func send(_ message: Message, more: Bool = false, _ blocking: Blocking = .wait)
     throws(ZMQError) -> Bool
   {
+    try send(message.pointer, more: more, blocking)
+  }
+
+  /// zmq_msg_send, retried on EINTR when blocking; false on EAGAIN. The one
+  /// place both kinds of send go through.
+  private func send(_ message: UnsafeMutablePointer<zmq_msg_t>, more: Bool, _ blocking: Blocking)
+    throws(ZMQError) -> Bool
+  {
     var flags: Int32 = more ? ZMQ_SNDMORE : 0
     if blocking == .dontWait { flags |= ZMQ_DONTWAIT }
-    while zmq_msg_send(message.pointer, handle, flags) < 0 {
+    while zmq_msg_send(message, handle, flags) < 0 {
       let error = ZMQError.last("zmq_msg_send")
+      if error.isInterrupted && blocking == .wait { continue }
+      if error.isAgain { return false }
+      throw error
+    }
+    return true
+  }
+
+  /// zmq_msg_recv, retried on EINTR when blocking; false on EAGAIN. The one
+  /// place both kinds of receive go through.
+  private func receive(into message: UnsafeMutablePointer<zmq_msg_t>, _ blocking: Blocking)
+    throws(ZMQError) -> Bool
+  {
+    let flags: Int32 = blocking == .dontWait ? ZMQ_DONTWAIT : 0
+    while zmq_msg_recv(message, handle, flags) < 0 {
+      let error = ZMQError.last("zmq_msg_recv")
       if error.isInterrupted && blocking == .wait { continue }
       if error.isAgain { return false }
       throw error
@@ -119,14 +142,7 @@ public final class Socket {
   /// Receives one frame, or nil when `.dontWait` finds none (or a receive timeout expires).
   public func receive(_ blocking: Blocking = .wait) throws(ZMQError) -> Message? {
     let message = Message()
-    let flags: Int32 = blocking == .dontWait ? ZMQ_DONTWAIT : 0
-    while zmq_msg_recv(message.pointer, handle, flags) < 0 {
-      let error = ZMQError.last("zmq_msg_recv")
-      if error.isInterrupted && blocking == .wait { continue }
-      if error.isAgain { return nil }
-      throw error
-    }
-    return message
+    return try receive(into: message.pointer, blocking) ? message : nil
   }
 
   /// Receives all frames of one multipart message, or nil when none is waiting.
@@ -169,13 +185,7 @@ public final class Socket {
     var message = zmq_msg_t()
     zmq_msg_init(&message)
     defer { zmq_msg_close(&message) }
-    let flags: Int32 = blocking == .dontWait ? ZMQ_DONTWAIT : 0
-    while zmq_msg_recv(&message, handle, flags) < 0 {
-      let error = ZMQError.last("zmq_msg_recv")
-      if error.isInterrupted && blocking == .wait { continue }
-      if error.isAgain { return nil }
-      throw error
-    }
+    guard try receive(into: &message, blocking) else { return nil }
     let count = zmq_msg_size(&message)
     let bytes = UnsafeRawBufferPointer(
       start: count > 0 ? zmq_msg_data(&message) : nil, count: count)
@@ -193,16 +203,14 @@ public final class Socket {
     var message = zmq_msg_t()
     guard zmq_msg_init_size(&message, count) == 0 else { throw ZMQError.last("zmq_msg_init_size") }
     fill(UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: count))
-    var flags: Int32 = more ? ZMQ_SNDMORE : 0
-    if blocking == .dontWait { flags |= ZMQ_DONTWAIT }
-    while zmq_msg_send(&message, handle, flags) < 0 {
-      let error = ZMQError.last("zmq_msg_send")
-      if error.isInterrupted && blocking == .wait { continue }
+    do {
+      if try send(&message, more: more, blocking) { return true }
+      zmq_msg_close(&message)  // not sent: the buffer is still ours
+      return false
+    } catch {
       zmq_msg_close(&message)
-      if error.isAgain { return false }
       throw error
     }
-    return true
   }
 
   /// Sends a copy of `bytes` as one frame.
