@@ -10,14 +10,12 @@ enum NetworkBenchmarks {
   /// A pstrain server (async, chain of `layers`) on its own thread.
   final class ServerThread: Sendable {
     let endpoint: String
-    private let stop = Shared(false)
-    private let done: DispatchSemaphore
+    private let thread: SocketThread
 
     init(layers: Int) throws {
       let bound = Shared<String?>(nil)
       let ready = DispatchSemaphore(value: 0)
-      let stop = self.stop
-      done = onThread {
+      thread = SocketThread { thread in
         let model = ChainModel(layers: layers)
         let server = ParameterServer(
           configuration: ServerConfiguration(
@@ -33,17 +31,14 @@ enum NetworkBenchmarks {
         }
         bound.set(loop.boundEndpoint)
         ready.signal()
-        try? loop.run(shouldStop: { stop.value })
+        try? loop.run(shouldStop: { thread.isStopping })
       }
       ready.wait()
       guard let endpoint = bound.value else { throw Failure(message: "bench server did not start") }
       self.endpoint = endpoint
     }
 
-    func shutdown() {
-      stop.set(true)
-      done.wait()
-    }
+    func shutdown() { thread.stop() }
   }
 
   /// A raw ROUTER that answers every request with `replySize` bytes, or (one-way)
@@ -51,14 +46,13 @@ enum NetworkBenchmarks {
   final class RawRouterThread: Sendable {
     let endpoint: String
     let received = Shared(0)
-    private let stop = Shared(false)
-    private let done: DispatchSemaphore
+    private let thread: SocketThread
 
     init(replySize: Int?) throws {
       let bound = Shared<String?>(nil)
       let ready = DispatchSemaphore(value: 0)
-      let (stop, received) = (self.stop, self.received)
-      done = onThread {
+      let received = self.received
+      thread = SocketThread { thread in
         guard let context = try? Context(), let router = try? Socket(context, kind: .router),
           (try? router.set([.linger(milliseconds: 0), .receiveHighWaterMark(10_000)])) != nil,
           (try? router.bind("tcp://127.0.0.1:*")) != nil
@@ -70,7 +64,7 @@ enum NetworkBenchmarks {
         ready.signal()
         let reply = replySize.map { [UInt8](repeating: 7, count: $0) }
         var count = 0
-        while !stop.value {
+        while !thread.isStopping {
           guard (try? router.waitForInput(timeoutMilliseconds: 50)) == true else { continue }
           while let request = try? router.receiveMultipart(.dontWait) {
             count += 1
@@ -89,10 +83,7 @@ enum NetworkBenchmarks {
       self.endpoint = endpoint
     }
 
-    func shutdown() {
-      stop.set(true)
-      done.wait()
-    }
+    func shutdown() { thread.stop() }
   }
 
   static func seedIdentity(layers: Int) -> (ModelDescriptor, DatasetIdentity) {
