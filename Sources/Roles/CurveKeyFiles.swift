@@ -1,3 +1,4 @@
+import Foundation
 import ZeroMQ
 
 #if canImport(Glibc)
@@ -124,20 +125,11 @@ public enum CurveKeyFiles {
     var result: [String: String] = [:]
     for line in String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n") {
       let parts = line.split(separator: "=", maxSplits: 1).map {
-        $0.trimmingCharacters(in: " \t\r")
+        $0.trimmingCharacters(in: .whitespacesAndNewlines)
       }
       if parts.count == 2 { result[parts[0]] = parts[1] }
     }
     for index in buffer.indices { buffer[index] = 0 }
     return result
-  }
-}
-
-extension Substring {
-  fileprivate func trimmingCharacters(in set: String) -> String {
-    let characters = Set(set)
-    return String(
-      drop(while: { characters.contains($0) }).reversed().drop(while: { characters.contains($0) })
-        .reversed())
   }
 }
