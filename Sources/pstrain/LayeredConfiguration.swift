@@ -14,11 +14,6 @@ import Foundation
 /// Boolean flags take `true` or `false`. Only flags the command accepts are filled in,
 /// so one file and one environment can serve every role.
 enum LayeredConfiguration {
-  /// Why a configuration could not be used.
-  struct Problem: Error, CustomStringConvertible {
-    var description: String
-  }
-
   /// This process's arguments completed from its environment and config file.
   static func resolveCommandLine() throws -> [String] {
     try resolve(
@@ -55,8 +50,8 @@ enum LayeredConfiguration {
         case "true", "yes", "1": added.append("--\(option.name)")
         case "false", "no", "0": break
         default:
-          throw Problem(
-            description: "\(option.name) is a flag: set it to true or false, not \"\(value)\"")
+          throw Failure(
+            message: "\(option.name) is a flag: set it to true or false, not \"\(value)\"")
         }
       }
     }
@@ -123,7 +118,7 @@ enum LayeredConfiguration {
     do {
       text = try String(contentsOfFile: path, encoding: .utf8)
     } catch {
-      throw Problem(description: "cannot read config file \(path): \(error.localizedDescription)")
+      throw Failure(message: "cannot read config file \(path): \(error.localizedDescription)")
     }
     var sections: [String: [String: String]] = [:]
     var section = "common"
@@ -140,8 +135,8 @@ enum LayeredConfiguration {
         $0.trimmingCharacters(in: .whitespaces)
       }
       guard parts.count == 2, !parts[0].isEmpty else {
-        throw Problem(
-          description:
+        throw Failure(
+          message:
             "config file \(path), line \(number + 1): expected key = value or [section], got \"\(line)\""
         )
       }
