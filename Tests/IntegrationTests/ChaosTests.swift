@@ -39,10 +39,10 @@ import WireProtocol
         (try status(endpoint)["gradients_applied"] as? Int ?? 0) >= target
       }
       let victim = victims.removeFirst()
-      kill(workers[victim].process.processIdentifier, SIGKILL)
+      workers[victim].process.send(SIGKILL)
       _ = try workers[victim].wait(within: 10)
       // On a fast machine a worker may have finished just before the kill.
-      if workers[victim].process.terminationReason == .uncaughtSignal { killedWhileRunning += 1 }
+      if workers[victim].process.terminatingSignal == SIGKILL { killedWhileRunning += 1 }
       workers.append(try leasedWorker(endpoint, data, id: 10 + round))
     }
     for worker in workers where worker.process.isRunning {
@@ -90,7 +90,7 @@ import WireProtocol
     try waitFor("\(target) gradients", within: 60) {
       (try status(endpoint)["gradients_applied"] as? Int ?? 0) >= target
     }
-    kill(first.process.processIdentifier, SIGKILL)
+    first.process.send(SIGKILL)
     _ = try first.wait(within: 10)
 
     let second = try Launched(["server", "--bind", endpoint, "--resume"] + settings)

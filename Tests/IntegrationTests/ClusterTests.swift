@@ -285,12 +285,7 @@ struct PlotTests {
     #expect(text.contains("<polyline"))
     #expect(text.contains("fill=\"#d62728\""))
     #expect(text.contains("fill=\"#2ca02c\""))
-    let render = Process()
-    render.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
-    render.arguments = [svg, "-o", png]
-    try render.run()
-    render.waitUntilExit()
-    #expect(render.terminationStatus == 0)
+    #expect(try runTool("/usr/bin/rsvg-convert", [svg, "-o", png]).status == 0)
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: png)))
     #expect(bytes.count > 10_000)
     #expect(Array(bytes.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])

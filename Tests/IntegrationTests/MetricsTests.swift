@@ -8,15 +8,7 @@ import Testing
 struct MetricsTests {
   /// `curl URL`, bounded.
   func scrape(_ url: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["-s", "--max-time", "5", url]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    try runTool("/usr/bin/curl", ["-s", "--max-time", "5", url], seconds: 30).output
   }
 
   /// The value of the first sample line of `name` (with its labels, if given).

@@ -4,14 +4,7 @@ import Testing
 /// Runs `command` and returns its exit status (output discarded).
 @discardableResult
 func shell(_ command: [String]) -> Int32 {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: command[0])
-  process.arguments = Array(command.dropFirst())
-  process.standardOutput = FileHandle.nullDevice
-  process.standardError = FileHandle.nullDevice
-  do { try process.run() } catch { return -1 }
-  process.waitUntilExit()
-  return process.terminationStatus
+  (try? runTool(command[0], Array(command.dropFirst()), seconds: 60))?.status ?? -1
 }
 
 /// Whether this machine lets us make network namespaces and nftables rules (root, iproute2, nft).

@@ -27,7 +27,8 @@ struct HarnessError: Error, CustomStringConvertible {
 /// A `pstrain` process whose output goes to files (no pipe can fill up), with
 /// bounded waits. Every process is killed when its `Launched` is stopped.
 final class Launched {
-  let process = Process()
+  let process: Subprocess
+  let arguments: [String]
   let outputURL: URL
   let errorURL: URL
 
@@ -41,22 +42,13 @@ final class Launched {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     outputURL = directory.appendingPathComponent("stdout")
     errorURL = directory.appendingPathComponent("stderr")
-    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-    if let namespace {
-      process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-      process.arguments = ["netns", "exec", namespace, try pstrainBinary()] + arguments
-    } else {
-      process.executableURL = URL(fileURLWithPath: try pstrainBinary())
-      process.arguments = arguments
-    }
-    process.standardOutput = try FileHandle(forWritingTo: outputURL)
-    process.standardError = try FileHandle(forWritingTo: errorURL)
-    process.standardInput = FileHandle.nullDevice
-    if !environment.isEmpty {
-      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    }
-    try process.run()
+    self.arguments = arguments
+    let binary = try pstrainBinary()
+    process = try Subprocess(
+      namespace == nil ? binary : "/usr/sbin/ip",
+      namespace.map { ["netns", "exec", $0, binary] + arguments } ?? arguments,
+      environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+      standardOutput: outputURL.path, standardError: errorURL.path)
   }
 
   var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
@@ -76,35 +68,28 @@ final class Launched {
     )
   }
 
-  /// Waits up to `seconds` for exit and returns the status; kills the process on timeout.
+  /// Waits up to `seconds` for exit and returns the status (128 + signal after a
+  /// signal); kills the process on timeout.
   @discardableResult
   func wait(within seconds: Double = 120) throws -> Int32 {
-    let deadline = Date().addingTimeInterval(seconds)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
+    guard let status = process.wait(within: seconds) else {
       stop()
       throw HarnessError(
-        "process \(process.arguments ?? []) did not exit within \(seconds) s; stderr: \(errors.suffix(500))"
+        "process \(arguments) did not exit within \(seconds) s; stderr: \(errors.suffix(500))"
       )
     }
-    return process.terminationStatus
+    return status
   }
 
   /// Sends `signal` (SIGTERM by default) and waits up to 15 s for exit.
   @discardableResult
   func terminate(_ signal: Int32 = SIGTERM) throws -> Int32 {
-    if process.isRunning { kill(process.processIdentifier, signal) }
+    process.send(signal)
     return try wait(within: 15)
   }
 
   /// Kills the process if it is still running.
-  func stop() {
-    guard process.isRunning else { return }
-    kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
-  }
-
-  deinit { stop() }
+  func stop() { process.killAndReap() }
 }
 
 /// Runs `pstrain ARGUMENTS` to completion (bounded) and returns status and output.
@@ -169,27 +154,20 @@ func runTool(
   _ executable: String, _ arguments: [String], environment: [String: String] = [:],
   seconds: Double = 120
 ) throws -> (status: Int32, output: String) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: executable)
-  process.arguments = arguments
-  process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
   let log = FileManager.default.temporaryDirectory.appendingPathComponent(
     "pstrain-tool-\(UUID().uuidString).log")
-  _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-  let handle = try FileHandle(forWritingTo: log)
-  process.standardOutput = handle
-  process.standardError = handle
-  process.standardInput = FileHandle.nullDevice
-  try process.run()
-  let deadline = Date().addingTimeInterval(seconds)
-  while process.isRunning && Date() < deadline { usleep(20_000) }
-  let output = { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-  if process.isRunning {
-    kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+  let process = try Subprocess(
+    executable, arguments,
+    environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+    standardOutput: log.path, standardError: log.path)
+  let status = process.wait(within: seconds)
+  let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+  try? FileManager.default.removeItem(at: log)
+  guard let status else {
+    process.killAndReap()
     throw HarnessError(
-      "\(executable) \(arguments.joined(separator: " ")) took over \(seconds) s: \(output().suffix(500))"
+      "\(executable) \(arguments.joined(separator: " ")) took over \(seconds) s: \(output.suffix(500))"
     )
   }
-  return (process.terminationStatus, output())
+  return (status, output)
 }

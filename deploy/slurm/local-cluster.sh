@@ -15,6 +15,19 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Starts a daemon with only stdin, stdout and stderr of ours: any other descriptor
+# the caller left open (a test runner's exit-notification socket, say) would stay
+# open as long as the daemon lives.
+daemon() {
+  (
+    for fd in /proc/self/fd/*; do
+      fd="${fd##*/}"
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec "$@"
+  )
+}
+
 case "$command" in
   start)
     mkdir -p "$dir/state" "$dir/log" "$dir/spool"
@@ -27,7 +40,7 @@ case "$command" in
       mkdir -p /run/munge /var/lib/munge /var/log/munge
       chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
       chmod 400 /etc/munge/munge.key
-      /usr/sbin/munged --force
+      daemon /usr/sbin/munged --force --pid-file="$dir/munged.pid"
     fi
     controller_port=$(free_port)
     node_ports=($(free_port) $(free_port) $(free_port))
@@ -58,8 +71,8 @@ NodeName=n2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=${node_ports[1]} CPUs
 NodeName=n3 NodeHostname=localhost NodeAddr=127.0.0.1 Port=${node_ports[2]} CPUs=2 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=n[1-3] Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE
 CONF
-    slurmctld -f "$conf"
-    for node in n1 n2 n3; do slurmd -f "$conf" -N "$node"; done
+    daemon slurmctld -f "$conf"
+    for node in n1 n2 n3; do daemon slurmd -f "$conf" -N "$node"; done
     # Bounded wait until the three nodes are idle.
     for _ in $(seq 100); do
       if [ "$(SLURM_CONF="$conf" sinfo -h -o '%T %D' 2>/dev/null | awk '$1=="idle"{print $2}')" = 3 ]; then
@@ -72,15 +85,20 @@ CONF
     exit 1
     ;;
   stop)
-    for pidfile in "$dir"/slurmd-*.pid "$dir"/slurmctld.pid; do
+    # munged too, when `start` started it (its pid file is then in DIR).
+    for pidfile in "$dir"/slurmd-*.pid "$dir"/slurmctld.pid "$dir"/munged.pid; do
       [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
     done
     # Bounded wait for the daemons to exit.
     for _ in $(seq 50); do
-      pgrep -f -- "-f $conf" >/dev/null || exit 0
+      if ! pgrep -f -- "-f $conf" >/dev/null \
+        && ! { [ -f "$dir/munged.pid" ] && kill -0 "$(cat "$dir/munged.pid")" 2>/dev/null; }; then
+        exit 0
+      fi
       sleep 0.1
     done
     pkill -9 -f -- "-f $conf" || true
+    [ -f "$dir/munged.pid" ] && kill -9 "$(cat "$dir/munged.pid")" 2>/dev/null || true
     ;;
   *)
     echo "usage: local-cluster.sh start|stop DIR" >&2
