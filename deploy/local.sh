@@ -75,7 +75,11 @@ case "$command" in
     # "Executed 0 tests" line out of the summary.
     # Tests run one at a time: several start clusters of processes, and 2 cores are
     # better shared by one cluster than by four.
-    exec swift test --disable-xctest --no-parallel "$@"
+    swift test --disable-xctest --no-parallel "$@"
+    if [ $# -eq 0 ]; then
+      # The hot path's allocation count is a property of the release build: check it there.
+      swift test -c release -Xswiftc -enable-testing --disable-xctest --filter AllocationTests
+    fi
     ;;
   *)
     echo "usage: deploy/local.sh train [flags] | test | setup" >&2

@@ -104,22 +104,24 @@ public struct LeasedWork: Equatable, Sendable {
   /// Why `rows` cannot be applied for `worker`, or nil when they are exactly
   /// the next rows of the chunk it holds, after `pending` rows it already pushed
   /// that wait for their step.
-  public func refusal(of rows: [Int], from worker: UInt32, after pending: Int = 0) -> String? {
+  public func refusal(of rows: some Collection<Int>, from worker: UInt32, after pending: Int = 0)
+    -> String?
+  {
     guard let index = chunks.firstIndex(where: { $0.holder == worker && !$0.isDone }) else {
       return "worker \(worker) holds no lease; ask for one"
     }
     let chunk = chunks[index]
     let start = chunk.next + pending
-    let expected = Array(start..<min(start + rows.count, chunk.rows.upperBound))
-    guard rows == expected else {
+    let expected = start..<min(start + rows.count, chunk.rows.upperBound)
+    guard rows.elementsEqual(expected) else {
       return
-        "rows \(rows.prefix(4)) are not the next rows \(expected.prefix(4)) of the lease \(chunk.next)..<\(chunk.rows.upperBound) of epoch \(epoch)"
+        "rows \(Array(rows.prefix(4))) are not the next rows \(Array(expected.prefix(4))) of the lease \(chunk.next)..<\(chunk.rows.upperBound) of epoch \(epoch)"
     }
     return nil
   }
 
   /// Records `rows` (accepted by `refusal`) as applied.
-  public mutating func markApplied(_ rows: [Int], from worker: UInt32) {
+  public mutating func markApplied(_ rows: some Collection<Int>, from worker: UInt32) {
     guard let index = chunks.firstIndex(where: { $0.holder == worker && !$0.isDone }) else {
       return
     }

@@ -63,12 +63,21 @@ public struct ServerConfiguration: Sendable {
 /// retried push is answered again, never re-applied. A refused message
 /// changes nothing but the rejection counter.
 public final class ParameterServer {
-  private struct Worker {
-    var peer: PeerID
-    var shard: Shard
+  /// A joined worker. A class, so that updating a field on every push is a
+  /// dictionary lookup, not a `modify` access (whose coroutine frame for a value
+  /// this size is heap-allocated).
+  private final class Worker {
+    let peer: PeerID
+    let shard: Shard
     var lastSeen: UInt64
     var pushesApplied: UInt64 = 0
     var lastStaleness: UInt64 = 0
+
+    init(peer: PeerID, shard: Shard, lastSeen: UInt64) {
+      self.peer = peer
+      self.shard = shard
+      self.lastSeen = lastSeen
+    }
   }
 
   private struct Subscriber {
@@ -230,6 +239,7 @@ public final class ParameterServer {
   /// Handles one decoded message from `peer` at monotonic time `now` (ms) and
   /// returns the messages to send.
   public func receive(_ message: WireMessage, from peer: PeerID, now: UInt64) -> [Outgoing] {
+    outbox.removeAll(keepingCapacity: true)
     expireSubscribers(now: now)
     switch message {
     case .join(let join): return self.join(join, from: peer, now: now)
@@ -262,6 +272,7 @@ public final class ParameterServer {
     let dead = workers.filter { now > $0.value.lastSeen && now - $0.value.lastSeen > limit }
       .keys.sorted()
     guard !dead.isEmpty else { return ([], []) }
+    outbox.removeAll(keepingCapacity: true)
     for id in dead {
       forget(id)
       workersDead += 1
@@ -418,7 +429,7 @@ public final class ParameterServer {
     switch window.verdict(for: push.sequence) {
     case .applied:
       // A retry of a push already applied: answer it again, apply nothing.
-      return [weightsReply(to: peer, acknowledging: push.sequence)]
+      return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .tooOld:
       return refuse(
         peer, .replayed,
@@ -436,7 +447,8 @@ public final class ParameterServer {
         "worker \(push.workerID) must wait for the answer to its previous push")
     }
     if let refusal = work?.refusal(
-      of: push.samples.map(\.index), from: push.workerID, after: pendingRows(of: push.workerID))
+      of: push.samples.lazy.map(\.index), from: push.workerID,
+      after: pendingRows(of: push.workerID))
     {
       return refuse(peer, .leaseLost, refusal)
     }
@@ -458,7 +470,7 @@ public final class ParameterServer {
       gradientsApplied += 1
       recordApplied(push)
       let reply = weightsReply(to: peer, acknowledging: push.sequence)
-      guard !subscribers.isEmpty else { return [reply] }
+      guard !subscribers.isEmpty else { return answer(reply) }
       let records = auditRecords(for: [push])
       remember(version)
       return records + [reply]
@@ -491,9 +503,11 @@ public final class ParameterServer {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
     workers[push.workerID]?.lastStaleness = staleness
     if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
-    sequences[push.workerID, default: SequenceWindow()].markApplied(push.sequence)
+    var window = sequences[push.workerID] ?? SequenceWindow()
+    window.markApplied(push.sequence)
+    sequences.updateValue(window, forKey: push.workerID)
     workers[push.workerID]?.pushesApplied += 1
-    work?.markApplied(push.samples.map(\.index), from: push.workerID)
+    work?.markApplied(push.samples.lazy.map(\.index), from: push.workerID)
   }
 
   /// The workers a step waits for: every joined worker, or with leased work
@@ -615,6 +629,18 @@ public final class ParameterServer {
   }
 
   // MARK: - Replies
+
+  /// The array `receive` last returned, kept so that the next answer is built in
+  /// its storage: no allocation once the caller has let go of it. `receive`
+  /// empties it first thing, so it never keeps the parameters shared (an update
+  /// would then copy them).
+  private var outbox: [Outgoing] = []
+
+  /// `item` as the only message to send, in the outbox's storage.
+  private func answer(_ item: Outgoing) -> [Outgoing] {
+    outbox.append(item)
+    return outbox
+  }
 
   private func weightsReply(to peer: PeerID, acknowledging sequence: UInt64) -> Outgoing {
     Outgoing(

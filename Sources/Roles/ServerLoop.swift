@@ -12,6 +12,9 @@ public final class ServerLoop {
   private let socket: Socket
   private let authenticator: ZAPHandler?
   private let metrics = ServerMetrics()
+  /// The last request decoded: the next one of the same kind is decoded into its
+  /// storage, so a steady stream of pushes is decoded without allocating.
+  private var incoming = WireMessage.push(.empty)
 
   /// Binds a ROUTER to `endpoint` for `server`. With `security` the socket is a
   /// CURVE server and only authorized client keys get in; `log` hears refusals.
@@ -86,7 +89,7 @@ public final class ServerLoop {
         .truncated(field: "payload", needed: 4, remaining: 0), from: peer)
     }
     let received = try socket.receiveFrame(.wait) { bytes, more in
-      (Result { () throws(DecodeError) in try WireCodec.decode(bytes) }, more)
+      (Result { () throws(DecodeError) in try WireCodec.decode(bytes, reusing: &incoming) }, more)
     }
     guard let (decoded, extra) = received else { return nil }
     if extra {
@@ -97,8 +100,8 @@ public final class ServerLoop {
         .invalid(field: "frames", reason: "a request is exactly one frame"), from: peer)
     }
     switch decoded {
-    case .success(let message):
-      return server.receive(message, from: peer, now: MonotonicClock.milliseconds())
+    case .success:
+      return server.receive(incoming, from: peer, now: MonotonicClock.milliseconds())
     case .failure(let error):
       return server.rejectUndecodable(error, from: peer)
     }

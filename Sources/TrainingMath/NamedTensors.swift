@@ -13,6 +13,9 @@ public struct NamedTensors: Equatable, Sendable {
     self.values = values
   }
 
+  /// No tensors (a placeholder that allocates nothing).
+  public static let empty = NamedTensors(layout: [], values: [])
+
   /// The elements of the tensor called `name`, or nil.
   public func tensor(named name: String) -> ArraySlice<Double>? {
     var offset = 0

@@ -38,7 +38,7 @@ public struct TensorSpec: Equatable, Hashable, Sendable, CustomStringConvertible
   /// Whether `name` is a usable tensor name: 1 to 64 characters from
   /// `A-Z a-z 0-9 . _ -`, so names print and parse safely everywhere.
   public static func isValidName(_ name: String) -> Bool {
-    let bytes = Array(name.utf8)
+    let bytes = name.utf8
     guard !bytes.isEmpty, bytes.count <= maximumNameLength else { return false }
     return bytes.allSatisfy { byte in
       (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)

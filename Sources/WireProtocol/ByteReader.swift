@@ -7,6 +7,11 @@ struct ByteReader {
 
   var remaining: Int { buffer.count - offset }
 
+  /// Refuses bytes left over after a message.
+  func expectEnd() throws(DecodeError) {
+    guard remaining == 0 else { throw .trailingBytes(remaining) }
+  }
+
   mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: @autoclosure () -> String)
     throws(DecodeError) -> T
   {
@@ -70,8 +75,11 @@ struct ByteReader {
   }
 
   /// A UTF-8 string preceded by its length of type `Length`, at most `maximum` bytes.
+  /// When the bytes spell `reusing`, that string is returned instead of a new one
+  /// (a long name then costs no allocation).
   mutating func readString<Length: FixedWidthInteger>(
-    lengthAs: Length.Type, maximum: Int, _ field: @autoclosure () -> String
+    lengthAs: Length.Type, maximum: Int, reusing previous: String? = nil,
+    _ field: @autoclosure () -> String
   ) throws(DecodeError) -> String {
     let length = Int(try read(Length.self, "\(field()) length"))
     guard length <= maximum else {
@@ -82,6 +90,11 @@ struct ByteReader {
     }
     let bytes = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + length)])
     offset += length
+    if var previous, previous.utf8.count == length,
+      previous.withUTF8({ $0.elementsEqual(bytes) })
+    {
+      return previous
+    }
     guard let text = String(validating: bytes, as: UTF8.self) else {
       throw .invalid(field: field(), reason: "not valid UTF-8")
     }

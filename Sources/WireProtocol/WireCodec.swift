@@ -237,6 +237,42 @@ public enum WireCodec {
   /// Decodes one frame in place, validating every field.
   public static func decode(_ buffer: UnsafeRawBufferPointer) throws(DecodeError) -> WireMessage {
     var reader = ByteReader(buffer)
+    let message = try decodeBody(try readHeader(&reader), &reader)
+    try reader.expectEnd()
+    return message
+  }
+
+  /// Decodes one frame like `decode(_:)`, but when the frame and `message` are
+  /// both pushes, or both weights, it decodes into `message`'s arrays and keeps
+  /// its strings that still match: a loop that decodes every frame into the same
+  /// variable allocates nothing in steady state. Storage someone else still
+  /// shares is copied first, never overwritten. On error `message` holds some
+  /// other, valid message.
+  public static func decode(_ buffer: UnsafeRawBufferPointer, reusing message: inout WireMessage)
+    throws(DecodeError)
+  {
+    var reader = ByteReader(buffer)
+    let type = try readHeader(&reader)
+    // Bind the payload, then drop the enum's reference: the arrays are then
+    // uniquely referenced and are written in place.
+    if type == .push, case .push(var push) = message {
+      message = .statusRequest
+      try decodePushBody(&reader, into: &push)
+      try reader.expectEnd()
+      message = .push(push)
+    } else if type == .weights, case .weights(var reply) = message {
+      message = .statusRequest
+      try decodeWeightsBody(&reader, into: &reply)
+      try reader.expectEnd()
+      message = .weights(reply)
+    } else {
+      message = try decodeBody(type, &reader)
+      try reader.expectEnd()
+    }
+  }
+
+  /// Reads and checks the 4-byte header; returns the message type.
+  private static func readHeader(_ reader: inout ByteReader) throws(DecodeError) -> MessageType {
     let first = try reader.read(UInt8.self, "magic")
     let second = try reader.read(UInt8.self, "magic")
     guard first == magic.0, second == magic.1 else { throw .badMagic }
@@ -244,9 +280,28 @@ public enum WireCodec {
     guard version == protocolVersion else { throw .unsupportedVersion(version) }
     let typeByte = try reader.read(UInt8.self, "message type")
     guard let type = MessageType(rawValue: typeByte) else { throw .unknownType(typeByte) }
-    let message = try decodeBody(type, &reader)
-    guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
-    return message
+    return type
+  }
+
+  private static func decodePushBody(_ reader: inout ByteReader, into push: inout GradientPush)
+    throws(DecodeError)
+  {
+    push.workerID = try reader.read(UInt32.self, "worker id")
+    push.sequence = try reader.read(UInt64.self, "sequence")
+    guard push.sequence >= 1 else {
+      throw .outOfRange(field: "sequence", value: "0", allowed: "sequence numbers start at 1")
+    }
+    push.computedAtVersion = try reader.read(UInt64.self, "computed-at version")
+    try decodeSamples(&reader, into: &push.samples)
+    try decodeTensors(&reader, into: &push.gradient, "gradient")
+  }
+
+  private static func decodeWeightsBody(_ reader: inout ByteReader, into reply: inout WeightsReply)
+    throws(DecodeError)
+  {
+    reply.version = try reader.read(UInt64.self, "version")
+    reply.acknowledgedSequence = try reader.read(UInt64.self, "acknowledged sequence")
+    try decodeTensors(&reader, into: &reply.parameters, "weights")
   }
 
   private static func decodeBody(_ type: MessageType, _ reader: inout ByteReader)
@@ -267,25 +322,13 @@ public enum WireCodec {
           workerID: workerID, shard: shard, model: model,
           dataset: DatasetIdentity(rows: rows, fingerprint: fingerprint)))
     case .push:
-      let workerID = try reader.read(UInt32.self, "worker id")
-      let sequence = try reader.read(UInt64.self, "sequence")
-      guard sequence >= 1 else {
-        throw .outOfRange(field: "sequence", value: "0", allowed: "sequence numbers start at 1")
-      }
-      let computedAt = try reader.read(UInt64.self, "computed-at version")
-      let samples = try decodeSamples(&reader)
-      let gradient = try decodeTensors(&reader, "gradient")
-      return .push(
-        GradientPush(
-          workerID: workerID, sequence: sequence, computedAtVersion: computedAt, samples: samples,
-          gradient: gradient))
+      var push = GradientPush.empty
+      try decodePushBody(&reader, into: &push)
+      return .push(push)
     case .weights:
-      let version = try reader.read(UInt64.self, "version")
-      let acknowledged = try reader.read(UInt64.self, "acknowledged sequence")
-      return .weights(
-        WeightsReply(
-          version: version, acknowledgedSequence: acknowledged,
-          parameters: try decodeTensors(&reader, "weights")))
+      var reply = WeightsReply(version: 0, parameters: .empty)
+      try decodeWeightsBody(&reader, into: &reply)
+      return .weights(reply)
     case .statusRequest:
       return .statusRequest
     case .status:
@@ -307,7 +350,8 @@ public enum WireCodec {
       let appliedAt = try reader.read(UInt64.self, "applied-at version")
       let modelName = try decodeName(&reader, "model name")
       let weights = try decodeTensors(&reader, "weights")
-      let samples = try decodeSamples(&reader)
+      var samples: [Sample] = []
+      try decodeSamples(&reader, into: &samples)
       let gradient = try decodeTensors(&reader, "gradient")
       guard gradient.layout == weights.layout else {
         throw .invalid(field: "gradient", reason: "layout differs from the weights' layout")
@@ -372,11 +416,12 @@ public enum WireCodec {
   }
 
   // Field names are autoclosures: they are only built into strings for an error.
-  private static func decodeName(_ reader: inout ByteReader, _ field: @autoclosure () -> String)
-    throws(DecodeError) -> String
-  {
+  private static func decodeName(
+    _ reader: inout ByteReader, reusing previous: String? = nil,
+    _ field: @autoclosure () -> String
+  ) throws(DecodeError) -> String {
     let name = try reader.readString(
-      lengthAs: UInt8.self, maximum: TensorSpec.maximumNameLength, field())
+      lengthAs: UInt8.self, maximum: TensorSpec.maximumNameLength, reusing: previous, field())
     guard TensorSpec.isValidName(name) else {
       throw .invalid(
         field: field(), reason: "\"\(name)\" is not 1-64 characters of A-Z a-z 0-9 . _ -")
@@ -432,12 +477,30 @@ public enum WireCodec {
   private static func decodeTensors(_ reader: inout ByteReader, _ field: @autoclosure () -> String)
     throws(DecodeError) -> NamedTensors
   {
+    var tensors = NamedTensors.empty
+    try decodeTensors(&reader, into: &tensors, field())
+    return tensors
+  }
+
+  /// Decodes named tensors into `tensors`, reusing its arrays' capacity and the
+  /// names and specs that are unchanged.
+  private static func decodeTensors(
+    _ reader: inout ByteReader, into tensors: inout NamedTensors,
+    _ field: @autoclosure () -> String
+  ) throws(DecodeError) {
     let count = try decodeLayoutCount(&reader, field())
-    var layout: [TensorSpec] = []
-    layout.reserveCapacity(count)
-    var values: [Double] = []
-    for _ in 0..<count {
-      let name = try decodeName(&reader, "\(field()) tensor name")
+    // Take the arrays out so that they are uniquely referenced while written.
+    var layout = tensors.layout
+    var values = tensors.values
+    tensors = .empty
+    if layout.count != count {
+      layout.removeAll(keepingCapacity: true)
+      layout.reserveCapacity(count)
+    }
+    values.removeAll(keepingCapacity: true)
+    for position in 0..<count {
+      let previous = position < layout.count ? layout[position] : nil
+      let name = try decodeName(&reader, reusing: previous?.name, "\(field()) tensor name")
       let tag = try reader.read(UInt8.self, "\(field()) \(name) element type")
       guard let type = ElementType(rawValue: tag) else {
         throw .outOfRange(
@@ -461,13 +524,20 @@ public enum WireCodec {
           values.append(Double(value))
         }
       }
-      layout.append(TensorSpec(name: name, count: Int(elements), elementType: type))
+      let spec = TensorSpec(name: name, count: Int(elements), elementType: type)
+      if position < layout.count {
+        if layout[position] != spec { layout[position] = spec }
+      } else {
+        layout.append(spec)
+      }
     }
     try checkUniqueNames(layout)
-    return NamedTensors(layout: layout, values: values)
+    tensors = NamedTensors(layout: layout, values: values)
   }
 
-  private static func decodeSamples(_ reader: inout ByteReader) throws(DecodeError) -> [Sample] {
+  private static func decodeSamples(_ reader: inout ByteReader, into samples: inout [Sample])
+    throws(DecodeError)
+  {
     let count = Int(try reader.read(UInt32.self, "sample count"))
     guard count >= 1, count <= maximumSamples else {
       throw .outOfRange(
@@ -476,7 +546,7 @@ public enum WireCodec {
     guard count <= reader.remaining / 24 else {
       throw .truncated(field: "samples", needed: count * 24, remaining: reader.remaining)
     }
-    var samples: [Sample] = []
+    samples.removeAll(keepingCapacity: true)
     samples.reserveCapacity(count)
     for index in 0..<count {
       let row = try reader.read(UInt64.self, "sample[\(index)] row")
@@ -487,7 +557,6 @@ public enum WireCodec {
       let label = try reader.readFinite("sample[\(index)] label")
       samples.append(Sample(index: Int(row), x: x, label: label))
     }
-    return samples
   }
 
   private static func decodeStatus(_ reader: inout ByteReader) throws(DecodeError) -> ServerStatus {

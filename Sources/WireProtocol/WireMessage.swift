@@ -243,6 +243,12 @@ public struct GradientPush: Equatable, Sendable {
   }
 }
 
+extension GradientPush {
+  /// A placeholder push with no samples and no tensors, to decode into.
+  public static let empty = GradientPush(
+    workerID: 0, sequence: 0, computedAtVersion: 0, samples: [], gradient: .empty)
+}
+
 /// The server's parameters at a version.
 public struct WeightsReply: Equatable, Sendable {
   /// The version: the number of updates applied so far.

@@ -103,6 +103,31 @@ let everyMessage: [WireMessage] = {
     }
   }
 
+  /// Decoding into the previous message gives what a fresh decode gives, for
+  /// every pair of messages in turn, after errors too, and never writes into
+  /// storage that a copy still holds.
+  @Test func decodingIntoThePreviousMessageEqualsAFreshDecode() throws {
+    func decode(_ bytes: [UInt8], reusing message: inout WireMessage) throws {
+      try bytes.withUnsafeBytes { buffer in try WireCodec.decode(buffer, reusing: &message) }
+    }
+    var reused = WireMessage.push(.empty)
+    for first in everyMessage {
+      for second in everyMessage {
+        try decode(WireCodec.encode(first), reusing: &reused)
+        #expect(reused == first)
+        let kept = reused  // shares the arrays with `reused`
+        try decode(WireCodec.encode(second), reusing: &reused)
+        #expect(reused == second, "\(first.type) then \(second.type)")
+        #expect(kept == first, "a kept copy of \(first.type) was overwritten")
+        // A truncated frame throws and leaves a valid message that decodes on.
+        let cut = Array(WireCodec.encode(first).dropLast())
+        #expect(throws: DecodeError.self) { try decode(cut, reusing: &reused) }
+        try decode(WireCodec.encode(first), reusing: &reused)
+        #expect(reused == first)
+      }
+    }
+  }
+
   @Test func trailingBytesAreRejected() {
     #expect(throws: DecodeError.trailingBytes(1)) {
       try WireCodec.decode(WireCodec.encode(.leave(workerID: 1)) + [0])

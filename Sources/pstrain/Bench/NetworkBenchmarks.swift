@@ -208,6 +208,8 @@ enum NetworkBenchmarks {
           (try? dealer.connect(endpoint)) != nil
         else { return }
         let payload = [UInt8](repeating: 5, count: size)
+        // A send blocks at most 100 ms: once the router is gone it would wait forever.
+        _ = try? dealer.set([.sendTimeout(milliseconds: 100)])
         while !stop.value { _ = try? dealer.send(Message(bytes: payload)) }
       }
     }
