@@ -58,6 +58,9 @@ public final class ServerConnection: ServerLink {
   /// The server endpoint.
   public let endpoint: String
   private let socket: Socket
+  /// The last message received: the next weights reply is decoded into its
+  /// storage, so a worker's steady state decodes without allocating.
+  private var incoming = WireMessage.weights(WeightsReply(version: 0, parameters: .empty))
 
   /// Connects to `endpoint` (the connection completes in the background). A
   /// fixed `routingID` lets the server recognise this client after a reconnect.
@@ -88,7 +91,10 @@ public final class ServerConnection: ServerLink {
   /// is retried or bounded by a timeout, so nothing waits forever on a dead server.
   public func send(_ message: WireMessage) throws(RoleError) {
     do {
-      try socket.send(Message(encoding: message), .dontWait)
+      try socket.sendFrame(count: WireCodec.encodedSize(of: message), .dontWait) { buffer in
+        var writer = ByteWriter(buffer)
+        WireCodec.encode(message, into: &writer)
+      }
     } catch {
       throw .transport(error)
     }
@@ -103,15 +109,15 @@ public final class ServerConnection: ServerLink {
     var deadline = MonotonicClock.milliseconds() + UInt64(max(0, timeoutMilliseconds))
     var sawStop = false
     while true {
-      let received: (frames: [Message], truncated: Bool)?
+      let decoded: Result<Void, DecodeError>?
       do {
-        received = try socket.receiveMultipart(.dontWait)
+        decoded = try receiveLastFrame()
       } catch {
         throw .transport(error)
       }
-      if let (frames, _) = received {
-        switch frames[frames.count - 1].decoded() {
-        case .success(let message): return message
+      if let decoded {
+        switch decoded {
+        case .success: return incoming
         case .failure(let error): throw .undecodable(error)
         }
       }
@@ -126,6 +132,26 @@ public final class ServerConnection: ServerLink {
       } catch {
         throw .transport(error)
       }
+    }
+  }
+
+  /// Reads a message if one is queued and decodes its last frame (a server
+  /// sends one) into `incoming`, in libzmq's buffer; nil when none is queued.
+  private func receiveLastFrame() throws(ZMQError) -> Result<Void, DecodeError>? {
+    var decoded: Result<Void, DecodeError>?
+    var blocking = Socket.Blocking.dontWait
+    while true {
+      let more = try socket.receiveFrame(blocking) { bytes, more in
+        if !more {
+          decoded = Result { () throws(DecodeError) in
+            try WireCodec.decode(bytes, reusing: &incoming)
+          }
+        }
+        return more
+      }
+      guard let more else { return nil }
+      guard more else { return decoded }
+      blocking = .wait  // the rest of a message is already there
     }
   }
 }

@@ -76,11 +76,16 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Rows still to push in this epoch (shard) or lease: always a contiguous range.
   private var remaining: Range<Int> = 0..<0
   private var inFlight: [InFlight] = []  // pushes awaiting their replies, oldest first
+  /// Answered pushes, to be filled again: in steady state a push is built in the
+  /// storage of one answered before, so a step allocates nothing. At most
+  /// `pipeline + 1` are kept.
+  private var spare: [GradientPush] = []
   private var sequence: UInt64 = 0
   private var recentWeights: [[Double]] = []
   private var lossSum = 0.0
   private var batches = 0
-  private var gradient: [Double]
+  /// The forward pass's cached activations, reused by every batch.
+  private var activations: [Double]
 
   /// A worker for `model` over `dataset`.
   public init(
@@ -112,7 +117,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     self.fault = fault
     self.objective = Objective(model: model)
     self.layout = model.layout
-    self.gradient = [Double](repeating: 0, count: model.parameterCount)
+    self.activations = model.makeActivations()
   }
 
   /// The rows of this worker's shard (empty in leased mode).
@@ -160,9 +165,16 @@ public final class WorkerSession<Model: DifferentiableModel> {
       sequence = max(sequence, update.acknowledgedSequence)
       return next()
     case (.weights(let update), .weights):
-      guard let index = inFlight.firstIndex(where: { $0.sequence == update.acknowledgedSequence })
-      else { return .ignore }  // a late duplicate
-      inFlight.remove(at: index)
+      // A plain loop: `firstIndex(where:)` over this private type ran unspecialized
+      // and allocated on every reply.
+      var index = 0
+      while index < inFlight.count, inFlight[index].sequence != update.acknowledgedSequence {
+        index += 1
+      }
+      guard index < inFlight.count else { return .ignore }  // a late duplicate
+      if case .push(let answered) = inFlight.remove(at: index).message, spare.count <= pipeline {
+        spare.append(answered)
+      }
       pushesApplied += 1
       // Replies to a window may overtake each other after a reconnect; keep the newest weights.
       if update.version >= version || inFlight.isEmpty { try take(update) }
@@ -215,7 +227,17 @@ public final class WorkerSession<Model: DifferentiableModel> {
         got: "layout \(update.parameters.layout)")
     }
     version = update.version
-    weights = update.parameters.values
+    let values = update.parameters.values
+    if weights.count == values.count {
+      // Into the worker's own buffer: the reply's storage goes back to the link for the next one.
+      weights.withUnsafeMutableBufferPointer { target in
+        values.withUnsafeBufferPointer { source in
+          target.baseAddress!.update(from: source.baseAddress!, count: source.count)
+        }
+      }
+    } else {
+      weights = values
+    }
     if fault.staleness > 0 {
       recentWeights.append(weights)
       if recentWeights.count > fault.staleness + 1 { recentWeights.removeFirst() }
@@ -242,7 +264,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
 
   /// The next requests: pushes to fill the window, a lease request, or leave.
   private func next() -> Step {
-    var pushes: [WireMessage] = []
+    // One push in steady state; an array only when a window is filled.
+    var first: WireMessage?
+    var more: [WireMessage] = []
     while inFlight.count < pipeline {
       if remaining.isEmpty {
         // An epoch, shard or lease ends only once its last pushes are answered.
@@ -261,10 +285,12 @@ public final class WorkerSession<Model: DifferentiableModel> {
           remaining = own
         }
       }
-      pushes.append(makePush())
+      let push = makePush()
+      if first == nil { first = push } else { more.append(push) }
     }
     awaiting = .weights
-    return pushes.count == 1 ? .send(pushes[0]) : .sendEach(pushes)
+    guard let first else { return .sendEach([]) }
+    return more.isEmpty ? .send(first) : .sendEach([first] + more)
   }
 
   /// Computes the gradient of the next batch at the latest weights (or stale
@@ -272,17 +298,26 @@ public final class WorkerSession<Model: DifferentiableModel> {
   private func makePush() -> WireMessage {
     let batch = remaining.prefix(batchSize)
     remaining = batch.upperBound..<remaining.upperBound
-    let samples = batch.map { dataset.samples[$0] }
+    // The oldest spare: the newest may still be held by the loop as its last request.
+    var push =
+      spare.count > 1
+      ? spare.removeFirst()
+      : GradientPush(
+        workerID: workerID, sequence: 0, computedAtVersion: 0, samples: [],
+        gradient: NamedTensors(
+          layout: layout, values: [Double](repeating: 0, count: layout.totalCount)))
+    push.samples.removeAll(keepingCapacity: true)
+    for row in batch { push.samples.append(dataset.samples[row]) }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
-    lossSum += objective.gradient(weights: point, samples: samples, into: &gradient)
+    lossSum += objective.gradient(
+      weights: point, samples: push.samples, into: &push.gradient.values,
+      activations: &activations)
     batches += 1
-    var pushed = gradient
-    fault.corrupt(&pushed)
+    fault.corrupt(&push.gradient.values)
     sequence += 1
-    let message = WireMessage.push(
-      GradientPush(
-        workerID: workerID, sequence: sequence, computedAtVersion: version, samples: samples,
-        gradient: NamedTensors(layout: layout, values: pushed)))
+    push.sequence = sequence
+    push.computedAtVersion = version
+    let message = WireMessage.push(push)
     inFlight.append(InFlight(sequence: sequence, rows: batch, message: message))
     return message
   }

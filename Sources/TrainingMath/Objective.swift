@@ -48,9 +48,21 @@ public struct Objective<Model: DifferentiableModel>: Sendable {
     weights: [Double], samples: [Sample], into gradient: inout [Double],
     algorithm: BackwardAlgorithm = .cached
   ) -> Double {
+    var activations = model.makeActivations()
+    return self.gradient(
+      weights: weights, samples: samples, into: &gradient, activations: &activations,
+      algorithm: algorithm)
+  }
+
+  /// The same, with the caller's buffer for the activations (of
+  /// `model.activationCount` elements), so a loop over batches allocates nothing.
+  @discardableResult
+  public func gradient(
+    weights: [Double], samples: [Sample], into gradient: inout [Double],
+    activations: inout [Double], algorithm: BackwardAlgorithm = .cached
+  ) -> Double {
     for index in gradient.indices { gradient[index] = 0 }
     guard !samples.isEmpty else { return 0 }
-    var activations = model.makeActivations()
     var total = 0.0
     for sample in samples {
       let prediction = model.forward(weights: weights, input: sample.x, activations: &activations)

@@ -7,19 +7,19 @@ import ZeroMQ
 
 @testable import Roles
 
-/// Heap allocations per message on the server's thread in steady state: a real
-/// ServerLoop on tcp loopback, a client pushing gradients, the count read by the
-/// server thread itself.
-@Suite(.serialized) struct AllocationTests {
-  /// Runs a server thread and a client that pushes `pushes` gradients; returns the
-  /// server thread's allocations per push over the last `measured` pushes.
-  func serverAllocationsPerPush(pushes: UInt64, measured: UInt64) throws -> Double {
+/// A real ServerLoop (async, the seed model) on its own thread on tcp loopback.
+/// `sample` runs on that thread between messages, with the server.
+final class ServerThread {
+  let context: Context
+  let endpoint: String
+  private let stop = StopFlag()
+  private let done = DispatchSemaphore(value: 0)
+
+  init(sample: @escaping @Sendable (ParameterServer) -> Void = { _ in }) throws {
     let context = try Context()
-    let stop = StopFlag()
     let bound = Box()
-    let counts = AllocationSamples()
     let ready = DispatchSemaphore(value: 0)
-    let done = DispatchSemaphore(value: 0)
+    let (stop, done) = (self.stop, self.done)
     Thread.detachNewThread {
       defer { done.signal() }
       let server = makeServer(.async)
@@ -32,21 +32,44 @@ import ZeroMQ
       bound.set(loop.boundEndpoint)
       ready.signal()
       try? loop.run(shouldStop: {
-        // Runs on the server thread between messages: sample its own counter.
-        counts.note(version: server.version, allocations: pstrain_thread_allocations())
-        if traceAllocations {
-          pstrain_trace_allocations(server.version > pushes - 3 && server.version < pushes ? 1 : 0)
-        }
+        sample(server)
         return stop.isSet
       })
     }
     ready.wait()
-    defer {
-      stop.set()
+    self.context = context
+    guard let endpoint = bound.value else {
       done.wait()
+      throw RoleError.invalidArgument("the test server did not start")
     }
-    let endpoint = try #require(bound.value)
-    let client = try ServerConnection(context: context, endpoint: endpoint, routingID: [9, 9])
+    self.endpoint = endpoint
+  }
+
+  /// Stops the server and waits for its thread.
+  func shutdown() {
+    stop.set()
+    done.wait()
+  }
+}
+
+/// Heap allocations per message in steady state, counted per thread by the
+/// AllocationCounter wrappers: the server's thread and a worker's thread, each
+/// against a real peer over tcp loopback.
+@Suite(.serialized) struct AllocationTests {
+  /// Runs a server thread and a client that pushes `pushes` gradients; returns the
+  /// server thread's allocations per push over the last `measured` pushes.
+  func serverAllocationsPerPush(pushes: UInt64, measured: UInt64) throws -> Double {
+    let counts = AllocationSamples()
+    let server = try ServerThread { server in
+      // Runs on the server thread between messages: sample its own counter.
+      counts.note(version: server.version, allocations: pstrain_thread_allocations())
+      if traceAllocations {
+        pstrain_trace_allocations(server.version > pushes - 3 && server.version < pushes ? 1 : 0)
+      }
+    }
+    defer { server.shutdown() }
+    let client = try ServerConnection(
+      context: server.context, endpoint: server.endpoint, routingID: [9, 9])
     _ = try client.request(join(0, of: 1), timeoutMilliseconds: 5000, what: "join")
     var version: UInt64 = 0
     for sequence in 1...pushes {
@@ -76,6 +99,81 @@ import ZeroMQ
     #else
       #expect(perPush < 1.1)
     #endif
+  }
+
+  /// A worker (`WorkerSession` in `WorkerLoop` over a `ServerConnection`) that
+  /// trains `epochs` epochs of the seed data against `server`, on a thread of
+  /// its own; returns that thread's allocations and the pushes applied.
+  func workerRun(
+    epochs: Int, pipeline: Int, id: UInt32, server: ServerThread, dataset: Dataset
+  ) throws -> (allocations: UInt64, pushes: UInt64) {
+    let result = AllocationResult()
+    let done = DispatchSemaphore(value: 0)
+    let endpoint = server.endpoint
+    let context = server.context
+    Thread.detachNewThread {
+      defer { done.signal() }
+      do {
+        let before = pstrain_thread_allocations()
+        if traceAllocations && epochs > 1 { pstrain_trace_allocations(1) }
+        defer { pstrain_trace_allocations(0) }
+        let connection = try ServerConnection(
+          context: context, endpoint: endpoint, routingID: [7, UInt8(id)])
+        let session = try WorkerSession(
+          workerID: id, source: .shard(.whole, epochs: epochs), dataset: dataset,
+          model: ChainModel(layers: 3), pipeline: pipeline)
+        try WorkerLoop.run(
+          session, connection: connection,
+          timing: .init(retryMilliseconds: 2000, replyTimeoutMilliseconds: 20_000),
+          progress: { _ in })
+        result.set(pstrain_thread_allocations() - before, session.pushesApplied)
+      } catch {
+        result.fail("\(error)")
+      }
+    }
+    done.wait()
+    return try result.get()
+  }
+
+  /// The worker's steady state: each further push costs one allocation, libzmq's
+  /// buffer for the outgoing push (the reply is decoded into the previous one's
+  /// storage, the push built in an answered push's storage, the activations
+  /// reused). Measured as the difference between a short and a long run, so
+  /// joining and leaving cancel out. Release only: the debug count is printed.
+  @Test(arguments: [1, 4]) func theWorkerPathAllocatesNothingButLibzmqsPushBuffer(pipeline: Int)
+    throws
+  {
+    let server = try ServerThread()
+    defer { server.shutdown() }
+    // 1000 rows: a window is refilled at an epoch's end, once per 1000 pushes.
+    let dataset = try Dataset.generate(rows: 1000, seed: 1)
+    let short = try workerRun(
+      epochs: 1, pipeline: pipeline, id: 1, server: server, dataset: dataset)
+    let long = try workerRun(
+      epochs: 3, pipeline: pipeline, id: 2, server: server, dataset: dataset)
+    #expect(long.pushes - short.pushes == 2000)
+    let perPush = Double(long.allocations - short.allocations) / 2000
+    print("worker thread heap allocations per push, pipeline \(pipeline): \(perPush)")
+    #if DEBUG
+      #expect(perPush < 40)
+    #else
+      #expect(perPush < 1.1)
+    #endif
+  }
+}
+
+/// A worker thread's outcome.
+final class AllocationResult: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value: Result<(UInt64, UInt64), RoleError>?
+
+  func set(_ allocations: UInt64, _ pushes: UInt64) {
+    lock.withLock { value = .success((allocations, pushes)) }
+  }
+  func fail(_ reason: String) { lock.withLock { value = .failure(.invalidArgument(reason)) } }
+  func get() throws -> (allocations: UInt64, pushes: UInt64) {
+    guard let value = lock.withLock({ value }) else { throw RoleError.invalidArgument("no result") }
+    return try value.get()
   }
 }
 
