@@ -31,47 +31,46 @@ struct ByteReader {
     return value
   }
 
-  /// `count` finite Float64 values, bounds-checked before allocating.
+  /// `target.count` finite Float64 values into `target`, in one pass that
+  /// copies and checks (it vectorizes). Bounds-checked before anything is written.
   mutating func readFiniteArray(
-    count: Int, into values: inout [Double], _ field: @autoclosure () -> String
-  )
-    throws(DecodeError)
-  {
+    into target: UnsafeMutableBufferPointer<Double>, _ field: @autoclosure () -> String
+  ) throws(DecodeError) {
+    let count = target.count
     guard count <= remaining / 8 else {
       throw .truncated(field: field(), needed: count * 8, remaining: remaining)
     }
-    let start = values.count
     let source = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count * 8)])
-    #if _endian(little)
-      // One copy of the wire bytes, then one pass to check them.
-      values.append(contentsOf: repeatElement(0, count: count))
-      values.withUnsafeMutableBytes { destination in
-        UnsafeMutableRawBufferPointer(rebasing: destination[(start * 8)...]).copyMemory(
-          from: source)
-      }
-    #else
-      for index in 0..<count {
-        values.append(
-          Double(
-            bitPattern: UInt64(
-              littleEndian: source.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
-      }
-    #endif
     // NaN and infinity have every exponent bit set. An integer min over the
-    // masked exponents is branch-free and vectorizes: it is 0 iff one is non-finite.
+    // masked exponents is branch-free: it is 0 iff one is non-finite.
     let exponent: UInt64 = 0x7FF0_0000_0000_0000
     var smallest = UInt64.max
-    values.withUnsafeBytes { raw in
-      for bits in raw.bindMemory(to: UInt64.self)[start...] {
-        smallest = min(smallest, (bits & exponent) ^ exponent)
-      }
+    for index in 0..<count {
+      let bits = UInt64(
+        littleEndian: source.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+      smallest = min(smallest, (bits & exponent) ^ exponent)
+      target[index] = Double(bitPattern: bits)
     }
     if smallest == 0 {
-      let index = values[start...].firstIndex(where: { !$0.isFinite })! - start
-      values.removeLast(count)
+      let index = target.firstIndex(where: { !$0.isFinite })!
       throw .nonFinite(field: "\(field())[\(index)]")
     }
     offset += count * 8
+  }
+
+  /// `target.count` Float32 values, which must be finite, widened into `target`.
+  mutating func readFiniteFloat32Array(
+    into target: UnsafeMutableBufferPointer<Double>, _ field: @autoclosure () -> String
+  ) throws(DecodeError) {
+    let count = target.count
+    guard count <= remaining / 4 else {
+      throw .truncated(field: field(), needed: count * 4, remaining: remaining)
+    }
+    for index in 0..<count {
+      let value = Float(bitPattern: try read(UInt32.self, field()))
+      guard value.isFinite else { throw .nonFinite(field: "\(field())[\(index)]") }
+      target[index] = Double(value)
+    }
   }
 
   /// A UTF-8 string preceded by its length of type `Length`, at most `maximum` bytes.

@@ -497,7 +497,9 @@ public enum WireCodec {
       layout.removeAll(keepingCapacity: true)
       layout.reserveCapacity(count)
     }
-    values.removeAll(keepingCapacity: true)
+    // Values are written over the old ones in place; the array only grows (with
+    // zeros, then overwritten) when this message is larger than the last.
+    var filled = 0
     for position in 0..<count {
       let previous = position < layout.count ? layout[position] : nil
       let name = try decodeName(&reader, reusing: previous?.name, "\(field()) tensor name")
@@ -513,17 +515,18 @@ public enum WireCodec {
           field: "\(field()) \(name) data",
           needed: Int(clamping: elements) &* type.byteCount, remaining: reader.remaining)
       }
-      values.reserveCapacity(values.count + Int(elements))
-      switch type {
-      case .float64:
-        try reader.readFiniteArray(count: Int(elements), into: &values, "\(field()) \(name)")
-      case .float32:
-        for index in 0..<Int(elements) {
-          let value = Float(bitPattern: try reader.read(UInt32.self, "\(field()) \(name)"))
-          guard value.isFinite else { throw .nonFinite(field: "\(field()) \(name)[\(index)]") }
-          values.append(Double(value))
+      let end = filled + Int(elements)
+      if values.count < end {
+        values.append(contentsOf: repeatElement(0, count: end - values.count))
+      }
+      try values.withUnsafeMutableBufferPointer { (all) throws(DecodeError) in
+        let target = UnsafeMutableBufferPointer(rebasing: all[filled..<end])
+        switch type {
+        case .float64: try reader.readFiniteArray(into: target, "\(field()) \(name)")
+        case .float32: try reader.readFiniteFloat32Array(into: target, "\(field()) \(name)")
         }
       }
+      filled = end
       let spec = TensorSpec(name: name, count: Int(elements), elementType: type)
       if position < layout.count {
         if layout[position] != spec { layout[position] = spec }
@@ -531,6 +534,7 @@ public enum WireCodec {
         layout.append(spec)
       }
     }
+    if values.count > filled { values.removeLast(values.count - filled) }
     try checkUniqueNames(layout)
     tensors = NamedTensors(layout: layout, values: values)
   }

@@ -88,14 +88,14 @@ final class ServerThread {
   /// for the reply (libzmq allocates every message over 33 bytes); pstrain's own
   /// code allocates nothing. The count includes the 100 ms housekeeping (metrics),
   /// a few hundredths per push here. A debug build allocates more (unspecialized
-  /// generics, closure contexts): about 25 per push. With
+  /// generics, closure contexts): about 10 per push. With
   /// PSTRAIN_TRACE_ALLOCATIONS=1 the backtrace of every allocation of the last
   /// two pushes goes to stderr.
   @Test func theServerPathAllocatesNothingButLibzmqsReplyBuffer() throws {
     let perPush = try serverAllocationsPerPush(pushes: 3000, measured: 2000)
     print("server thread heap allocations per push: \(perPush)")
     #if DEBUG
-      #expect(perPush < 40)
+      #expect(perPush < 20)
     #else
       #expect(perPush < 1.1)
     #endif
@@ -155,7 +155,7 @@ final class ServerThread {
     let perPush = Double(long.allocations - short.allocations) / 2000
     print("worker thread heap allocations per push, pipeline \(pipeline): \(perPush)")
     #if DEBUG
-      #expect(perPush < 40)
+      #expect(perPush < 20)
     #else
       #expect(perPush < 1.1)
     #endif
