@@ -117,7 +117,10 @@ public final class ServerConnection: ServerLink {
       }
       if let decoded {
         switch decoded {
-        case .success: return incoming
+        case .success:
+          let message = incoming
+          if !message.isWorthReusing { incoming = .statusRequest }
+          return message
         case .failure(let error): throw .undecodable(error)
         }
       }

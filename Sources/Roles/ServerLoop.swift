@@ -101,6 +101,7 @@ public final class ServerLoop {
     }
     switch decoded {
     case .success:
+      defer { if !incoming.isWorthReusing { incoming = .push(.empty) } }
       return server.receive(incoming, from: peer, now: MonotonicClock.milliseconds())
     case .failure(let error):
       return server.rejectUndecodable(error, from: peer)

@@ -228,8 +228,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
     }
     version = update.version
     let values = update.parameters.values
-    if weights.count == values.count {
-      // Into the worker's own buffer: the reply's storage goes back to the link for the next one.
+    if weights.count == values.count && values.count <= WireCodec.reusableElementLimit {
+      // Into the worker's own buffer: the reply's storage goes back to the link
+      // for the next one. Large weights are adopted instead, not held twice.
       weights.withUnsafeMutableBufferPointer { target in
         values.withUnsafeBufferPointer { source in
           target.baseAddress!.update(from: source.baseAddress!, count: source.count)

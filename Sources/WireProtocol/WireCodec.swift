@@ -242,6 +242,12 @@ public enum WireCodec {
     return message
   }
 
+  /// Tensor storage worth keeping from one message for the next: up to 2^17
+  /// elements (1 MiB of Float64). A holder of a larger message should let it go
+  /// between messages: keeping it would double a big model's memory, and at that
+  /// size an allocation is cheap next to moving the bytes.
+  public static let reusableElementLimit = 1 << 17
+
   /// Decodes one frame like `decode(_:)`, but when the frame and `message` are
   /// both pushes, or both weights, it decodes into `message`'s arrays and keeps
   /// its strings that still match: a loop that decodes every frame into the same

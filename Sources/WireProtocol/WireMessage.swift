@@ -243,6 +243,18 @@ public struct GradientPush: Equatable, Sendable {
   }
 }
 
+extension WireMessage {
+  /// Whether the message's tensors are small enough to keep as decode storage
+  /// (see `WireCodec.reusableElementLimit`).
+  public var isWorthReusing: Bool {
+    switch self {
+    case .push(let push): push.gradient.values.count <= WireCodec.reusableElementLimit
+    case .weights(let reply): reply.parameters.values.count <= WireCodec.reusableElementLimit
+    default: true
+    }
+  }
+}
+
 extension GradientPush {
   /// A placeholder push with no samples and no tensors, to decode into.
   public static let empty = GradientPush(
