@@ -131,8 +131,21 @@ public final class ParameterServer {
   private var dataset: DatasetIdentity?
   /// Row leases, when the server drives the epochs.
   public private(set) var work: LeasedWork?
-  /// Gradients waiting for their step, by step (clock) and worker.
-  private var pendingSteps: [UInt64: [UInt32: GradientPush]] = [:]
+  /// A step (clock) and a worker: where a gradient waits.
+  private struct StepSlot: Hashable {
+    var clock: UInt64
+    var workerID: UInt32
+  }
+  /// Gradients waiting for their step. Flat and small (workers × (staleness + 1)),
+  /// so a step's gradients are found by a scan, and a step in steady state
+  /// allocates nothing.
+  private var pendingSteps: [StepSlot: GradientPush] = [:]
+  /// Pushes of applied steps, whose storage holds the next waiting gradients:
+  /// the decoded push belongs to the socket loop, which decodes the next one into it.
+  private var sparePushes: [GradientPush] = []
+  /// Scratch: worker ids in order, and a step's gradient sum.
+  private var scratchIDs: [UInt32] = []
+  private var stepSum: [Double] = []
   /// Each worker's next clock: the step its next gradient belongs to.
   private var clocks: [UInt32: UInt64] = [:]
   /// Workers whose reply waits until they are within the staleness bound, with
@@ -292,7 +305,7 @@ public final class ParameterServer {
     // Gradients already pushed still belong to their steps, except with leased work,
     // where the rows go back to the pool and must not also be applied from here.
     if work != nil {
-      for clock in pendingSteps.keys { pendingSteps[clock]![workerID] = nil }
+      pendingSteps = pendingSteps.filter { $0.key.workerID != workerID }
     }
     clocks[workerID] = nil
     deferredReplies[workerID] = nil
@@ -469,11 +482,9 @@ public final class ParameterServer {
       version += 1
       gradientsApplied += 1
       recordApplied(push)
-      let reply = weightsReply(to: peer, acknowledging: push.sequence)
-      guard !subscribers.isEmpty else { return answer(reply) }
-      let records = auditRecords(for: [push])
+      appendAuditRecords(for: push)
       remember(version)
-      return records + [reply]
+      return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .sync, .ssp:
       // A worker's gradient belongs to its next clock, never to a step already done.
       let clock = max(clocks[push.workerID] ?? version, version)
@@ -484,19 +495,41 @@ public final class ParameterServer {
           "step \(clock + 1) takes gradients computed at version \(clock - min(clock, bound)) or later (staleness \(bound)), got \(push.computedAtVersion); the server is at \(version)"
         )
       }
-      pendingSteps[clock, default: [:]][push.workerID] = push
+      pendingSteps.updateValue(keep(push), forKey: StepSlot(clock: clock, workerID: push.workerID))
       clocks[push.workerID] = clock + 1
       deferredReplies[push.workerID] = push.sequence
       return advanceSteps()
     }
   }
 
+  /// A copy of `push` to keep, in the storage of a spare push when there is one.
+  private func keep(_ push: GradientPush) -> GradientPush {
+    guard var kept = sparePushes.popLast() else { return push }
+    kept.workerID = push.workerID
+    kept.sequence = push.sequence
+    kept.computedAtVersion = push.computedAtVersion
+    kept.samples.removeAll(keepingCapacity: true)
+    kept.samples.append(contentsOf: push.samples)
+    kept.gradient.layout = push.gradient.layout  // shared, and only read
+    kept.gradient.values.removeAll(keepingCapacity: true)
+    kept.gradient.values.append(contentsOf: push.gradient.values)
+    return kept
+  }
+
+  /// The latest gradient of `workerID` waiting for its step.
   private func pendingPush(of workerID: UInt32) -> GradientPush? {
-    pendingSteps.keys.sorted().lazy.compactMap { self.pendingSteps[$0]![workerID] }.last
+    var latest: (clock: UInt64, push: GradientPush)?
+    for (slot, push) in pendingSteps
+    where slot.workerID == workerID && slot.clock >= (latest?.clock ?? 0) {
+      latest = (slot.clock, push)
+    }
+    return latest?.push
   }
 
   private func pendingRows(of workerID: UInt32) -> Int {
-    pendingSteps.values.reduce(0) { $0 + ($1[workerID]?.samples.count ?? 0) }
+    var rows = 0
+    for (slot, push) in pendingSteps where slot.workerID == workerID { rows += push.samples.count }
+    return rows
   }
 
   private func recordApplied(_ push: GradientPush) {
@@ -510,52 +543,87 @@ public final class ParameterServer {
     work?.markApplied(push.samples.lazy.map(\.index), from: push.workerID)
   }
 
-  /// The workers a step waits for: every joined worker, or with leased work
-  /// every joined worker that holds rows or has a gradient waiting.
-  private var stepMembers: [UInt32] {
-    guard let work else { return Array(workers.keys) }
-    return workers.keys.filter { work.holdsLease($0) || pendingPush(of: $0) != nil }
+  /// Whether a step waits for `workerID`: every joined worker does, or with
+  /// leased work every joined worker that holds rows or has a gradient waiting.
+  private func isStepMember(_ workerID: UInt32) -> Bool {
+    guard let work else { return true }
+    return work.holdsLease(workerID) || pendingPush(of: workerID) != nil
+  }
+
+  /// Whether step `clock` has a gradient and one from every member.
+  private func isComplete(_ clock: UInt64) -> Bool {
+    var any = false
+    for slot in pendingSteps.keys where slot.clock == clock {
+      any = true
+      break
+    }
+    guard any else { return false }
+    for workerID in workers.keys
+    where isStepMember(workerID) && pendingSteps[StepSlot(clock: clock, workerID: workerID)] == nil
+    {
+      return false
+    }
+    return true
   }
 
   /// Sync and ssp: applies every step whose members have all contributed (the
   /// first only once the required workers have joined), averaging its gradients
   /// summed in worker-id order, so the result does not depend on arrival order.
   /// Then answers each waiting worker that is no more than `staleness` steps
-  /// ahead of the slowest member; with staleness 0 that is exactly BSP.
+  /// ahead of the slowest member; with staleness 0 that is exactly BSP. The
+  /// answers go to the outbox.
   private func advanceSteps() -> [Outgoing] {
     guard configuration.mode != .async, everJoined.count >= configuration.requiredWorkers else {
-      return []
+      return outbox
     }
-    var outgoing: [Outgoing] = []
-    while let contributions = pendingSteps[version], !contributions.isEmpty,
-      stepMembers.allSatisfy({ contributions[$0] != nil })
-    {
-      let contributors = contributions.keys.sorted()
-      var sum = [Double](repeating: 0, count: parameters.count)
-      for id in contributors {
-        let values = contributions[id]!.gradient.values
-        for index in sum.indices { sum[index] += values[index] }
+    while isComplete(version) {
+      scratchIDs.removeAll(keepingCapacity: true)
+      for slot in pendingSteps.keys where slot.clock == version { scratchIDs.append(slot.workerID) }
+      scratchIDs.sort()
+      if stepSum.count != parameters.count {
+        stepSum = [Double](repeating: 0, count: parameters.count)
       }
-      let count = Double(contributors.count)
-      for index in sum.indices { sum[index] /= count }
-      update(with: sum)
-      pendingSteps[version] = nil
+      stepSum.withUnsafeMutableBufferPointer { sum in
+        for index in sum.indices { sum[index] = 0 }
+        for id in scratchIDs {
+          pendingSteps[StepSlot(clock: version, workerID: id)]!.gradient.values
+            .withUnsafeBufferPointer { values in
+              for index in sum.indices { sum[index] += values[index] }
+            }
+        }
+        let count = Double(scratchIDs.count)
+        for index in sum.indices { sum[index] /= count }
+      }
+      update(with: stepSum)
+      let clock = version
       version += 1
-      gradientsApplied += UInt64(contributors.count)
-      let pushes = contributors.map { contributions[$0]! }
-      for push in pushes { recordApplied(push) }
-      outgoing += auditRecords(for: pushes)
+      gradientsApplied += UInt64(scratchIDs.count)
+      for id in scratchIDs {
+        let push = pendingSteps.removeValue(forKey: StepSlot(clock: clock, workerID: id))!
+        recordApplied(push)
+        appendAuditRecords(for: push)
+        // Storage worth keeping only for small models: a big one is not held twice.
+        if push.gradient.values.count <= WireCodec.reusableElementLimit { sparePushes.append(push) }
+      }
       remember(version)
     }
-    let slowest = stepMembers.map { max(clocks[$0] ?? version, version) }.min() ?? version
-    for (workerID, sequence) in deferredReplies.sorted(by: { $0.key < $1.key }) {
-      guard let worker = workers[workerID],
+    if stepSum.count > WireCodec.reusableElementLimit { stepSum = [] }
+    var slowest = UInt64.max
+    for workerID in workers.keys where isStepMember(workerID) {
+      slowest = min(slowest, max(clocks[workerID] ?? version, version))
+    }
+    if slowest == .max { slowest = version }
+    scratchIDs.removeAll(keepingCapacity: true)
+    for workerID in deferredReplies.keys { scratchIDs.append(workerID) }
+    scratchIDs.sort()
+    for workerID in scratchIDs {
+      guard let sequence = deferredReplies[workerID], let worker = workers[workerID],
         max(clocks[workerID] ?? version, version) - slowest <= configuration.staleness
       else { continue }
       deferredReplies[workerID] = nil
-      outgoing.append(weightsReply(to: worker.peer, acknowledging: sequence))
+      outbox.append(weightsReply(to: worker.peer, acknowledging: sequence))
     }
-    return outgoing
+    return outbox
   }
 
   // MARK: - Audits
@@ -604,28 +672,26 @@ public final class ParameterServer {
     if history.count > limit { history.removeFirst(history.count - limit) }
   }
 
-  private func auditRecords(for pushes: [GradientPush]) -> [Outgoing] {
-    guard !subscribers.isEmpty else { return [] }
-    var outgoing: [Outgoing] = []
-    for push in pushes {
-      guard let snapshot = history.last(where: { $0.version == push.computedAtVersion }) else {
-        continue  // computed at weights too old to have been kept; audit its next gradient
-      }
-      for key in subscribers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) })
-      where subscribers[key]!.owed.contains(push.workerID) {
-        subscribers[key]!.owed.remove(push.workerID)
-        subscribers[key]!.recordsSent += 1
-        auditRecordsSent += 1
-        let record = AuditRecord(
-          workerID: push.workerID, sequence: push.sequence,
-          computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
-          modelName: configuration.model.name,
-          weights: NamedTensors(layout: sliceLayout, values: snapshot.weights),
-          samples: push.samples, gradient: push.gradient)
-        outgoing.append(Outgoing(to: key, .auditRecord(record)))
-      }
+  /// Appends to the outbox an audit record of `push` for each subscriber owed one.
+  private func appendAuditRecords(for push: GradientPush) {
+    guard !subscribers.isEmpty,
+      let snapshot = history.last(where: { $0.version == push.computedAtVersion })
+    else {
+      return  // computed at weights too old to have been kept; audit its next gradient
     }
-    return outgoing
+    for key in subscribers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) })
+    where subscribers[key]!.owed.contains(push.workerID) {
+      subscribers[key]!.owed.remove(push.workerID)
+      subscribers[key]!.recordsSent += 1
+      auditRecordsSent += 1
+      let record = AuditRecord(
+        workerID: push.workerID, sequence: push.sequence,
+        computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
+        modelName: configuration.model.name,
+        weights: NamedTensors(layout: sliceLayout, values: snapshot.weights),
+        samples: push.samples, gradient: push.gradient)
+      outbox.append(Outgoing(to: key, .auditRecord(record)))
+    }
   }
 
   // MARK: - Replies

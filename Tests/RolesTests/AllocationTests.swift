@@ -15,14 +15,16 @@ final class ServerThread {
   private let stop = StopFlag()
   private let done = DispatchSemaphore(value: 0)
 
-  init(sample: @escaping @Sendable (ParameterServer) -> Void = { _ in }) throws {
+  init(
+    mode: ConsistencyMode = .async, sample: @escaping @Sendable (ParameterServer) -> Void = { _ in }
+  ) throws {
     let context = try Context()
     let bound = Box()
     let ready = DispatchSemaphore(value: 0)
     let (stop, done) = (self.stop, self.done)
     Thread.detachNewThread {
       defer { done.signal() }
-      let server = makeServer(.async)
+      let server = makeServer(mode)
       guard
         let loop = try? ServerLoop(server: server, context: context, endpoint: "tcp://127.0.0.1:*")
       else {
@@ -58,9 +60,11 @@ final class ServerThread {
 @Suite(.serialized) struct AllocationTests {
   /// Runs a server thread and a client that pushes `pushes` gradients; returns the
   /// server thread's allocations per push over the last `measured` pushes.
-  func serverAllocationsPerPush(pushes: UInt64, measured: UInt64) throws -> Double {
+  func serverAllocationsPerPush(mode: ConsistencyMode, pushes: UInt64, measured: UInt64) throws
+    -> Double
+  {
     let counts = AllocationSamples()
-    let server = try ServerThread { server in
+    let server = try ServerThread(mode: mode) { server in
       // Runs on the server thread between messages: sample its own counter.
       counts.note(version: server.version, allocations: pstrain_thread_allocations())
       if traceAllocations {
@@ -86,14 +90,17 @@ final class ServerThread {
   /// In a release build (`deploy/local.sh test` runs this suite once more with
   /// -c release) the server thread's only allocation per push is libzmq's buffer
   /// for the reply (libzmq allocates every message over 33 bytes); pstrain's own
-  /// code allocates nothing. The count includes the 100 ms housekeeping (metrics),
+  /// code allocates nothing, in every mode (in sync and ssp each push here
+  /// completes a step: the gradient waits in a spare push's storage, the step's
+  /// sum in a kept buffer). The count includes the 100 ms housekeeping (metrics),
   /// a few hundredths per push here. A debug build allocates more (unspecialized
-  /// generics, closure contexts): about 10 per push. With
+  /// generics, closure contexts): 7 to 10 per push. With
   /// PSTRAIN_TRACE_ALLOCATIONS=1 the backtrace of every allocation of the last
   /// two pushes goes to stderr.
-  @Test func theServerPathAllocatesNothingButLibzmqsReplyBuffer() throws {
-    let perPush = try serverAllocationsPerPush(pushes: 3000, measured: 2000)
-    print("server thread heap allocations per push: \(perPush)")
+  @Test(arguments: [ConsistencyMode.async, .sync, .ssp])
+  func theServerPathAllocatesNothingButLibzmqsReplyBuffer(mode: ConsistencyMode) throws {
+    let perPush = try serverAllocationsPerPush(mode: mode, pushes: 3000, measured: 2000)
+    print("server thread heap allocations per push, \(mode): \(perPush)")
     #if DEBUG
       #expect(perPush < 20)
     #else
