@@ -39,15 +39,16 @@ install_dependencies() {
     [ -x /usr/bin/curl ] || optional+=(curl)
     [ -x /usr/bin/rsvg-convert ] || optional+=(librsvg2-bin)
     if ((${#optional[@]})); then
-      ((${#required[@]})) || apt-get update -qq || true
+      ((${#required[@]})) || timeout 300 apt-get update -qq || true
       for package in "${optional[@]}"; do
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 \
+        # Bounded: an optional tool must never hold up the tests.
+        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq "$package" >/dev/null 2>&1 \
           || echo "could not install $package; the tests that need it will be skipped" >&2
       done
     fi
     if ! command -v kubernetes-validate >/dev/null 2>&1; then
       # Validates the rendered manifests offline (it bundles the schemas).
-      python3 -m pip install --quiet kubernetes-validate >&2 \
+      timeout 300 python3 -m pip install --quiet kubernetes-validate >&2 \
         || echo "kubernetes-validate not installed; its test will be skipped" >&2
     fi
   fi
@@ -75,10 +76,13 @@ case "$command" in
     # "Executed 0 tests" line out of the summary.
     # Tests run one at a time: several start clusters of processes, and 2 cores are
     # better shared by one cluster than by four.
-    swift test --disable-xctest --no-parallel "$@"
+    # Every wait in the tests is bounded; the timeout is a last resort that turns a
+    # hang into a failure with the output so far (a run takes about a minute here).
+    timeout -k 30 1200 swift test --disable-xctest --no-parallel "$@"
     if [ $# -eq 0 ]; then
       # The hot path's allocation count is a property of the release build: check it there.
-      swift test -c release -Xswiftc -enable-testing --disable-xctest --filter AllocationTests
+      timeout -k 30 900 swift test -c release -Xswiftc -enable-testing --disable-xctest \
+        --filter AllocationTests
     fi
     ;;
   *)
