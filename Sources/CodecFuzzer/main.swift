@@ -12,9 +12,14 @@ import WireProtocol
 
 /// One input: decoding must either fail with a DecodeError or produce a message
 /// that encodes back to exactly the same bytes; a checkpoint likewise.
+/// The previous input's message: decoding into it (as the server and worker
+/// loops do) must give exactly what a fresh decode gives.
+nonisolated(unsafe) var previous = WireMessage.push(.empty)
+
 @inline(never)
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
-  switch Result(catching: { () throws(DecodeError) in try WireCodec.decode(bytes) }) {
+  let fresh = Result(catching: { () throws(DecodeError) in try WireCodec.decode(bytes) })
+  switch fresh {
   case .success(let message):
     let again = WireCodec.encode(message)
     if !again.elementsEqual(bytes) {
@@ -22,6 +27,17 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     }
   case .failure:
     break
+  }
+  let reused = Result(catching: { () throws(DecodeError) in
+    try WireCodec.decode(bytes, reusing: &previous)
+  })
+  switch (fresh, reused) {
+  case (.success(let message), .success):
+    if message != previous { fatalError("decoding into the previous message differs") }
+  case (.failure(let error), .failure(let other)):
+    if error != other { fatalError("decoding into the previous message fails differently") }
+  default:
+    fatalError("decoding into the previous message disagrees on validity")
   }
   let array = Array(bytes)
   if let checkpoint = try? CheckpointCodec.decode(array),

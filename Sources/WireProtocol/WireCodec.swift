@@ -620,7 +620,8 @@ public enum WireCodec {
       throw .outOfRange(field: "last audit present", value: String(hasLast), allowed: "0 or 1")
     }
     let lastAudit = hasLast == 1 ? try decodeAuditResult(&reader) : nil
-    guard offset + UInt64(parameters.values.count) <= total else {
+    // Compared without adding: a hostile offset near 2^64 must not overflow.
+    guard offset <= total, UInt64(parameters.values.count) <= total - offset else {
       throw .outOfRange(
         field: "parameter offset", value: String(offset), allowed: "within the \(total) parameters")
     }

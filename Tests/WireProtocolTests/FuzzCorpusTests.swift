@@ -23,4 +23,22 @@ import Testing
       }
     }
   }
+
+  static let regressions = corpus.deletingLastPathComponent().appendingPathComponent(
+    "FuzzRegressions")
+
+  /// Inputs that once crashed the fuzzer (Tests/FuzzRegressions, named for the
+  /// bug) are refused with an error now, in both decoders.
+  @Test func inputsThatOnceCrashedAreRefused() throws {
+    let names = try FileManager.default.contentsOfDirectory(atPath: Self.regressions.path)
+    #expect(!names.isEmpty)
+    for name in names {
+      let bytes = Array(try Data(contentsOf: Self.regressions.appendingPathComponent(name)))
+      #expect(throws: DecodeError.self, "\(name)") { try WireCodec.decode(bytes) }
+      var previous = WireMessage.push(.empty)
+      #expect(throws: DecodeError.self, "\(name)") {
+        try bytes.withUnsafeBytes { try WireCodec.decode($0, reusing: &previous) }
+      }
+    }
+  }
 }
