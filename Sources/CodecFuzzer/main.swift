@@ -103,6 +103,12 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
       .auditResult(
         AuditResult(workerID: 1, sequence: 3, passed: true, maximumRelativeError: 4.5e-12)),
+      .pushes([
+        GradientPush(
+          workerID: 1, sequence: 4, computedAtVersion: 3, samples: [samples[0]], gradient: tensors),
+        GradientPush(
+          workerID: 1, sequence: 5, computedAtVersion: 3, samples: [samples[1]], gradient: tensors),
+      ]),
     ]
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     for message in messages {

@@ -257,6 +257,7 @@ public final class ParameterServer {
     switch message {
     case .join(let join): return self.join(join, from: peer, now: now)
     case .push(let push): return self.push(push, from: peer, now: now)
+    case .pushes(let pushes): return self.pushes(pushes, from: peer, now: now)
     case .leave(let workerID): return leave(workerID, from: peer)
     case .heartbeat(let workerID):
       guard seen(workerID, from: peer, now: now) else {
@@ -478,12 +479,7 @@ public final class ParameterServer {
           peer, .versionMismatch,
           "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
       }
-      update(with: push.gradient.values)
-      version += 1
-      gradientsApplied += 1
-      recordApplied(push)
-      appendAuditRecords(for: push)
-      remember(version)
+      applyNow(push)
       return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .sync, .ssp:
       // A worker's gradient belongs to its next clock, never to a step already done.
@@ -500,6 +496,54 @@ public final class ParameterServer {
       deferredReplies[push.workerID] = push.sequence
       return advanceSteps()
     }
+  }
+
+  /// Async: applies `push` on arrival, as one version.
+  private func applyNow(_ push: GradientPush) {
+    update(with: push.gradient.values)
+    version += 1
+    gradientsApplied += 1
+    recordApplied(push)
+    appendAuditRecords(for: push)
+    remember(version)
+  }
+
+  /// Several pushes of one worker in one frame (async mode, fixed shards): all
+  /// are checked first, and one refusal refuses the frame and changes nothing;
+  /// then each not applied before is applied in order, and one reply
+  /// acknowledges the last. A resent frame is answered again, applied no twice.
+  private func pushes(_ pushes: [GradientPush], from peer: PeerID, now: UInt64) -> [Outgoing] {
+    guard configuration.mode == .async, work == nil else {
+      return refuse(
+        peer, .unexpectedMessage,
+        "several pushes per frame need async mode and workers on fixed shards; push one at a time")
+    }
+    let workerID = pushes[0].workerID
+    guard seen(workerID, from: peer, now: now) else {
+      return refuse(peer, .notJoined, "worker \(workerID) has not joined from this connection")
+    }
+    let window = sequences[workerID] ?? SequenceWindow()
+    for push in pushes {
+      guard window.verdict(for: push.sequence) != .tooOld else {
+        return refuse(
+          peer, .replayed,
+          "push \(push.sequence) of worker \(workerID) is older than the \(SequenceWindow.width) pushes remembered below the last applied, \(window.highest)"
+        )
+      }
+      guard push.gradient.layout == sliceLayout else {
+        return refuse(
+          peer, .layoutMismatch,
+          "gradient layout \(push.gradient.layout) differs from this server's parameters \(sliceLayout)"
+        )
+      }
+      guard push.computedAtVersion <= version else {
+        return refuse(
+          peer, .versionMismatch,
+          "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
+      }
+    }
+    for push in pushes where window.verdict(for: push.sequence) == .new { applyNow(push) }
+    return answer(weightsReply(to: peer, acknowledging: pushes[pushes.count - 1].sequence))
   }
 
   /// A copy of `push` to keep, in the storage of a spare push when there is one.

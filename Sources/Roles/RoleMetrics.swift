@@ -46,9 +46,16 @@ public final class WorkerMetrics {
 
   /// Notes that `message` was sent now (pushes only; a resend keeps the first time).
   func sent(_ message: WireMessage) {
-    guard case .push(let push) = message, sentAt[push.sequence] == nil else { return }
-    sentAt[push.sequence] = MonotonicClock.nanoseconds()
-    pushes.increment()
+    let sequence: UInt64
+    let count: Int
+    switch message {
+    case .push(let push): (sequence, count) = (push.sequence, 1)
+    case .pushes(let frame): (sequence, count) = (frame[frame.count - 1].sequence, frame.count)
+    default: return
+    }
+    guard sentAt[sequence] == nil else { return }
+    sentAt[sequence] = MonotonicClock.nanoseconds()
+    pushes.increment(by: count)
   }
 
   /// Notes that `message` arrived now.

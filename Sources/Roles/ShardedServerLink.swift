@@ -71,6 +71,9 @@ public final class ShardedServerLink: ServerLink {
     case .leaseRequest:
       throw .invalidArgument(
         "leased work is not supported with several server shards; use --shard I/N")
+    case .pushes:
+      throw .invalidArgument(
+        "several pushes per frame are not supported with several server shards")
     default:
       for shard in shards { try shard.send(message) }
     }

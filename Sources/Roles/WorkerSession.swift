@@ -42,6 +42,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public let batchSize: Int
   /// Pushes kept in flight at most (async servers only; 1 waits for each reply).
   public let pipeline: Int
+  /// Pushes sent together in one frame (async, fixed shards; 1 sends each alone):
+  /// one message and one reply per frame instead of per push.
+  public let pushesPerFrame: Int
   /// The injected fault (normally none).
   public let fault: GradientFault
   private let objective: Objective<Model>
@@ -65,9 +68,12 @@ public final class WorkerSession<Model: DifferentiableModel> {
     case joined, weights, lease, left
   }
 
-  /// A push sent and not yet acknowledged.
+  /// A frame of pushes sent and not yet acknowledged.
   private struct InFlight {
+    /// The sequence of its last push, which the reply acknowledges.
     var sequence: UInt64
+    /// How many pushes it holds.
+    var count: Int
     var rows: Range<Int>
     var message: WireMessage
   }
@@ -90,10 +96,14 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// A worker for `model` over `dataset`.
   public init(
     workerID: UInt32, source: WorkSource, dataset: Dataset, model: Model, batchSize: Int = 1,
-    pipeline: Int = 1, fault: GradientFault = .none
+    pipeline: Int = 1, pushesPerFrame: Int = 1, fault: GradientFault = .none
   ) throws(RoleError) {
     guard (1...SequenceWindow.width).contains(UInt64(max(pipeline, 0))) else {
       throw .invalidArgument("pipeline must be 1...\(SequenceWindow.width), got \(pipeline)")
+    }
+    guard (1...pipeline).contains(pushesPerFrame) else {
+      throw .invalidArgument(
+        "pushes per frame must be 1...\(pipeline) (the pipeline), got \(pushesPerFrame)")
     }
     if pipeline > 1, case .leased = source {
       throw .invalidArgument("a pipeline needs a fixed shard: leased rows are pushed one at a time")
@@ -114,6 +124,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     self.dataset = dataset
     self.batchSize = batchSize
     self.pipeline = pipeline
+    self.pushesPerFrame = pushesPerFrame
     self.fault = fault
     self.objective = Objective(model: model)
     self.layout = model.layout
@@ -154,7 +165,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
       // The server tells a (re)joining worker the last push it applied from it.
       for push in inFlight.reversed() {
         if update.acknowledgedSequence >= push.sequence {
-          pushesApplied += 1
+          pushesApplied += UInt64(push.count)
         } else if case .shard = source {
           // Not applied: do it again. In-flight rows come right before the remaining ones.
           remaining = min(push.rows.lowerBound, remaining.lowerBound)..<remaining.upperBound
@@ -172,10 +183,13 @@ public final class WorkerSession<Model: DifferentiableModel> {
         index += 1
       }
       guard index < inFlight.count else { return .ignore }  // a late duplicate
-      if case .push(let answered) = inFlight.remove(at: index).message, spare.count <= pipeline {
-        spare.append(answered)
+      let answered = inFlight.remove(at: index)
+      pushesApplied += UInt64(answered.count)
+      switch answered.message {
+      case .push(let push): recycle(push)
+      case .pushes(let pushes): for push in pushes { recycle(push) }
+      default: break
       }
-      pushesApplied += 1
       // Replies to a window may overtake each other after a reconnect; keep the newest weights.
       if update.version >= version || inFlight.isEmpty { try take(update) }
       return next()
@@ -268,7 +282,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     // One push in steady state; an array only when a window is filled.
     var first: WireMessage?
     var more: [WireMessage] = []
-    while inFlight.count < pipeline {
+    while inFlightPushes < pipeline {
       if remaining.isEmpty {
         // An epoch, shard or lease ends only once its last pushes are answered.
         guard inFlight.isEmpty else { break }
@@ -286,8 +300,11 @@ public final class WorkerSession<Model: DifferentiableModel> {
           remaining = own
         }
       }
-      let push = makePush()
-      if first == nil { first = push } else { more.append(push) }
+      // With several pushes per frame, wait until a whole frame fits.
+      let room = pipeline - inFlightPushes
+      if room < pushesPerFrame, !inFlight.isEmpty { break }
+      let frame = makeFrame(of: min(room, pushesPerFrame))
+      if first == nil { first = frame } else { more.append(frame) }
     }
     awaiting = .weights
     guard let first else { return .sendEach([]) }
@@ -296,12 +313,49 @@ public final class WorkerSession<Model: DifferentiableModel> {
 
   /// Computes the gradient of the next batch at the latest weights (or stale
   /// ones, with the stale fault) and records it as in flight.
-  private func makePush() -> WireMessage {
+  /// Pushes in flight, over all frames.
+  private var inFlightPushes: Int {
+    var count = 0
+    for frame in inFlight { count += frame.count }
+    return count
+  }
+
+  /// Keeps an answered push's storage for a later push.
+  private func recycle(_ push: GradientPush) {
+    if spare.count <= pipeline { spare.append(push) }
+  }
+
+  /// Up to `limit` pushes of the next batches (fewer at the end of the rows), as
+  /// one frame, recorded as in flight.
+  private func makeFrame(of limit: Int) -> WireMessage {
+    let (first, firstRows) = makePush()
+    var rows = firstRows
+    let message: WireMessage
+    if limit == 1 || remaining.isEmpty {
+      message = .push(first)
+    } else {
+      var pushes: [GradientPush] = []
+      pushes.reserveCapacity(limit)
+      pushes.append(first)
+      while pushes.count < limit, !remaining.isEmpty {
+        let (push, pushRows) = makePush()
+        pushes.append(push)
+        rows = rows.lowerBound..<pushRows.upperBound
+      }
+      message = .pushes(pushes)
+    }
+    inFlight.append(
+      InFlight(sequence: sequence, count: message.pushCount, rows: rows, message: message))
+    return message
+  }
+
+  /// The next push and its rows.
+  private func makePush() -> (GradientPush, Range<Int>) {
     let batch = remaining.prefix(batchSize)
     remaining = batch.upperBound..<remaining.upperBound
-    // The oldest spare: the newest may still be held by the loop as its last request.
+    // The oldest spare: the newest frame may still be held by the loop as its last request.
     var push =
-      spare.count > 1
+      spare.count > pushesPerFrame
       ? spare.removeFirst()
       : GradientPush(
         workerID: workerID, sequence: 0, computedAtVersion: 0, samples: [],
@@ -318,8 +372,6 @@ public final class WorkerSession<Model: DifferentiableModel> {
     sequence += 1
     push.sequence = sequence
     push.computedAtVersion = version
-    let message = WireMessage.push(push)
-    inFlight.append(InFlight(sequence: sequence, rows: batch, message: message))
-    return message
+    return (push, batch)
   }
 }

@@ -50,11 +50,10 @@ public enum WireCodec {
       sink.write(join.dataset.rows)
       sink.write(join.dataset.fingerprint)
     case .push(let push):
-      sink.write(push.workerID)
-      sink.write(push.sequence)
-      sink.write(push.computedAtVersion)
-      encode(push.samples, into: &sink)
-      encode(push.gradient, into: &sink)
+      encodeBody(of: push, into: &sink)
+    case .pushes(let pushes):
+      sink.write(UInt16(pushes.count))
+      for push in pushes { encodeBody(of: push, into: &sink) }
     case .weights(let reply):
       sink.write(reply.version)
       sink.write(reply.acknowledgedSequence)
@@ -168,6 +167,14 @@ public enum WireCodec {
     }
   }
 
+  private static func encodeBody<Sink: ByteSink>(of push: GradientPush, into sink: inout Sink) {
+    sink.write(push.workerID)
+    sink.write(push.sequence)
+    sink.write(push.computedAtVersion)
+    encode(push.samples, into: &sink)
+    encode(push.gradient, into: &sink)
+  }
+
   private static func encode<Sink: ByteSink>(_ samples: [Sample], into sink: inout Sink) {
     sink.write(UInt32(samples.count))
     for sample in samples {
@@ -266,6 +273,11 @@ public enum WireCodec {
       try decodePushBody(&reader, into: &push)
       try reader.expectEnd()
       message = .push(push)
+    } else if type == .pushes, case .pushes(var pushes) = message {
+      message = .statusRequest
+      try decodePushesBody(&reader, into: &pushes)
+      try reader.expectEnd()
+      message = .pushes(pushes)
     } else if type == .weights, case .weights(var reply) = message {
       message = .statusRequest
       try decodeWeightsBody(&reader, into: &reply)
@@ -302,6 +314,34 @@ public enum WireCodec {
     try decodeTensors(&reader, into: &push.gradient, "gradient")
   }
 
+  /// Most gradients in one `pushes` frame.
+  public static let maximumPushesPerFrame = 256
+
+  /// Decodes a `pushes` body into `pushes`, reusing its elements' storage.
+  private static func decodePushesBody(
+    _ reader: inout ByteReader, into pushes: inout [GradientPush]
+  )
+    throws(DecodeError)
+  {
+    let count = Int(try reader.read(UInt16.self, "push count"))
+    guard count >= 2, count <= maximumPushesPerFrame else {
+      throw .outOfRange(
+        field: "push count", value: String(count), allowed: "2...\(maximumPushesPerFrame)")
+    }
+    if pushes.count > count { pushes.removeLast(pushes.count - count) }
+    for index in 0..<count {
+      if index == pushes.count { pushes.append(.empty) }
+      try decodePushBody(&reader, into: &pushes[index])
+      guard index == 0 || pushes[index].workerID == pushes[0].workerID else {
+        throw .invalid(field: "pushes[\(index)] worker id", reason: "differs from the first push's")
+      }
+      guard index == 0 || pushes[index].sequence == pushes[index - 1].sequence &+ 1 else {
+        throw .invalid(
+          field: "pushes[\(index)] sequence", reason: "does not follow the previous push's")
+      }
+    }
+  }
+
   private static func decodeWeightsBody(_ reader: inout ByteReader, into reply: inout WeightsReply)
     throws(DecodeError)
   {
@@ -331,6 +371,10 @@ public enum WireCodec {
       var push = GradientPush.empty
       try decodePushBody(&reader, into: &push)
       return .push(push)
+    case .pushes:
+      var pushes: [GradientPush] = []
+      try decodePushesBody(&reader, into: &pushes)
+      return .pushes(pushes)
     case .weights:
       var reply = WeightsReply(version: 0, parameters: .empty)
       try decodeWeightsBody(&reader, into: &reply)

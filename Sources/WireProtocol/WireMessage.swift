@@ -35,6 +35,10 @@ public enum WireMessage: Equatable, Sendable {
   case noLease(NoLease)
   /// Coordinator → server: the verdict of one audit, for `status` (no reply).
   case auditResult(AuditResult)
+  /// Worker → server (async mode): 2 to 256 gradients of one worker in one
+  /// frame, with consecutive sequence numbers, applied in order as if pushed one
+  /// by one, or all refused; answered with one `.weights` acknowledging the last.
+  case pushes([GradientPush])
 
   /// The message's type, as written in its header.
   public var type: MessageType {
@@ -55,6 +59,7 @@ public enum WireMessage: Equatable, Sendable {
     case .lease: .lease
     case .noLease: .noLease
     case .auditResult: .auditResult
+    case .pushes: .pushes
     }
   }
 }
@@ -77,6 +82,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
   case lease = 14
   case noLease = 15
   case auditResult = 16
+  case pushes = 17
 
   public var description: String {
     switch self {
@@ -96,6 +102,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case .lease: "lease"
     case .noLease: "no-lease"
     case .auditResult: "audit-result"
+    case .pushes: "pushes"
     }
   }
 }
@@ -244,11 +251,22 @@ public struct GradientPush: Equatable, Sendable {
 }
 
 extension WireMessage {
+  /// Gradients the message carries: 1 for a push, n for n pushes, else 0.
+  public var pushCount: Int {
+    switch self {
+    case .push: 1
+    case .pushes(let pushes): pushes.count
+    default: 0
+    }
+  }
+
   /// Whether the message's tensors are small enough to keep as decode storage
   /// (see `WireCodec.reusableElementLimit`).
   public var isWorthReusing: Bool {
     switch self {
     case .push(let push): push.gradient.values.count <= WireCodec.reusableElementLimit
+    case .pushes(let pushes):
+      pushes.count * (pushes.first?.gradient.values.count ?? 0) <= WireCodec.reusableElementLimit
     case .weights(let reply): reply.parameters.values.count <= WireCodec.reusableElementLimit
     default: true
     }

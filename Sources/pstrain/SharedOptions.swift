@@ -82,15 +82,27 @@ struct WorkerTrainingOptions: ParsableArguments {
   @Option(help: "Pushes a worker keeps in flight (async servers, fixed shards; 1 to 64).")
   var pipeline: Int = 1
 
+  @Option(
+    help:
+      "Pushes sent together in one frame, answered by one reply (1 to --pipeline): fewer messages per gradient."
+  )
+  var pushesPerFrame: Int = 1
+
   func validate() throws {
     guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
     guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
     guard (1...64).contains(pipeline) else { throw ValidationError("--pipeline must be 1...64") }
+    guard (1...pipeline).contains(pushesPerFrame) else {
+      throw ValidationError("--pushes-per-frame must be 1...\(pipeline) (at most --pipeline)")
+    }
   }
 
   /// The same flags, to pass on to a worker process.
   var arguments: [String] {
-    ["--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--pipeline", "\(pipeline)"]
+    [
+      "--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--pipeline", "\(pipeline)",
+      "--pushes-per-frame", "\(pushesPerFrame)",
+    ]
       + (data.map { ["--data", $0] } ?? [])
   }
 }

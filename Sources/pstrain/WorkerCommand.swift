@@ -94,7 +94,7 @@ struct WorkerCommand: ParsableCommand {
       }
       let session = try WorkerSession(
         workerID: workerID, source: source, dataset: dataset, model: model,
-        batchSize: work.batchSize, pipeline: work.pipeline,
+        batchSize: work.batchSize, pipeline: work.pipeline, pushesPerFrame: work.pushesPerFrame,
         fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
       let plan: String
       switch source {

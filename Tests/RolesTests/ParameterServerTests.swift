@@ -183,6 +183,63 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     #expect(server.rejected == 0)
   }
 
+  /// Several pushes in one frame give exactly what pushing them one by one gives,
+  /// with one reply; a resent frame applies nothing twice; a frame with one bad
+  /// push is refused whole and changes nothing; sync servers take one at a time.
+  @Test func aFrameOfPushesIsAppliedLikeSinglePushesOrRefusedWhole() throws {
+    func gradient(_ index: Int) -> [Double] { [0.1 * Double(index), -0.2, 0.3 / Double(index)] }
+    func frame(_ sequences: ClosedRange<UInt64>) -> WireMessage {
+      .pushes(
+        sequences.map { sequence in
+          guard case .push(let push) = push(0, sequence, at: 0, gradient(Int(sequence))) else {
+            fatalError()
+          }
+          return push
+        })
+    }
+    let oneByOne = makeServer(.async)
+    _ = oneByOne.receive(join(0), from: peerA, now: 0)
+    for sequence in 1...3 {
+      _ = oneByOne.receive(
+        push(0, UInt64(sequence), at: 0, gradient(sequence)), from: peerA, now: 1)
+    }
+    let batched = makeServer(.async)
+    _ = batched.receive(join(0), from: peerA, now: 0)
+    let replies = batched.receive(frame(1...3), from: peerA, now: 1)
+    #expect(replies.count == 1)
+    let reply = try #require(weights(replies, for: peerA))
+    #expect(reply.acknowledgedSequence == 3 && reply.version == 3)
+    #expect(batched.parameters.map(\.bitPattern) == oneByOne.parameters.map(\.bitPattern))
+    #expect(batched.gradientsApplied == 3)
+
+    // Resent (its reply was lost): answered again, nothing applied.
+    #expect(weights(batched.receive(frame(1...3), from: peerA, now: 2), for: peerA) == reply)
+    #expect(batched.version == 3 && batched.gradientsApplied == 3)
+
+    // One push of another layout: the whole frame is refused, nothing changes.
+    guard case .pushes(var mixed) = frame(4...6) else { return }
+    mixed[1].gradient = NamedTensors(layout: [TensorSpec(name: "v", count: 3)], values: [1, 1, 1])
+    let before = batched.parameters
+    let refusal = batched.receive(.pushes(mixed), from: peerA, now: 3)
+    guard case .error(let error) = refusal.first?.message else {
+      Issue.record("expected a refusal, got \(refusal)")
+      return
+    }
+    #expect(error.code == .layoutMismatch)
+    #expect(batched.parameters == before && batched.version == 3)
+
+    let sync = makeServer(.sync)
+    _ = sync.receive(join(0, of: 1), from: peerA, now: 0)
+    guard
+      case .error(let syncError) = sync.receive(frame(1...2), from: peerA, now: 1).first?.message
+    else {
+      Issue.record("a sync server took a frame of pushes")
+      return
+    }
+    #expect(syncError.code == .unexpectedMessage)
+    #expect(sync.version == 0)
+  }
+
   @Test func aRetriedSyncPushWaitsForItsStepWithoutDoubling() {
     let server = makeServer(.sync, workers: 2)
     _ = server.receive(join(0), from: peerA, now: 0)

@@ -59,6 +59,30 @@ import WireProtocol
     #expect(reports.filter { !$0.audit.passed }.isEmpty)
   }
 
+  /// Several pushes per frame: every gradient still applied exactly once, the
+  /// run converges and audits pass; a frame larger than the pipeline is refused.
+  @Test(arguments: [(8, 4), (8, 8), (6, 4)])
+  func framesOfPushesApplyEveryGradientOnce(window: Int, perFrame: Int) throws {
+    let model = ChainModel(layers: 3)
+    let data = try Dataset.generate(rows: 40, seed: 5, noise: 0.05)
+    let server = makeServer(.async, lr: 0.02)
+    let workers = try (0..<2).map { index in
+      try WorkerSession(
+        workerID: UInt32(index), source: .shard(try Shard(index: index, count: 2), epochs: 60),
+        dataset: data, model: model, pipeline: window, pushesPerFrame: perFrame)
+    }
+    let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
+    #expect(server.gradientsApplied == 40 * 60)
+    #expect(workers.map(\.pushesApplied) == [1200, 1200])
+    #expect(Objective(model: model).loss(weights: server.parameters, samples: data.samples) < 0.05)
+    #expect(!reports.isEmpty && reports.allSatisfy { $0.audit.passed })
+    #expect(throws: RoleError.self) {
+      try WorkerSession(
+        workerID: 0, source: .shard(.whole, epochs: 1), dataset: data, model: model,
+        pipeline: window, pushesPerFrame: window + 1)
+    }
+  }
+
   @Test func pipelinesNeedFixedShards() {
     #expect(throws: RoleError.self) {
       try WorkerSession(

@@ -57,6 +57,14 @@ let everyMessage: [WireMessage] = {
     .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
     .noLease(NoLease(finished: true, retryAfterMilliseconds: 0)),
     .auditResult(AuditResult(workerID: 3, sequence: 9, passed: false, maximumRelativeError: 2)),
+    .pushes([
+      GradientPush(
+        workerID: 4, sequence: 7, computedAtVersion: 2, samples: samples, gradient: tensors),
+      GradientPush(
+        workerID: 4, sequence: 8, computedAtVersion: 2, samples: [samples[1]], gradient: tensors),
+      GradientPush(
+        workerID: 4, sequence: 9, computedAtVersion: 3, samples: [samples[0]], gradient: two),
+    ]),
     .weights(
       WeightsReply(
         version: 1,
@@ -124,6 +132,32 @@ let everyMessage: [WireMessage] = {
         #expect(throws: DecodeError.self) { try decode(cut, reusing: &reused) }
         try decode(WireCodec.encode(first), reusing: &reused)
         #expect(reused == first)
+      }
+    }
+  }
+
+  /// A frame of pushes holds 2 to 256 pushes of one worker with consecutive sequences.
+  @Test func aFrameOfPushesIsOneWorkersConsecutivePushes() throws {
+    func push(_ worker: UInt32, _ sequence: UInt64) -> GradientPush {
+      GradientPush(
+        workerID: worker, sequence: sequence, computedAtVersion: 0,
+        samples: [Sample(index: 0, x: 1, label: -1)],
+        gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [0.5]))
+    }
+    let good = [push(1, 5), push(1, 6)]
+    #expect(try WireCodec.decode(WireCodec.encode(.pushes(good))) == .pushes(good))
+    let refused: [([GradientPush], String)] = [
+      ([push(1, 5)], "push count"), ([push(1, 5), push(2, 6)], "pushes[1] worker id"),
+      ([push(1, 5), push(1, 7)], "pushes[1] sequence"),
+      ([push(1, 6), push(1, 5)], "pushes[1] sequence"),
+      (Array(repeating: push(1, 1), count: 257), "push count"),
+    ]
+    for (pushes, field) in refused {
+      #expect(throws: DecodeError.self) { try WireCodec.decode(WireCodec.encode(.pushes(pushes))) }
+      do {
+        _ = try WireCodec.decode(WireCodec.encode(.pushes(pushes)))
+      } catch {
+        #expect(error.description.contains(field), "\(error)")
       }
     }
   }
