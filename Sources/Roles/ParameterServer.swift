@@ -578,12 +578,14 @@ public final class ParameterServer {
 
   private func recordApplied(_ push: GradientPush) {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
-    workers[push.workerID]?.lastStaleness = staleness
+    if let worker = workers[push.workerID] {
+      worker.lastStaleness = staleness
+      worker.pushesApplied += 1
+    }
     if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
     var window = sequences[push.workerID] ?? SequenceWindow()
     window.markApplied(push.sequence)
     sequences.updateValue(window, forKey: push.workerID)
-    workers[push.workerID]?.pushesApplied += 1
     work?.markApplied(push.samples.lazy.map(\.index), from: push.workerID)
   }
 
