@@ -43,7 +43,10 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Pushes kept in flight at most (async servers only; 1 waits for each reply).
   public let pipeline: Int
   /// Pushes sent together in one frame (async, fixed shards; 1 sends each alone):
-  /// one message and one reply per frame instead of per push.
+  /// one message and one reply per frame instead of per push. Frames exist to
+  /// spread the per-message cost of small pushes, so a frame holds at most
+  /// 2^17 gradient values (1 MiB): large models push one at a time, and a frame
+  /// never nears the server's maximum message size.
   public let pushesPerFrame: Int
   /// The injected fault (normally none).
   public let fault: GradientFault
@@ -124,7 +127,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
     self.dataset = dataset
     self.batchSize = batchSize
     self.pipeline = pipeline
-    self.pushesPerFrame = pushesPerFrame
+    self.pushesPerFrame = max(
+      1, min(pushesPerFrame, WireCodec.reusableElementLimit / max(1, model.parameterCount)))
     self.fault = fault
     self.objective = Objective(model: model)
     self.layout = model.layout

@@ -84,7 +84,7 @@ struct WorkerTrainingOptions: ParsableArguments {
 
   @Option(
     help:
-      "Pushes sent together in one frame, answered by one reply (1 to --pipeline): fewer messages per gradient."
+      "Pushes sent together in one frame, answered by one reply (1 to --pipeline; a frame holds at most 1 MiB of gradients): fewer messages per gradient."
   )
   var pushesPerFrame: Int = 1
 

@@ -83,6 +83,18 @@ import WireProtocol
     }
   }
 
+  /// A frame holds at most 2^17 gradient values: large models push one at a time.
+  @Test func framesHoldAtMostOneMebibyteOfGradients() throws {
+    func session(layers: Int) throws -> WorkerSession<ChainModel> {
+      try WorkerSession(
+        workerID: 0, source: .shard(.whole, epochs: 1), dataset: .seed,
+        model: ChainModel(layers: layers), pipeline: 8, pushesPerFrame: 8)
+    }
+    #expect(try session(layers: 3).pushesPerFrame == 8)
+    #expect(try session(layers: 30_000).pushesPerFrame == 4)
+    #expect(try session(layers: 200_000).pushesPerFrame == 1)
+  }
+
   @Test func pipelinesNeedFixedShards() {
     #expect(throws: RoleError.self) {
       try WorkerSession(
