@@ -197,6 +197,26 @@ import Testing
       ((try lastJSONObject(faulty.output)["audits"] as? [String: Any])?["failed"] as? Int ?? 0) > 0)
   }
 
+  /// Frames of pushes through real processes: every gradient applied once, audits
+  /// pass, and a faulty worker's frames are still audited push by push.
+  @Test func framesOfPushesTrainAndAreAuditedPushByPush() throws {
+    let data = try generateData(rows: 48, seed: 9, noise: 0.05)
+    let flags = [
+      "train", "--data", data, "--pipeline", "8", "--pushes-per-frame", "4", "--epochs", "40",
+      "--lr", "0.02", "--json",
+    ]
+    let clean = try runPstrain(flags)
+    #expect(clean.status == 0, "\(clean.errors)")
+    let summary = try lastJSONObject(clean.output)
+    #expect(summary["gradients_applied"] as? Int == 48 * 40)
+    let audits = try #require(summary["audits"] as? [String: Any])
+    #expect((audits["count"] as? Int ?? 0) > 0 && audits["failed"] as? Int == 0)
+    let faulty = try runPstrain(flags + ["--fault", "flip=1"])
+    #expect(faulty.status == 1)
+    #expect(
+      ((try lastJSONObject(faulty.output)["audits"] as? [String: Any])?["failed"] as? Int ?? 0) > 0)
+  }
+
   @Test func trainFailsWhenAWorkerIsFaulty() throws {
     let run = try runPstrain(["train", "--fault", "flip=0", "--epochs", "100", "--json"])
     #expect(run.status == 1)
