@@ -372,7 +372,7 @@ public final class ParameterServer {
       }
       workers[join.workerID]!.lastSeen = now
       // A retried join: answer it again.
-      return [weightsReply(to: peer, acknowledging: sequences[join.workerID]?.highest ?? 0)]
+      return [joinReply(to: peer, workerID: join.workerID)]
     }
     if let known = dataset, known != join.dataset {
       return refuse(
@@ -391,7 +391,7 @@ public final class ParameterServer {
     workers[join.workerID] = Worker(peer: peer, shard: join.shard, lastSeen: now)
     everJoined.insert(join.workerID)
     // A worker that rejoins (after a restart of either side) continues its numbering.
-    return [weightsReply(to: peer, acknowledging: sequences[join.workerID]?.highest ?? 0)]
+    return [joinReply(to: peer, workerID: join.workerID)]
       + advanceSteps()
   }
 
@@ -413,7 +413,7 @@ public final class ParameterServer {
         epoch: epoch, firstRow: UInt64(rows.lowerBound), rowCount: UInt64(rows.count),
         weights: WeightsReply(
           version: version, acknowledgedSequence: sequences[workerID]?.highest ?? 0,
-          parameters: namedParameters))
+          appliedBelow: sequences[workerID]?.below ?? 0, parameters: namedParameters))
       return released + [Outgoing(to: peer, .lease(lease))]
     case .wait:
       return released
@@ -760,6 +760,18 @@ public final class ParameterServer {
       .weights(
         WeightsReply(
           version: version, acknowledgedSequence: sequence, parameters: namedParameters)))
+  }
+
+  /// The answer to a join: the weights, the worker's highest applied sequence and
+  /// which of the 64 below it were applied (it may have pushes in flight).
+  private func joinReply(to peer: PeerID, workerID: UInt32) -> Outgoing {
+    let window = sequences[workerID] ?? SequenceWindow()
+    return Outgoing(
+      to: peer,
+      .weights(
+        WeightsReply(
+          version: version, acknowledgedSequence: window.highest, appliedBelow: window.below,
+          parameters: namedParameters)))
   }
 
   private func refuse(_ peer: PeerID, _ code: ErrorCode, _ message: String) -> [Outgoing] {

@@ -36,6 +36,17 @@ public struct SequenceWindow: Equatable, Sendable {
     return below & (1 << (distance - 1)) != 0 ? .applied : .new
   }
 
+  /// The bitmap, relative to `highest`, of the 64 sequences below it that every
+  /// one of `windows` has applied (several server shards answering one join).
+  public static func appliedOnEvery(_ windows: [SequenceWindow], below highest: UInt64) -> UInt64 {
+    var bits: UInt64 = 0
+    for offset in 0..<min(width, highest > 0 ? highest - 1 : 0) {
+      let sequence = highest - 1 - offset
+      if windows.allSatisfy({ $0.verdict(for: sequence) == .applied }) { bits |= 1 << offset }
+    }
+    return bits
+  }
+
   /// Records `sequence` as applied.
   public mutating func markApplied(_ sequence: UInt64) {
     if sequence > highest {

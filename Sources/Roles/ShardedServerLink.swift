@@ -166,10 +166,15 @@ public final class ShardedServerLink: ServerLink {
       for (index, reply) in replies.enumerated() { slices[index].version = reply.version }
       // Until every shard acknowledges the same push, report the oldest: the
       // worker then keeps waiting and resends, and each shard answers again.
+      let acknowledged = replies.map(\.acknowledgedSequence).min()!
       return .weights(
         WeightsReply(
-          version: replies.map(\.version).min()!,
-          acknowledgedSequence: replies.map(\.acknowledgedSequence).min()!,
+          version: replies.map(\.version).min()!, acknowledgedSequence: acknowledged,
+          appliedBelow: SequenceWindow.appliedOnEvery(
+            replies.map {
+              SequenceWindow(highest: $0.acknowledgedSequence, below: $0.appliedBelow)
+            },
+            below: acknowledged),
           parameters: concatenate(replies.map(\.parameters))))
     case .status:
       let statuses = all.compactMap { if case .status(let status) = $0 { status } else { nil } }

@@ -84,6 +84,12 @@ public final class WorkerSession<Model: DifferentiableModel> {
   private var awaiting: Awaiting = .joined
   /// Rows still to push in this epoch (shard) or lease: always a contiguous range.
   private var remaining: Range<Int> = 0..<0
+  /// Rows of pushes the server turned out not to have after a rejoin, pushed
+  /// again (in their old batches) before `remaining`. Not always contiguous: a
+  /// push may be missing while a later one was applied.
+  private var redo: [Range<Int>] = []
+  /// Whether rows are left in this epoch or lease.
+  private var hasRows: Bool { !remaining.isEmpty || !redo.isEmpty }
   private var inFlight: [InFlight] = []  // pushes awaiting their replies, oldest first
   /// Answered pushes, to be filled again: in steady state a push is built in the
   /// storage of one answered before, so a step allocates nothing. At most
@@ -166,17 +172,23 @@ public final class WorkerSession<Model: DifferentiableModel> {
     switch (reply, awaiting) {
     case (.weights(let update), .joined):
       try take(update)
-      // The server tells a (re)joining worker the last push it applied from it.
-      for push in inFlight.reversed() {
-        if update.acknowledgedSequence >= push.sequence {
+      // The server tells a (re)joining worker what it has applied of its pushes:
+      // the highest and the 64 below it (a push may have been overtaken by a
+      // later one and still be missing).
+      let applied = SequenceWindow(
+        highest: update.acknowledgedSequence, below: update.appliedBelow)
+      for push in inFlight {
+        if applied.verdict(for: push.sequence) != .new {
           pushesApplied += UInt64(push.count)
         } else if case .shard = source {
-          // Not applied: do it again. In-flight rows come right before the remaining ones.
-          remaining = min(push.rows.lowerBound, remaining.lowerBound)..<remaining.upperBound
+          redo.append(push.rows)  // not applied: push these rows again
         }
       }
       inFlight = []
-      if case .leased = source { remaining = 0..<0 }  // a restarted server leases afresh
+      if case .leased = source {  // a restarted server leases afresh
+        remaining = 0..<0
+        redo = []
+      }
       sequence = max(sequence, update.acknowledgedSequence)
       return next()
     case (.weights(let update), .weights):
@@ -225,6 +237,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
       case .leaseLost:
         resyncs += 1
         remaining = 0..<0
+        redo = []
         inFlight = []
         awaiting = .lease
         return .send(.leaseRequest(workerID: workerID))
@@ -273,6 +286,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public func leaveNow() -> WireMessage {
     awaiting = .left
     remaining = 0..<0
+    redo = []
     return .leave(workerID: workerID)
   }
 
@@ -287,7 +301,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     var first: WireMessage?
     var more: [WireMessage] = []
     while inFlightPushes < pipeline {
-      if remaining.isEmpty {
+      if !hasRows {
         // An epoch, shard or lease ends only once its last pushes are answered.
         guard inFlight.isEmpty else { break }
         switch source {
@@ -335,13 +349,14 @@ public final class WorkerSession<Model: DifferentiableModel> {
     let (first, firstRows) = makePush()
     var rows = firstRows
     let message: WireMessage
-    if limit == 1 || remaining.isEmpty {
+    // A frame holds consecutive rows only: rows pushed again go one push at a time.
+    if limit == 1 || !redo.isEmpty || remaining.isEmpty {
       message = .push(first)
     } else {
       var pushes: [GradientPush] = []
       pushes.reserveCapacity(limit)
       pushes.append(first)
-      while pushes.count < limit, !remaining.isEmpty {
+      while pushes.count < limit, redo.isEmpty, !remaining.isEmpty {
         let (push, pushRows) = makePush()
         pushes.append(push)
         rows = rows.lowerBound..<pushRows.upperBound
@@ -355,8 +370,18 @@ public final class WorkerSession<Model: DifferentiableModel> {
 
   /// The next push and its rows.
   private func makePush() -> (GradientPush, Range<Int>) {
-    let batch = remaining.prefix(batchSize)
-    remaining = batch.upperBound..<remaining.upperBound
+    let batch: Range<Int>
+    if let again = redo.first {
+      batch = again.prefix(batchSize)
+      if batch.upperBound == again.upperBound {
+        redo.removeFirst()
+      } else {
+        redo[0] = batch.upperBound..<again.upperBound
+      }
+    } else {
+      batch = remaining.prefix(batchSize)
+      remaining = batch.upperBound..<remaining.upperBound
+    }
     // The oldest spare: the newest frame may still be held by the loop as its last request.
     var push =
       spare.count > pushesPerFrame

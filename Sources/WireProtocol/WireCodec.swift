@@ -6,7 +6,7 @@ import TrainingMath
 /// trailing bytes. The byte layout is specified in `docs/protocol.md`.
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
-  public static let protocolVersion: UInt8 = 1
+  public static let protocolVersion: UInt8 = 2
   /// The magic bytes `P`, `S`.
   public static let magic: (UInt8, UInt8) = (0x50, 0x53)
   /// Most tensors in one message.
@@ -57,6 +57,7 @@ public enum WireCodec {
     case .weights(let reply):
       sink.write(reply.version)
       sink.write(reply.acknowledgedSequence)
+      sink.write(reply.appliedBelow)
       encode(reply.parameters, into: &sink)
     case .statusRequest:
       break
@@ -121,6 +122,7 @@ public enum WireCodec {
       sink.write(lease.rowCount)
       sink.write(lease.weights.version)
       sink.write(lease.weights.acknowledgedSequence)
+      sink.write(lease.weights.appliedBelow)
       encode(lease.weights.parameters, into: &sink)
     case .noLease(let answer):
       sink.write(UInt8(answer.finished ? 1 : 0))
@@ -347,6 +349,7 @@ public enum WireCodec {
   {
     reply.version = try reader.read(UInt64.self, "version")
     reply.acknowledgedSequence = try reader.read(UInt64.self, "acknowledged sequence")
+    reply.appliedBelow = try reader.read(UInt64.self, "applied below")
     try decodeTensors(&reader, into: &reply.parameters, "weights")
   }
 
@@ -429,12 +432,14 @@ public enum WireCodec {
       }
       let version = try reader.read(UInt64.self, "version")
       let acknowledged = try reader.read(UInt64.self, "acknowledged sequence")
+      let appliedBelow = try reader.read(UInt64.self, "applied below")
       let parameters = try decodeTensors(&reader, "weights")
       return .lease(
         Lease(
           epoch: epoch, firstRow: first, rowCount: count,
           weights: WeightsReply(
-            version: version, acknowledgedSequence: acknowledged, parameters: parameters)))
+            version: version, acknowledgedSequence: acknowledged, appliedBelow: appliedBelow,
+            parameters: parameters)))
     case .noLease:
       let finished = try reader.read(UInt8.self, "finished")
       guard finished <= 1 else {

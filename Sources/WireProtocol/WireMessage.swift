@@ -286,13 +286,22 @@ public struct WeightsReply: Equatable, Sendable {
   /// The push sequence number this answers (0 for a join), so a worker that
   /// retried can tell a late duplicate reply from the one it waits for.
   public var acknowledgedSequence: UInt64
+  /// In the answer to a join (or lease request): bit i set when sequence
+  /// `acknowledgedSequence - 1 - i` was applied too. A pipelined worker's push
+  /// may have been overtaken by a later one; this tells it which of its pushes
+  /// in flight the server has, so it pushes the others' rows again.
+  public var appliedBelow: UInt64
   /// The parameters.
   public var parameters: NamedTensors
 
   /// Parameters at `version`, answering push `acknowledgedSequence`.
-  public init(version: UInt64, acknowledgedSequence: UInt64 = 0, parameters: NamedTensors) {
+  public init(
+    version: UInt64, acknowledgedSequence: UInt64 = 0, appliedBelow: UInt64 = 0,
+    parameters: NamedTensors
+  ) {
     self.version = version
     self.acknowledgedSequence = acknowledgedSequence
+    self.appliedBelow = appliedBelow
     self.parameters = parameters
   }
 }

@@ -128,6 +128,44 @@ func runInMemory(
           weights: ChainModel.seedWeights, samples: Array(data.samples[0..<4])))
   }
 
+  /// After a rejoin the worker learns which of its pushes in flight the server
+  /// has: one overtaken by a later push (not applied) has its rows pushed again;
+  /// applied ones are not.
+  @Test(arguments: [(UInt64(0), [0]), (UInt64(1), [])])
+  func aRejoiningWorkerPushesAgainOnlyWhatTheServerLacks(appliedBelow: UInt64, redone: [Int])
+    throws
+  {
+    let session = try WorkerSession(
+      workerID: 0, source: .shard(.whole, epochs: 1), dataset: .seed, model: ChainModel(layers: 3),
+      pipeline: 2)
+    let weights = NamedTensors(layout: chain3.layout, values: ChainModel.seedWeights)
+    _ = session.start()
+    guard
+      case .sendEach(let pushes) = try session.receive(
+        .weights(WeightsReply(version: 0, parameters: weights)))
+    else {
+      Issue.record("expected a window of two pushes")
+      return
+    }
+    #expect(pushes.count == 2)
+    // The server restarted; it has push 2 and, per the bitmap, maybe push 1.
+    guard
+      case .send(.join) = try session.receive(
+        .error(ErrorReply(code: .notJoined, message: "restarted")))
+    else {
+      Issue.record("expected a rejoin")
+      return
+    }
+    let step = try session.receive(
+      .weights(
+        WeightsReply(
+          version: 2, acknowledgedSequence: 2, appliedBelow: appliedBelow, parameters: weights)))
+    var rows: [Int] = []
+    if case .send(.push(let push)) = step { rows = push.samples.map(\.index) }
+    #expect(rows == redone)
+    #expect(session.pushesApplied == UInt64(2 - redone.count))
+  }
+
   @Test func serverRefusalsSurfaceAsErrors() throws {
     let worker = try WorkerSession(
       workerID: 0, source: .shard(Shard(index: 0, count: 1), epochs: 1), dataset: .seed,

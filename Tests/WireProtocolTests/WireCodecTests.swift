@@ -97,7 +97,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func headerIsMagicVersionType() {
     let bytes = WireCodec.encode(.statusRequest)
-    #expect(bytes == [0x50, 0x53, 1, MessageType.statusRequest.rawValue])
+    #expect(bytes == [0x50, 0x53, 2, MessageType.statusRequest.rawValue])
   }
 
   @Test func everyTruncationIsRejected() {
@@ -173,8 +173,11 @@ let everyMessage: [WireMessage] = {
     bytes[0] = 0x51
     #expect(throws: DecodeError.badMagic) { try WireCodec.decode(bytes) }
     bytes = WireCodec.encode(.statusRequest)
-    bytes[2] = 2
-    #expect(throws: DecodeError.unsupportedVersion(2)) { try WireCodec.decode(bytes) }
+    // Version 1 (before weights carried the applied-below bitmap) is refused too.
+    for version: UInt8 in [1, 3] {
+      bytes[2] = version
+      #expect(throws: DecodeError.unsupportedVersion(version)) { try WireCodec.decode(bytes) }
+    }
     bytes = WireCodec.encode(.statusRequest)
     bytes[3] = 99
     #expect(throws: DecodeError.unknownType(99)) { try WireCodec.decode(bytes) }
@@ -229,7 +232,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func hostileCountsFailWithoutAllocating() {
     // A push claiming 2^32-1 samples in a 40-byte frame.
-    var writer: [UInt8] = [0x50, 0x53, 1, MessageType.push.rawValue]
+    var writer: [UInt8] = [0x50, 0x53, 2, MessageType.push.rawValue]
     writer += [1, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0]
     writer += [0xFF, 0xFF, 0xFF, 0xFF]
     #expect(throws: DecodeError.self) { try WireCodec.decode(writer) }
