@@ -261,7 +261,7 @@ public final class ParameterServer {
     case .leave(let workerID): return leave(workerID, from: peer)
     case .heartbeat(let workerID):
       guard seen(workerID, from: peer, now: now) else {
-        return refuse(peer, .notJoined, "worker \(workerID) is not joined from this connection")
+        return refuseNotJoined(workerID, from: peer)
       }
       return []
     case .leaseRequest(let workerID): return leaseRequest(workerID, from: peer, now: now)
@@ -397,7 +397,7 @@ public final class ParameterServer {
 
   private func leaseRequest(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard seen(workerID, from: peer, now: now) else {
-      return refuse(peer, .notJoined, "worker \(workerID) is not joined from this connection")
+      return refuseNotJoined(workerID, from: peer)
     }
     guard work != nil else {
       return refuse(
@@ -426,7 +426,7 @@ public final class ParameterServer {
 
   private func leave(_ workerID: UInt32, from peer: PeerID) -> [Outgoing] {
     guard let worker = workers[workerID], worker.peer == peer else {
-      return refuse(peer, .notJoined, "worker \(workerID) is not joined from this connection")
+      return refuseNotJoined(workerID, from: peer)
     }
     forget(workerID)
     workersLeft += 1
@@ -437,7 +437,7 @@ public final class ParameterServer {
 
   private func push(_ push: GradientPush, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard seen(push.workerID, from: peer, now: now) else {
-      return refuse(peer, .notJoined, "worker \(push.workerID) has not joined from this connection")
+      return refuseNotJoined(push.workerID, from: peer)
     }
     let window = sequences[push.workerID] ?? SequenceWindow()
     switch window.verdict(for: push.sequence) {
@@ -445,10 +445,7 @@ public final class ParameterServer {
       // A retry of a push already applied: answer it again, apply nothing.
       return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .tooOld:
-      return refuse(
-        peer, .replayed,
-        "push \(push.sequence) of worker \(push.workerID) is older than the \(SequenceWindow.width) pushes remembered below the last applied, \(window.highest)"
-      )
+      return refuseReplayed(push, below: window, from: peer)
     case .new:
       break
     }
@@ -467,17 +464,12 @@ public final class ParameterServer {
       return refuse(peer, .leaseLost, refusal)
     }
     guard push.gradient.layout == sliceLayout else {
-      return refuse(
-        peer, .layoutMismatch,
-        "gradient layout \(push.gradient.layout) differs from this server's parameters \(sliceLayout)"
-      )
+      return refuseLayout(of: push, from: peer)
     }
     switch configuration.mode {
     case .async:
       guard push.computedAtVersion <= version else {
-        return refuse(
-          peer, .versionMismatch,
-          "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
+        return refuseFuture(push, from: peer)
       }
       applyNow(push)
       return answer(weightsReply(to: peer, acknowledging: push.sequence))
@@ -520,26 +512,18 @@ public final class ParameterServer {
     }
     let workerID = pushes[0].workerID
     guard seen(workerID, from: peer, now: now) else {
-      return refuse(peer, .notJoined, "worker \(workerID) has not joined from this connection")
+      return refuseNotJoined(workerID, from: peer)
     }
     let window = sequences[workerID] ?? SequenceWindow()
     for push in pushes {
       guard window.verdict(for: push.sequence) != .tooOld else {
-        return refuse(
-          peer, .replayed,
-          "push \(push.sequence) of worker \(workerID) is older than the \(SequenceWindow.width) pushes remembered below the last applied, \(window.highest)"
-        )
+        return refuseReplayed(push, below: window, from: peer)
       }
       guard push.gradient.layout == sliceLayout else {
-        return refuse(
-          peer, .layoutMismatch,
-          "gradient layout \(push.gradient.layout) differs from this server's parameters \(sliceLayout)"
-        )
+        return refuseLayout(of: push, from: peer)
       }
       guard push.computedAtVersion <= version else {
-        return refuse(
-          peer, .versionMismatch,
-          "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
+        return refuseFuture(push, from: peer)
       }
     }
     for push in pushes where window.verdict(for: push.sequence) == .new { applyNow(push) }
@@ -772,6 +756,32 @@ public final class ParameterServer {
         WeightsReply(
           version: version, acknowledgedSequence: window.highest, appliedBelow: window.below,
           parameters: namedParameters)))
+  }
+
+  private func refuseNotJoined(_ workerID: UInt32, from peer: PeerID) -> [Outgoing] {
+    refuse(peer, .notJoined, "worker \(workerID) has not joined from this connection")
+  }
+
+  private func refuseReplayed(_ push: GradientPush, below window: SequenceWindow, from peer: PeerID)
+    -> [Outgoing]
+  {
+    refuse(
+      peer, .replayed,
+      "push \(push.sequence) of worker \(push.workerID) is older than the \(SequenceWindow.width) pushes remembered below the last applied, \(window.highest)"
+    )
+  }
+
+  private func refuseLayout(of push: GradientPush, from peer: PeerID) -> [Outgoing] {
+    refuse(
+      peer, .layoutMismatch,
+      "gradient layout \(push.gradient.layout) differs from this server's parameters \(sliceLayout)"
+    )
+  }
+
+  private func refuseFuture(_ push: GradientPush, from peer: PeerID) -> [Outgoing] {
+    refuse(
+      peer, .versionMismatch,
+      "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
   }
 
   private func refuse(_ peer: PeerID, _ code: ErrorCode, _ message: String) -> [Outgoing] {
