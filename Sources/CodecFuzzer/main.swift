@@ -40,8 +40,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     fatalError("decoding into the previous message disagrees on validity")
   }
   let array = Array(bytes)
-  if let checkpoint = try? CheckpointCodec.decode(array),
-    CheckpointCodec.encode(checkpoint) != array
+  // Older formats are read and written back in the current one: identity holds
+  // for the current format.
+  let current = withUnsafeBytes(of: CheckpointCodec.formatVersion.littleEndian) { Array($0) }
+  if let checkpoint = try? CheckpointCodec.decode(array), array.count > 6,
+    Array(array[4..<6]) == current, CheckpointCodec.encode(checkpoint) != array
   {
     fatalError("checkpoint decode/encode is not the identity")
   }

@@ -413,7 +413,7 @@ public final class ParameterServer {
         epoch: epoch, firstRow: UInt64(rows.lowerBound), rowCount: UInt64(rows.count),
         weights: WeightsReply(
           version: version, acknowledgedSequence: sequences[workerID]?.highest ?? 0,
-          appliedBelow: sequences[workerID]?.below ?? 0, parameters: namedParameters))
+          appliedBelow: sequences[workerID]?.below ?? AppliedBitmap(), parameters: namedParameters))
       return released + [Outgoing(to: peer, .lease(lease))]
     case .wait:
       return released

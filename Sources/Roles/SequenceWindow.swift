@@ -1,15 +1,18 @@
+import WireProtocol
+
 /// Which of a worker's push sequence numbers have been applied: the highest,
-/// and a bitmap of the 64 below it. A worker that keeps several pushes in flight
+/// and a bitmap of the 256 below it. A worker that keeps several pushes in flight
 /// may have one overtaken by the next (a reconnect loses the first, the retry
-/// arrives after the second); the window still applies each exactly once.
+/// arrives after the second); the window still applies each exactly once. Its
+/// width bounds a worker's pipeline.
 public struct SequenceWindow: Equatable, Sendable {
   /// How far below the highest applied sequence the window remembers.
-  public static let width: UInt64 = 64
+  public static let width = UInt64(AppliedBitmap.width)
 
   /// The highest sequence applied (0: none yet).
   public private(set) var highest: UInt64
   /// Bit i set: sequence `highest - 1 - i` was applied.
-  public private(set) var below: UInt64
+  public private(set) var below: AppliedBitmap
 
   /// What a push with some sequence number is.
   public enum Verdict: Equatable, Sendable {
@@ -22,7 +25,7 @@ public struct SequenceWindow: Equatable, Sendable {
   }
 
   /// A window; `highest` and `below` as saved in a checkpoint.
-  public init(highest: UInt64 = 0, below: UInt64 = 0) {
+  public init(highest: UInt64 = 0, below: AppliedBitmap = AppliedBitmap()) {
     self.highest = highest
     self.below = below
   }
@@ -33,16 +36,18 @@ public struct SequenceWindow: Equatable, Sendable {
     if sequence == highest { return .applied }
     let distance = highest - sequence
     guard distance <= Self.width else { return .tooOld }
-    return below & (1 << (distance - 1)) != 0 ? .applied : .new
+    return below[Int(distance - 1)] ? .applied : .new
   }
 
-  /// The bitmap, relative to `highest`, of the 64 sequences below it that every
-  /// one of `windows` has applied (several server shards answering one join).
-  public static func appliedOnEvery(_ windows: [SequenceWindow], below highest: UInt64) -> UInt64 {
-    var bits: UInt64 = 0
+  /// The bitmap, relative to `highest`, of the sequences below it that every one
+  /// of `windows` has applied (several server shards answering one join).
+  public static func appliedOnEvery(_ windows: [SequenceWindow], below highest: UInt64)
+    -> AppliedBitmap
+  {
+    var bits = AppliedBitmap()
     for offset in 0..<min(width, highest > 0 ? highest - 1 : 0) {
       let sequence = highest - 1 - offset
-      if windows.allSatisfy({ $0.verdict(for: sequence) == .applied }) { bits |= 1 << offset }
+      if windows.allSatisfy({ $0.verdict(for: sequence) == .applied }) { bits.set(Int(offset)) }
     }
     return bits
   }
@@ -52,11 +57,11 @@ public struct SequenceWindow: Equatable, Sendable {
     if sequence > highest {
       let shift = sequence - highest
       // The old highest becomes bit (shift - 1); older bits move up by `shift`.
-      below = shift >= Self.width ? 0 : (below << shift)
-      if highest > 0 && shift <= Self.width { below |= 1 << (shift - 1) }
+      below = below.shiftedUp(by: Int(min(shift, Self.width)))
+      if highest > 0 && shift <= Self.width { below.set(Int(shift - 1)) }
       highest = sequence
     } else if sequence < highest, highest - sequence <= Self.width {
-      below |= 1 << (highest - sequence - 1)
+      below.set(Int(highest - sequence - 1))
     }
   }
 }

@@ -57,10 +57,10 @@ public struct ServerCheckpoint: Equatable, Sendable {
     /// Its highest applied push.
     public var sequence: UInt64
     /// Bit i: push `sequence - 1 - i` was applied.
-    public var recent: UInt64
+    public var recent: AppliedBitmap
 
     /// A table entry.
-    public init(workerID: UInt32, sequence: UInt64, recent: UInt64 = 0) {
+    public init(workerID: UInt32, sequence: UInt64, recent: AppliedBitmap = AppliedBitmap()) {
       self.workerID = workerID
       self.sequence = sequence
       self.recent = recent
@@ -95,7 +95,7 @@ public struct ServerCheckpoint: Equatable, Sendable {
 /// that is truncated, altered or of another format is refused with the reason.
 public enum CheckpointCodec {
   /// The format version written.
-  public static let formatVersion: UInt16 = 1
+  public static let formatVersion: UInt16 = 2
   static let magic: [UInt8] = Array("PSCK".utf8)
 
   /// Why a checkpoint file was refused.
@@ -164,7 +164,9 @@ public enum CheckpointCodec {
     for entry in checkpoint.sequences {
       put(entry.workerID)
       put(entry.sequence)
-      put(entry.recent)
+      let words = entry.recent.significantWordCount
+      put(UInt8(words))
+      for index in 0..<words { put(entry.recent.word(index)) }
     }
     put(UInt8(checkpoint.dataset == nil ? 0 : 1))
     if let dataset = checkpoint.dataset {
@@ -193,7 +195,8 @@ public enum CheckpointCodec {
     }
     let computed = CRC32.checksum(bytes.dropLast(4))
     let format = UInt16(bytes[4]) | UInt16(bytes[5]) << 8
-    guard format == formatVersion else { throw .unsupportedFormat(format) }
+    // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to 256.
+    guard format == formatVersion || format == 1 else { throw .unsupportedFormat(format) }
     guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
     var reader = CheckpointReader(bytes: Array(bytes[6..<(bytes.count - 4)]))
     do {
@@ -227,13 +230,26 @@ public enum CheckpointCodec {
         parameters.append(value)
       }
       let entries = Int(try reader.read(UInt32.self))
-      guard entries <= reader.remaining / 20 else { throw Failure.malformed("sequence table size") }
+      guard entries <= reader.remaining / 13 else { throw Failure.malformed("sequence table size") }
       var sequences: [ServerCheckpoint.WorkerSequence] = []
       for _ in 0..<entries {
-        sequences.append(
-          .init(
-            workerID: try reader.read(UInt32.self), sequence: try reader.read(UInt64.self),
-            recent: try reader.read(UInt64.self)))
+        let workerID = try reader.read(UInt32.self)
+        let sequence = try reader.read(UInt64.self)
+        var recent = AppliedBitmap()
+        let words = format == 1 ? 1 : Int(try reader.read(UInt8.self))
+        guard words <= AppliedBitmap.wordCount else {
+          throw Failure.malformed("sequence window of \(words) words")
+        }
+        var last: UInt64 = 0
+        for index in 0..<words {
+          last = try reader.read(UInt64.self)
+          recent.setWord(index, last)
+        }
+        // Format 2 leaves out trailing zero words, so each window has one encoding.
+        guard format == 1 || words == 0 || last != 0 else {
+          throw Failure.malformed("sequence window ends in a zero word")
+        }
+        sequences.append(.init(workerID: workerID, sequence: sequence, recent: recent))
       }
       var dataset: DatasetIdentity?
       if try reader.read(UInt8.self) == 1 {

@@ -57,7 +57,7 @@ public enum WireCodec {
     case .weights(let reply):
       sink.write(reply.version)
       sink.write(reply.acknowledgedSequence)
-      sink.write(reply.appliedBelow)
+      encode(reply.appliedBelow, into: &sink)
       encode(reply.parameters, into: &sink)
     case .statusRequest:
       break
@@ -122,7 +122,7 @@ public enum WireCodec {
       sink.write(lease.rowCount)
       sink.write(lease.weights.version)
       sink.write(lease.weights.acknowledgedSequence)
-      sink.write(lease.weights.appliedBelow)
+      encode(lease.weights.appliedBelow, into: &sink)
       encode(lease.weights.parameters, into: &sink)
     case .noLease(let answer):
       sink.write(UInt8(answer.finished ? 1 : 0))
@@ -167,6 +167,34 @@ public enum WireCodec {
       sink.write(UInt64(spec.count))
       sink.write(spec.elementType.rawValue)
     }
+  }
+
+  /// A bitmap as `u8 n` and its n lowest words (trailing zero words left out).
+  private static func encode<Sink: ByteSink>(_ bitmap: AppliedBitmap, into sink: inout Sink) {
+    let count = bitmap.significantWordCount
+    sink.write(UInt8(count))
+    for index in 0..<count { sink.write(bitmap.word(index)) }
+  }
+
+  private static func decodeBitmap(_ reader: inout ByteReader) throws(DecodeError)
+    -> AppliedBitmap
+  {
+    let count = Int(try reader.read(UInt8.self, "applied-below words"))
+    guard count <= AppliedBitmap.wordCount else {
+      throw .outOfRange(
+        field: "applied-below words", value: String(count),
+        allowed: "0...\(AppliedBitmap.wordCount)")
+    }
+    var bitmap = AppliedBitmap()
+    var last: UInt64 = 0
+    for index in 0..<count {
+      last = try reader.read(UInt64.self, "applied-below word")
+      bitmap.setWord(index, last)
+    }
+    guard count == 0 || last != 0 else {
+      throw .invalid(field: "applied-below words", reason: "the last word is zero")
+    }
+    return bitmap
   }
 
   private static func encodeBody<Sink: ByteSink>(of push: GradientPush, into sink: inout Sink) {
@@ -349,7 +377,7 @@ public enum WireCodec {
   {
     reply.version = try reader.read(UInt64.self, "version")
     reply.acknowledgedSequence = try reader.read(UInt64.self, "acknowledged sequence")
-    reply.appliedBelow = try reader.read(UInt64.self, "applied below")
+    reply.appliedBelow = try decodeBitmap(&reader)
     try decodeTensors(&reader, into: &reply.parameters, "weights")
   }
 
@@ -432,7 +460,7 @@ public enum WireCodec {
       }
       let version = try reader.read(UInt64.self, "version")
       let acknowledged = try reader.read(UInt64.self, "acknowledged sequence")
-      let appliedBelow = try reader.read(UInt64.self, "applied below")
+      let appliedBelow = try decodeBitmap(&reader)
       let parameters = try decodeTensors(&reader, "weights")
       return .lease(
         Lease(

@@ -287,17 +287,17 @@ public struct WeightsReply: Equatable, Sendable {
   /// retried can tell a late duplicate reply from the one it waits for.
   public var acknowledgedSequence: UInt64
   /// In the answer to a join (or lease request): bit i set when sequence
-  /// `acknowledgedSequence - 1 - i` was applied too. A pipelined worker's push
+  /// `acknowledgedSequence - 1 - i` was applied too (256 bits). A pipelined worker's push
   /// may have been overtaken by a later one; this tells it which of its pushes
   /// in flight the server has, so it pushes the others' rows again.
-  public var appliedBelow: UInt64
+  public var appliedBelow: AppliedBitmap
   /// The parameters.
   public var parameters: NamedTensors
 
   /// Parameters at `version`, answering push `acknowledgedSequence`.
   public init(
-    version: UInt64, acknowledgedSequence: UInt64 = 0, appliedBelow: UInt64 = 0,
-    parameters: NamedTensors
+    version: UInt64, acknowledgedSequence: UInt64 = 0,
+    appliedBelow: AppliedBitmap = AppliedBitmap(), parameters: NamedTensors
   ) {
     self.version = version
     self.acknowledgedSequence = acknowledgedSequence

@@ -79,7 +79,7 @@ struct WorkerTrainingOptions: ParsableArguments {
   @Option(help: "Samples per gradient push.")
   var batchSize: Int = 1
 
-  @Option(help: "Pushes a worker keeps in flight (async servers, fixed shards; 1 to 64).")
+  @Option(help: "Pushes a worker keeps in flight (async servers, fixed shards; 1 to 256).")
   var pipeline: Int = 1
 
   @Option(
@@ -91,7 +91,7 @@ struct WorkerTrainingOptions: ParsableArguments {
   func validate() throws {
     guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
     guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
-    guard (1...64).contains(pipeline) else { throw ValidationError("--pipeline must be 1...64") }
+    guard (1...256).contains(pipeline) else { throw ValidationError("--pipeline must be 1...256") }
     guard (1...pipeline).contains(pushesPerFrame) else {
       throw ValidationError("--pushes-per-frame must be 1...\(pipeline) (at most --pipeline)")
     }

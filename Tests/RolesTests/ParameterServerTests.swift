@@ -122,12 +122,12 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     _ = server.receive(join(0), from: peerA, now: 0)
     _ = server.receive(push(0, 1, at: 0, [1, 1, 1]), from: peerA, now: 1)
     _ = server.receive(push(0, 2, at: 1, [1, 1, 1]), from: peerA, now: 1)
-    // Push 70 moves the remembered window past push 1, which is then too old to tell.
-    _ = server.receive(push(0, 70, at: 2, [1, 1, 1]), from: peerA, now: 1)
+    // Push 300 moves the remembered window (256) past push 1, which is then too old to tell.
+    _ = server.receive(push(0, 300, at: 2, [1, 1, 1]), from: peerA, now: 1)
     let before = server.parameters
     let cases: [(WireMessage, PeerID, ErrorCode)] = [
       (push(0, 1, at: 1, [1, 1, 1]), peerA, .replayed),
-      (push(0, 71, at: 5, [1, 1, 1]), peerA, .versionMismatch),
+      (push(0, 301, at: 5, [1, 1, 1]), peerA, .versionMismatch),
       (push(9, 1, at: 0, [1, 1, 1]), peerA, .notJoined),
       (push(0, 3, at: 1, [1, 1, 1]), peerB, .notJoined),
       (

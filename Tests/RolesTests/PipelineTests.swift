@@ -6,6 +6,7 @@ import WireProtocol
 
 @Suite struct SequenceWindowTests {
   @Test func appliesEachSequenceOnceEvenOutOfOrder() {
+    let width = SequenceWindow.width  // 256
     var window = SequenceWindow()
     #expect(window.verdict(for: 1) == .new)
     window.markApplied(2)
@@ -13,16 +14,41 @@ import WireProtocol
     #expect(window.verdict(for: 2) == .applied)
     window.markApplied(1)
     #expect(window.verdict(for: 1) == .applied)
-    window.markApplied(70)
-    #expect(window.verdict(for: 6) == .new)
-    #expect(window.verdict(for: 5) == .tooOld)
-    #expect(window.verdict(for: 69) == .new)
-    window.markApplied(69)
-    #expect(window.verdict(for: 69) == .applied)
-    #expect(window.highest == 70)
-    window.markApplied(1000)
-    #expect(window.verdict(for: 70) == .tooOld)
-    #expect(window.verdict(for: 999) == .new)
+    // A jump across word boundaries of the bitmap keeps 1 and 2, now far below.
+    window.markApplied(200)
+    #expect(window.verdict(for: 1) == .applied && window.verdict(for: 2) == .applied)
+    #expect(window.verdict(for: 3) == .new && window.verdict(for: 199) == .new)
+    window.markApplied(2 + width)
+    #expect(window.verdict(for: 2) == .applied)  // exactly `width` below: still known
+    #expect(window.verdict(for: 1) == .tooOld)
+    #expect(window.verdict(for: 200) == .applied && window.verdict(for: 201) == .new)
+    window.markApplied(201)
+    #expect(window.verdict(for: 201) == .applied)
+    #expect(window.highest == 2 + width)
+    window.markApplied(10_000)
+    #expect(window.verdict(for: 2 + width) == .tooOld)
+    #expect(window.verdict(for: 9_999) == .new)
+  }
+
+  /// The 256-bit bitmap against a plain set of bit positions, over random shifts and sets.
+  @Test func theBitmapShiftsAndSetsLikeASetOfBits() {
+    var generator = SplitMix64(seed: 7)
+    var bitmap = AppliedBitmap()
+    var model = Set<Int>()
+    for _ in 0..<2000 {
+      if Bool.random(using: &generator) {
+        let bit = Int.random(in: 0..<AppliedBitmap.width, using: &generator)
+        bitmap.set(bit)
+        model.insert(bit)
+      } else {
+        let shift = Int.random(in: 0...70, using: &generator)
+        bitmap = bitmap.shiftedUp(by: shift)
+        model = Set(model.map { $0 + shift }.filter { $0 < AppliedBitmap.width })
+      }
+      #expect((0..<AppliedBitmap.width).filter { bitmap[$0] } == model.sorted())
+    }
+    #expect(AppliedBitmap(words: [0, 0, 1 << 63]).significantWordCount == 3)
+    #expect(AppliedBitmap(words: [0, 0, 1 << 63])[191])
   }
 
   @Test func anOvertakenPushIsAppliedOnceAndItsRetryAnsweredAgain() {
@@ -103,7 +129,7 @@ import WireProtocol
     #expect(throws: RoleError.self) {
       try WorkerSession(
         workerID: 0, source: .shard(try Shard(index: 0, count: 1), epochs: 1), dataset: .seed,
-        model: ChainModel(layers: 3), pipeline: 65)
+        model: ChainModel(layers: 3), pipeline: 257)
     }
   }
 }

@@ -159,7 +159,8 @@ func runInMemory(
     let step = try session.receive(
       .weights(
         WeightsReply(
-          version: 2, acknowledgedSequence: 2, appliedBelow: appliedBelow, parameters: weights)))
+          version: 2, acknowledgedSequence: 2, appliedBelow: AppliedBitmap(words: [appliedBelow]),
+          parameters: weights)))
     var rows: [Int] = []
     if case .send(.push(let push)) = step { rows = push.samples.map(\.index) }
     #expect(rows == redone)

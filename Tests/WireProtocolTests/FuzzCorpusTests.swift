@@ -24,6 +24,22 @@ import Testing
     }
   }
 
+  /// A checkpoint written in format 1 (64-bit sequence windows) still reads, and
+  /// is written back in the current format.
+  @Test func aFormatOneCheckpointStillReads() throws {
+    let path = Self.corpus.deletingLastPathComponent().appendingPathComponent(
+      "CheckpointFixtures/format-1")
+    let bytes = Array(try Data(contentsOf: path))
+    #expect(bytes[4] == 1 && bytes[5] == 0)
+    let checkpoint = try CheckpointCodec.decode(bytes)
+    #expect(checkpoint.sequences.map(\.workerID) == [1])
+    #expect(checkpoint.sequences.map(\.sequence) == [3])
+    #expect(checkpoint.version == 3)
+    let rewritten = CheckpointCodec.encode(checkpoint)
+    #expect(rewritten[4] == UInt8(CheckpointCodec.formatVersion))
+    #expect(try CheckpointCodec.decode(rewritten) == checkpoint)
+  }
+
   static let regressions = corpus.deletingLastPathComponent().appendingPathComponent(
     "FuzzRegressions")
 

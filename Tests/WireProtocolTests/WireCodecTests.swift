@@ -48,6 +48,10 @@ let everyMessage: [WireMessage] = {
     .left(workerID: 3),
     .error(ErrorReply(code: .replayed, message: "push 3 was already applied — ünïcode ok")),
     .weights(WeightsReply(version: 7, acknowledgedSequence: 6, parameters: tensors)),
+    .weights(
+      WeightsReply(
+        version: 7, acknowledgedSequence: 300, appliedBelow: AppliedBitmap(words: [5, 0, 1 << 63]),
+        parameters: tensors)),
     .heartbeat(workerID: 2),
     .leaseRequest(workerID: 2),
     .lease(
@@ -134,6 +138,26 @@ let everyMessage: [WireMessage] = {
         #expect(reused == first)
       }
     }
+  }
+
+  /// The applied-below bitmap travels as its significant words only: a trailing
+  /// zero word or more than 4 words is refused.
+  @Test func theAppliedBitmapHasOneEncoding() throws {
+    let tensors = NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1])
+    let reply = WeightsReply(
+      version: 1, acknowledgedSequence: 9, appliedBelow: AppliedBitmap(words: [3]),
+      parameters: tensors)
+    let bytes = WireCodec.encode(.weights(reply))
+    // header 4, version 8, acknowledged 8, then the word count.
+    #expect(bytes[20] == 1)
+    #expect(try WireCodec.decode(bytes) == .weights(reply))
+    var zeroTail = bytes
+    zeroTail[20] = 2
+    zeroTail.insert(contentsOf: [UInt8](repeating: 0, count: 8), at: 29)
+    #expect(throws: DecodeError.self) { try WireCodec.decode(zeroTail) }
+    var tooMany = bytes
+    tooMany[20] = 5
+    #expect(throws: DecodeError.self) { try WireCodec.decode(tooMany) }
   }
 
   /// A frame of pushes holds 2 to 256 pushes of one worker with consecutive sequences.
