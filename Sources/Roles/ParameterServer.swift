@@ -747,7 +747,7 @@ public final class ParameterServer {
   }
 
   /// The answer to a join: the weights, the worker's highest applied sequence and
-  /// which of the 64 below it were applied (it may have pushes in flight).
+  /// which of the 256 below it were applied (it may have pushes in flight).
   private func joinReply(to peer: PeerID, workerID: UInt32) -> Outgoing {
     let window = sequences[workerID] ?? SequenceWindow()
     return Outgoing(

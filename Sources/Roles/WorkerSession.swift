@@ -173,7 +173,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     case (.weights(let update), .joined):
       try take(update)
       // The server tells a (re)joining worker what it has applied of its pushes:
-      // the highest and the 64 below it (a push may have been overtaken by a
+      // the highest and the 256 below it (a push may have been overtaken by a
       // later one and still be missing).
       let applied = SequenceWindow(
         highest: update.acknowledgedSequence, below: update.appliedBelow)

@@ -50,7 +50,7 @@ public struct ServerCheckpoint: Equatable, Sendable {
   /// Leased-work progress, when the server leases rows.
   public var work: WorkProgress?
 
-  /// A worker id, its highest applied sequence and which of the 64 below it were applied.
+  /// A worker id, its highest applied sequence and which of the 256 below it were applied.
   public struct WorkerSequence: Equatable, Sendable {
     /// The worker.
     public var workerID: UInt32
