@@ -24,6 +24,16 @@ struct ByteReader {
     return T(littleEndian: value)
   }
 
+  /// Refuses, before anything is read, `count` elements of `width` bytes that
+  /// the frame does not hold (the division cannot overflow, unlike the product).
+  func requireElements(_ count: Int, of width: Int, _ field: @autoclosure () -> String)
+    throws(DecodeError)
+  {
+    guard count <= remaining / width else {
+      throw .truncated(field: field(), needed: count &* width, remaining: remaining)
+    }
+  }
+
   /// A Float64, which must be finite.
   mutating func readFinite(_ field: @autoclosure () -> String) throws(DecodeError) -> Double {
     let value = Double(bitPattern: try read(UInt64.self, field()))
@@ -37,9 +47,7 @@ struct ByteReader {
     into target: UnsafeMutableBufferPointer<Double>, _ field: @autoclosure () -> String
   ) throws(DecodeError) {
     let count = target.count
-    guard count <= remaining / 8 else {
-      throw .truncated(field: field(), needed: count * 8, remaining: remaining)
-    }
+    try requireElements(count, of: 8, field())
     let source = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count * 8)])
     // NaN and infinity have every exponent bit set. An integer min over the
     // masked exponents is branch-free: it is 0 iff one is non-finite.
@@ -63,9 +71,7 @@ struct ByteReader {
     into target: UnsafeMutableBufferPointer<Double>, _ field: @autoclosure () -> String
   ) throws(DecodeError) {
     let count = target.count
-    guard count <= remaining / 4 else {
-      throw .truncated(field: field(), needed: count * 4, remaining: remaining)
-    }
+    try requireElements(count, of: 4, field())
     for index in 0..<count {
       let value = Float(bitPattern: try read(UInt32.self, field()))
       guard value.isFinite else { throw .nonFinite(field: "\(field())[\(index)]") }

@@ -630,9 +630,7 @@ public enum WireCodec {
       throw .outOfRange(
         field: "sample count", value: String(count), allowed: "1...\(maximumSamples)")
     }
-    guard count <= reader.remaining / 24 else {
-      throw .truncated(field: "samples", needed: count * 24, remaining: reader.remaining)
-    }
+    try reader.requireElements(count, of: 24, "samples")
     samples.removeAll(keepingCapacity: true)
     samples.reserveCapacity(count)
     for index in 0..<count {

@@ -101,8 +101,16 @@ public final class Socket {
   {
     var flags: Int32 = more ? ZMQ_SNDMORE : 0
     if blocking == .dontWait { flags |= ZMQ_DONTWAIT }
-    while zmq_msg_send(message, handle, flags) < 0 {
-      let error = ZMQError.last("zmq_msg_send")
+    return try retrying("zmq_msg_send", blocking) { zmq_msg_send(message, handle, flags) }
+  }
+
+  /// Runs `call` (a zmq_msg_send or zmq_msg_recv), again after EINTR when
+  /// blocking; false on EAGAIN, other errors thrown with their errno.
+  private func retrying(_ name: String, _ blocking: Blocking, _ call: () -> Int32)
+    throws(ZMQError) -> Bool
+  {
+    while call() < 0 {
+      let error = ZMQError.last(name)
       if error.isInterrupted && blocking == .wait { continue }
       if error.isAgain { return false }
       throw error
@@ -116,13 +124,7 @@ public final class Socket {
     throws(ZMQError) -> Bool
   {
     let flags: Int32 = blocking == .dontWait ? ZMQ_DONTWAIT : 0
-    while zmq_msg_recv(message, handle, flags) < 0 {
-      let error = ZMQError.last("zmq_msg_recv")
-      if error.isInterrupted && blocking == .wait { continue }
-      if error.isAgain { return false }
-      throw error
-    }
-    return true
+    return try retrying("zmq_msg_recv", blocking) { zmq_msg_recv(message, handle, flags) }
   }
 
   /// Sends the frames of one multipart message. Returns false when `.dontWait`
