@@ -91,10 +91,7 @@ public final class ServerConnection: ServerLink {
   /// is retried or bounded by a timeout, so nothing waits forever on a dead server.
   public func send(_ message: WireMessage) throws(RoleError) {
     do {
-      try socket.sendFrame(count: WireCodec.encodedSize(of: message), .dontWait) { buffer in
-        var writer = ByteWriter(buffer)
-        WireCodec.encode(message, into: &writer)
-      }
+      try socket.sendFrame(encoding: message, .dontWait)
     } catch {
       throw .transport(error)
     }

@@ -122,10 +122,7 @@ public final class ServerLoop {
           continue
         }
         // The rest of a message whose first frame was accepted cannot fail to queue.
-        try socket.sendFrame(count: WireCodec.encodedSize(of: item.message)) { buffer in
-          var writer = ByteWriter(buffer)
-          WireCodec.encode(item.message, into: &writer)
-        }
+        try socket.sendFrame(encoding: item.message)
       } catch {
         server.deliveryFailed(item)
       }
