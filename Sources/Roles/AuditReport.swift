@@ -24,10 +24,9 @@ public struct AuditReport: Equatable, Sendable {
     let model = try ModelCatalog.chain(
       for: ModelDescriptor(name: record.modelName, layout: record.weights.layout))
     // A gradient that travelled as Float32 was rounded to it: that is noise, not error.
-    let float32 = record.gradient.layout.contains { $0.elementType == .float32 }
     let auditor = GradientAuditor(
       model: model, tolerance: tolerance,
-      gradientRounding: float32 ? ElementType.float32.unitRoundoff : 0)
+      gradientRounding: record.gradient.layout.hasFloat32 ? ElementType.float32.unitRoundoff : 0)
     let seed = (UInt64(record.workerID) << 40) ^ record.sequence
     let audit = auditor.audit(
       weights: record.weights.values, samples: record.samples, gradient: record.gradient.values,

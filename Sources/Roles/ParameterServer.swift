@@ -241,7 +241,7 @@ public final class ParameterServer {
   /// The owned slice's layout, computed once (it is on every reply).
   private lazy var sliceLayout: [TensorSpec] = configuration.sliceLayout
   /// Whether some owned tensor is Float32, whose values are rounded after each update.
-  private lazy var hasFloat32: Bool = sliceLayout.contains { $0.elementType == .float32 }
+  private lazy var hasFloat32: Bool = sliceLayout.hasFloat32
 
   /// Applies `gradient` with the optimizer, keeping Float32 tensors in Float32.
   private func update(with gradient: [Double]) {

@@ -67,8 +67,9 @@ extension Array where Element == TensorSpec {
     }
   }
 
-  /// The largest unit roundoff of the tensors' types (for audit noise bounds).
-  public var coarsestUnitRoundoff: Double { map(\.elementType.unitRoundoff).max() ?? 0 }
+  /// Whether some tensor is Float32 (its values are rounded to it on the server
+  /// and on the wire).
+  public var hasFloat32: Bool { contains { $0.elementType == .float32 } }
 
   /// The part of this layout inside the flat element range `range`: each tensor
   /// that overlaps it, keeping its name, with the overlapping element count.
