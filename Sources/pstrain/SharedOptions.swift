@@ -91,7 +91,11 @@ struct WorkerTrainingOptions: ParsableArguments {
   func validate() throws {
     guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
     guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
-    guard (1...256).contains(pipeline) else { throw ValidationError("--pipeline must be 1...256") }
+    // The server's sequence window bounds how many pushes may be in flight.
+    let widest = Int(SequenceWindow.width)
+    guard (1...widest).contains(pipeline) else {
+      throw ValidationError("--pipeline must be 1...\(widest)")
+    }
     guard (1...pipeline).contains(pushesPerFrame) else {
       throw ValidationError("--pushes-per-frame must be 1...\(pipeline) (at most --pipeline)")
     }
