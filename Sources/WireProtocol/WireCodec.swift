@@ -55,10 +55,7 @@ public enum WireCodec {
       sink.write(UInt16(pushes.count))
       for push in pushes { encodeBody(of: push, into: &sink) }
     case .weights(let reply):
-      sink.write(reply.version)
-      sink.write(reply.acknowledgedSequence)
-      encode(reply.appliedBelow, into: &sink)
-      encode(reply.parameters, into: &sink)
+      encodeBody(of: reply, into: &sink)
     case .statusRequest:
       break
     case .status(let status):
@@ -120,10 +117,7 @@ public enum WireCodec {
       sink.write(lease.epoch)
       sink.write(lease.firstRow)
       sink.write(lease.rowCount)
-      sink.write(lease.weights.version)
-      sink.write(lease.weights.acknowledgedSequence)
-      encode(lease.weights.appliedBelow, into: &sink)
-      encode(lease.weights.parameters, into: &sink)
+      encodeBody(of: lease.weights, into: &sink)
     case .noLease(let answer):
       sink.write(UInt8(answer.finished ? 1 : 0))
       sink.write(answer.retryAfterMilliseconds)
@@ -195,6 +189,14 @@ public enum WireCodec {
       throw .invalid(field: "applied-below words", reason: "the last word is zero")
     }
     return bitmap
+  }
+
+  /// A weights body, as `weights` and `lease` carry it.
+  private static func encodeBody<Sink: ByteSink>(of reply: WeightsReply, into sink: inout Sink) {
+    sink.write(reply.version)
+    sink.write(reply.acknowledgedSequence)
+    encode(reply.appliedBelow, into: &sink)
+    encode(reply.parameters, into: &sink)
   }
 
   private static func encodeBody<Sink: ByteSink>(of push: GradientPush, into sink: inout Sink) {
@@ -458,16 +460,9 @@ public enum WireCodec {
         throw .outOfRange(
           field: "lease rows", value: "\(first)+\(count)", allowed: "1 or more rows below 2^48")
       }
-      let version = try reader.read(UInt64.self, "version")
-      let acknowledged = try reader.read(UInt64.self, "acknowledged sequence")
-      let appliedBelow = try decodeBitmap(&reader)
-      let parameters = try decodeTensors(&reader, "weights")
-      return .lease(
-        Lease(
-          epoch: epoch, firstRow: first, rowCount: count,
-          weights: WeightsReply(
-            version: version, acknowledgedSequence: acknowledged, appliedBelow: appliedBelow,
-            parameters: parameters)))
+      var weights = WeightsReply(version: 0, parameters: .empty)
+      try decodeWeightsBody(&reader, into: &weights)
+      return .lease(Lease(epoch: epoch, firstRow: first, rowCount: count, weights: weights))
     case .noLease:
       let finished = try reader.read(UInt8.self, "finished")
       guard finished <= 1 else {
