@@ -254,6 +254,51 @@ let everyMessage: [WireMessage] = {
     #expect(throws: DecodeError.nonFinite(field: "weights w[1]")) { try WireCodec.decode(corrupt) }
   }
 
+  /// The finiteness check runs over whole vectors: a bad value is caught at the
+  /// first, a middle and the last position of long and odd-sized tensors, in
+  /// both element types, and the extreme finite values all pass.
+  @Test(arguments: [ElementType.float64, .float32])
+  func finitenessCheckCoversEveryPositionAndPattern(type: ElementType) throws {
+    let bad: [Double] =
+      type == .float64
+      ? [
+        .nan, -.nan, .infinity, -.infinity, .signalingNaN,
+        Double(bitPattern: 0x7FF0_0000_0000_0001), Double(bitPattern: 0xFFFF_FFFF_FFFF_FFFF),
+      ]
+      : [.nan, .infinity, -.infinity]  // what survives the rounding to binary32
+    let extremes: [Double] =
+      type == .float64
+      ? [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 0]
+      : [
+        Double(Float.greatestFiniteMagnitude), -Double(Float.greatestFiniteMagnitude),
+        Double(Float.leastNonzeroMagnitude), -0.0,
+      ]
+    for count in [1, 2, 3, 5, 8, 17, 1000] {
+      let layout = [TensorSpec(name: "w", count: count, elementType: type)]
+      let values = (0..<count).map { extremes[$0 % extremes.count] }
+      let message = WireMessage.weights(
+        WeightsReply(version: 1, parameters: NamedTensors(layout: layout, values: values)))
+      let bytes = WireCodec.encode(message)
+      #expect(try WireCodec.decode(bytes) == message)
+      let width = type == .float64 ? 8 : 4
+      let start = bytes.count - count * width  // the values end the frame
+      for position in Set([0, count / 2, count - 1]) {
+        for value in bad {
+          var corrupt = bytes
+          let replacement =
+            type == .float64
+            ? withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+            : withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { Array($0) }
+          let at = start + position * width
+          corrupt.replaceSubrange(at..<(at + width), with: replacement)
+          #expect(throws: DecodeError.nonFinite(field: "weights w[\(position)]")) {
+            try WireCodec.decode(corrupt)
+          }
+        }
+      }
+    }
+  }
+
   @Test func hostileCountsFailWithoutAllocating() {
     // A push claiming 2^32-1 samples in a 40-byte frame.
     var writer: [UInt8] = [0x50, 0x53, 2, MessageType.push.rawValue]
