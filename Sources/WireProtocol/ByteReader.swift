@@ -24,6 +24,12 @@ struct ByteReader {
     return T(littleEndian: value)
   }
 
+  /// Moves past `count` bytes the caller has checked are there.
+  mutating func skip(_ count: Int) {
+    precondition(count <= remaining, "skip past the end of a frame")
+    offset += count
+  }
+
   /// Refuses, before anything is read, `count` elements of `width` bytes that
   /// the frame does not hold (the division cannot overflow, unlike the product).
   func requireElements(_ count: Int, of width: Int, _ field: @autoclosure () -> String)

@@ -561,7 +561,9 @@ public enum WireCodec {
   }
 
   /// Decodes named tensors into `tensors`, reusing its arrays' capacity and the
-  /// names and specs that are unchanged.
+  /// names and specs that are unchanged. The layout is read first, skipping the
+  /// values, so that a larger message's values are written once, straight into
+  /// new storage, rather than into storage zero-filled first.
   private static func decodeTensors(
     _ reader: inout ByteReader, into tensors: inout NamedTensors,
     _ field: @autoclosure () -> String
@@ -575,9 +577,8 @@ public enum WireCodec {
       layout.removeAll(keepingCapacity: true)
       layout.reserveCapacity(count)
     }
-    // Values are written over the old ones in place; the array only grows (with
-    // zeros, then overwritten) when this message is larger than the last.
-    var filled = 0
+    let valuesReader = reader
+    var total = 0
     for position in 0..<count {
       let previous = position < layout.count ? layout[position] : nil
       let name = try decodeName(&reader, reusing: previous?.name, "\(field()) tensor name")
@@ -593,18 +594,8 @@ public enum WireCodec {
           field: "\(field()) \(name) data",
           needed: Int(clamping: elements) &* type.byteCount, remaining: reader.remaining)
       }
-      let end = filled + Int(elements)
-      if values.count < end {
-        values.append(contentsOf: repeatElement(0, count: end - values.count))
-      }
-      try values.withUnsafeMutableBufferPointer { (all) throws(DecodeError) in
-        let target = UnsafeMutableBufferPointer(rebasing: all[filled..<end])
-        switch type {
-        case .float64: try reader.readFiniteArray(into: target, "\(field()) \(name)")
-        case .float32: try reader.readFiniteFloat32Array(into: target, "\(field()) \(name)")
-        }
-      }
-      filled = end
+      reader.skip(Int(elements) * type.byteCount)
+      total += Int(elements)
       let spec = TensorSpec(name: name, count: Int(elements), elementType: type)
       if position < layout.count {
         if layout[position] != spec { layout[position] = spec }
@@ -612,9 +603,46 @@ public enum WireCodec {
         layout.append(spec)
       }
     }
-    if values.count > filled { values.removeLast(values.count - filled) }
     try checkUniqueNames(layout)
+    var second = valuesReader
+    if values.count > total { values.removeLast(values.count - total) }
+    if values.count == total {
+      try values.withUnsafeMutableBufferPointer { (target) throws(DecodeError) in
+        try readTensorValues(&second, layout: layout, into: target, field())
+      }
+    } else {
+      var failure: DecodeError?
+      values = [Double](unsafeUninitializedCapacity: total) { target, initialized in
+        do throws(DecodeError) {
+          try readTensorValues(&second, layout: layout, into: target, field())
+          initialized = total
+        } catch {
+          failure = error
+        }
+      }
+      if let failure { throw failure }
+    }
     tensors = NamedTensors(layout: layout, values: values)
+  }
+
+  /// The values of tensors whose `layout` was just read from the same bytes,
+  /// each copied and checked into its part of `target`.
+  private static func readTensorValues(
+    _ reader: inout ByteReader, layout: [TensorSpec],
+    into target: UnsafeMutableBufferPointer<Double>,
+    _ field: @autoclosure () -> String
+  ) throws(DecodeError) {
+    var filled = 0
+    for spec in layout {
+      // The header was checked: a length byte, the name, the type tag, the size.
+      reader.skip(1 + spec.name.utf8.count + 1 + 8)
+      let part = UnsafeMutableBufferPointer(rebasing: target[filled..<(filled + spec.count)])
+      switch spec.elementType {
+      case .float64: try reader.readFiniteArray(into: part, "\(field()) \(spec.name)")
+      case .float32: try reader.readFiniteFloat32Array(into: part, "\(field()) \(spec.name)")
+      }
+      filled += spec.count
+    }
   }
 
   private static func decodeSamples(_ reader: inout ByteReader, into samples: inout [Sample])
