@@ -39,6 +39,26 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
   default:
     fatalError("decoding into the previous message disagrees on validity")
   }
+  // Frames: every tensor's values in a frame of their own decode to the same
+  // message; and the input cut in two anywhere decodes to the same message, or
+  // not at all (a cut adds rules, never a meaning).
+  if case .success(let message) = fresh {
+    let frames = WireCodec.encodeFrames(message, threshold: 1)
+    if Array(frames.joined()) != Array(bytes) {
+      fatalError("frames do not concatenate to the frame")
+    }
+    guard (try? WireCodec.decode(frames: frames)) == message else {
+      fatalError("\(message.type) in \(frames.count) frames decodes differently")
+    }
+  }
+  if bytes.count > 1 {
+    let cut = 1 + Int(bytes[bytes.count - 1]) % (bytes.count - 1)
+    if let split = try? WireCodec.decode(frames: [Array(bytes[..<cut]), Array(bytes[cut...])]),
+      (try? fresh.get()) != split
+    {
+      fatalError("a message cut in two decodes to something else")
+    }
+  }
   let array = Array(bytes)
   // Older formats are read and written back in the current one: identity holds
   // for the current format.

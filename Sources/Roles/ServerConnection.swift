@@ -108,7 +108,7 @@ public final class ServerConnection: ServerLink {
     while true {
       let decoded: Result<Void, DecodeError>?
       do {
-        decoded = try receiveLastFrame()
+        decoded = try receiveQueuedMessage()
       } catch {
         throw .transport(error)
       }
@@ -135,23 +135,9 @@ public final class ServerConnection: ServerLink {
     }
   }
 
-  /// Reads a message if one is queued and decodes its last frame (a server
-  /// sends one) into `incoming`, in libzmq's buffer; nil when none is queued.
-  private func receiveLastFrame() throws(ZMQError) -> Result<Void, DecodeError>? {
-    var decoded: Result<Void, DecodeError>?
-    var blocking = Socket.Blocking.dontWait
-    while true {
-      let more = try socket.receiveFrame(blocking) { bytes, more in
-        if !more {
-          decoded = Result { () throws(DecodeError) in
-            try WireCodec.decode(bytes, reusing: &incoming)
-          }
-        }
-        return more
-      }
-      guard let more else { return nil }
-      guard more else { return decoded }
-      blocking = .wait  // the rest of a message is already there
-    }
+  /// Reads a message if one is queued and decodes it into `incoming`, in
+  /// libzmq's buffers; nil when none is queued.
+  private func receiveQueuedMessage() throws(ZMQError) -> Result<Void, DecodeError>? {
+    try socket.receiveMessage(.dontWait, decodingInto: &incoming)
   }
 }

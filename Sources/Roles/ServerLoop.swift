@@ -77,7 +77,7 @@ public final class ServerLoop {
     checkpoint()
   }
 
-  /// Reads one request — the peer's routing id, then exactly one payload frame,
+  /// Reads one request — the peer's routing id, then the message's frames,
   /// decoded in place — and returns what to send back; nil when none is queued.
   private func receiveRequest() throws(ZMQError) -> [Outgoing]? {
     guard
@@ -88,16 +88,8 @@ public final class ServerLoop {
       return server.rejectUndecodable(
         .truncated(field: "payload", needed: 4, remaining: 0), from: peer)
     }
-    let received = try socket.receiveFrame(.wait) { bytes, more in
-      (Result { () throws(DecodeError) in try WireCodec.decode(bytes, reusing: &incoming) }, more)
-    }
-    guard let (decoded, extra) = received else { return nil }
-    if extra {
-      // More frames than one payload: read them off and refuse the message.
-      var pending = true
-      while pending { pending = try socket.receiveFrame(.wait) { _, more in more } ?? false }
-      return server.rejectUndecodable(
-        .invalid(field: "frames", reason: "a request is exactly one frame"), from: peer)
+    guard let decoded = try socket.receiveMessage(.wait, decodingInto: &incoming) else {
+      return nil
     }
     switch decoded {
     case .success:

@@ -1,15 +1,67 @@
-/// Reads a frame front to back, refusing to read past its end.
+/// Reads a message front to back, refusing to read past its end. A message is
+/// one frame, or several when tensor values travel in frames of their own
+/// (`docs/protocol.md`): every read stays within the current frame, and the
+/// reader moves to the next one only where values may begin or end.
 struct ByteReader {
-  private let buffer: UnsafeRawBufferPointer
+  private var buffer: UnsafeRawBufferPointer
   private(set) var offset = 0
+  /// The frames after the first, and how many of them have been entered.
+  private let laterFrames: [UnsafeRawBufferPointer]
+  private var framesEntered = 0
+  /// Whether the current frame holds only the values being read.
+  private var inValuesFrame = false
 
-  init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+  init(_ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer] = []) {
+    self.buffer = buffer
+    laterFrames = later
+  }
 
+  /// Bytes left in the current frame.
   var remaining: Int { buffer.count - offset }
+  /// Frames not yet entered.
+  private var framesLeft: Int { laterFrames.count - framesEntered }
 
-  /// Refuses bytes left over after a message.
+  /// Refuses bytes or frames left over after a message.
   func expectEnd() throws(DecodeError) {
     guard remaining == 0 else { throw .trailingBytes(remaining) }
+    guard framesLeft == 0 else {
+      throw .invalid(field: "frames", reason: "\(framesLeft) more than the message holds")
+    }
+  }
+
+  private mutating func enterNextFrame() {
+    buffer = laterFrames[framesEntered]
+    framesEntered += 1
+    offset = 0
+  }
+
+  /// Where `byteCount` bytes of a tensor's values begin: when the current frame
+  /// is used up and another follows, the values must fill that frame exactly.
+  /// Otherwise they follow in the current frame (the caller checks they fit).
+  mutating func enterValues(byteCount: Int, _ field: @autoclosure () -> String)
+    throws(DecodeError)
+  {
+    guard remaining == 0, framesLeft > 0 else { return }
+    let frame = laterFrames[framesEntered]
+    guard frame.count == byteCount else {
+      throw .invalid(
+        field: field(),
+        reason: "a values frame of \(frame.count) bytes for \(byteCount) bytes of values")
+    }
+    enterNextFrame()
+    inValuesFrame = true
+  }
+
+  /// Where a tensor's values end: after a frame of their own, the message goes on
+  /// in the next frame, if one follows (it may not be empty).
+  mutating func leaveValues() throws(DecodeError) {
+    guard inValuesFrame else { return }
+    inValuesFrame = false
+    guard framesLeft > 0 else { return }
+    guard laterFrames[framesEntered].count > 0 else {
+      throw .invalid(field: "frames", reason: "an empty frame after a values frame")
+    }
+    enterNextFrame()
   }
 
   mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: @autoclosure () -> String)

@@ -6,7 +6,7 @@ import TrainingMath
 /// trailing bytes. The byte layout is specified in `docs/protocol.md`.
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
-  public static let protocolVersion: UInt8 = 2
+  public static let protocolVersion: UInt8 = 3
   /// The magic bytes `P`, `S`.
   public static let magic: (UInt8, UInt8) = (0x50, 0x53)
   /// Most tensors in one message.
@@ -15,6 +15,9 @@ public enum WireCodec {
   public static let maximumSamples = 1 << 20
   /// Row numbers are below 2^48.
   public static let maximumRow: UInt64 = 1 << 48
+  /// Most frames in one message: the first, and for each of up to two sets of
+  /// 256 tensors a values frame and the frame that goes on after it.
+  public static let maximumFrames = 1 + 2 * 2 * maximumTensors
   /// Most workers listed in one status.
   public static let maximumWorkers = Shard.maximumCount
 
@@ -33,6 +36,44 @@ public enum WireCodec {
       encode(message, into: &writer)
       initialized = writer.offset
     }
+  }
+
+  /// `message` as frames, each a copy: values of `threshold` bytes or more in
+  /// frames of their own, as a socket sends them (for tests and the fuzzer).
+  public static func encodeFrames(
+    _ message: WireMessage, threshold: Int = FrameSplitter.defaultThreshold
+  ) -> [[UInt8]] {
+    var splitter = FrameSplitter(threshold: threshold)
+    encode(message, into: &splitter)
+    return splitter.frames.map { frame in
+      switch frame {
+      case .bytes(let bytes): Array(bytes)
+      case .values(let values): values.withUnsafeBytes { Array($0) }
+      }
+    }
+  }
+
+  /// Decodes a message sent as `frames` (the first and those after it).
+  public static func decode(frames: [[UInt8]]) throws(DecodeError) -> WireMessage {
+    guard let first = frames.first else {
+      throw .truncated(field: "magic", needed: 1, remaining: 0)
+    }
+    // Pin every frame's storage for the call.
+    func pinned(_ index: Int, _ later: [UnsafeRawBufferPointer]) throws(DecodeError)
+      -> WireMessage
+    {
+      guard index < frames.count else {
+        let result = first.withUnsafeBytes { buffer in
+          Result { () throws(DecodeError) in try decode(buffer, later: later) }
+        }
+        return try result.get()
+      }
+      let result = frames[index].withUnsafeBytes { buffer in
+        Result { () throws(DecodeError) in try pinned(index + 1, later + [buffer]) }
+      }
+      return try result.get()
+    }
+    return try pinned(1, [])
   }
 
   /// Writes `message` into `sink`.
@@ -225,13 +266,7 @@ public enum WireCodec {
       sink.write(UInt64(spec.count))
       switch spec.elementType {
       case .float64:
-        tensors.values[offset..<(offset + spec.count)].withUnsafeBytes { bytes in
-          #if _endian(little)
-            sink.write(bytes: bytes)
-          #else
-            for value in tensors.values[offset..<(offset + spec.count)] { sink.write(value) }
-          #endif
-        }
+        sink.write(float64Values: tensors.values[offset..<(offset + spec.count)])
       case .float32:
         for value in tensors.values[offset..<(offset + spec.count)] {
           sink.write(Float(value).bitPattern)
@@ -273,9 +308,13 @@ public enum WireCodec {
     return try result.get()
   }
 
-  /// Decodes one frame in place, validating every field.
-  public static func decode(_ buffer: UnsafeRawBufferPointer) throws(DecodeError) -> WireMessage {
-    var reader = ByteReader(buffer)
+  /// Decodes one message in place, validating every field: a frame, or the
+  /// first frame and the frames after it when tensor values travel in frames
+  /// of their own.
+  public static func decode(
+    _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer] = []
+  ) throws(DecodeError) -> WireMessage {
+    var reader = ByteReader(buffer, later: later)
     let message = try decodeBody(try readHeader(&reader), &reader)
     try reader.expectEnd()
     return message
@@ -287,16 +326,17 @@ public enum WireCodec {
   /// size an allocation is cheap next to moving the bytes.
   public static let reusableElementLimit = 1 << 17
 
-  /// Decodes one frame like `decode(_:)`, but when the frame and `message` are
+  /// Decodes one message like `decode(_:later:)`, but when it and `message` are
   /// both pushes, or both weights, it decodes into `message`'s arrays and keeps
   /// its strings that still match: a loop that decodes every frame into the same
   /// variable allocates nothing in steady state. Storage someone else still
   /// shares is copied first, never overwritten. On error `message` holds some
   /// other, valid message.
-  public static func decode(_ buffer: UnsafeRawBufferPointer, reusing message: inout WireMessage)
-    throws(DecodeError)
-  {
-    var reader = ByteReader(buffer)
+  public static func decode(
+    _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer] = [],
+    reusing message: inout WireMessage
+  ) throws(DecodeError) {
+    var reader = ByteReader(buffer, later: later)
     let type = try readHeader(&reader)
     // Bind the payload, then drop the enum's reference: the arrays are then
     // uniquely referenced and are written in place.
@@ -589,12 +629,16 @@ public enum WireCodec {
           allowed: "1 (float64) or 2 (float32)")
       }
       let elements = try reader.read(UInt64.self, "\(field()) \(name) size")
+      let (byteCount, overflow) = Int(clamping: elements).multipliedReportingOverflow(
+        by: type.byteCount)
+      try reader.enterValues(byteCount: overflow ? .max : byteCount, "\(field()) \(name) data")
       guard elements >= 1, elements <= UInt64(reader.remaining / type.byteCount) else {
         throw .truncated(
           field: "\(field()) \(name) data",
           needed: Int(clamping: elements) &* type.byteCount, remaining: reader.remaining)
       }
-      reader.skip(Int(elements) * type.byteCount)
+      reader.skip(byteCount)
+      try reader.leaveValues()
       total += Int(elements)
       let spec = TensorSpec(name: name, count: Int(elements), elementType: type)
       if position < layout.count {
@@ -634,13 +678,17 @@ public enum WireCodec {
   ) throws(DecodeError) {
     var filled = 0
     for spec in layout {
-      // The header was checked: a length byte, the name, the type tag, the size.
+      // The header and the frames were checked: a length byte, the name, the
+      // type tag, the size, then the values in this frame or one of their own.
       reader.skip(1 + spec.name.utf8.count + 1 + 8)
+      try reader.enterValues(
+        byteCount: spec.count * spec.elementType.byteCount, "\(field()) \(spec.name) data")
       let part = UnsafeMutableBufferPointer(rebasing: target[filled..<(filled + spec.count)])
       switch spec.elementType {
       case .float64: try reader.readFiniteArray(into: part, "\(field()) \(spec.name)")
       case .float32: try reader.readFiniteFloat32Array(into: part, "\(field()) \(spec.name)")
       }
+      try reader.leaveValues()
       filled += spec.count
     }
   }

@@ -205,14 +205,109 @@ public final class Socket {
     var message = zmq_msg_t()
     guard zmq_msg_init_size(&message, count) == 0 else { throw ZMQError.last("zmq_msg_init_size") }
     fill(UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: count))
+    return try sendClosingIfUnsent(&message, more: more, blocking)
+  }
+
+  /// Sends `bytes` as one frame without copying them: libzmq reads them in
+  /// place while it sends, then releases `owner`, from one of its own threads.
+  /// The bytes must stay valid and unchanged for as long as `owner` lives (an
+  /// owner holding a copy-on-write array's storage guarantees it: a writer then
+  /// copies). Returns false when `.dontWait` would block.
+  @discardableResult
+  public func sendFrame(
+    referencing bytes: UnsafeRawBufferPointer, owner: AnyObject, more: Bool = false,
+    _ blocking: Blocking = .wait
+  ) throws(ZMQError) -> Bool {
+    var message = zmq_msg_t()
+    let hint = Unmanaged.passRetained(owner).toOpaque()
+    guard
+      zmq_msg_init_data(
+        &message, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count,
+        releaseFrameOwner, hint) == 0
+    else {
+      Unmanaged<AnyObject>.fromOpaque(hint).release()
+      throw ZMQError.last("zmq_msg_init_data")
+    }
+    return try sendClosingIfUnsent(&message, more: more, blocking)
+  }
+
+  /// Sends `message`; when it is not sent, closes it (its buffer is still ours).
+  private func sendClosingIfUnsent(
+    _ message: inout zmq_msg_t, more: Bool, _ blocking: Blocking
+  ) throws(ZMQError) -> Bool {
     do {
       if try send(&message, more: more, blocking) { return true }
-      zmq_msg_close(&message)  // not sent: the buffer is still ours
+      zmq_msg_close(&message)
       return false
     } catch {
       zmq_msg_close(&message)
       throw error
     }
+  }
+
+  /// Receives one whole message and hands its frames' bytes, read in place, to
+  /// `body`. At most `maximumFrames` are kept; more are read and dropped, and
+  /// counted in `dropped`, so a hostile peer cannot exhaust memory. A message of
+  /// one frame costs no heap allocation of ours. Nil when `.dontWait` finds none.
+  public func receiveMessage<R>(
+    _ blocking: Blocking = .wait, maximumFrames: Int, _ body: (ReceivedFrames) -> R
+  ) throws(ZMQError) -> R? {
+    // On the stack, at an address that stays put: a frame of up to 33 bytes
+    // lives inside the zmq_msg_t itself.
+    try withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: 1) {
+      (storage) throws(ZMQError) -> R? in
+      let first = storage.baseAddress!
+      first.initialize(to: zmq_msg_t())
+      zmq_msg_init(first)
+      defer { zmq_msg_close(first) }
+      guard try receive(into: first, blocking) else { return nil }
+      return try receiveRest(after: first, maximumFrames: maximumFrames, body)
+    }
+  }
+
+  /// The frames after `first` (if any) of the message being received, and `body`.
+  private func receiveRest<R>(
+    after first: UnsafeMutablePointer<zmq_msg_t>, maximumFrames: Int,
+    _ body: (ReceivedFrames) -> R
+  ) throws(ZMQError) -> R {
+    guard zmq_msg_more(first) != 0 else {
+      return body(ReceivedFrames(first: Self.bytes(of: first), later: [], dropped: 0))
+    }
+    let kept = max(0, maximumFrames - 1)
+    let later = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: max(1, kept))
+    var count = 0
+    var dropped = 0
+    defer {
+      for index in 0..<count { zmq_msg_close(later + index) }
+      later.deallocate()
+    }
+    var more = true
+    while more {
+      // The rest of a multipart message is already here: libzmq delivers it atomically.
+      var frame = zmq_msg_t()
+      zmq_msg_init(&frame)
+      guard try receive(into: &frame, .wait) else {
+        zmq_msg_close(&frame)
+        break
+      }
+      more = zmq_msg_more(&frame) != 0
+      if count < kept {
+        (later + count).initialize(to: zmq_msg_t())
+        zmq_msg_init(later + count)
+        zmq_msg_move(later + count, &frame)
+        count += 1
+      } else {
+        dropped += 1
+      }
+      zmq_msg_close(&frame)
+    }
+    let buffers = (0..<count).map { Self.bytes(of: later + $0) }
+    return body(ReceivedFrames(first: Self.bytes(of: first), later: buffers, dropped: dropped))
+  }
+
+  private static func bytes(of message: UnsafeMutablePointer<zmq_msg_t>) -> UnsafeRawBufferPointer {
+    let count = zmq_msg_size(message)
+    return UnsafeRawBufferPointer(start: count > 0 ? zmq_msg_data(message) : nil, count: count)
   }
 
   /// Sends a copy of `bytes` as one frame.
@@ -229,3 +324,22 @@ public final class Socket {
     }
   }
 }
+
+/// The frames of one received message, valid only inside the call that hands
+/// them over (they are libzmq's buffers).
+public struct ReceivedFrames {
+  /// The first frame.
+  public let first: UnsafeRawBufferPointer
+  /// The frames after it that were kept.
+  public let later: [UnsafeRawBufferPointer]
+  /// Frames read beyond the kept ones and dropped.
+  public let dropped: Int
+}
+
+/// libzmq's deallocation function for frames sent by reference: releases the
+/// owner `Socket.sendFrame(referencing:owner:)` retained.
+private let releaseFrameOwner:
+  @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?)
+    -> Void = { _, hint in
+      if let hint { Unmanaged<AnyObject>.fromOpaque(hint).release() }
+    }

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import TrainingMath
+import WireProtocol
 
 /// Real processes on tcp loopback. Serialized: each test starts its own cluster.
 @Suite(.serialized) struct ClusterTests {
@@ -24,10 +26,39 @@ import Testing
       "train", "--workers", "1", "--mode", "sync", "--epochs", "160", "--lr", "0.05", "--json",
     ])
     #expect(run.status == 0, "\(run.errors)")
-    let weights = try #require(try lastJSONObject(run.output)["weights"] as? [Double])
-    let expected = [0.26834251180335367, 0.2681246232434451, -0.5366628787432715]
-    #expect(weights.count == 3)
-    for index in 0..<3 { #expect(abs(weights[index] - expected[index]) <= 1e-15) }
+    let weights = try exactNumbers("weights", in: run.output)
+    #expect(weights == [0.26834251180335367, 0.2681246232434451, -0.5366628787432715])
+  }
+
+  /// 20,000 layers: 160 KB of weights each way, so gradients and weights travel
+  /// with their values in frames of their own, sent from the tensors' storage
+  /// without a copy. Through real processes the result is the in-process SGD's,
+  /// bit for bit.
+  @Test func largeTensorsInValuesFramesTrainExactlyAsInProcess() throws {
+    let (layers, epochs, learningRate) = (20_000, 10, 1e-5)
+    #expect(layers * 8 >= FrameSplitter.defaultThreshold)
+    // Audit records carry two tensors of this size as well.
+    let run = try runPstrain([
+      "train", "--workers", "1", "--mode", "sync", "--layers", "\(layers)", "--epochs",
+      "\(epochs)", "--lr", "\(learningRate)", "--audit-every", "4", "--json",
+    ])
+    #expect(run.status == 0, "\(run.errors.suffix(400))")
+    let summary = try lastJSONObject(run.output)
+    let weights = try exactNumbers("weights", in: run.output)
+    #expect((summary["audits"] as? [String: Any])?["count"] as? Int ?? 0 > 0)
+    let model = ChainModel(layers: layers)
+    let objective = Objective(model: model)
+    var expected = model.initialWeights()
+    var sgd = try Optimizer(learningRate: learningRate)
+    for _ in 0..<epochs {
+      for sample in Dataset.seed.samples {
+        sgd.apply(gradient: objective.gradient(weights: expected, samples: [sample]), to: &expected)
+      }
+    }
+    #expect(weights.count == layers)
+    let differing = zip(weights, expected).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(differing == 0, "\(differing) of \(layers) weights differ from in-process SGD")
+    #expect(expected != model.initialWeights())
   }
 
   @Test(arguments: ["async", "sync"])
@@ -248,7 +279,7 @@ import Testing
   func weights(_ arguments: [String]) throws -> [Double] {
     let run = try runPstrain(["train", "--json"] + arguments)
     #expect(run.status == 0, "\(run.errors.suffix(400))")
-    return try #require(try lastJSONObject(run.output)["weights"] as? [Double])
+    return try exactNumbers("weights", in: run.output)
   }
 
   @Test func shardedServersEqualOneServerBitForBitInSyncMode() throws {

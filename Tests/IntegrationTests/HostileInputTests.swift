@@ -47,13 +47,37 @@ import ZeroMQ
         continue
       }
     }
-    // Two frames in one message are refused as well.
-    try socket.send(multipart: [Message(bytes: [1]), Message(bytes: [2])])
-    guard case .error(let twoFrames) = try WireCodec.decode(try reply(socket)) else {
-      Issue.record("no error for a two-frame message")
+    // A message may span frames only with tensor values in frames of their own.
+    let push = GradientPush(
+      workerID: 0, sequence: 1, computedAtVersion: 0,
+      samples: [Sample(index: 0, x: 1, label: -1)],
+      gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 3)], values: [1, 2, 3]))
+    let split = WireCodec.encodeFrames(.push(push), threshold: 8)
+    #expect(split.count == 2 && split[1].count == 24)  // the values, a frame of their own
+    let request = WireCodec.encode(.statusRequest)
+    let badlyCut: [(frames: [[UInt8]], reason: String)] = [
+      ([Array(request[0..<2]), Array(request[2...])], "protocol version needs 1 bytes, 0 left"),
+      ([request, [7]], "1 more than the message holds"),
+      ([split[0], Array(split[1].prefix(16)), Array(split[1].suffix(8))], "a values frame of 16"),
+      ([split[0] + split[1].prefix(8), Array(split[1].suffix(16))], "needs 24 bytes, 8 left"),
+      ([split[0], split[1], []], "an empty frame after a values frame"),
+    ]
+    for (frames, reason) in badlyCut {
+      try socket.send(multipart: frames.map { Message(bytes: $0) })
+      guard case .error(let refusal) = try WireCodec.decode(try reply(socket)) else {
+        Issue.record("no error for frames cut as \(frames.map(\.count))")
+        continue
+      }
+      #expect(refusal.code == .malformed)
+      #expect(refusal.message.contains(reason), "\(refusal.message)")
+    }
+    // Cut where the protocol allows, the push decodes: this worker has not joined.
+    try socket.send(multipart: split.map { Message(bytes: $0) })
+    guard case .error(let notJoined) = try WireCodec.decode(try reply(socket)) else {
+      Issue.record("no answer to a push in two frames")
       return
     }
-    #expect(twoFrames.message.contains("one frame"))
+    #expect(notJoined.code == .notJoined)
 
     try socket.send(Message(bytes: WireCodec.encode(.statusRequest)))
     guard case .status(let status) = try WireCodec.decode(try reply(socket)) else {
@@ -62,7 +86,7 @@ import ZeroMQ
     }
     #expect(status.version == 0)
     #expect(status.parameters.values == ChainModel.seedWeights)
-    #expect(status.rejected == UInt64(hostile.count) + 1)
+    #expect(status.rejected == UInt64(hostile.count + badlyCut.count) + 1)
     #expect(server.process.isRunning)
     #expect(try server.terminate() == 0)
   }

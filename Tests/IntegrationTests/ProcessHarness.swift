@@ -118,6 +118,20 @@ func lastJSONObject(_ output: String) throws -> [String: Any] {
   return object
 }
 
+/// The array of numbers under `"key"` in the last line of `output`, each read
+/// with `Double(_:)`, which is exact: Foundation's JSON parser on Linux can be
+/// one unit in the last place off, too coarse to compare weights bit for bit.
+func exactNumbers(_ key: String, in output: String) throws -> [Double] {
+  guard let line = output.split(separator: "\n").last,
+    let start = line.range(of: "\"\(key)\":[")?.upperBound,
+    let end = line[start...].firstIndex(of: "]")
+  else { throw HarnessError("no \"\(key)\" array at the end of: \(output.suffix(300))") }
+  return try line[start..<end].split(separator: ",").map { text in
+    guard let value = Double(text) else { throw HarnessError("not a number: \(text)") }
+    return value
+  }
+}
+
 /// Writes `pstrain data generate` output to a temporary CSV file and returns its path.
 func generateData(rows: Int, seed: Int, noise: Double) throws -> String {
   let path = FileManager.default.temporaryDirectory.appendingPathComponent(

@@ -101,7 +101,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func headerIsMagicVersionType() {
     let bytes = WireCodec.encode(.statusRequest)
-    #expect(bytes == [0x50, 0x53, 2, MessageType.statusRequest.rawValue])
+    #expect(bytes == [0x50, 0x53, 3, MessageType.statusRequest.rawValue])
   }
 
   @Test func everyTruncationIsRejected() {
@@ -197,8 +197,9 @@ let everyMessage: [WireMessage] = {
     bytes[0] = 0x51
     #expect(throws: DecodeError.badMagic) { try WireCodec.decode(bytes) }
     bytes = WireCodec.encode(.statusRequest)
-    // Version 1 (before weights carried the applied-below bitmap) is refused too.
-    for version: UInt8 in [1, 3] {
+    // Version 1 (before weights carried the applied-below bitmap) and version 2
+    // (before values frames) are refused too.
+    for version: UInt8 in [1, 2, 4] {
       bytes[2] = version
       #expect(throws: DecodeError.unsupportedVersion(version)) { try WireCodec.decode(bytes) }
     }
@@ -299,9 +300,42 @@ let everyMessage: [WireMessage] = {
     }
   }
 
+  /// With every float64 tensor's values in a frame of their own (the form large
+  /// tensors travel in), every message decodes to itself, and
+  /// its frames concatenate to its one-frame encoding.
+  @Test func everyMessageDecodesFromValuesFrames() throws {
+    let mixed = NamedTensors(
+      layout: [
+        TensorSpec(name: "a", count: 2), TensorSpec(name: "h", count: 3, elementType: .float32),
+        TensorSpec(name: "b", count: 1),
+      ], values: [1, 2, 0.5, 0.25, -4, 3])
+    let extra: [WireMessage] = [
+      .weights(WeightsReply(version: 1, parameters: mixed)),
+      .auditRecord(
+        AuditRecord(
+          workerID: 1, sequence: 2, computedAtVersion: 1, appliedAtVersion: 2, modelName: "m",
+          weights: mixed, samples: [Sample(index: 0, x: 1, label: 2)], gradient: mixed)),
+    ]
+    var splitAny = false
+    for message in everyMessage + extra {
+      let frames = WireCodec.encodeFrames(message, threshold: 8)
+      splitAny = splitAny || frames.count > 1
+      #expect(Array(frames.joined()) == WireCodec.encode(message))
+      #expect(try WireCodec.decode(frames: frames) == message, "\(message.type)")
+      // Float32 values are converted, so they never get a frame of their own.
+      #expect(!frames.contains { $0.count == 12 })
+    }
+    #expect(splitAny)
+    // The weights of `mixed`: header, a's values, h and the header of b, b's values.
+    let weights = WireCodec.encodeFrames(extra[0], threshold: 8)
+    #expect(weights.count == 4 && weights[1].count == 16 && weights[3].count == 8)
+    // At or above the default threshold only: a 3-element tensor is one frame.
+    #expect(WireCodec.encodeFrames(everyMessage[2]).count == 1)
+  }
+
   @Test func hostileCountsFailWithoutAllocating() {
     // A push claiming 2^32-1 samples in a 40-byte frame.
-    var writer: [UInt8] = [0x50, 0x53, 2, MessageType.push.rawValue]
+    var writer: [UInt8] = [0x50, 0x53, 3, MessageType.push.rawValue]
     writer += [1, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0]
     writer += [0xFF, 0xFF, 0xFF, 0xFF]
     #expect(throws: DecodeError.self) { try WireCodec.decode(writer) }
