@@ -91,6 +91,59 @@ import Testing
     #expect(intact)
   }
 
+  /// A frame sent by reference arrives intact, with the frames around it, and
+  /// libzmq lets go of its owner once sent; a send that is refused lets go at once.
+  @Test func framesSentByReferenceArriveIntactAndReleaseTheirOwner() throws {
+    final class Owner {
+      let bytes: [UInt8]
+      init(_ bytes: [UInt8]) { self.bytes = bytes }
+    }
+    let context = try Context()
+    let push = try Socket(context, kind: .push)
+    let pull = try Socket(context, kind: .pull)
+    try pull.bind("tcp://127.0.0.1:*")
+    try push.connect(try pull.lastEndpoint())
+    let size = 1 << 20
+    weak var watched: Owner?
+    do {
+      let owner = Owner((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+      watched = owner
+      try push.sendFrame(bytes: UnsafeRawBufferPointer(start: nil, count: 0), more: true)
+      let sent = owner.bytes.withUnsafeBytes { bytes in
+        Result { () throws(ZMQError) in
+          try push.sendFrame(referencing: bytes, owner: owner, more: true)
+        }
+      }
+      #expect(try sent.get())
+      try push.send(Message(bytes: [9]))
+    }
+    #expect(try pull.waitForInput(timeoutMilliseconds: 10_000))
+    let message = try #require(try pull.receiveMultipart())
+    #expect(message.frames.map(\.count) == [0, size, 1])
+    #expect(message.frames[1].bytes == (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+    var waited = 0
+    while watched != nil && waited < 10_000 {
+      usleep(1000)
+      waited += 1
+    }
+    #expect(watched == nil, "libzmq still holds the owner after the frame arrived")
+
+    // Nobody to send to: a non-blocking send is refused and the owner let go.
+    let lonely = try Socket(context, kind: .push)
+    weak var refused: Owner?
+    do {
+      let owner = Owner([1, 2, 3])
+      refused = owner
+      let sent = owner.bytes.withUnsafeBytes { bytes in
+        Result { () throws(ZMQError) in
+          try lonely.sendFrame(referencing: bytes, owner: owner, .dontWait)
+        }
+      }
+      #expect(try sent.get() == false)
+    }
+    #expect(refused == nil)
+  }
+
   @Test func oversizeMessagesAreRefusedByMaximumMessageSize() throws {
     let context = try Context()
     let pull = try Socket(context, kind: .pull)
