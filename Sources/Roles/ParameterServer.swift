@@ -152,7 +152,7 @@ public final class ParameterServer {
   /// the push sequence the reply will acknowledge.
   private var deferredReplies: [UInt32: UInt64] = [:]
   private var subscribers: [PeerID: Subscriber] = [:]
-  /// Weights of recent versions, newest last, kept while anyone audits.
+  /// Weights of recent versions, newest last, kept while an audit record is owed.
   private var history: [(version: UInt64, weights: [Double])] = []
 
   /// A server starting from the configuration's initial parameters at version 0.
@@ -690,12 +690,19 @@ public final class ParameterServer {
     if before > 0 && subscribers.isEmpty { history.removeAll() }
   }
 
-  /// Keeps the weights of `version` while anyone audits, and marks every worker
-  /// as owed to subscribers whose period `version` completes.
+  /// Marks every worker as owed to subscribers whose period `version` completes,
+  /// and keeps the weights of `version` while a record is owed: an owed
+  /// worker's next gradient is computed at weights it receives from now on.
+  /// Between audit periods nothing is kept, so an update does not copy the
+  /// parameters (a kept version shares their storage until they change).
   private func remember(_ version: UInt64) {
     guard !subscribers.isEmpty else { return }
     for key in subscribers.keys where version % subscribers[key]!.every == 0 {
       subscribers[key]!.owed.formUnion(workers.keys)
+    }
+    guard subscribers.values.contains(where: { !$0.owed.isEmpty }) else {
+      history.removeAll(keepingCapacity: true)
+      return
     }
     if history.last?.version != version { history.append((version, parameters)) }
     let limit = max(8, 2 * workers.count + 2)
