@@ -61,6 +61,10 @@ import ZeroMQ
       ([split[0], Array(split[1].prefix(16)), Array(split[1].suffix(8))], "a values frame of 16"),
       ([split[0] + split[1].prefix(8), Array(split[1].suffix(16))], "needs 24 bytes, 8 left"),
       ([split[0], split[1], []], "an empty frame after a values frame"),
+      (
+        [request] + [[UInt8]](repeating: [1], count: WireCodec.maximumFrames),
+        "more than \(WireCodec.maximumFrames) in one message"
+      ),
     ]
     for (frames, reason) in badlyCut {
       try socket.send(multipart: frames.map { Message(bytes: $0) })
