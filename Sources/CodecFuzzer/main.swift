@@ -50,6 +50,20 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     guard (try? WireCodec.decode(frames: frames)) == message else {
       fatalError("\(message.type) in \(frames.count) frames decodes differently")
     }
+    // A push's values read in place are the values a copying decode gives.
+    let inPlace = try? WireCodec.withFrames(frames) {
+      (first, later) throws(DecodeError) -> WireMessage in
+      var decoded = WireMessage.statusRequest
+      var values: [UnsafeBufferPointer<Double>]?
+      try WireCodec.decode(first, later: later, reusing: &decoded, pushValuesInPlace: &values)
+      if let values, case .push(var push) = decoded {
+        guard push.gradient.values.isEmpty else { fatalError("values both copied and in place") }
+        push.gradient.values = Array(values.joined())
+        return .push(push)
+      }
+      return decoded
+    }
+    guard inPlace == message else { fatalError("\(message.type) decodes differently in place") }
   }
   if bytes.count > 1 {
     let cut = 1 + Int(bytes[bytes.count - 1]) % (bytes.count - 1)

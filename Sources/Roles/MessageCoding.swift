@@ -52,12 +52,19 @@ extension Socket {
   {
     try receiveMessage(blocking, maximumFrames: WireCodec.maximumFrames) { frames in
       Result { () throws(DecodeError) in
-        guard frames.dropped == 0 else {
-          throw .invalid(
-            field: "frames", reason: "more than \(WireCodec.maximumFrames) in one message")
-        }
+        try frames.checkCount()
         try WireCodec.decode(frames.first, later: frames.later, reusing: &message)
       }
+    }
+  }
+}
+
+extension ReceivedFrames {
+  /// Refuses a message of more frames than the protocol allows (the extra ones
+  /// were dropped on receipt).
+  func checkCount() throws(DecodeError) {
+    guard dropped == 0 else {
+      throw .invalid(field: "frames", reason: "more than \(WireCodec.maximumFrames) in one message")
     }
   }
 }

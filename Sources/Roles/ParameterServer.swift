@@ -244,19 +244,35 @@ public final class ParameterServer {
   private lazy var hasFloat32: Bool = sliceLayout.hasFloat32
 
   /// Applies `gradient` with the optimizer, keeping Float32 tensors in Float32.
-  private func update(with gradient: [Double]) {
-    optimizer.apply(gradient: gradient, to: &parameters)
+  private func update(with gradient: GradientValues) {
+    // A closure, not `gradient.forEachPart` itself: a partially applied method
+    // allocates its context on the heap.
+    optimizer.apply(to: &parameters) { part in gradient.forEachPart(part) }
     if hasFloat32 { sliceLayout.roundToElementTypes(&parameters) }
   }
 
   /// Handles one decoded message from `peer` at monotonic time `now` (ms) and
   /// returns the messages to send.
   public func receive(_ message: WireMessage, from peer: PeerID, now: UInt64) -> [Outgoing] {
+    receive(message, pushValuesInPlace: nil, from: peer, now: now)
+  }
+
+  /// Handles one decoded message as `receive(_:from:now:)` does; a push whose
+  /// gradient values were left where they arrived
+  /// (`WireCodec.decode(_:later:reusing:pushValuesInPlace:)`) comes with them
+  /// in `pushValues`, valid for this call: they are applied from there and
+  /// copied only to be kept (a sync step, an audit record).
+  public func receive(
+    _ message: WireMessage, pushValuesInPlace pushValues: [UnsafeBufferPointer<Double>]?,
+    from peer: PeerID, now: UInt64
+  ) -> [Outgoing] {
     outbox.removeAll(keepingCapacity: true)
     expireSubscribers(now: now)
     switch message {
     case .join(let join): return self.join(join, from: peer, now: now)
-    case .push(let push): return self.push(push, from: peer, now: now)
+    case .push(let push):
+      let values = pushValues.map(GradientValues.inPlace) ?? .array(push.gradient.values)
+      return self.push(push, values: values, from: peer, now: now)
     case .pushes(let pushes): return self.pushes(pushes, from: peer, now: now)
     case .leave(let workerID): return leave(workerID, from: peer)
     case .heartbeat(let workerID):
@@ -435,7 +451,9 @@ public final class ParameterServer {
 
   // MARK: - Gradients
 
-  private func push(_ push: GradientPush, from peer: PeerID, now: UInt64) -> [Outgoing] {
+  private func push(
+    _ push: GradientPush, values: GradientValues, from peer: PeerID, now: UInt64
+  ) -> [Outgoing] {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuseNotJoined(push.workerID, from: peer)
     }
@@ -471,7 +489,7 @@ public final class ParameterServer {
       guard push.computedAtVersion <= version else {
         return refuseFuture(push, from: peer)
       }
-      applyNow(push)
+      applyNow(push, values: values)
       return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .sync, .ssp:
       // A worker's gradient belongs to its next clock, never to a step already done.
@@ -483,20 +501,21 @@ public final class ParameterServer {
           "step \(clock + 1) takes gradients computed at version \(clock - min(clock, bound)) or later (staleness \(bound)), got \(push.computedAtVersion); the server is at \(version)"
         )
       }
-      pendingSteps.updateValue(keep(push), forKey: StepSlot(clock: clock, workerID: push.workerID))
+      pendingSteps.updateValue(
+        keep(push, values: values), forKey: StepSlot(clock: clock, workerID: push.workerID))
       clocks[push.workerID] = clock + 1
       deferredReplies[push.workerID] = push.sequence
       return advanceSteps()
     }
   }
 
-  /// Async: applies `push` on arrival, as one version.
-  private func applyNow(_ push: GradientPush) {
-    update(with: push.gradient.values)
+  /// Async: applies `push`, whose gradient is `values`, on arrival, as one version.
+  private func applyNow(_ push: GradientPush, values: GradientValues) {
+    update(with: values)
     version += 1
     gradientsApplied += 1
     recordApplied(push)
-    appendAuditRecords(for: push)
+    appendAuditRecords(for: push, values: values)
     remember(version)
   }
 
@@ -526,13 +545,21 @@ public final class ParameterServer {
         return refuseFuture(push, from: peer)
       }
     }
-    for push in pushes where window.verdict(for: push.sequence) == .new { applyNow(push) }
+    for push in pushes where window.verdict(for: push.sequence) == .new {
+      applyNow(push, values: .array(push.gradient.values))
+    }
     return answer(weightsReply(to: peer, acknowledging: pushes[pushes.count - 1].sequence))
   }
 
-  /// A copy of `push` to keep, in the storage of a spare push when there is one.
-  private func keep(_ push: GradientPush) -> GradientPush {
-    guard var kept = sparePushes.popLast() else { return push }
+  /// A copy of `push`, whose gradient is `values`, to keep, in the storage of a
+  /// spare push when there is one.
+  private func keep(_ push: GradientPush, values: GradientValues) -> GradientPush {
+    guard var kept = sparePushes.popLast() else {
+      guard case .inPlace = values else { return push }
+      var copy = push
+      copy.gradient = NamedTensors(layout: push.gradient.layout, values: values.copied)
+      return copy
+    }
     kept.workerID = push.workerID
     kept.sequence = push.sequence
     kept.computedAtVersion = push.computedAtVersion
@@ -540,7 +567,7 @@ public final class ParameterServer {
     kept.samples.append(contentsOf: push.samples)
     kept.gradient.layout = push.gradient.layout  // shared, and only read
     kept.gradient.values.removeAll(keepingCapacity: true)
-    kept.gradient.values.append(contentsOf: push.gradient.values)
+    values.forEachPart { _, part in kept.gradient.values.append(contentsOf: part) }
     return kept
   }
 
@@ -624,14 +651,14 @@ public final class ParameterServer {
         let count = Double(scratchIDs.count)
         for index in sum.indices { sum[index] /= count }
       }
-      update(with: stepSum)
+      update(with: .array(stepSum))
       let clock = version
       version += 1
       gradientsApplied += UInt64(scratchIDs.count)
       for id in scratchIDs {
         let push = pendingSteps.removeValue(forKey: StepSlot(clock: clock, workerID: id))!
         recordApplied(push)
-        appendAuditRecords(for: push)
+        appendAuditRecords(for: push, values: .array(push.gradient.values))
         // Storage worth keeping only for small models: a big one is not held twice.
         if push.gradient.values.count <= WireCodec.reusableElementLimit { sparePushes.append(push) }
       }
@@ -709,8 +736,9 @@ public final class ParameterServer {
     if history.count > limit { history.removeFirst(history.count - limit) }
   }
 
-  /// Appends to the outbox an audit record of `push` for each subscriber owed one.
-  private func appendAuditRecords(for push: GradientPush) {
+  /// Appends to the outbox an audit record of `push`, whose gradient is
+  /// `values`, for each subscriber owed one.
+  private func appendAuditRecords(for push: GradientPush, values: GradientValues) {
     guard !subscribers.isEmpty,
       let snapshot = history.last(where: { $0.version == push.computedAtVersion })
     else {
@@ -726,7 +754,8 @@ public final class ParameterServer {
         computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
         modelName: configuration.model.name,
         weights: NamedTensors(layout: sliceLayout, values: snapshot.weights),
-        samples: push.samples, gradient: push.gradient)
+        samples: push.samples,
+        gradient: NamedTensors(layout: push.gradient.layout, values: values.copied))
       outbox.append(Outgoing(to: key, .auditRecord(record)))
     }
   }
@@ -795,5 +824,34 @@ public final class ParameterServer {
     rejected += 1
     rejectedByReason[code, default: 0] += 1
     return [Outgoing(to: peer, .error(ErrorReply(code: code, message: message)))]
+  }
+}
+
+/// A push's gradient values: its own array, or parts read in place from the
+/// frames it arrived in (valid only while the server handles it).
+enum GradientValues {
+  case array([Double])
+  case inPlace([UnsafeBufferPointer<Double>])
+
+  /// Hands each part, with its first flat index, to `body`, in order.
+  func forEachPart(_ body: (_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) {
+    switch self {
+    case .array(let values):
+      values.withUnsafeBufferPointer { body(0, $0) }
+    case .inPlace(let parts):
+      var offset = 0
+      for part in parts {
+        body(offset, part)
+        offset += part.count
+      }
+    }
+  }
+
+  /// The values as an array (a copy when they are in place).
+  var copied: [Double] {
+    switch self {
+    case .array(let values): values
+    case .inPlace(let parts): Array(parts.joined())
+    }
   }
 }

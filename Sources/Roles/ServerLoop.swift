@@ -78,7 +78,8 @@ public final class ServerLoop {
   }
 
   /// Reads one request — the peer's routing id, then the message's frames,
-  /// decoded in place — and returns what to send back; nil when none is queued.
+  /// decoded in place (a large gradient's values are not even copied out) —
+  /// and returns what to send back; nil when none is queued.
   private func receiveRequest() throws(ZMQError) -> [Outgoing]? {
     guard
       let (peer, more) = try socket.receiveFrame(
@@ -88,15 +89,20 @@ public final class ServerLoop {
       return server.rejectUndecodable(
         .truncated(field: "payload", needed: 4, remaining: 0), from: peer)
     }
-    guard let decoded = try socket.receiveMessage(.wait, decodingInto: &incoming) else {
-      return nil
-    }
-    switch decoded {
-    case .success:
+    return try socket.receiveMessage(.wait, maximumFrames: WireCodec.maximumFrames) { frames in
+      var pushValues: [UnsafeBufferPointer<Double>]?
+      do throws(DecodeError) {
+        try frames.checkCount()
+        try WireCodec.decode(
+          frames.first, later: frames.later, reusing: &incoming, pushValuesInPlace: &pushValues)
+      } catch {
+        return server.rejectUndecodable(error, from: peer)
+      }
       defer { if !incoming.isWorthReusing { incoming = .push(.empty) } }
-      return server.receive(incoming, from: peer, now: MonotonicClock.milliseconds())
-    case .failure(let error):
-      return server.rejectUndecodable(error, from: peer)
+      // A large gradient is applied where it arrived: libzmq's buffers live
+      // until this closure returns.
+      return server.receive(
+        incoming, pushValuesInPlace: pushValues, from: peer, now: MonotonicClock.milliseconds())
     }
   }
 

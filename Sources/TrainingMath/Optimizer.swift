@@ -160,34 +160,62 @@ public struct Optimizer: Equatable, Sendable {
   /// Applies one update in place.
   public mutating func apply(gradient: [Double], to weights: inout [Double]) {
     precondition(gradient.count == weights.count, "gradient and weights differ in size")
+    gradient.withUnsafeBufferPointer { gradient in
+      apply(to: &weights) { part in part(0, gradient) }
+    }
+  }
+
+  /// Applies one update in place whose gradient comes in parts: `parts` hands
+  /// each part's first flat index and values to its argument, and together they
+  /// must cover the weights exactly once. A gradient read where it was received
+  /// (in several frames, say) is then applied without being copied first.
+  public mutating func apply(
+    to weights: inout [Double],
+    gradientParts parts: ((_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) -> Void
+  ) {
     let rate = currentLearningRate
-    switch settings.kind {
-    case .sgd:
-      gradient.withUnsafeBufferPointer { g in
-        weights.withUnsafeMutableBufferPointer { w in
-          for index in w.indices { w[index] = w[index] - rate * g[index] }
+    let kind = settings.kind
+    let (beta1, beta2, epsilon) = (settings.beta1, settings.beta2, settings.epsilon)
+    let t = Double(step + 1)
+    let correction1 = 1 - pow(beta1, t)
+    let correction2 = 1 - pow(beta2, t)
+    var covered = 0
+    weights.withUnsafeMutableBufferPointer { w in
+      firstMoment.withUnsafeMutableBufferPointer { m in
+        secondMoment.withUnsafeMutableBufferPointer { v in
+          parts { offset, g in
+            precondition(offset >= 0 && offset + g.count <= w.count, "gradient part out of range")
+            covered += g.count
+            // The part's own slices, indexed from 0 like `g`: the loops vectorize.
+            let range = offset..<(offset + g.count)
+            let w = UnsafeMutableBufferPointer(rebasing: w[range])
+            switch kind {
+            case .sgd:
+              for index in g.indices { w[index] = w[index] - rate * g[index] }
+            case .momentum:
+              let m = UnsafeMutableBufferPointer(rebasing: m[range])
+              for index in g.indices {
+                m[index] = beta1 * m[index] + g[index]
+                w[index] = w[index] - rate * m[index]
+              }
+            case .adam:
+              let (m, v) = (
+                UnsafeMutableBufferPointer(rebasing: m[range]),
+                UnsafeMutableBufferPointer(rebasing: v[range])
+              )
+              for index in g.indices {
+                m[index] = beta1 * m[index] + (1 - beta1) * g[index]
+                v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
+                let mHat = m[index] / correction1
+                let vHat = v[index] / correction2
+                w[index] = w[index] - rate * mHat / (vHat.squareRoot() + epsilon)
+              }
+            }
+          }
         }
       }
-    case .momentum:
-      let mu = settings.beta1
-      for index in weights.indices {
-        firstMoment[index] = mu * firstMoment[index] + gradient[index]
-        weights[index] = weights[index] - rate * firstMoment[index]
-      }
-    case .adam:
-      let (beta1, beta2) = (settings.beta1, settings.beta2)
-      let t = Double(step + 1)
-      let correction1 = 1 - pow(beta1, t)
-      let correction2 = 1 - pow(beta2, t)
-      for index in weights.indices {
-        let g = gradient[index]
-        firstMoment[index] = beta1 * firstMoment[index] + (1 - beta1) * g
-        secondMoment[index] = beta2 * secondMoment[index] + (1 - beta2) * g * g
-        let mHat = firstMoment[index] / correction1
-        let vHat = secondMoment[index] / correction2
-        weights[index] = weights[index] - rate * mHat / (vHat.squareRoot() + settings.epsilon)
-      }
     }
+    precondition(covered == weights.count, "gradient parts do not cover the weights")
     step += 1
   }
 }

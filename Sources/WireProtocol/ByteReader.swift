@@ -38,10 +38,12 @@ struct ByteReader {
   /// Where `byteCount` bytes of a tensor's values begin: when the current frame
   /// is used up and another follows, the values must fill that frame exactly.
   /// Otherwise they follow in the current frame (the caller checks they fit).
+  /// Returns whether the values are in a frame of their own.
+  @discardableResult
   mutating func enterValues(byteCount: Int, _ field: @autoclosure () -> String)
-    throws(DecodeError)
+    throws(DecodeError) -> Bool
   {
-    guard remaining == 0, framesLeft > 0 else { return }
+    guard remaining == 0, framesLeft > 0 else { return false }
     let frame = laterFrames[framesEntered]
     guard frame.count == byteCount else {
       throw .invalid(
@@ -50,6 +52,14 @@ struct ByteReader {
     }
     enterNextFrame()
     inValuesFrame = true
+    return true
+  }
+
+  /// Whether the next byte is aligned for a Float64 (a frame libzmq allocated
+  /// starts at an address malloc aligns).
+  var isAlignedForFloat64: Bool {
+    guard let base = buffer.baseAddress else { return false }
+    return Int(bitPattern: base + offset) % MemoryLayout<Double>.alignment == 0
   }
 
   /// Where a tensor's values end: after a frame of their own, the message goes on
@@ -107,17 +117,11 @@ struct ByteReader {
     let count = target.count
     try requireElements(count, of: 8, field())
     let source = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count * 8)])
-    // NaN and infinity have every exponent bit set: adding the lowest exponent
-    // bit to the masked exponent carries into the sign bit for them alone. An
-    // OR of those sums is branch-free and needs only 64-bit add, and, or, which
-    // every x86-64 and arm64 vector unit has (an unsigned 64-bit min does not).
-    let exponent: UInt64 = 0x7FF0_0000_0000_0000
-    let lowestExponentBit: UInt64 = 0x0010_0000_0000_0000
     var carries: UInt64 = 0
     for index in 0..<count {
       let bits = UInt64(
         littleEndian: source.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
-      carries |= (bits & exponent) &+ lowestExponentBit
+      carries |= Self.nonFiniteCarry(bits)
       target[index] = Double(bitPattern: bits)
     }
     if carries >> 63 != 0 {
@@ -125,6 +129,35 @@ struct ByteReader {
       throw .nonFinite(field: "\(field())[\(index)]")
     }
     offset += count * 8
+  }
+
+  /// NaN and infinity have every exponent bit set: adding the lowest exponent
+  /// bit to the masked exponent carries into the sign bit for them alone. An OR
+  /// of these over many values is branch-free and needs only 64-bit add, and,
+  /// or, which every x86-64 and arm64 vector unit has (an unsigned min does not).
+  @inline(__always)
+  private static func nonFiniteCarry(_ bits: UInt64) -> UInt64 {
+    (bits & 0x7FF0_0000_0000_0000) &+ 0x0010_0000_0000_0000
+  }
+
+  /// `count` finite Float64 values where they are, checked but not copied: for
+  /// values aligned in the host's byte order (little-endian), valid as long as
+  /// the frame is.
+  mutating func readFiniteInPlace(count: Int, _ field: @autoclosure () -> String)
+    throws(DecodeError) -> UnsafeBufferPointer<Double>
+  {
+    try requireElements(count, of: 8, field())
+    precondition(isAlignedForFloat64, "values read in place must be aligned")
+    let values = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count * 8)])
+      .bindMemory(to: Double.self)
+    var carries: UInt64 = 0
+    for value in values { carries |= Self.nonFiniteCarry(value.bitPattern) }
+    if carries >> 63 != 0 {
+      let index = values.firstIndex(where: { !$0.isFinite })!
+      throw .nonFinite(field: "\(field())[\(index)]")
+    }
+    offset += count * 8
+    return values
   }
 
   /// `target.count` Float32 values, which must be finite, widened into `target`

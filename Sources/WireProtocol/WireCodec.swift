@@ -55,16 +55,25 @@ public enum WireCodec {
 
   /// Decodes a message sent as `frames` (the first and those after it).
   public static func decode(frames: [[UInt8]]) throws(DecodeError) -> WireMessage {
+    try withFrames(frames) { (first, later) throws(DecodeError) in
+      try decode(first, later: later)
+    }
+  }
+
+  /// Calls `body` with the bytes of `frames`, the first and those after it, as
+  /// a socket hands them to a decoder (for tests and the fuzzer).
+  public static func withFrames<R>(
+    _ frames: [[UInt8]],
+    _ body: (UnsafeRawBufferPointer, [UnsafeRawBufferPointer]) throws(DecodeError) -> R
+  ) throws(DecodeError) -> R {
     guard let first = frames.first else {
       throw .truncated(field: "magic", needed: 1, remaining: 0)
     }
     // Pin every frame's storage for the call.
-    func pinned(_ index: Int, _ later: [UnsafeRawBufferPointer]) throws(DecodeError)
-      -> WireMessage
-    {
+    func pinned(_ index: Int, _ later: [UnsafeRawBufferPointer]) throws(DecodeError) -> R {
       guard index < frames.count else {
         let result = first.withUnsafeBytes { buffer in
-          Result { () throws(DecodeError) in try decode(buffer, later: later) }
+          Result { () throws(DecodeError) in try body(buffer, later) }
         }
         return try result.get()
       }
@@ -336,14 +345,45 @@ public enum WireCodec {
     _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer] = [],
     reusing message: inout WireMessage
   ) throws(DecodeError) {
+    var unused: [UnsafeBufferPointer<Double>]?
+    try decode(buffer, later: later, reusing: &message, borrowing: false, pushValues: &unused)
+  }
+
+  /// Decodes like `decode(_:later:reusing:)`, and a push whose gradient tensors
+  /// are all Float64 with their values in aligned frames of their own without
+  /// copying those: they are checked where they are and handed over in
+  /// `pushValues`, in layout order, valid only as long as the frames; the push's
+  /// gradient then holds its layout and no values. Otherwise `pushValues` is nil.
+  /// (A server applies such a gradient straight from libzmq's buffers.)
+  public static func decode(
+    _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer],
+    reusing message: inout WireMessage,
+    pushValuesInPlace pushValues: inout [UnsafeBufferPointer<Double>]?
+  ) throws(DecodeError) {
+    try decode(buffer, later: later, reusing: &message, borrowing: true, pushValues: &pushValues)
+  }
+
+  private static func decode(
+    _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer],
+    reusing message: inout WireMessage, borrowing: Bool,
+    pushValues: inout [UnsafeBufferPointer<Double>]?
+  ) throws(DecodeError) {
+    pushValues = nil
     var reader = ByteReader(buffer, later: later)
     let type = try readHeader(&reader)
     // Bind the payload, then drop the enum's reference: the arrays are then
     // uniquely referenced and are written in place.
-    if type == .push, case .push(var push) = message {
+    if type == .push {
+      var push: GradientPush
+      if case .push(let previous) = message { push = previous } else { push = .empty }
       message = .statusRequest
-      try decodePushBody(&reader, into: &push)
-      try reader.expectEnd()
+      do {
+        try decodePushBody(&reader, into: &push, borrowing: borrowing, borrowed: &pushValues)
+        try reader.expectEnd()
+      } catch {
+        pushValues = nil
+        throw error
+      }
       message = .push(push)
     } else if type == .pushes, case .pushes(var pushes) = message {
       message = .statusRequest
@@ -376,6 +416,14 @@ public enum WireCodec {
   private static func decodePushBody(_ reader: inout ByteReader, into push: inout GradientPush)
     throws(DecodeError)
   {
+    var unused: [UnsafeBufferPointer<Double>]?
+    try decodePushBody(&reader, into: &push, borrowing: false, borrowed: &unused)
+  }
+
+  private static func decodePushBody(
+    _ reader: inout ByteReader, into push: inout GradientPush, borrowing: Bool,
+    borrowed: inout [UnsafeBufferPointer<Double>]?
+  ) throws(DecodeError) {
     push.workerID = try reader.read(UInt32.self, "worker id")
     push.sequence = try reader.read(UInt64.self, "sequence")
     guard push.sequence >= 1 else {
@@ -383,7 +431,8 @@ public enum WireCodec {
     }
     push.computedAtVersion = try reader.read(UInt64.self, "computed-at version")
     try decodeSamples(&reader, into: &push.samples)
-    try decodeTensors(&reader, into: &push.gradient, "gradient")
+    try decodeTensors(
+      &reader, into: &push.gradient, borrowing: borrowing, borrowed: &borrowed, "gradient")
   }
 
   /// Most gradients in one `pushes` frame.
@@ -608,6 +657,19 @@ public enum WireCodec {
     _ reader: inout ByteReader, into tensors: inout NamedTensors,
     _ field: @autoclosure () -> String
   ) throws(DecodeError) {
+    var unused: [UnsafeBufferPointer<Double>]?
+    try decodeTensors(&reader, into: &tensors, borrowing: false, borrowed: &unused, field())
+  }
+
+  /// Decodes named tensors as above; with `borrowing`, when every tensor is
+  /// Float64 with its values in an aligned frame of their own, the values are
+  /// checked where they are and not copied: `borrowed` gets them, in layout
+  /// order, and `tensors` gets the layout and no values.
+  private static func decodeTensors(
+    _ reader: inout ByteReader, into tensors: inout NamedTensors, borrowing: Bool,
+    borrowed: inout [UnsafeBufferPointer<Double>]?, _ field: @autoclosure () -> String
+  ) throws(DecodeError) {
+    borrowed = nil
     let count = try decodeLayoutCount(&reader, field())
     // Take the arrays out so that they are uniquely referenced while written.
     var layout = tensors.layout
@@ -619,6 +681,11 @@ public enum WireCodec {
     }
     let valuesReader = reader
     var total = 0
+    #if _endian(little)
+      var inPlace = borrowing
+    #else
+      var inPlace = false
+    #endif
     for position in 0..<count {
       let previous = position < layout.count ? layout[position] : nil
       let name = try decodeName(&reader, reusing: previous?.name, "\(field()) tensor name")
@@ -631,7 +698,9 @@ public enum WireCodec {
       let elements = try reader.read(UInt64.self, "\(field()) \(name) size")
       let (byteCount, overflow) = Int(clamping: elements).multipliedReportingOverflow(
         by: type.byteCount)
-      try reader.enterValues(byteCount: overflow ? .max : byteCount, "\(field()) \(name) data")
+      let ownFrame = try reader.enterValues(
+        byteCount: overflow ? .max : byteCount, "\(field()) \(name) data")
+      inPlace = inPlace && ownFrame && type == .float64 && reader.isAlignedForFloat64
       guard elements >= 1, elements <= UInt64(reader.remaining / type.byteCount) else {
         throw .truncated(
           field: "\(field()) \(name) data",
@@ -649,6 +718,22 @@ public enum WireCodec {
     }
     try checkUniqueNames(layout)
     var second = valuesReader
+    if inPlace {
+      var parts: [UnsafeBufferPointer<Double>] = []
+      parts.reserveCapacity(layout.count)
+      for spec in layout {
+        skipHeader(of: spec, &second)
+        try second.enterValues(byteCount: spec.count * 8, "\(field()) \(spec.name) data")
+        parts.append(try second.readFiniteInPlace(count: spec.count, "\(field()) \(spec.name)"))
+        try second.leaveValues()
+      }
+      values.removeAll(keepingCapacity: true)
+      // The layout without its values: only `borrowed` holds them.
+      tensors.layout = layout
+      tensors.values = values
+      borrowed = parts
+      return
+    }
     if values.count > total { values.removeLast(values.count - total) }
     if values.count == total {
       try values.withUnsafeMutableBufferPointer { (target) throws(DecodeError) in
@@ -669,6 +754,13 @@ public enum WireCodec {
     tensors = NamedTensors(layout: layout, values: values)
   }
 
+  /// Moves past a tensor's header already read and checked once: a length
+  /// byte, the name, the type tag, the size. (Its values follow, in this frame
+  /// or one of their own.)
+  private static func skipHeader(of spec: TensorSpec, _ reader: inout ByteReader) {
+    reader.skip(1 + spec.name.utf8.count + 1 + 8)
+  }
+
   /// The values of tensors whose `layout` was just read from the same bytes,
   /// each copied and checked into its part of `target`.
   private static func readTensorValues(
@@ -678,9 +770,7 @@ public enum WireCodec {
   ) throws(DecodeError) {
     var filled = 0
     for spec in layout {
-      // The header and the frames were checked: a length byte, the name, the
-      // type tag, the size, then the values in this frame or one of their own.
-      reader.skip(1 + spec.name.utf8.count + 1 + 8)
+      skipHeader(of: spec, &reader)
       try reader.enterValues(
         byteCount: spec.count * spec.elementType.byteCount, "\(field()) \(spec.name) data")
       let part = UnsafeMutableBufferPointer(rebasing: target[filled..<(filled + spec.count)])

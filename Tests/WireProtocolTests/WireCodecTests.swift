@@ -333,6 +333,59 @@ let everyMessage: [WireMessage] = {
     #expect(WireCodec.encodeFrames(everyMessage[2]).count == 1)
   }
 
+  /// A push whose gradient tensors are all Float64 in aligned frames of their
+  /// own is decoded without copying them; any other push is copied as before.
+  @Test func pushValuesAreReadInPlaceOnlyFromAlignedValuesFrames() throws {
+    func push(_ layout: [TensorSpec]) -> GradientPush {
+      GradientPush(
+        workerID: 1, sequence: 2, computedAtVersion: 0, samples: [Sample(index: 0, x: 1, label: 2)],
+        gradient: NamedTensors(
+          layout: layout, values: (0..<layout.totalCount).map { Double($0) + 0.5 }))
+    }
+    func decodeInPlace(_ frames: [[UInt8]], shiftingLaterBy shift: Int = 0) throws -> (
+      WireMessage, [[Double]]?
+    ) {
+      // Each later frame copied `shift` bytes into a buffer, to misalign it at will.
+      let shifted = frames.dropFirst().map { [UInt8](repeating: 0, count: shift) + $0 }
+      return try WireCodec.withFrames([frames[0]] + shifted) {
+        (first, later) throws(DecodeError) in
+        var message = WireMessage.statusRequest
+        var values: [UnsafeBufferPointer<Double>]?
+        try WireCodec.decode(
+          first, later: later.map { UnsafeRawBufferPointer(rebasing: $0[shift...]) },
+          reusing: &message, pushValuesInPlace: &values)
+        return (message, values.map { $0.map { Array($0) } })
+      }
+    }
+    let two = push([TensorSpec(name: "a", count: 2), TensorSpec(name: "b", count: 3)])
+    let (header, parts) = try decodeInPlace(WireCodec.encodeFrames(.push(two), threshold: 8))
+    #expect(parts == [[0.5, 1.5], [2.5, 3.5, 4.5]])
+    guard case .push(let decoded) = header else { throw DecodeError.badMagic }
+    #expect(decoded.gradient.layout == two.gradient.layout && decoded.gradient.values.isEmpty)
+    #expect(decoded.samples == two.samples && decoded.sequence == 2)
+    // Misaligned, partly inline, Float32, or one frame: copied, as a plain decode does.
+    let mixed = push([
+      TensorSpec(name: "a", count: 2), TensorSpec(name: "h", count: 3, elementType: .float32),
+    ])
+    let copiedCases: [([[UInt8]], Int)] = [
+      (WireCodec.encodeFrames(.push(two), threshold: 8), 1),
+      (WireCodec.encodeFrames(.push(two), threshold: 24), 0),
+      (WireCodec.encodeFrames(.push(mixed), threshold: 8), 0),
+      ([WireCodec.encode(.push(two))], 0),
+    ]
+    for (frames, shift) in copiedCases {
+      let (message, parts) = try decodeInPlace(frames, shiftingLaterBy: shift)
+      #expect(parts == nil)
+      #expect(message == (try WireCodec.decode(frames: frames)))
+    }
+    // A NaN read in place is refused as it is when copied, naming its place.
+    var frames = WireCodec.encodeFrames(.push(two), threshold: 8)
+    let last = frames.count - 1
+    frames[last].replaceSubrange(
+      8..<16, with: withUnsafeBytes(of: Double.nan.bitPattern) { Array($0) })
+    #expect(throws: DecodeError.nonFinite(field: "gradient b[1]")) { try decodeInPlace(frames) }
+  }
+
   @Test func hostileCountsFailWithoutAllocating() {
     // A push claiming 2^32-1 samples in a 40-byte frame.
     var writer: [UInt8] = [0x50, 0x53, 3, MessageType.push.rawValue]
