@@ -106,17 +106,9 @@ public final class ServerConnection: ServerLink {
     var deadline = MonotonicClock.milliseconds() + UInt64(max(0, timeoutMilliseconds))
     var sawStop = false
     while true {
-      var now = MonotonicClock.milliseconds()
-      if let grace = graceAfterStopMilliseconds, !sawStop, ShutdownSignal.isRequested {
-        sawStop = true
-        deadline = min(deadline, now + UInt64(grace))
-      }
-      // Wait first, then read: a read that finds nothing costs libzmq a system
-      // call of its own, so reading first would add one to every round trip.
       let decoded: Result<Void, DecodeError>?
       do {
-        let wait = now >= deadline ? 0 : Int(min(deadline - now, 100))
-        decoded = try socket.waitForInput(timeoutMilliseconds: wait) ? receiveQueuedMessage() : nil
+        decoded = try receiveQueuedMessage()
       } catch {
         throw .transport(error)
       }
@@ -129,8 +121,17 @@ public final class ServerConnection: ServerLink {
         case .failure(let error): throw .undecodable(error)
         }
       }
-      now = MonotonicClock.milliseconds()
+      let now = MonotonicClock.milliseconds()
+      if let grace = graceAfterStopMilliseconds, !sawStop, ShutdownSignal.isRequested {
+        sawStop = true
+        deadline = min(deadline, now + UInt64(grace))
+      }
       if now >= deadline { return nil }
+      do {
+        _ = try socket.waitForInput(timeoutMilliseconds: Int(min(deadline - now, 100)))
+      } catch {
+        throw .transport(error)
+      }
     }
   }
 
