@@ -50,12 +50,14 @@ extension Socket {
   func receiveMessage(_ blocking: Blocking = .wait, decodingInto message: inout WireMessage)
     throws(ZMQError) -> Result<Void, DecodeError>?
   {
-    try receiveMessage(blocking, maximumFrames: WireCodec.maximumFrames) { frames in
-      Result { () throws(DecodeError) in
+    var decoded: Result<Void, DecodeError>?
+    _ = try receiveMessage(blocking, maximumFrames: WireCodec.maximumFrames) { frames in
+      decoded = Result { () throws(DecodeError) in
         try frames.checkCount()
         try WireCodec.decode(frames.first, later: frames.later, reusing: &message)
       }
     }
+    return decoded
   }
 }
 

@@ -89,21 +89,24 @@ public final class ServerLoop {
       return server.rejectUndecodable(
         .truncated(field: "payload", needed: 4, remaining: 0), from: peer)
     }
-    return try socket.receiveMessage(.wait, maximumFrames: WireCodec.maximumFrames) { frames in
+    var answers: [Outgoing]?
+    _ = try socket.receiveMessage(.wait, maximumFrames: WireCodec.maximumFrames) { frames in
       var pushValues: [UnsafeBufferPointer<Double>]?
       do throws(DecodeError) {
         try frames.checkCount()
         try WireCodec.decode(
           frames.first, later: frames.later, reusing: &incoming, pushValuesInPlace: &pushValues)
       } catch {
-        return server.rejectUndecodable(error, from: peer)
+        answers = server.rejectUndecodable(error, from: peer)
+        return
       }
       defer { if !incoming.isWorthReusing { incoming = .push(.empty) } }
       // A large gradient is applied where it arrived: libzmq's buffers live
       // until this closure returns.
-      return server.receive(
+      answers = server.receive(
         incoming, pushValuesInPlace: pushValues, from: peer, now: MonotonicClock.milliseconds())
     }
+    return answers
   }
 
   /// Sends each message as [routing id, payload], the payload encoded straight

@@ -248,30 +248,34 @@ public final class Socket {
   /// Receives one whole message and hands its frames' bytes, read in place, to
   /// `body`. At most `maximumFrames` are kept; more are read and dropped, and
   /// counted in `dropped`, so a hostile peer cannot exhaust memory. A message of
-  /// one frame costs no heap allocation of ours. Nil when `.dontWait` finds none.
-  public func receiveMessage<R>(
-    _ blocking: Blocking = .wait, maximumFrames: Int, _ body: (ReceivedFrames) -> R
-  ) throws(ZMQError) -> R? {
+  /// one frame costs no heap allocation of ours. Returns false when `.dontWait`
+  /// finds none. (Not generic: a generic function called from another module
+  /// looks up type metadata at run time, on every message.)
+  public func receiveMessage(
+    _ blocking: Blocking = .wait, maximumFrames: Int, _ body: (ReceivedFrames) -> Void
+  ) throws(ZMQError) -> Bool {
     // On the stack, at an address that stays put: a frame of up to 33 bytes
     // lives inside the zmq_msg_t itself.
     try withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: 1) {
-      (storage) throws(ZMQError) -> R? in
+      (storage) throws(ZMQError) -> Bool in
       let first = storage.baseAddress!
       first.initialize(to: zmq_msg_t())
       zmq_msg_init(first)
       defer { zmq_msg_close(first) }
-      guard try receive(into: first, blocking) else { return nil }
-      return try receiveRest(after: first, maximumFrames: maximumFrames, body)
+      guard try receive(into: first, blocking) else { return false }
+      try receiveRest(after: first, maximumFrames: maximumFrames, body)
+      return true
     }
   }
 
   /// The frames after `first` (if any) of the message being received, and `body`.
-  private func receiveRest<R>(
+  private func receiveRest(
     after first: UnsafeMutablePointer<zmq_msg_t>, maximumFrames: Int,
-    _ body: (ReceivedFrames) -> R
-  ) throws(ZMQError) -> R {
+    _ body: (ReceivedFrames) -> Void
+  ) throws(ZMQError) {
     guard zmq_msg_more(first) != 0 else {
-      return body(ReceivedFrames(first: Self.bytes(of: first), later: [], dropped: 0))
+      body(ReceivedFrames(first: Self.bytes(of: first), later: [], dropped: 0))
+      return
     }
     let kept = max(0, maximumFrames - 1)
     let later = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: max(1, kept))
@@ -302,7 +306,7 @@ public final class Socket {
       zmq_msg_close(&frame)
     }
     let buffers = (0..<count).map { Self.bytes(of: later + $0) }
-    return body(ReceivedFrames(first: Self.bytes(of: first), later: buffers, dropped: dropped))
+    body(ReceivedFrames(first: Self.bytes(of: first), later: buffers, dropped: dropped))
   }
 
   private static func bytes(of message: UnsafeMutablePointer<zmq_msg_t>) -> UnsafeRawBufferPointer {
