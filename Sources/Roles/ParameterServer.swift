@@ -244,10 +244,14 @@ public final class ParameterServer {
   private lazy var hasFloat32: Bool = sliceLayout.hasFloat32
 
   /// Applies `gradient` with the optimizer, keeping Float32 tensors in Float32.
-  private func update(with gradient: GradientValues) {
-    // A closure, not `gradient.forEachPart` itself: a partially applied method
-    // allocates its context on the heap.
-    optimizer.apply(to: &parameters) { part in gradient.forEachPart(part) }
+  private func update(with gradient: [Double]) {
+    optimizer.apply(gradient: gradient, to: &parameters)
+    if hasFloat32 { sliceLayout.roundToElementTypes(&parameters) }
+  }
+
+  /// Applies a gradient read in place, in `parts`, like `update(with:)`.
+  private func update(withParts parts: [UnsafeBufferPointer<Double>]) {
+    optimizer.apply(to: &parameters) { part in parts.forEachPart(part) }
     if hasFloat32 { sliceLayout.roundToElementTypes(&parameters) }
   }
 
@@ -271,8 +275,7 @@ public final class ParameterServer {
     switch message {
     case .join(let join): return self.join(join, from: peer, now: now)
     case .push(let push):
-      let values = pushValues.map(GradientValues.inPlace) ?? .array(push.gradient.values)
-      return self.push(push, values: values, from: peer, now: now)
+      return self.push(push, inPlace: pushValues, from: peer, now: now)
     case .pushes(let pushes): return self.pushes(pushes, from: peer, now: now)
     case .leave(let workerID): return leave(workerID, from: peer)
     case .heartbeat(let workerID):
@@ -452,7 +455,7 @@ public final class ParameterServer {
   // MARK: - Gradients
 
   private func push(
-    _ push: GradientPush, values: GradientValues, from peer: PeerID, now: UInt64
+    _ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]?, from peer: PeerID, now: UInt64
   ) -> [Outgoing] {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuseNotJoined(push.workerID, from: peer)
@@ -489,7 +492,7 @@ public final class ParameterServer {
       guard push.computedAtVersion <= version else {
         return refuseFuture(push, from: peer)
       }
-      applyNow(push, values: values)
+      applyNow(push, inPlace: inPlace)
       return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .sync, .ssp:
       // A worker's gradient belongs to its next clock, never to a step already done.
@@ -502,20 +505,21 @@ public final class ParameterServer {
         )
       }
       pendingSteps.updateValue(
-        keep(push, values: values), forKey: StepSlot(clock: clock, workerID: push.workerID))
+        keep(push, inPlace: inPlace), forKey: StepSlot(clock: clock, workerID: push.workerID))
       clocks[push.workerID] = clock + 1
       deferredReplies[push.workerID] = push.sequence
       return advanceSteps()
     }
   }
 
-  /// Async: applies `push`, whose gradient is `values`, on arrival, as one version.
-  private func applyNow(_ push: GradientPush, values: GradientValues) {
-    update(with: values)
+  /// Async: applies `push` on arrival, as one version; its gradient's values
+  /// are `inPlace` when they were read where they arrived.
+  private func applyNow(_ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil) {
+    if let inPlace { update(withParts: inPlace) } else { update(with: push.gradient.values) }
     version += 1
     gradientsApplied += 1
     recordApplied(push)
-    appendAuditRecords(for: push, values: values)
+    appendAuditRecords(for: push, inPlace: inPlace)
     remember(version)
   }
 
@@ -546,18 +550,18 @@ public final class ParameterServer {
       }
     }
     for push in pushes where window.verdict(for: push.sequence) == .new {
-      applyNow(push, values: .array(push.gradient.values))
+      applyNow(push)
     }
     return answer(weightsReply(to: peer, acknowledging: pushes[pushes.count - 1].sequence))
   }
 
-  /// A copy of `push`, whose gradient is `values`, to keep, in the storage of a
-  /// spare push when there is one.
-  private func keep(_ push: GradientPush, values: GradientValues) -> GradientPush {
+  /// A copy of `push` to keep (its gradient's values `inPlace` when read where
+  /// they arrived), in the storage of a spare push when there is one.
+  private func keep(_ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]?) -> GradientPush {
     guard var kept = sparePushes.popLast() else {
-      guard case .inPlace = values else { return push }
+      guard let inPlace else { return push }
       var copy = push
-      copy.gradient = NamedTensors(layout: push.gradient.layout, values: values.copied)
+      copy.gradient = NamedTensors(layout: push.gradient.layout, values: inPlace.joinedValues)
       return copy
     }
     kept.workerID = push.workerID
@@ -567,7 +571,11 @@ public final class ParameterServer {
     kept.samples.append(contentsOf: push.samples)
     kept.gradient.layout = push.gradient.layout  // shared, and only read
     kept.gradient.values.removeAll(keepingCapacity: true)
-    values.forEachPart { _, part in kept.gradient.values.append(contentsOf: part) }
+    if let inPlace {
+      for part in inPlace { kept.gradient.values.append(contentsOf: part) }
+    } else {
+      kept.gradient.values.append(contentsOf: push.gradient.values)
+    }
     return kept
   }
 
@@ -651,14 +659,14 @@ public final class ParameterServer {
         let count = Double(scratchIDs.count)
         for index in sum.indices { sum[index] /= count }
       }
-      update(with: .array(stepSum))
+      update(with: stepSum)
       let clock = version
       version += 1
       gradientsApplied += UInt64(scratchIDs.count)
       for id in scratchIDs {
         let push = pendingSteps.removeValue(forKey: StepSlot(clock: clock, workerID: id))!
         recordApplied(push)
-        appendAuditRecords(for: push, values: .array(push.gradient.values))
+        appendAuditRecords(for: push)
         // Storage worth keeping only for small models: a big one is not held twice.
         if push.gradient.values.count <= WireCodec.reusableElementLimit { sparePushes.append(push) }
       }
@@ -738,7 +746,9 @@ public final class ParameterServer {
 
   /// Appends to the outbox an audit record of `push`, whose gradient is
   /// `values`, for each subscriber owed one.
-  private func appendAuditRecords(for push: GradientPush, values: GradientValues) {
+  private func appendAuditRecords(
+    for push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil
+  ) {
     guard !subscribers.isEmpty,
       let snapshot = history.last(where: { $0.version == push.computedAtVersion })
     else {
@@ -755,7 +765,10 @@ public final class ParameterServer {
         modelName: configuration.model.name,
         weights: NamedTensors(layout: sliceLayout, values: snapshot.weights),
         samples: push.samples,
-        gradient: NamedTensors(layout: push.gradient.layout, values: values.copied))
+        gradient: inPlace.map {
+          NamedTensors(layout: push.gradient.layout, values: $0.joinedValues)
+        }
+          ?? push.gradient)
       outbox.append(Outgoing(to: key, .auditRecord(record)))
     }
   }
@@ -827,31 +840,17 @@ public final class ParameterServer {
   }
 }
 
-/// A push's gradient values: its own array, or parts read in place from the
-/// frames it arrived in (valid only while the server handles it).
-enum GradientValues {
-  case array([Double])
-  case inPlace([UnsafeBufferPointer<Double>])
-
-  /// Hands each part, with its first flat index, to `body`, in order.
+extension Array where Element == UnsafeBufferPointer<Double> {
+  /// Hands each part of a gradient read in place, with its first flat index,
+  /// to `body`, in order.
   func forEachPart(_ body: (_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) {
-    switch self {
-    case .array(let values):
-      values.withUnsafeBufferPointer { body(0, $0) }
-    case .inPlace(let parts):
-      var offset = 0
-      for part in parts {
-        body(offset, part)
-        offset += part.count
-      }
+    var offset = 0
+    for part in self {
+      body(offset, part)
+      offset += part.count
     }
   }
 
-  /// The values as an array (a copy when they are in place).
-  var copied: [Double] {
-    switch self {
-    case .array(let values): values
-    case .inPlace(let parts): Array(parts.joined())
-    }
-  }
+  /// The parts' values in one array (a copy, to keep).
+  var joinedValues: [Double] { flatMap { $0 } }
 }

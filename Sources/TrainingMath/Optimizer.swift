@@ -160,8 +160,28 @@ public struct Optimizer: Equatable, Sendable {
   /// Applies one update in place.
   public mutating func apply(gradient: [Double], to weights: inout [Double]) {
     precondition(gradient.count == weights.count, "gradient and weights differ in size")
-    gradient.withUnsafeBufferPointer { gradient in
-      apply(to: &weights) { part in part(0, gradient) }
+    let step = UpdateStep(self)
+    gradient.withUnsafeBufferPointer { g in
+      weights.withUnsafeMutableBufferPointer { w in
+        withMoments { m, v in step.apply(g, to: w, moments: m, v) }
+      }
+    }
+    self.step += 1
+  }
+
+  /// The moments' storage, writable; SGD's empty arrays are not touched (even
+  /// asking for an empty array's storage checks it is unique, on every update).
+  private mutating func withMoments(
+    _ body: (UnsafeMutableBufferPointer<Double>, UnsafeMutableBufferPointer<Double>) -> Void
+  ) {
+    let none = UnsafeMutableBufferPointer<Double>(start: nil, count: 0)
+    switch settings.kind {
+    case .sgd: body(none, none)
+    case .momentum: firstMoment.withUnsafeMutableBufferPointer { body($0, none) }
+    case .adam:
+      firstMoment.withUnsafeMutableBufferPointer { m in
+        secondMoment.withUnsafeMutableBufferPointer { v in body(m, v) }
+      }
     }
   }
 
@@ -173,50 +193,77 @@ public struct Optimizer: Equatable, Sendable {
     to weights: inout [Double],
     gradientParts parts: ((_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) -> Void
   ) {
-    let rate = currentLearningRate
-    let kind = settings.kind
-    let (beta1, beta2, epsilon) = (settings.beta1, settings.beta2, settings.epsilon)
-    let t = Double(step + 1)
-    let correction1 = 1 - pow(beta1, t)
-    let correction2 = 1 - pow(beta2, t)
+    let step = UpdateStep(self)
     var covered = 0
     weights.withUnsafeMutableBufferPointer { w in
-      firstMoment.withUnsafeMutableBufferPointer { m in
-        secondMoment.withUnsafeMutableBufferPointer { v in
-          parts { offset, g in
-            precondition(offset >= 0 && offset + g.count <= w.count, "gradient part out of range")
-            covered += g.count
-            // The part's own slices, indexed from 0 like `g`: the loops vectorize.
-            let range = offset..<(offset + g.count)
-            let w = UnsafeMutableBufferPointer(rebasing: w[range])
-            switch kind {
-            case .sgd:
-              for index in g.indices { w[index] = w[index] - rate * g[index] }
-            case .momentum:
-              let m = UnsafeMutableBufferPointer(rebasing: m[range])
-              for index in g.indices {
-                m[index] = beta1 * m[index] + g[index]
-                w[index] = w[index] - rate * m[index]
-              }
-            case .adam:
-              let (m, v) = (
-                UnsafeMutableBufferPointer(rebasing: m[range]),
-                UnsafeMutableBufferPointer(rebasing: v[range])
-              )
-              for index in g.indices {
-                m[index] = beta1 * m[index] + (1 - beta1) * g[index]
-                v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
-                let mHat = m[index] / correction1
-                let vHat = v[index] / correction2
-                w[index] = w[index] - rate * mHat / (vHat.squareRoot() + epsilon)
-              }
-            }
-          }
+      withMoments { m, v in
+        parts { offset, g in
+          precondition(offset >= 0 && offset + g.count <= w.count, "gradient part out of range")
+          covered += g.count
+          // The part's own slices, indexed from 0 like `g`: the loops vectorize.
+          let range = offset..<(offset + g.count)
+          step.apply(
+            g, to: UnsafeMutableBufferPointer(rebasing: w[range]),
+            moments: m.isEmpty ? m : UnsafeMutableBufferPointer(rebasing: m[range]),
+            v.isEmpty ? v : UnsafeMutableBufferPointer(rebasing: v[range]))
         }
       }
     }
     precondition(covered == weights.count, "gradient parts do not cover the weights")
-    step += 1
+    self.step += 1
+  }
+}
+
+/// One update's constants, and the update of a run of weights: the one loop
+/// behind both ways of applying a gradient.
+private struct UpdateStep {
+  let kind: OptimizerKind
+  let rate: Double
+  let beta1: Double
+  let beta2: Double
+  let epsilon: Double
+  /// Adam's bias corrections (1 otherwise: two `pow` calls are not worth
+  /// paying for SGD on a tiny model, where an update is a few nanoseconds).
+  let correction1: Double
+  let correction2: Double
+
+  init(_ optimizer: Optimizer) {
+    let settings = optimizer.settings
+    kind = settings.kind
+    rate = optimizer.currentLearningRate
+    (beta1, beta2, epsilon) = (settings.beta1, settings.beta2, settings.epsilon)
+    if kind == .adam {
+      let t = Double(optimizer.step + 1)
+      (correction1, correction2) = (1 - pow(beta1, t), 1 - pow(beta2, t))
+    } else {
+      (correction1, correction2) = (1, 1)
+    }
+  }
+
+  /// Updates `w` by `g`, with momentum's velocity or Adam's moments in `m`
+  /// and `v` (empty when the kind keeps none), all indexed alike.
+  @inline(__always)
+  func apply(
+    _ g: UnsafeBufferPointer<Double>, to w: UnsafeMutableBufferPointer<Double>,
+    moments m: UnsafeMutableBufferPointer<Double>, _ v: UnsafeMutableBufferPointer<Double>
+  ) {
+    switch kind {
+    case .sgd:
+      for index in g.indices { w[index] = w[index] - rate * g[index] }
+    case .momentum:
+      for index in g.indices {
+        m[index] = beta1 * m[index] + g[index]
+        w[index] = w[index] - rate * m[index]
+      }
+    case .adam:
+      for index in g.indices {
+        m[index] = beta1 * m[index] + (1 - beta1) * g[index]
+        v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
+        let mHat = m[index] / correction1
+        let vHat = v[index] / correction2
+        w[index] = w[index] - rate * mHat / (vHat.squareRoot() + epsilon)
+      }
+    }
   }
 }
 
