@@ -5,14 +5,23 @@
 struct ByteReader {
   private var buffer: UnsafeRawBufferPointer
   private(set) var offset = 0
-  /// The frames after the first, and how many of them have been entered.
-  private let laterFrames: [UnsafeRawBufferPointer]
+  /// The frames after the first, and how many of them have been entered. A
+  /// pointer, not an array, so that a reader is plain data: the decoder copies
+  /// it to read a message twice, without reference counting.
+  private let laterFrames: UnsafeBufferPointer<UnsafeRawBufferPointer>
+  private let firstFrame: UnsafeRawBufferPointer
   private var framesEntered = 0
   /// Whether the current frame holds only the values being read.
   private var inValuesFrame = false
 
-  init(_ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer] = []) {
+  /// A reader of `buffer`, then of the frames `later` points to, which must
+  /// outlive the reader.
+  init(
+    _ buffer: UnsafeRawBufferPointer,
+    later: UnsafeBufferPointer<UnsafeRawBufferPointer> = UnsafeBufferPointer(start: nil, count: 0)
+  ) {
     self.buffer = buffer
+    firstFrame = buffer
     laterFrames = later
   }
 
@@ -29,6 +38,24 @@ struct ByteReader {
     }
   }
 
+  /// Where the reader is, to come back to with `seek(to:)` (two words: cheap
+  /// to note on every tensor).
+  struct Position {
+    fileprivate var framesEntered: Int
+    fileprivate var offset: Int
+  }
+
+  /// The current position (never inside a values frame: noted at a header).
+  var position: Position { Position(framesEntered: framesEntered, offset: offset) }
+
+  /// Goes back to `position`, noted earlier on this reader.
+  mutating func seek(to position: Position) {
+    framesEntered = position.framesEntered
+    buffer = framesEntered == 0 ? firstFrame : laterFrames[framesEntered - 1]
+    offset = position.offset
+    inValuesFrame = false
+  }
+
   private mutating func enterNextFrame() {
     buffer = laterFrames[framesEntered]
     framesEntered += 1
@@ -38,8 +65,10 @@ struct ByteReader {
   /// Where `byteCount` bytes of a tensor's values begin: when the current frame
   /// is used up and another follows, the values must fill that frame exactly.
   /// Otherwise they follow in the current frame (the caller checks they fit).
-  /// Returns whether the values are in a frame of their own.
-  @discardableResult
+  /// Returns whether the values are in a frame of their own. Always inlined:
+  /// called for every tensor, and otherwise its message's captures (the field
+  /// name) cost a retain and a release each time, error or not.
+  @discardableResult @inline(__always)
   mutating func enterValues(byteCount: Int, _ field: @autoclosure () -> String)
     throws(DecodeError) -> Bool
   {
@@ -64,6 +93,7 @@ struct ByteReader {
 
   /// Where a tensor's values end: after a frame of their own, the message goes on
   /// in the next frame, if one follows (it may not be empty).
+  @inline(__always)
   mutating func leaveValues() throws(DecodeError) {
     guard inValuesFrame else { return }
     inValuesFrame = false

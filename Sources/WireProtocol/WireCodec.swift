@@ -323,10 +323,15 @@ public enum WireCodec {
   public static func decode(
     _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer] = []
   ) throws(DecodeError) -> WireMessage {
-    var reader = ByteReader(buffer, later: later)
-    let message = try decodeBody(try readHeader(&reader), &reader)
-    try reader.expectEnd()
-    return message
+    let result = later.withUnsafeBufferPointer { later in
+      Result { () throws(DecodeError) in
+        var reader = ByteReader(buffer, later: later)
+        let message = try decodeBody(try readHeader(&reader), &reader)
+        try reader.expectEnd()
+        return message
+      }
+    }
+    return try result.get()
   }
 
   /// Tensor storage worth keeping from one message for the next: up to 2^17
@@ -365,6 +370,25 @@ public enum WireCodec {
 
   private static func decode(
     _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer],
+    reusing message: inout WireMessage, borrowing: Bool,
+    pushValues: inout [UnsafeBufferPointer<Double>]?
+  ) throws(DecodeError) {
+    guard !later.isEmpty else {
+      return try decode(
+        buffer, later: UnsafeBufferPointer(start: nil, count: 0), reusing: &message,
+        borrowing: borrowing, pushValues: &pushValues)
+    }
+    let result = later.withUnsafeBufferPointer { later in
+      Result { () throws(DecodeError) in
+        try decode(
+          buffer, later: later, reusing: &message, borrowing: borrowing, pushValues: &pushValues)
+      }
+    }
+    try result.get()
+  }
+
+  private static func decode(
+    _ buffer: UnsafeRawBufferPointer, later: UnsafeBufferPointer<UnsafeRawBufferPointer>,
     reusing message: inout WireMessage, borrowing: Bool,
     pushValues: inout [UnsafeBufferPointer<Double>]?
   ) throws(DecodeError) {
@@ -650,9 +674,7 @@ public enum WireCodec {
   }
 
   /// Decodes named tensors into `tensors`, reusing its arrays' capacity and the
-  /// names and specs that are unchanged. The layout is read first, skipping the
-  /// values, so that a larger message's values are written once, straight into
-  /// new storage, rather than into storage zero-filled first.
+  /// names and specs that are unchanged.
   private static func decodeTensors(
     _ reader: inout ByteReader, into tensors: inout NamedTensors,
     _ field: @autoclosure () -> String
@@ -665,6 +687,12 @@ public enum WireCodec {
   /// Float64 with its values in an aligned frame of their own, the values are
   /// checked where they are and not copied: `borrowed` gets them, in layout
   /// order, and `tensors` gets the layout and no values.
+  ///
+  /// One pass copies values into the storage at hand while they fit. From the
+  /// first tensor that does not fit (or that may be read in place) on, values
+  /// are skipped and read in a second pass once the whole layout is known: into
+  /// new storage sized once, so a larger message is not zero-filled first, or
+  /// where they are.
   private static func decodeTensors(
     _ reader: inout ByteReader, into tensors: inout NamedTensors, borrowing: Bool,
     borrowed: inout [UnsafeBufferPointer<Double>]?, _ field: @autoclosure () -> String
@@ -679,14 +707,15 @@ public enum WireCodec {
       layout.removeAll(keepingCapacity: true)
       layout.reserveCapacity(count)
     }
-    let valuesReader = reader
     var total = 0
+    var deferred: DeferredValues?
     #if _endian(little)
       var inPlace = borrowing
     #else
       var inPlace = false
     #endif
     for position in 0..<count {
+      let header = reader.position
       let previous = position < layout.count ? layout[position] : nil
       let name = try decodeName(&reader, reusing: previous?.name, "\(field()) tensor name")
       let tag = try reader.read(UInt8.self, "\(field()) \(name) element type")
@@ -706,9 +735,34 @@ public enum WireCodec {
           field: "\(field()) \(name) data",
           needed: Int(clamping: elements) &* type.byteCount, remaining: reader.remaining)
       }
-      reader.skip(byteCount)
+      let end = total + Int(elements)
+      // A value that is not finite defers this tensor too: the second pass
+      // reports it after any error in the rest of the layout, as it does when
+      // nothing could be copied in the first pass (the storage at hand must not
+      // change which error a message gets).
+      if deferred == nil && !inPlace && end <= values.count
+        && values.withUnsafeMutableBufferPointer({ all in
+          let target = UnsafeMutableBufferPointer(rebasing: all[total..<end])
+          do throws(DecodeError) {
+            switch type {
+            case .float64: try reader.readFiniteArray(into: target, "\(field()) \(name)")
+            case .float32: try reader.readFiniteFloat32Array(into: target, "\(field()) \(name)")
+            }
+            return true
+          } catch {
+            return false
+          }
+        })
+      {
+        // Copied.
+      } else {
+        if deferred == nil {
+          deferred = DeferredValues(header: header, element: total, position: position)
+        }
+        reader.skip(byteCount)
+      }
       try reader.leaveValues()
-      total += Int(elements)
+      total = end
       let spec = TensorSpec(name: name, count: Int(elements), elementType: type)
       if position < layout.count {
         if layout[position] != spec { layout[position] = spec }
@@ -717,41 +771,90 @@ public enum WireCodec {
       }
     }
     try checkUniqueNames(layout)
-    var second = valuesReader
-    if inPlace {
-      var parts: [UnsafeBufferPointer<Double>] = []
-      parts.reserveCapacity(layout.count)
-      for spec in layout {
-        skipHeader(of: spec, &second)
-        try second.enterValues(byteCount: spec.count * 8, "\(field()) \(spec.name) data")
-        parts.append(try second.readFiniteInPlace(count: spec.count, "\(field()) \(spec.name)"))
-        try second.leaveValues()
+    if let deferred {
+      if inPlace {
+        reader.seek(to: deferred.header)
+        borrowed = try readValuesInPlace(&reader, deferred, layout: layout, field())
+        values.removeAll(keepingCapacity: true)
+        // The layout without its values: only `borrowed` holds them. Built
+        // apart and assigned whole: assigning `tensors` field by field slowed
+        // every decode through this function by a third.
+        var withoutValues = NamedTensors.empty
+        withoutValues.layout = layout
+        withoutValues.values = values
+        tensors = withoutValues
+        return
       }
-      values.removeAll(keepingCapacity: true)
-      // The layout without its values: only `borrowed` holds them.
-      tensors.layout = layout
-      tensors.values = values
-      borrowed = parts
-      return
-    }
-    if values.count > total { values.removeLast(values.count - total) }
-    if values.count == total {
-      try values.withUnsafeMutableBufferPointer { (target) throws(DecodeError) in
-        try readTensorValues(&second, layout: layout, into: target, field())
-      }
-    } else {
-      var failure: DecodeError?
-      values = [Double](unsafeUninitializedCapacity: total) { target, initialized in
-        do throws(DecodeError) {
-          try readTensorValues(&second, layout: layout, into: target, field())
-          initialized = total
-        } catch {
-          failure = error
-        }
-      }
-      if let failure { throw failure }
+      let end = reader.position
+      reader.seek(to: deferred.header)
+      try readDeferredValues(
+        &reader, deferred, layout: layout, total: total, into: &values, field())
+      reader.seek(to: end)
+    } else if values.count > total {
+      values.removeLast(values.count - total)
     }
     tensors = NamedTensors(layout: layout, values: values)
+  }
+
+  /// Where `decodeTensors` left values for a second pass: a tensor's header,
+  /// its first flat element, its position in the layout.
+  private struct DeferredValues {
+    var header: ByteReader.Position
+    var element: Int
+    var position: Int
+  }
+
+  /// The second pass, when every tensor's values are in an aligned frame of
+  /// their own: each checked where it is. Kept out of `decodeTensors`, whose
+  /// first pass, on every message, compiles tighter without it.
+  @inline(never)
+  private static func readValuesInPlace(
+    _ reader: inout ByteReader, _ deferred: DeferredValues, layout: [TensorSpec],
+    _ field: String
+  ) throws(DecodeError) -> [UnsafeBufferPointer<Double>] {
+    var parts: [UnsafeBufferPointer<Double>] = []
+    parts.reserveCapacity(layout.count)
+    for spec in layout[deferred.position...] {
+      skipHeader(of: spec, &reader)
+      try reader.enterValues(byteCount: spec.count * 8, "\(field) \(spec.name) data")
+      parts.append(try reader.readFiniteInPlace(count: spec.count, "\(field) \(spec.name)"))
+      try reader.leaveValues()
+    }
+    return parts
+  }
+
+  /// The second pass otherwise: the deferred tensors' values copied into
+  /// `values` when it holds `total` elements, or else into new storage sized
+  /// once, after the values the first pass read (never zero-filled first).
+  @inline(never)
+  private static func readDeferredValues(
+    _ reader: inout ByteReader, _ deferred: DeferredValues, layout: [TensorSpec], total: Int,
+    into values: inout [Double], _ field: String
+  ) throws(DecodeError) {
+    let rest = layout[deferred.position...]
+    if values.count >= total {
+      values.removeLast(values.count - total)
+      try values.withUnsafeMutableBufferPointer { (all) throws(DecodeError) in
+        let target = UnsafeMutableBufferPointer(rebasing: all[deferred.element...])
+        try readTensorValues(&reader, layout: rest, into: target, field)
+      }
+      return
+    }
+    var failure: DecodeError?
+    let old = values
+    values = [Double](unsafeUninitializedCapacity: total) { target, initialized in
+      do throws(DecodeError) {
+        old.withUnsafeBufferPointer { old in
+          _ = target.initialize(fromContentsOf: old[..<deferred.element])
+        }
+        let tail = UnsafeMutableBufferPointer(rebasing: target[deferred.element...])
+        try readTensorValues(&reader, layout: rest, into: tail, field)
+        initialized = total
+      } catch {
+        failure = error
+      }
+    }
+    if let failure { throw failure }
   }
 
   /// Moves past a tensor's header already read and checked once: a length
@@ -764,7 +867,7 @@ public enum WireCodec {
   /// The values of tensors whose `layout` was just read from the same bytes,
   /// each copied and checked into its part of `target`.
   private static func readTensorValues(
-    _ reader: inout ByteReader, layout: [TensorSpec],
+    _ reader: inout ByteReader, layout: ArraySlice<TensorSpec>,
     into target: UnsafeMutableBufferPointer<Double>,
     _ field: @autoclosure () -> String
   ) throws(DecodeError) {

@@ -386,6 +386,37 @@ let everyMessage: [WireMessage] = {
     #expect(throws: DecodeError.nonFinite(field: "gradient b[1]")) { try decodeInPlace(frames) }
   }
 
+  /// Which error a message gets does not depend on the storage it is decoded
+  /// into: a NaN in a first tensor and a duplicate name in the next give the
+  /// same error fresh and into a previous message with room to spare.
+  @Test func errorsDoNotDependOnTheStorageDecodedInto() throws {
+    let good = WireMessage.weights(
+      WeightsReply(
+        version: 1,
+        parameters: NamedTensors(
+          layout: [TensorSpec(name: "a", count: 2), TensorSpec(name: "b", count: 2)],
+          values: [1, 2, 3, 4])))
+    var bytes = patch(WireCodec.encode(good), 1, with: .nan)
+    // Rename "b" to "a": the layout is now wrong as well.
+    let bName = try #require(bytes.lastIndex(of: UInt8(ascii: "b")))
+    bytes[bName] = UInt8(ascii: "a")
+    let fresh = Result { () throws(DecodeError) in try WireCodec.decode(bytes) }
+    var previous = WireMessage.weights(
+      WeightsReply(
+        version: 0,
+        parameters: NamedTensors(
+          layout: [TensorSpec(name: "x", count: 64)], values: [Double](repeating: 0, count: 64))))
+    let reused = bytes.withUnsafeBytes { buffer in
+      Result { () throws(DecodeError) in try WireCodec.decode(buffer, reusing: &previous) }
+    }
+    #expect(throws: DecodeError.invalid(field: "tensor name", reason: "\"a\" appears twice")) {
+      try fresh.get()
+    }
+    #expect(throws: DecodeError.invalid(field: "tensor name", reason: "\"a\" appears twice")) {
+      try reused.get()
+    }
+  }
+
   @Test func hostileCountsFailWithoutAllocating() {
     // A push claiming 2^32-1 samples in a 40-byte frame.
     var writer: [UInt8] = [0x50, 0x53, 3, MessageType.push.rawValue]
