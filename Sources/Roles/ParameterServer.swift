@@ -744,8 +744,8 @@ public final class ParameterServer {
     if history.count > limit { history.removeFirst(history.count - limit) }
   }
 
-  /// Appends to the outbox an audit record of `push`, whose gradient is
-  /// `values`, for each subscriber owed one.
+  /// Appends to the outbox an audit record of `push` for each subscriber owed
+  /// one (its gradient's values copied from `inPlace` when read where they arrived).
   private func appendAuditRecords(
     for push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil
   ) {
