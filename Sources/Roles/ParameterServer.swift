@@ -93,8 +93,11 @@ public final class ParameterServer {
   /// The configuration in force. Its `initialParameters` are moved into
   /// `parameters` (and emptied here), so the server holds one copy, not two.
   public private(set) var configuration: ServerConfiguration
-  /// The current parameters.
-  public private(set) var parameters: [Double]
+  /// The current parameters, each tensor in its element type.
+  public private(set) var store: ParameterStore
+  /// The current parameters as Float64 (the storage itself when no tensor is
+  /// Float32).
+  public var parameters: [Double] { store.values }
   /// The optimizer with its state.
   public private(set) var optimizer: Optimizer
   /// The number of updates applied to the parameters.
@@ -158,7 +161,8 @@ public final class ParameterServer {
   /// A server starting from the configuration's initial parameters at version 0.
   public init(configuration: ServerConfiguration) {
     self.configuration = configuration
-    self.parameters = configuration.initialParameters
+    store = ParameterStore(
+      layout: configuration.sliceLayout, values: configuration.initialParameters)
     self.configuration.initialParameters = []
     optimizer = Optimizer(
       settings: configuration.optimizer, parameterCount: configuration.initialParameters.count)
@@ -197,7 +201,7 @@ public final class ParameterServer {
     }
     restored.initialParameters = []
     self.configuration = restored
-    parameters = checkpoint.parameters
+    store = ParameterStore(layout: restored.sliceLayout, values: checkpoint.parameters)
     optimizer = checkpoint.optimizer
     version = checkpoint.version
     gradientsApplied = checkpoint.gradientsApplied
@@ -233,26 +237,23 @@ public final class ParameterServer {
       })
   }
 
-  /// The parameters with their layout.
+  /// The parameters with their layout (a Float64 copy when some tensor is
+  /// Float32; otherwise the storage itself, shared).
   public var namedParameters: NamedTensors {
-    NamedTensors(layout: sliceLayout, values: parameters)
+    NamedTensors(layout: sliceLayout, values: store.values)
   }
 
   /// The owned slice's layout, computed once (it is on every reply).
   private lazy var sliceLayout: [TensorSpec] = configuration.sliceLayout
-  /// Whether some owned tensor is Float32, whose values are rounded after each update.
-  private lazy var hasFloat32: Bool = sliceLayout.hasFloat32
-
-  /// Applies `gradient` with the optimizer, keeping Float32 tensors in Float32.
+  /// Applies `gradient` with the optimizer (a Float32 tensor is stored, so
+  /// rounded, as Float32).
   private func update(with gradient: [Double]) {
-    optimizer.apply(gradient: gradient, to: &parameters)
-    if hasFloat32 { sliceLayout.roundToElementTypes(&parameters) }
+    store.apply(&optimizer, gradient: gradient)
   }
 
   /// Applies a gradient read in place, in `parts`, like `update(with:)`.
   private func update(withParts parts: [UnsafeBufferPointer<Double>]) {
-    optimizer.apply(to: &parameters) { part in parts.forEachPart(part) }
-    if hasFloat32 { sliceLayout.roundToElementTypes(&parameters) }
+    store.apply(&optimizer) { part in parts.forEachPart(part) }
   }
 
   /// Handles one decoded message from `peer` at monotonic time `now` (ms) and
@@ -645,8 +646,8 @@ public final class ParameterServer {
       scratchIDs.removeAll(keepingCapacity: true)
       for slot in pendingSteps.keys where slot.clock == version { scratchIDs.append(slot.workerID) }
       scratchIDs.sort()
-      if stepSum.count != parameters.count {
-        stepSum = [Double](repeating: 0, count: parameters.count)
+      if stepSum.count != store.count {
+        stepSum = [Double](repeating: 0, count: store.count)
       }
       stepSum.withUnsafeMutableBufferPointer { sum in
         for index in sum.indices { sum[index] = 0 }

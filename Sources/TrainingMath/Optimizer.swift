@@ -193,24 +193,47 @@ public struct Optimizer: Equatable, Sendable {
     to weights: inout [Double],
     gradientParts parts: ((_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) -> Void
   ) {
-    let step = UpdateStep(self)
     var covered = 0
     weights.withUnsafeMutableBufferPointer { w in
-      withMoments { m, v in
+      update { runs in
         parts { offset, g in
           precondition(offset >= 0 && offset + g.count <= w.count, "gradient part out of range")
           covered += g.count
-          // The part's own slices, indexed from 0 like `g`: the loops vectorize.
-          let range = offset..<(offset + g.count)
-          step.apply(
-            g, to: UnsafeMutableBufferPointer(rebasing: w[range]),
-            moments: m.isEmpty ? m : UnsafeMutableBufferPointer(rebasing: m[range]),
-            v.isEmpty ? v : UnsafeMutableBufferPointer(rebasing: v[range]))
+          runs.apply(at: offset, g, to: UnsafeMutableBufferPointer(rebasing: w[offset...]))
         }
       }
     }
     precondition(covered == weights.count, "gradient parts do not cover the weights")
+  }
+
+  /// One update whose weights the caller keeps in runs of its own (of Double
+  /// or Float, say): `body` applies it to each run with the `UpdateRuns` it
+  /// is handed; together the runs must cover the parameters once.
+  mutating func update(_ body: (UpdateRuns) -> Void) {
+    let step = UpdateStep(self)
+    withMoments { m, v in body(UpdateRuns(step: step, m: m, v: v)) }
     self.step += 1
+  }
+}
+
+/// One update applied run by run: a run of the gradient at a flat offset, to
+/// weights of either floating-point type, with the moments at that offset.
+struct UpdateRuns {
+  fileprivate let step: UpdateStep
+  fileprivate let m: UnsafeMutableBufferPointer<Double>
+  fileprivate let v: UnsafeMutableBufferPointer<Double>
+
+  /// Updates `w`'s first `g.count` weights, flat elements `offset...`, by `g`.
+  @inline(__always)
+  func apply<W: BinaryFloatingPoint>(
+    at offset: Int, _ g: UnsafeBufferPointer<Double>, to w: UnsafeMutableBufferPointer<W>
+  ) {
+    // The run's own slices, indexed from 0 like `g`: the loops vectorize.
+    let range = offset..<(offset + g.count)
+    step.apply(
+      g, to: UnsafeMutableBufferPointer(rebasing: w[0..<g.count]),
+      moments: m.isEmpty ? m : UnsafeMutableBufferPointer(rebasing: m[range]),
+      v.isEmpty ? v : UnsafeMutableBufferPointer(rebasing: v[range]))
   }
 }
 
@@ -241,19 +264,20 @@ private struct UpdateStep {
   }
 
   /// Updates `w` by `g`, with momentum's velocity or Adam's moments in `m`
-  /// and `v` (empty when the kind keeps none), all indexed alike.
+  /// and `v` (empty when the kind keeps none), all indexed alike. The update
+  /// is computed in Float64 and rounded once into `W`.
   @inline(__always)
-  func apply(
-    _ g: UnsafeBufferPointer<Double>, to w: UnsafeMutableBufferPointer<Double>,
+  func apply<W: BinaryFloatingPoint>(
+    _ g: UnsafeBufferPointer<Double>, to w: UnsafeMutableBufferPointer<W>,
     moments m: UnsafeMutableBufferPointer<Double>, _ v: UnsafeMutableBufferPointer<Double>
   ) {
     switch kind {
     case .sgd:
-      for index in g.indices { w[index] = w[index] - rate * g[index] }
+      for index in g.indices { w[index] = W(Double(w[index]) - rate * g[index]) }
     case .momentum:
       for index in g.indices {
         m[index] = beta1 * m[index] + g[index]
-        w[index] = w[index] - rate * m[index]
+        w[index] = W(Double(w[index]) - rate * m[index])
       }
     case .adam:
       for index in g.indices {
@@ -261,7 +285,7 @@ private struct UpdateStep {
         v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
         let mHat = m[index] / correction1
         let vHat = v[index] / correction2
-        w[index] = w[index] - rate * mHat / (vHat.squareRoot() + epsilon)
+        w[index] = W(Double(w[index]) - rate * mHat / (vHat.squareRoot() + epsilon))
       }
     }
   }

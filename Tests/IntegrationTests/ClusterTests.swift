@@ -269,7 +269,7 @@ import WireProtocol
     let line = try #require(run.output.split(separator: "\n").last)
     let figures = try #require(
       try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Any]])
-    #expect(figures.count == 4)
+    #expect(figures.count == 5)
     for figure in figures {
       #expect((figure["value"] as? Double ?? 0) > 0, "\(figure)")
       #expect((figure["baseline"] as? Double ?? 0) > 0, "\(figure)")

@@ -4,7 +4,8 @@ import TrainingMath
 import WireProtocol
 import ZeroMQ
 
-/// Resident memory of a real `pstrain server` process holding 10M Float64 parameters.
+/// Resident memory of a real `pstrain server` process holding 10M Float64
+/// parameters, and 10M Float32 ones.
 enum MemoryBenchmark {
   /// VmRSS and VmHWM of process `pid`, in bytes.
   static func residentMemory(of pid: Int32) -> (current: Double, peak: Double) {
@@ -21,11 +22,13 @@ enum MemoryBenchmark {
     return (field("VmRSS"), field("VmHWM"))
   }
 
-  /// Starts `pstrain server --layers L`, waits until it listens, and returns it.
-  static func startServer(layers: Int) throws -> (ChildProcess, String) {
+  /// Starts `pstrain server --layers L --dtype D`, waits until it listens, and returns it.
+  static func startServer(layers: Int, dtype: String = "float64") throws -> (ChildProcess, String) {
     let child = try ChildProcess(
       name: "server", executable: currentExecutablePath(),
-      arguments: ["server", "--bind", "tcp://127.0.0.1:*", "--layers", "\(layers)"])
+      arguments: [
+        "server", "--bind", "tcp://127.0.0.1:*", "--layers", "\(layers)", "--dtype", dtype,
+      ])
     guard
       let line = child.waitForLine(
         timeoutMilliseconds: 60_000, matching: { $0.hasPrefix("listening ") })
@@ -58,6 +61,11 @@ enum MemoryBenchmark {
     usleep(200_000)
     let after = residentMemory(of: big.pid)
     let parameterMemory = after.current - fixed
+    big.stop()
+    let (float32, _) = try startServer(layers: layers, dtype: "float32")
+    defer { float32.stop() }
+    usleep(200_000)
+    let float32Idle = residentMemory(of: float32.pid).current
     return [
       BenchFigure(
         suite: "memory",
@@ -73,6 +81,12 @@ enum MemoryBenchmark {
         note: String(
           format: "peak (VmHWM) %.1f MB while the gradient and reply buffers were alive",
           after.peak / 1e6)),
+      BenchFigure(
+        suite: "memory",
+        name: "server resident memory for \(layers / 1_000_000)M Float32 parameters, idle",
+        value: (float32Idle - fixed) / 1e6, unit: "MB above the fixed overhead",
+        baseline: rawBytes / 2 / 1e6, baselineName: "raw parameter bytes", higherIsBetter: false,
+        note: "a Float32 tensor is stored as Float32"),
     ]
   }
 }
