@@ -170,6 +170,12 @@ struct ByteReader {
     (bits & 0x7FF0_0000_0000_0000) &+ 0x0010_0000_0000_0000
   }
 
+  /// The same carry test on binary32's exponent: into bit 31.
+  @inline(__always)
+  private static func nonFiniteCarry(_ bits: UInt32) -> UInt32 {
+    (bits & 0x7F80_0000) &+ 0x0080_0000
+  }
+
   /// `count` finite Float64 values where they are, checked but not copied: for
   /// values aligned in the host's byte order (little-endian), valid as long as
   /// the frame is.
@@ -198,14 +204,11 @@ struct ByteReader {
     let count = target.count
     try requireElements(count, of: 4, field())
     let source = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count * 4)])
-    // The same carry test as for Float64, on binary32's exponent.
-    let exponent: UInt32 = 0x7F80_0000
-    let lowestExponentBit: UInt32 = 0x0080_0000
     var carries: UInt32 = 0
     for index in 0..<count {
       let bits = UInt32(
         littleEndian: source.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))
-      carries |= (bits & exponent) &+ lowestExponentBit
+      carries |= Self.nonFiniteCarry(bits)
       target[index] = Double(Float(bitPattern: bits))
     }
     if carries >> 31 != 0 {
