@@ -28,7 +28,7 @@ public final class ServerLoop {
     try socket.set(
       SocketDefaults.server(
         maximumMessageSize: SocketDefaults.maximumMessageSize(
-          parameterCount: server.parameters.count)))
+          parameterCount: server.store.count)))
     if let security { try socket.set(security.socketOptions) }
     try socket.bind(endpoint)
     boundEndpoint = try socket.lastEndpoint()
