@@ -3,11 +3,9 @@ import WireProtocol
 import ZeroMQ
 
 /// The coordinator: subscribes to the server's applied gradients every N
-/// versions, audits each against finite differences, and reports.
+/// versions, audits each against finite differences, and reports. The
+/// subscription's protocol is `CoordinatorSession`; this loop moves its messages.
 public final class CoordinatorLoop {
-  /// How long a subscription lives without renewal.
-  public static let leaseMilliseconds: UInt32 = 6000
-
   private let connection: any ServerLink
   private let every: UInt64
   private let tolerance: Double
@@ -30,62 +28,39 @@ public final class CoordinatorLoop {
     timeoutMilliseconds: Int? = nil, stopWhen: (AuditTally) -> Bool = { _ in false },
     shouldStop: () -> Bool, subscribed: () -> Void = {}, report: (AuditReport) -> Void
   ) throws(RoleError) {
-    let subscribe = WireMessage.auditSubscribe(
-      AuditSubscription(every: every, leaseMilliseconds: Self.leaseMilliseconds))
-    try connection.send(subscribe)
+    var session = CoordinatorSession(every: every)
     let start = MonotonicClock.milliseconds()
-    var lastRenewal = start
-    var confirmed = false
-    while !shouldStop() && !stopWhen(tally) {
+    while true {
       let now = MonotonicClock.milliseconds()
-      if let limit = timeoutMilliseconds, now - start >= UInt64(limit) { break }
-      if now - lastRenewal >= UInt64(Self.leaseMilliseconds / 3) {
-        try connection.send(subscribe)
-        lastRenewal = now
-      }
+      let timedOut = timeoutMilliseconds.map { now - start >= UInt64($0) } ?? false
+      let stop = shouldStop() || stopWhen(tally) || timedOut
+      for message in session.messagesToSend(now: now, stop: stop) { try connection.send(message) }
+      if session.isFinished { return }
       guard
         let message = try connection.receive(
-          timeoutMilliseconds: 100, graceAfterStopMilliseconds: nil)
+          timeoutMilliseconds: CoordinatorSession.pollMilliseconds,
+          graceAfterStopMilliseconds: nil)
       else { continue }
-      if case .subscription = message, !confirmed {
-        confirmed = true
-        subscribed()
+      switch try session.receive(message) {
+      case .audit(let record): try audit(record, report: report)
+      case .confirmed: subscribed()
+      case .none: break
       }
-      try handle(message, report: report)
-    }
-    // End the subscription; records sent before the acknowledgement arrive before it.
-    try connection.send(.auditSubscribe(AuditSubscription(every: 0, leaseMilliseconds: 1)))
-    let deadline = MonotonicClock.milliseconds() + 3000
-    while MonotonicClock.milliseconds() < deadline {
-      guard
-        let message = try connection.receive(
-          timeoutMilliseconds: 100, graceAfterStopMilliseconds: nil)
-      else { continue }
-      if case .subscription(let state) = message, state.every == 0 { return }
-      try handle(message, report: report)
+      if session.isFinished { return }
     }
   }
 
-  private func handle(_ message: WireMessage, report: (AuditReport) -> Void) throws(RoleError) {
-    switch message {
-    case .auditRecord(let record):
-      let result = try AuditReport.audit(record, tolerance: tolerance)
-      tally.add(result)
-      metrics.record(result)
-      // Tell the server, so `pstrain status` shows the latest verdict.
-      try connection.send(
-        .auditResult(
-          AuditResult(
-            workerID: result.workerID, sequence: result.sequence, passed: result.audit.passed,
-            maximumRelativeError: min(
-              result.audit.maximumRawRelativeError, .greatestFiniteMagnitude))))
-      report(result)
-    case .subscription:
-      break
-    case .error(let error):
-      throw .refused(error)
-    default:
-      throw .unexpectedReply(expected: "audit records", got: "\(message.type)")
-    }
+  private func audit(_ record: AuditRecord, report: (AuditReport) -> Void) throws(RoleError) {
+    let result = try AuditReport.audit(record, tolerance: tolerance)
+    tally.add(result)
+    metrics.record(result)
+    // Tell the server, so `pstrain status` shows the latest verdict.
+    try connection.send(
+      .auditResult(
+        AuditResult(
+          workerID: result.workerID, sequence: result.sequence, passed: result.audit.passed,
+          maximumRelativeError: min(
+            result.audit.maximumRawRelativeError, .greatestFiniteMagnitude))))
+    report(result)
   }
 }

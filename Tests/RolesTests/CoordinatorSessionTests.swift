@@ -1,0 +1,103 @@
+import Testing
+import TrainingMath
+import WireProtocol
+
+@testable import Roles
+
+/// The coordinator's subscription protocol, driven with an injected clock and no sockets.
+@Suite struct CoordinatorSessionTests {
+  func subscription(_ messages: [WireMessage]) -> AuditSubscription? {
+    guard messages.count == 1, case .auditSubscribe(let request) = messages[0] else { return nil }
+    return request
+  }
+
+  @Test func subscribesAtOnceAndRenewsEveryThirdOfTheLease() {
+    var session = CoordinatorSession(every: 7)
+    #expect(subscription(session.messagesToSend(now: 1000, stop: false))?.every == 7)
+    #expect(session.messagesToSend(now: 1001, stop: false).isEmpty)
+    let beforeRenewal = 1000 + CoordinatorSession.renewalMilliseconds - 1
+    #expect(session.messagesToSend(now: beforeRenewal, stop: false).isEmpty)
+    let renewal = subscription(session.messagesToSend(now: beforeRenewal + 1, stop: false))
+    #expect(renewal?.every == 7)
+    #expect(renewal?.leaseMilliseconds == CoordinatorSession.leaseMilliseconds)
+    #expect(session.messagesToSend(now: beforeRenewal + 2, stop: false).isEmpty)
+  }
+
+  @Test func confirmationIsReportedOnce() throws {
+    var session = CoordinatorSession(every: 1)
+    _ = session.messagesToSend(now: 0, stop: false)
+    let state = WireMessage.subscription(
+      SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 0))
+    #expect(try session.receive(state) == .confirmed)
+    #expect(session.isConfirmed)
+    #expect(try session.receive(state) == CoordinatorSession.Event.none)
+  }
+
+  @Test func stoppingEndsTheSubscriptionOnceAndDrainsUntilAcknowledged() throws {
+    var session = CoordinatorSession(every: 1)
+    _ = session.messagesToSend(now: 0, stop: false)
+    let end = subscription(session.messagesToSend(now: 10, stop: true))
+    #expect(end?.every == 0)
+    #expect(session.phase == .draining(until: 10 + CoordinatorSession.drainMilliseconds))
+    // No renewal and no second end while draining.
+    #expect(session.messagesToSend(now: 20, stop: true).isEmpty)
+    // A late confirmation of the old subscription does not end the drain.
+    _ = try session.receive(
+      .subscription(SubscriptionState(every: 1, recordsSent: 3, recordsDropped: 0)))
+    #expect(!session.isFinished)
+    _ = try session.receive(
+      .subscription(SubscriptionState(every: 0, recordsSent: 3, recordsDropped: 0)))
+    #expect(session.isFinished)
+  }
+
+  @Test func theDrainEndsWhenTheServerNeverAcknowledges() {
+    var session = CoordinatorSession(every: 1)
+    _ = session.messagesToSend(now: 0, stop: true)
+    #expect(!session.isFinished)
+    _ = session.messagesToSend(now: CoordinatorSession.drainMilliseconds - 1, stop: true)
+    #expect(!session.isFinished)
+    _ = session.messagesToSend(now: CoordinatorSession.drainMilliseconds, stop: true)
+    #expect(session.isFinished)
+  }
+
+  @Test func errorsAndStrayMessagesAreThrown() {
+    var session = CoordinatorSession(every: 1)
+    #expect(throws: RoleError.self) {
+      try session.receive(.error(ErrorReply(code: .malformed, message: "bad")))
+    }
+    #expect(throws: RoleError.self) { try session.receive(.heartbeat(workerID: 1)) }
+  }
+
+  /// The session against the real server state machine: every record sent before the
+  /// server acknowledged the end is audited, and nothing after.
+  @Test func recordsSentBeforeTheEndAreAuditedAgainstARealServer() throws {
+    let server = makeServer(.async)
+    _ = server.receive(join(0), from: peerA, now: 0)
+    var session = CoordinatorSession(every: 1)
+    var audited: [UInt64] = []
+    func deliver(_ outgoing: [Outgoing]) throws {
+      for item in outgoing where item.peer == peerC {
+        if case .audit(let record) = try session.receive(item.message) {
+          audited.append(record.sequence)
+        }
+      }
+    }
+    for message in session.messagesToSend(now: 0, stop: false) {
+      try deliver(server.receive(message, from: peerC, now: 0))
+    }
+    #expect(session.isConfirmed)
+    var version: UInt64 = 0
+    for sequence in UInt64(1)...3 {
+      let out = server.receive(
+        push(0, sequence, at: version, [0.01, 0.01, 0.01]), from: peerA, now: sequence)
+      version = weights(out, for: peerA)!.version
+      try deliver(out)
+    }
+    for message in session.messagesToSend(now: 10, stop: true) {
+      try deliver(server.receive(message, from: peerC, now: 10))
+    }
+    #expect(session.isFinished)
+    try deliver(server.receive(push(0, 4, at: version, [0.01, 0.01, 0.01]), from: peerA, now: 11))
+    #expect(audited == [1, 2, 3])
+  }
+}
