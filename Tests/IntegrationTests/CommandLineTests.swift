@@ -11,12 +11,15 @@ private func pstrain(_ arguments: [String], environment: [String: String] = [:])
   return (status, launched.output, launched.errors)
 }
 
-/// A config file with `text`, removed by the caller.
-private func configFile(_ text: String) throws -> URL {
+/// Runs `pstrain ARGUMENTS --config FILE` where FILE holds `text`; returns the run and FILE's path.
+private func pstrain(_ arguments: [String], config text: String) throws -> (
+  run: (status: Int32, output: String, errors: String), path: String
+) {
   let file = FileManager.default.temporaryDirectory.appendingPathComponent(
     "pstrain-\(UUID().uuidString).conf")
   try text.write(to: file, atomically: true, encoding: .utf8)
-  return file
+  defer { try? FileManager.default.removeItem(at: file) }
+  return (try pstrain(arguments + ["--config", file.path]), file.path)
 }
 
 /// Negative numbers after numeric flags, in both spellings (issue 9, item 3).
@@ -100,57 +103,52 @@ private func configFile(_ text: String) throws -> URL {
 /// Config file and environment mistakes are named where they are (issue 9, item 4).
 @Suite struct ConfigurationMistakeTests {
   @Test func unknownKeyNamesFileLineAndNearestKey() throws {
-    let file = try configFile("# settings\n[server]\nlr = 0.1\nepoch = 5\n")
-    defer { try? FileManager.default.removeItem(at: file) }
-    let run = try pstrain(["server", "--config", file.path, "--bind", "tcp://127.0.0.1:*"])
+    let (run, path) = try pstrain(
+      ["server", "--bind", "tcp://127.0.0.1:*"],
+      config: "# settings\n[server]\nlr = 0.1\nepoch = 5\n")
     #expect(run.status == 64)
     #expect(
       run.errors
-        == "pstrain: config file \(file.path), line 4: unknown key \"epoch\" in [server] (no flag --epoch in pstrain server); did you mean \"epochs\"?\n"
+        == "pstrain: config file \(path), line 4: unknown key \"epoch\" in [server] (no flag --epoch in pstrain server); did you mean \"epochs\"?\n"
     )
   }
 
   @Test func unknownKeyInCommonNamesNearestKeyOfAnyCommand() throws {
-    let file = try configFile("lr = 0.1\nbatchsize = 4\n")
-    defer { try? FileManager.default.removeItem(at: file) }
-    let run = try pstrain(["gradcheck", "--config", file.path])
+    let (run, path) = try pstrain(["gradcheck"], config: "lr = 0.1\nbatchsize = 4\n")
     #expect(run.status == 64)
     #expect(
-      run.errors.contains("config file \(file.path), line 2: unknown key \"batchsize\" in [common]")
+      run.errors.contains("config file \(path), line 2: unknown key \"batchsize\" in [common]")
     )
     #expect(run.errors.contains("did you mean \"batch-size\"?"))
     #expect(run.output.isEmpty)
   }
 
   @Test func unknownSectionNamesFileLineAndNearestSection() throws {
-    let file = try configFile("[common]\nlr = 0.1\n\n[trian]\nepochs = 5\n")
-    defer { try? FileManager.default.removeItem(at: file) }
-    let run = try pstrain(["gradcheck", "--config", file.path])
+    let (run, path) = try pstrain(
+      ["gradcheck"], config: "[common]\nlr = 0.1\n\n[trian]\nepochs = 5\n")
     #expect(run.status == 64)
     #expect(
       run.errors.hasPrefix(
-        "pstrain: config file \(file.path), line 4: unknown section [trian]; did you mean [train]?")
+        "pstrain: config file \(path), line 4: unknown section [trian]; did you mean [train]?")
     )
   }
 
   /// A key another command takes is fine in [common] and in that command's section,
   /// and a subcommand's section (`[data generate]`) applies to it.
   @Test func keysOfOtherCommandsAndSubcommandSectionsAreValid() throws {
-    let file = try configFile(
-      "[common]\nlr = 0.1\nconnect = tcp://127.0.0.1:1\n[data generate]\nrows = 3\n")
-    defer { try? FileManager.default.removeItem(at: file) }
-    let run = try pstrain(["data", "generate", "--config", file.path, "--out", "-"])
+    let (run, _) = try pstrain(
+      ["data", "generate", "--out", "-"],
+      config: "[common]\nlr = 0.1\nconnect = tcp://127.0.0.1:1\n[data generate]\nrows = 3\n")
     #expect(run.status == 0, "\(run.errors)")
     #expect(run.output.split(separator: "\n").count == 4)
   }
 
   @Test func badValueFromFileNamesFileAndLine() throws {
-    let file = try configFile("[common]\nlr = abc\n")
-    defer { try? FileManager.default.removeItem(at: file) }
-    let run = try pstrain(["server", "--config", file.path, "--bind", "tcp://127.0.0.1:*"])
+    let (run, path) = try pstrain(
+      ["server", "--bind", "tcp://127.0.0.1:*"], config: "[common]\nlr = abc\n")
     #expect(run.status == 64)
     #expect(
-      run.errors.hasPrefix("pstrain: --lr comes from config file \(file.path), line 2 (lr = abc): ")
+      run.errors.hasPrefix("pstrain: --lr comes from config file \(path), line 2 (lr = abc): ")
     )
     #expect(!run.errors.contains("Usage:"))
   }
@@ -212,5 +210,55 @@ private func configFile(_ text: String) throws -> URL {
     #expect(run.status == 64)
     #expect(run.errors.hasPrefix("pstrain: "))
     #expect(run.errors.contains(expected), "\(run.errors)")
+  }
+}
+
+/// The worker, `status` and `checkpoint show` count epochs the same way, from 1, and
+/// never past the last (issue 9, item 10).
+@Suite(.serialized) struct EpochCountTests {
+  @Test func aShardWorkerNeverPrintsAnEpochPastItsLast() throws {
+    let (server, endpoint) = try startServer()
+    defer { server.stop() }
+    let worker = try Launched(["worker", "--connect", endpoint, "--shard", "0/1", "--epochs", "3"])
+    defer { worker.stop() }
+    #expect(try worker.wait(within: 60) == 0, "\(worker.errors)")
+    let epochLines = worker.lines.filter { $0.hasPrefix("worker 0: epoch ") }
+    #expect(!epochLines.isEmpty)
+    #expect(!worker.output.contains("epoch 4"))
+    #expect(epochLines.last?.hasPrefix("worker 0: epoch 3 of 3 (done), ") == true, "\(epochLines)")
+  }
+
+  @Test func checkpointShowAndStatusAgreeOnTheEpoch() throws {
+    let epochs = 3
+    let data = try generateData(rows: 20, seed: 1, noise: 0)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-epochs-\(UUID().uuidString)"
+    ).path
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let (server, endpoint) = try startServer([
+      "--epochs", "\(epochs)", "--chunk-rows", "5", "--checkpoint-dir", directory,
+      "--checkpoint-every", "7",
+    ])
+    defer { server.stop() }
+    let worker = try Launched(["worker", "--connect", endpoint, "--data", data])
+    defer { worker.stop() }
+    #expect(try worker.wait(within: 60) == 0, "\(worker.errors)")
+    #expect(!worker.output.contains("epoch \(epochs + 1)"))
+    if server.process.isRunning {
+      let status = try runPstrain(["status", "--connect", endpoint], within: 30)
+      #expect(status.output.contains("epochs:    3 of 3 (done), "), "\(status.output)")
+      _ = try server.terminate()
+    }
+    let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+      .filter { $0.hasSuffix(".pstckpt") }
+    #expect(files.count >= 2)
+    for name in files {
+      let path = directory + "/" + name
+      let json = try lastJSONObject(try runPstrain(["checkpoint", "show", "--json", path]).output)
+      let epoch = try #require(json["epoch"] as? Int)
+      let text = try runPstrain(["checkpoint", "show", path]).output
+      let expected = epoch >= epochs ? "3 of 3 (done)" : "\(epoch + 1) of 3"
+      #expect(text.contains("  epoch     \(expected), "), "\(name): epoch \(epoch): \(text)")
+    }
   }
 }
