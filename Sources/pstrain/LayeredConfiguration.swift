@@ -36,15 +36,15 @@ enum LayeredConfiguration {
     guard let (command, path) = commandPath(remaining) else {
       return ResolvedCommandLine(arguments: remaining)
     }
+    let options = acceptedOptions(of: command)
+    remaining = joiningNegativeValues(
+      remaining, valueOptions: Set(options.filter(\.takesValue).map(\.name)))
     if remaining.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "--version" }) {
       return ResolvedCommandLine(arguments: remaining)
     }
     let file = try configPath.map { try ConfigurationFile(path: $0) }
     try file?.checkKeys()
     let sectionName = path.joined(separator: " ")
-    let options = acceptedOptions(of: command)
-    remaining = joiningNegativeValues(
-      remaining, valueOptions: Set(options.filter(\.takesValue).map(\.name)))
     var added: [String] = []
     var origins: [String: String] = [:]
     for option in options {
