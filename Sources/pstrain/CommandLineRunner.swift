@@ -40,7 +40,8 @@ enum CommandLineRunner {
   ) -> Int32 {
     let code = PStrain.exitCode(for: error)
     if code == .success {
-      print(PStrain.fullMessage(for: error))
+      let text = PStrain.fullMessage(for: error)
+      if !text.isEmpty { print(text) }
       return 0
     }
     let replaced = message != nil
