@@ -40,6 +40,7 @@ struct WorkerCommand: ParsableCommand {
   var replyTimeoutMs: Int = 60_000
 
   func validate() throws {
+    guard work.epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
     guard replyTimeoutMs > 0 else { throw ValidationError("--reply-timeout-ms must be > 0") }
     guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be >= 10") }
     if let shard {

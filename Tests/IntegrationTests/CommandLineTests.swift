@@ -28,8 +28,8 @@ private func pstrain(_ arguments: [String], config text: String) throws -> (
   /// the answer must state.
   static let cases: [(arguments: [String], expected: String)] = [
     (["train", "--lr", "-1"], "--lr must be a finite number > 0"),
-    // The worker's check (>= 0) runs before train's own (>= 1).
-    (["train", "--epochs", "-3"], "--epochs must be >= 0"),
+    (["train", "--epochs", "-3"], "--epochs must be >= 1"),
+    (["worker", "--connect", "tcp://127.0.0.1:1", "--epochs", "-3"], "--epochs must be >= 0"),
     (["train", "--workers", "-2"], "--workers must be 1...256"),
     (["train", "--audit-every", "-1"], "--audit-every must be >= 1, got -1"),
     (["train", "--tolerance", "-0.5"], "--tolerance must be a finite number > 0"),
