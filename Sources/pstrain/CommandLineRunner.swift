@@ -52,8 +52,13 @@ enum CommandLineRunner {
     if !blamed.isEmpty {
       let places = blamed.map { "--\($0) comes from \(commandLine.origins[$0] ?? "")" }
       printError("\(places.joined(separator: "; ")): \(message)")
-    } else if usage && !replaced && code == .validationFailure {
-      printToStandardError(PStrain.fullMessage(for: error))
+    } else if usage && code == .validationFailure {
+      let full = PStrain.fullMessage(for: error)
+      if replaced, let usageText = full.range(of: "Usage:") {
+        printError("\(message)\n\(full[usageText.lowerBound...])")
+      } else {
+        printToStandardError(full)
+      }
     } else {
       printError(message)
     }
