@@ -3,9 +3,11 @@ import PackageDescription
 
 /// Layers, each depending only on those below it:
 /// CZeroMQ -> ZeroMQ -> TrainingMath -> WireProtocol -> Roles -> pstrain.
+///
+/// Linux only (glibc): no Apple platform is declared because none is built or tested;
+/// Sources/pstrain/LinuxOnly.swift stops a build elsewhere with a clear message.
 let package = Package(
   name: "pstrain",
-  platforms: [.macOS(.v13)],
   products: [
     .executable(name: "pstrain", targets: ["pstrain"]),
     .executable(name: "codec-fuzzer", targets: ["CodecFuzzer"]),

@@ -41,7 +41,9 @@ struct CheckpointCommand: ParsableCommand {
           print(
             "  weights   \(checkpoint.parameters.prefix(8).map { "\($0)" }.joined(separator: " "))")
           if let work = checkpoint.work {
-            print("  epoch     \(work.epoch) of \(work.epochs), \(work.nextRows.count) chunks")
+            print(
+              "  epoch     \(epochProgress(work.epoch, of: work.epochs)), \(work.nextRows.count) chunks"
+            )
           }
           print(
             "  workers   \(checkpoint.sequences.count) known (last sequences kept for exactly-once)"

@@ -27,9 +27,8 @@ struct ConnectOptions: ParsableArguments {
   var serverKey: String?
 
   func validate() throws {
-    guard endpoints.allSatisfy({ $0.contains("://") }) else {
-      throw ValidationError(
-        "--connect needs an endpoint such as tcp://HOST:5555, got \"\(connect)\"")
+    for endpoint in endpoints {
+      try validateEndpoint(endpoint, flag: "--connect", binding: false)
     }
     guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be > 0") }
     guard (curveSecretKey == nil) == (serverKey == nil) else {
@@ -77,12 +76,12 @@ func loadDataset(_ path: String?) throws -> Dataset {
   do {
     text = try String(contentsOfFile: path, encoding: .utf8)
   } catch {
-    throw ValidationError("cannot read data file \(path): \(error.localizedDescription)")
+    throw Failure(message: "cannot read data file \(path): \(error.localizedDescription)")
   }
   do {
     return try Dataset(csv: text)
   } catch {
-    throw ValidationError("data file \(path): \(error)")
+    throw Failure(message: "data file \(path): \(error)")
   }
 }
 

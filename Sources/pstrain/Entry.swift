@@ -12,12 +12,14 @@ enum Entry {
   static func main() {
     setvbuf(stdout, nil, _IOLBF, 0)
     ShutdownSignal.install()
+    let commandLine: ResolvedCommandLine
     do {
-      PStrain.main(try LayeredConfiguration.resolveCommandLine())
+      commandLine = try LayeredConfiguration.resolveCommandLine()
     } catch {
       printError("\(error)")
       exit(64)
     }
+    CommandLineRunner.run(commandLine)
   }
 }
 
@@ -43,4 +45,7 @@ struct PStrain: ParsableCommand {
       GradientTableCommand.self,
     ]
   )
+
+  /// ArgumentParser's own messages ("Missing value", validation errors) start like ours.
+  static var _errorPrefix: String { "pstrain: " }
 }

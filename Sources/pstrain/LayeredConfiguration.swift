@@ -12,51 +12,111 @@ import Foundation
 ///
 /// The first place that sets a flag wins; a flag set nowhere keeps its default.
 /// Boolean flags take `true` or `false`. Only flags the command accepts are filled in,
-/// so one file and one environment can serve every role.
+/// so one file and one environment can serve every role; but a key no command accepts
+/// (or the section's command does not), or a section that names no command, is an
+/// error naming the file, the line and the nearest valid name. A bad value is blamed
+/// on where it came from (the variable, or the file and line), not on a flag.
 enum LayeredConfiguration {
   /// This process's arguments completed from its environment and config file.
-  static func resolveCommandLine() throws -> [String] {
+  static func resolveCommandLine() throws -> ResolvedCommandLine {
     try resolve(
       Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
   }
 
   /// `arguments` (without the program name) completed from the environment and
-  /// the config file.
-  static func resolve(_ arguments: [String], environment: [String: String]) throws -> [String] {
+  /// the config file, with a negative number after a value-taking option joined to
+  /// it (`--lr -1` becomes `--lr=-1`, which ArgumentParser would otherwise read as
+  /// a flag `-1`). Every key and section of the config file must name a flag and a
+  /// command: a typo is an error, never silently ignored.
+  static func resolve(_ arguments: [String], environment: [String: String]) throws
+    -> ResolvedCommandLine
+  {
     var remaining = arguments
     let configPath = takeConfigFlag(&remaining) ?? environment["PSTRAIN_CONFIG"]
-    guard let (command, path) = commandPath(remaining) else { return remaining }
-    if remaining.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "--version" }) {
-      return remaining
+    guard let (command, path) = commandPath(remaining) else {
+      return ResolvedCommandLine(arguments: remaining)
     }
-    let file = try configPath.map { try parse(file: $0) } ?? [:]
+    let options = acceptedOptions(of: command)
+    remaining = joiningNegativeValues(
+      remaining, valueOptions: Set(options.filter(\.takesValue).map(\.name)))
+    if remaining.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "--version" }) {
+      return ResolvedCommandLine(arguments: remaining)
+    }
+    let file = try configPath.map { try ConfigurationFile(path: $0) }
+    try file?.checkKeys()
     let sectionName = path.joined(separator: " ")
     var added: [String] = []
-    for option in acceptedOptions(of: command) {
+    var origins: [String: String] = [:]
+    for option in options {
       if remaining.contains(where: { $0 == "--\(option.name)" || $0.hasPrefix("--\(option.name)=") }
       ) {
         continue
       }
       let flag = option.name.uppercased().replacingOccurrences(of: "-", with: "_")
       let command = path.joined(separator: "_").uppercased()
-      let value =
-        environment["PSTRAIN_\(command)_\(flag)"] ?? environment["PSTRAIN_\(flag)"]
-        ?? file[sectionName]?[option.name] ?? file["common"]?[option.name]
-      guard let value else { continue }
+      let value: String
+      let origin: String
+      if let name = ["PSTRAIN_\(command)_\(flag)", "PSTRAIN_\(flag)"].first(where: {
+        environment[$0] != nil
+      }), let setting = environment[name] {
+        value = setting
+        origin = "the environment variable \(name)=\(setting)"
+      } else if let file,
+        let entry = file.sections[sectionName]?[option.name]
+          ?? file.sections["common"]?[option.name]
+      {
+        value = entry.value
+        origin = "config file \(file.path), line \(entry.line) (\(option.name) = \(entry.value))"
+      } else {
+        continue
+      }
+      origins[option.name] = origin
       if option.takesValue {
-        added += ["--\(option.name)", value]
+        added.append("--\(option.name)=\(value)")
       } else {
         switch value.lowercased() {
         case "true", "yes", "1": added.append("--\(option.name)")
         case "false", "no", "0": break
         default:
           throw Failure(
-            message: "\(option.name) is a flag: set it to true or false, not \"\(value)\"")
+            message:
+              "\(origin): \(option.name) is a flag: set it to true or false, not \"\(value)\"")
         }
       }
     }
     // Options go right after the command's name, before any positional arguments.
-    return Array(remaining.prefix(path.count)) + added + remaining.dropFirst(path.count)
+    return ResolvedCommandLine(
+      arguments: Array(remaining.prefix(path.count)) + added + remaining.dropFirst(path.count),
+      origins: origins)
+  }
+
+  /// `arguments` with each `--NAME VALUE`, where NAME takes a value and VALUE is a
+  /// negative number, written `--NAME=VALUE`; nothing after `--` is touched.
+  static func joiningNegativeValues(_ arguments: [String], valueOptions: Set<String>) -> [String] {
+    var joined: [String] = []
+    var index = arguments.startIndex
+    while index < arguments.endIndex {
+      let word = arguments[index]
+      if word == "--" {
+        joined += arguments[index...]
+        break
+      }
+      if word.hasPrefix("--"), valueOptions.contains(String(word.dropFirst(2))),
+        index + 1 < arguments.endIndex, isNegativeNumber(arguments[index + 1])
+      {
+        joined.append("\(word)=\(arguments[index + 1])")
+        index += 2
+        continue
+      }
+      joined.append(word)
+      index += 1
+    }
+    return joined
+  }
+
+  /// Whether `word` is a number with a leading minus sign, such as `-1`, `-0.5` or `-1e-3`.
+  private static func isNegativeNumber(_ word: String) -> Bool {
+    word.count > 1 && word.hasPrefix("-") && Double(word) != nil
   }
 
   /// Removes `--config FILE` / `--config=FILE` from `arguments` and returns the file.
@@ -75,13 +135,13 @@ enum LayeredConfiguration {
   }
 
   /// The subcommand named by the leading words of `arguments`, and those words.
-  private static func commandPath(_ arguments: [String]) -> (any ParsableCommand.Type, [String])? {
+  static func commandPath(_ arguments: [String]) -> (any ParsableCommand.Type, [String])? {
     var command: any ParsableCommand.Type = PStrain.self
     var path: [String] = []
     for word in arguments {
       guard
         let next = command.configuration.subcommands.first(where: {
-          $0.configuration.commandName == word
+          $0._commandName == word
         })
       else { break }
       command = next
@@ -90,13 +150,13 @@ enum LayeredConfiguration {
     return path.isEmpty ? nil : (command, path)
   }
 
-  private struct Option {
+  struct Option {
     var name: String
     var takesValue: Bool
   }
 
   /// The long options `command` accepts, read from its help text.
-  private static func acceptedOptions(of command: any ParsableCommand.Type) -> [Option] {
+  static func acceptedOptions(of command: any ParsableCommand.Type) -> [Option] {
     let help = PStrain.helpMessage(for: command, columns: 10_000)
     var options: [String: Option] = [:]
     for line in help.split(separator: "\n") {
@@ -110,38 +170,5 @@ enum LayeredConfiguration {
       options[name] = Option(name: name, takesValue: words.count > 1 && words[1].hasPrefix("<"))
     }
     return options.values.sorted { $0.name < $1.name }
-  }
-
-  /// `[section]` headers and `key = value` lines; `#` starts a comment.
-  static func parse(file path: String) throws -> [String: [String: String]] {
-    let text: String
-    do {
-      text = try String(contentsOfFile: path, encoding: .utf8)
-    } catch {
-      throw Failure(message: "cannot read config file \(path): \(error.localizedDescription)")
-    }
-    var sections: [String: [String: String]] = [:]
-    var section = "common"
-    for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-    {
-      let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        .trimmingCharacters(in: .whitespaces)
-      if line.isEmpty { continue }
-      if line.hasPrefix("[") && line.hasSuffix("]") {
-        section = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
-        continue
-      }
-      let parts = line.split(separator: "=", maxSplits: 1).map {
-        $0.trimmingCharacters(in: .whitespaces)
-      }
-      guard parts.count == 2, !parts[0].isEmpty else {
-        throw Failure(
-          message:
-            "config file \(path), line \(number + 1): expected key = value or [section], got \"\(line)\""
-        )
-      }
-      sections[section, default: [:]][parts[0]] = parts[1]
-    }
-    return sections
   }
 }

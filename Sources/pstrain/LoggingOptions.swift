@@ -42,11 +42,9 @@ struct LineLogHandler: LogHandler {
     set { metadata[key] = newValue }
   }
 
-  func log(
-    level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?,
-    source: String, file: String, function: String, line: UInt
-  ) {
-    let all = metadata.merging(extra ?? [:]) { $1 }
+  func log(event: LogEvent) {
+    let (level, message) = (event.level, event.message)
+    let all = metadata.merging(event.metadata ?? [:]) { $1 }
     let text: String
     if json {
       let fields = all.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\(quote("\($0.value)"))" }

@@ -79,9 +79,7 @@ struct ServerCommand: ParsableCommand {
     guard (1...Shard.maximumCount).contains(workers) else {
       throw ValidationError("--workers must be 1...\(Shard.maximumCount)")
     }
-    guard bind.contains("://") else {
-      throw ValidationError("--bind needs an endpoint such as tcp://*:5555, got \"\(bind)\"")
-    }
+    try validateEndpoint(bind, flag: "--bind", binding: true)
   }
 
   func run() throws {

@@ -88,8 +88,9 @@ struct WorkerTrainingOptions: ParsableArguments {
   )
   var pushesPerFrame: Int = 1
 
+  /// `--epochs` is checked by each command (worker: >= 0, train: >= 1), so that the
+  /// message states that command's range.
   func validate() throws {
-    guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
     guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
     // The server's sequence window bounds how many pushes may be in flight.
     let widest = Int(SequenceWindow.width)

@@ -75,7 +75,7 @@ struct StatusCommand: ParsableCommand {
       "workers \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) dead  "
         + lastAuditText(status)
         + (status.epochs > 0
-          ? "  epoch \(min(status.epoch + 1, status.epochs))/\(status.epochs) (\(status.rowsAppliedInEpoch)/\(status.datasetRows) rows)"
+          ? "  epoch \(epochProgress(status.epoch, of: status.epochs)) (\(status.rowsAppliedInEpoch)/\(status.datasetRows) rows)"
           : ""),
       "",
       "  worker       shard    pushes applied    last push    staleness",
@@ -136,7 +136,7 @@ struct StatusCommand: ParsableCommand {
     ]
     if status.epochs > 0 {
       lines.append(
-        "epochs:    \(min(status.epoch + 1, status.epochs)) of \(status.epochs), \(status.rowsAppliedInEpoch) of \(status.datasetRows) rows applied this epoch"
+        "epochs:    \(epochProgress(status.epoch, of: status.epochs)), \(status.rowsAppliedInEpoch) of \(status.datasetRows) rows applied this epoch"
       )
     }
     for worker in status.workers {

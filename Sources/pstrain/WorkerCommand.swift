@@ -40,6 +40,7 @@ struct WorkerCommand: ParsableCommand {
   var replyTimeoutMs: Int = 60_000
 
   func validate() throws {
+    guard work.epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
     guard replyTimeoutMs > 0 else { throw ValidationError("--reply-timeout-ms must be > 0") }
     guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be >= 10") }
     if let shard {
@@ -97,11 +98,14 @@ struct WorkerCommand: ParsableCommand {
         batchSize: work.batchSize, pipeline: work.pipeline, pushesPerFrame: work.pushesPerFrame,
         fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
       let plan: String
+      let epochs: Int
       switch source {
-      case .shard(let shard, let epochs):
+      case .shard(let shard, let shardEpochs):
+        epochs = shardEpochs
         plan =
           "shard \(shard) (\(session.shardRows.count) of \(dataset.count) rows), \(epochs) epochs"
       case .leased:
+        epochs = Int(status.epochs)
         plan = "leased rows of \(dataset.count), \(status.epochs) epochs"
       }
       let logger = logging.logger("worker \(workerID)")
@@ -112,7 +116,7 @@ struct WorkerCommand: ParsableCommand {
         timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs)
       ) { progress in
         logger.info(
-          "epoch \(progress.epoch + 1), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
+          "epoch \(epochProgress(progress.epoch, of: epochs)), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
         )
       }
       let resyncs = session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""
