@@ -12,6 +12,7 @@ enum Entry {
   static func main() {
     setvbuf(stdout, nil, _IOLBF, 0)
     ShutdownSignal.install()
+    ParentDeath.bindToParentIfStartedByTrain()
     do {
       PStrain.main(try LayeredConfiguration.resolveCommandLine())
     } catch {
