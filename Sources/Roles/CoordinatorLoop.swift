@@ -66,6 +66,12 @@ public final class CoordinatorLoop {
     }
   }
 
+  /// A relative error the wire takes: at diverged weights the finite differences are
+  /// inf − inf, a NaN error, which the server would refuse, ending the coordinator.
+  static func finite(_ relativeError: Double) -> Double {
+    relativeError.isNaN ? .greatestFiniteMagnitude : min(relativeError, .greatestFiniteMagnitude)
+  }
+
   private func handle(_ message: WireMessage, report: (AuditReport) -> Void) throws(RoleError) {
     switch message {
     case .auditRecord(let record):
@@ -77,8 +83,7 @@ public final class CoordinatorLoop {
         .auditResult(
           AuditResult(
             workerID: result.workerID, sequence: result.sequence, passed: result.audit.passed,
-            maximumRelativeError: min(
-              result.audit.maximumRawRelativeError, .greatestFiniteMagnitude))))
+            maximumRelativeError: Self.finite(result.audit.maximumRawRelativeError))))
       report(result)
     case .subscription:
       break
