@@ -163,6 +163,13 @@ struct TrainCommand: ParsableCommand {
       throw Failure(message: "the coordinator did not start: \(coordinator.errorTail())")
     }
 
+    // Started before the workers, so the curve begins at the start.
+    let recorder = plot.map { _ in
+      LossCurveRecorder(
+        endpoint: endpoint,
+        every: LossCurveRecorder.period(forExpectedVersions: expectedVersions(rows: dataset.count)),
+        model: training.model, dataset: dataset)
+    }
     var workerProcesses: [ChildProcess] = []
     for index in 0..<workers {
       var arguments = ["worker", "--connect", endpoint, "--id", "\(index)"] + work.arguments
@@ -181,7 +188,7 @@ struct TrainCommand: ParsableCommand {
     var problems: [String] = []
     var warnings: [String] = []
     var lastProgress = Date.distantPast
-    var lossCurve: [(Double, Double)] = []
+    var lossCurve: [(Double, Double)] = [(0, divergenceCheck.initialLoss)]
     var lastStatus: ServerStatus?
     var divergence: (version: UInt64, problem: String)?
     var interrupted = false
@@ -278,9 +285,17 @@ struct TrainCommand: ParsableCommand {
     let coordinatorExit =
       stoppingEarly
       ? coordinator.exitStatus : coordinator.stop()
-    if let plot {
-      lossCurve.append((Double(status.version), finalLoss))
-      try writePlot(to: plot, loss: lossCurve, auditLines: coordinator.outputLines)
+    if let plot, let recorder {
+      let recorded = recorder.finish()
+      if let failure = recorded.failure {
+        warnings.append("the loss curve has only the polled points: \(failure)")
+      }
+      // Recorded and polled points together, one per version, in order.
+      var byVersion: [Double: Double] = [:]
+      for (version, loss) in lossCurve + recorded.points { byVersion[version] = loss }
+      byVersion[Double(status.version)] = finalLoss
+      let curve = byVersion.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+      try writePlot(to: plot, loss: curve, auditLines: coordinator.outputLines)
     }
     let summaryLine = coordinator.outputLines.last(where: { $0.contains("\"type\":\"summary\"") })
     struct SummaryLine: Decodable { var audits: AuditSummary }
@@ -322,6 +337,21 @@ struct TrainCommand: ParsableCommand {
       },
       interrupted: interrupted, endpoint: endpoint,
       seconds: Date().timeIntervalSince(started))
+  }
+
+  /// The versions the run should make (an estimate under leases), to sample the
+  /// loss curve: one per push in async mode, one per step of every worker otherwise.
+  private func expectedVersions(rows: Int) -> Int {
+    func batches(_ count: Int) -> Int { (count + work.batchSize - 1) / work.batchSize }
+    let perWorker =
+      leased
+      ? [batches(rows / workers)]
+      : (0..<workers).map { index in batches((index + 1) * rows / workers - index * rows / workers)
+      }
+    let perEpoch =
+      training.mode == .async
+      ? perWorker.reduce(0, +) * (leased ? workers : 1) : perWorker.max() ?? 0
+    return work.epochs * perEpoch
   }
 
   /// Writes the SVG of `--plot`: the loss samples and every audit the coordinator printed.

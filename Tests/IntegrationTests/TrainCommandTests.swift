@@ -182,3 +182,30 @@ private func clusterOf(_ train: pid_t, workers: Int, progressIn file: URL) throw
     #expect(line.hasSuffix(", ... (8 of 20 weights shown; --json lists all)"), "\(line)")
   }
 }
+
+/// `--plot` samples the loss by version: at least every 1% of the run (issue 9, item 10).
+@Suite(.serialized) struct LossCurveTests {
+  @Test func theLossCurveHasAPointAtLeastEveryPercentOfTheRun() throws {
+    let svg = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-curve-\(UUID().uuidString).svg"
+    ).path
+    defer { try? FileManager.default.removeItem(atPath: svg) }
+    let run = try runPstrain(["train", "--plot", svg, "--json"])
+    #expect(run.status == 0, "\(run.errors)")
+    let updates = Double(try #require(try lastJSONObject(run.output)["updates"] as? Int))
+    #expect(updates == 1000)
+    // The first polyline is the loss panel's: "x,y x,y ...", x = left + width * version / max.
+    let text = try String(contentsOfFile: svg, encoding: .utf8)
+    let start = try #require(text.range(of: "<polyline points=\"")).upperBound
+    let end = try #require(text[start...].firstIndex(of: "\""))
+    let xs = text[start..<end].split(separator: " ").compactMap {
+      Double($0.split(separator: ",")[0])
+    }
+    #expect(xs.count >= 100, "\(xs.count) points")
+    let (left, width) = (80.0, 760.0 - 80 - 24)  // TrainingPlot's margins
+    #expect(xs.first == left)
+    #expect(abs((xs.last ?? 0) - (left + width)) < 1e-9)
+    let widestGap = zip(xs, xs.dropFirst()).map { $1 - $0 }.max() ?? .infinity
+    #expect(widestGap <= width / 100 + 1e-9, "a gap of \(widestGap / width * 100)% of the run")
+  }
+}
