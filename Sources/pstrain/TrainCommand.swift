@@ -16,8 +16,8 @@ struct TrainCommand: ParsableCommand {
       (a run too short to be audited only warns), 1 a process failed or an audit found a
       wrong gradient, 3 training diverged (the loss became NaN or infinite or grew a
       millionfold; the cluster is stopped and one line says what to try), 130 stopped by
-      Ctrl-C or SIGTERM (the cluster is stopped within a second and the summary shows what
-      was reached). --json ends stdout with one JSON object; progress then goes to stderr.
+      Ctrl-C, 143 by SIGTERM (the cluster is stopped within a second and the summary shows
+      what was reached). --json ends stdout with one JSON object; progress then goes to stderr.
       """)
 
   @Option(help: "Number of worker processes.")
@@ -79,13 +79,17 @@ struct TrainCommand: ParsableCommand {
       defer { cluster.stopAll() }
       let outcome = try train(dataset: dataset, cluster: cluster)
       report(outcome, dataset: dataset)
-      if outcome.interrupted { throw ExitCode(Self.interruptedStatus) }
+      if outcome.interrupted {
+        // As a shell reports the signal: 130 for SIGINT, 143 for SIGTERM.
+        let signal = ShutdownSignal.signalNumber
+        throw ExitCode(signal > 0 ? 128 + signal : Self.interruptedStatus)
+      }
       if outcome.divergence != nil { throw ExitCode(Self.divergedStatus) }
       if !outcome.problems.isEmpty { throw ExitCode(1) }
     }
   }
 
-  /// The exit status after Ctrl-C (SIGINT) or SIGTERM, as a shell reports SIGINT.
+  /// The exit status after Ctrl-C (SIGINT), as a shell reports it.
   static let interruptedStatus: Int32 = 130
   /// The exit status when training diverged.
   static let divergedStatus: Int32 = 3

@@ -99,6 +99,22 @@ private func clusterOf(_ train: pid_t, workers: Int, progressIn file: URL) throw
     #expect(left.isEmpty, "still running after train exited: \(left)")
   }
 
+  /// SIGTERM to train alone does the same, with a shell's 143.
+  @Test func sigtermStopsTheClusterToo() throws {
+    let train = try Launched(["train", "--epochs", "100000000", "--json"])
+    defer { train.stop() }
+    let cluster = try clusterOf(train.process.pid, workers: 2, progressIn: train.errorURL)
+    defer { for pid in cluster where !isGone(pid) { kill(pid, SIGKILL) } }
+    #expect(try train.terminate(SIGTERM) == 128 + SIGTERM, "\(train.errors)")
+    #expect(try lastJSONObject(train.output)["interrupted"] as? Bool == true)
+    var left: [pid_t] = cluster
+    try? waitFor("the cluster to stop", within: 10) {
+      left = cluster.filter { !isGone($0) }
+      return left.isEmpty
+    }
+    #expect(left.isEmpty, "still running after train exited: \(left)")
+  }
+
   /// A 1000-layer chain at lr 0.05 diverges at the first step: one line says so and
   /// what to try, --json says diverged, exit 3.
   @Test func divergenceStopsTheRunWithOneLineAndARateToTry() throws {
