@@ -187,7 +187,8 @@ struct TrainCommand: ParsableCommand {
     let model = training.model
     let objective = Objective(model: model)
     let divergenceCheck = DivergenceCheck(
-      initialLoss: objective.loss(weights: model.initialWeights(), samples: dataset.samples))
+      initialLoss: objective.loss(weights: model.initialWeights(), samples: dataset.samples),
+      dataset: dataset)
     let deadline = started.addingTimeInterval(Double(timeoutS))
     var problems: [String] = []
     var warnings: [String] = []

@@ -81,12 +81,24 @@ struct DivergenceCheck {
 
   /// The loss at the initial weights.
   var initialLoss: Double
+  /// What growth is measured from: the initial loss, or the loss of predicting 0 for
+  /// every row if that is larger, so that a start that already fits (a loss near 0)
+  /// does not make rounding noise read as a millionfold growth.
+  private var reference: Double
+
+  /// A check against `initialLoss`, the loss at the initial weights over `dataset`.
+  init(initialLoss: Double, dataset: Dataset) {
+    self.initialLoss = initialLoss
+    let zeroPredictionLoss = Objective(model: ChainModel(layers: 1)).loss(
+      weights: [0], samples: dataset.samples)
+    reference = max(initialLoss, zeroPredictionLoss)
+  }
 
   /// What went wrong with `loss`, worded for "the loss became ...", or nil if nothing.
   func problem(loss: Double) -> String? {
     if loss.isNaN { return "the loss became NaN" }
     if loss.isInfinite { return "the loss became infinite" }
-    if initialLoss > 0, loss > initialLoss * Self.growthLimit {
+    if reference > 0, loss > reference * Self.growthLimit {
       return
         "the loss grew from \(short(initialLoss)) to \(short(loss)), by a factor of \(short(loss / initialLoss))"
     }
