@@ -11,12 +11,15 @@ final class ChildProcess: Sendable {
   private let errors = Mutex<String>("")
   private let readersDone = DispatchGroup()
 
-  /// Starts `executable` with `arguments`.
+  /// Starts `executable` with `arguments`, bound to die with this process (see
+  /// `ParentDeath`). Call it from the main thread: the kernel's parent-death signal
+  /// follows the thread that spawned the child.
   init(name: String, executable: String, arguments: [String]) throws {
     self.name = name
     process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.environment = ParentDeath.childEnvironment()
     let output = Pipe()
     let error = Pipe()
     process.standardOutput = output

@@ -12,6 +12,7 @@ enum Entry {
   static func main() {
     setvbuf(stdout, nil, _IOLBF, 0)
     ShutdownSignal.install()
+    ParentDeath.bindToParentIfStartedByTrain()
     let commandLine: ResolvedCommandLine
     do {
       commandLine = try LayeredConfiguration.resolveCommandLine()

@@ -14,8 +14,8 @@ struct ServerTrainingOptions: ParsableArguments {
   @Option(help: "With --mode ssp: how many steps a worker may run ahead of the slowest.")
   var staleness: UInt64 = 1
 
-  @Option(help: "Base learning rate.")
-  var lr: Double = 0.05
+  @Option(help: "Base learning rate (default: 0.05, or 0.5/L for a chain deeper than 10 layers).")
+  var lr: Double?
 
   @Option(help: "Update rule on the server: sgd, momentum or adam.")
   var optimizer: OptimizerKind = .sgd
@@ -39,11 +39,24 @@ struct ServerTrainingOptions: ParsableArguments {
     var elementType: ElementType { self == .float64 ? .float64 : .float32 }
   }
 
+  /// `--lr`, or the default for the chain's depth: the tutorial's 0.05 up to 10 layers,
+  /// then 0.5/L. A step moves the chain's product by about lr·L·x² (every layer's
+  /// weight moves it), so a fixed rate that suits 3 layers diverges at the first
+  /// step of 1000; 0.5/L keeps that move near 0.5·x² at any depth.
+  var learningRate: Double { lr ?? Self.defaultLearningRate(layers: layers) }
+
+  /// The default `--lr` for a chain of `layers` layers.
+  static func defaultLearningRate(layers: Int) -> Double {
+    min(0.05, 0.5 / Double(max(1, layers)))
+  }
+
   /// The chain model these flags describe.
   var model: ChainModel { ChainModel(layers: layers, elementType: dtype.elementType) }
 
   func validate() throws {
-    guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a finite number > 0") }
+    guard learningRate.isFinite, learningRate > 0 else {
+      throw ValidationError("--lr must be a finite number > 0")
+    }
     do { _ = try optimizerSettings() } catch { throw ValidationError("\(error)") }
     guard (1...100_000_000).contains(layers) else {
       throw ValidationError("--layers must be 1...100000000")
@@ -53,7 +66,8 @@ struct ServerTrainingOptions: ParsableArguments {
   /// The optimizer these flags describe.
   func optimizerSettings() throws -> OptimizerSettings {
     try OptimizerSettings(
-      kind: optimizer, learningRate: lr, schedule: LearningRateSchedule(parsing: lrSchedule),
+      kind: optimizer, learningRate: learningRate,
+      schedule: LearningRateSchedule(parsing: lrSchedule),
       beta1: momentum)
   }
 
@@ -61,7 +75,7 @@ struct ServerTrainingOptions: ParsableArguments {
   var arguments: [String] {
     [
       "--mode", mode.rawValue, "--staleness", "\(staleness)", "--dtype", dtype.rawValue,
-      "--lr", "\(lr)", "--layers",
+      "--lr", "\(learningRate)", "--layers",
       "\(layers)", "--optimizer",
       optimizer.rawValue, "--momentum", "\(momentum)", "--lr-schedule", lrSchedule,
     ]

@@ -12,9 +12,12 @@ struct TrainCommand: ParsableCommand {
     discussion: """
       Each role runs as its own process of this executable, talking ZeroMQ over
       tcp://127.0.0.1 on a free port. The defaults reproduce the tutorial: its two samples,
-      initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. Exits non-zero if a
-      process failed or an audit found a wrong gradient. --json ends stdout with one JSON
-      object; progress then goes to stderr.
+      initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. Exit status: 0 done
+      (a run too short to be audited only warns), 1 a process failed or an audit found a
+      wrong gradient, 3 training diverged (the loss became NaN or infinite or grew a
+      millionfold; the cluster is stopped and one line says what to try), 130 stopped by
+      Ctrl-C, 143 by SIGTERM (the cluster is stopped within a second and the summary shows
+      what was reached). --json ends stdout with one JSON object; progress then goes to stderr.
       """)
 
   @Option(help: "Number of worker processes.")
@@ -76,15 +79,32 @@ struct TrainCommand: ParsableCommand {
       defer { cluster.stopAll() }
       let outcome = try train(dataset: dataset, cluster: cluster)
       report(outcome, dataset: dataset)
+      if outcome.interrupted {
+        // As a shell reports the signal: 130 for SIGINT, 143 for SIGTERM.
+        let signal = ShutdownSignal.signalNumber
+        throw ExitCode(signal > 0 ? 128 + signal : Self.interruptedStatus)
+      }
+      if outcome.divergence != nil { throw ExitCode(Self.divergedStatus) }
       if !outcome.problems.isEmpty { throw ExitCode(1) }
     }
   }
+
+  /// The exit status after Ctrl-C (SIGINT), as a shell reports it.
+  static let interruptedStatus: Int32 = 130
+  /// The exit status when training diverged.
+  static let divergedStatus: Int32 = 3
 
   /// Everything a run ends with.
   struct Outcome {
     var status: ServerStatus
     var audits: AuditSummary
     var problems: [String]
+    /// Worth knowing, not a failure (a run too short to be audited).
+    var warnings: [String]
+    /// The one line saying training diverged and what to try.
+    var divergence: String?
+    /// Stopped by a signal before the workers finished.
+    var interrupted: Bool
     var endpoint: String
     var seconds: Double
   }
@@ -131,7 +151,7 @@ struct TrainCommand: ParsableCommand {
     }
     let endpoint = endpoints.joined(separator: ",")
     progress(
-      "train: server at \(endpoint), \(training.mode) mode, \(workers) workers, \(work.epochs) epochs, lr \(training.lr)"
+      "train: server at \(endpoint), \(training.mode) mode, \(workers) workers, \(work.epochs) epochs, lr \(training.learningRate)"
     )
 
     let coordinator = try cluster.start(
@@ -147,6 +167,13 @@ struct TrainCommand: ParsableCommand {
       throw Failure(message: "the coordinator did not start: \(coordinator.errorTail())")
     }
 
+    // Started before the workers, so the curve begins at the start.
+    let recorder = plot.map { _ in
+      LossCurveRecorder(
+        endpoint: endpoint,
+        every: LossCurveRecorder.period(forExpectedVersions: expectedVersions(rows: dataset.count)),
+        model: training.model, dataset: dataset)
+    }
     var workerProcesses: [ChildProcess] = []
     for index in 0..<workers {
       var arguments = ["worker", "--connect", endpoint, "--id", "\(index)"] + work.arguments
@@ -157,16 +184,31 @@ struct TrainCommand: ParsableCommand {
 
     let (context, connection) = try ConnectOptions.parse(["--connect", endpoint]).open()
     defer { withExtendedLifetime(context) {} }
-    let objective = Objective(model: ChainModel(layers: training.layers))
+    let model = training.model
+    let objective = Objective(model: model)
+    let divergenceCheck = DivergenceCheck(
+      initialLoss: objective.loss(weights: model.initialWeights(), samples: dataset.samples),
+      dataset: dataset)
     let deadline = started.addingTimeInterval(Double(timeoutS))
     var problems: [String] = []
+    var warnings: [String] = []
     var lastProgress = Date.distantPast
-    var lossCurve: [(Double, Double)] = []
+    var lossCurve: [(Double, Double)] = [(0, divergenceCheck.initialLoss)]
+    var lastStatus: ServerStatus?
+    var divergence: (version: UInt64, problem: String)?
+    var interrupted = false
     // A bar that redraws in place when a person watches; plain lines for pipes and logs.
     let bar = !json && isatty(STDOUT_FILENO) == 1
     let expectedGradients = Double(work.epochs * dataset.count)
+    let workerDiverged = {
+      workerProcesses.contains { $0.exitStatus == WorkerCommand.divergedStatus }
+    }
     while workerProcesses.contains(where: \.isRunning) {
-      if ShutdownSignal.isRequested { throw Failure(message: "interrupted; stopping the cluster") }
+      if ShutdownSignal.isRequested {
+        interrupted = true
+        break
+      }
+      if divergence != nil || workerDiverged() { break }
       if Date() > deadline {
         problems.append("timed out after \(timeoutS) s with workers still running")
         break
@@ -179,8 +221,12 @@ struct TrainCommand: ParsableCommand {
         let reportNow = Date().timeIntervalSince(lastProgress) >= 0.5 || plot == nil
         lastProgress = Date()
         if let status = try? connection.status(timeoutMilliseconds: 2000) {
+          lastStatus = status
           let loss = objective.loss(weights: status.parameters.values, samples: dataset.samples)
           lossCurve.append((Double(status.version), loss))
+          if let problem = divergenceCheck.problem(loss: loss) {
+            divergence = (status.version, problem)
+          }
           if bar {
             let fraction = min(1, Double(status.gradientsApplied) / max(1, expectedGradients))
             let filled = Int(fraction * 30)
@@ -198,46 +244,119 @@ struct TrainCommand: ParsableCommand {
       usleep(10_000)
     }
     if bar { print("") }
+    // Stopping early (a signal, divergence): the workers and the coordinator are
+    // stopped first and the servers last, all within a second, so that what was
+    // reached can still be read.
+    let stoppingEarly = interrupted || divergence != nil || workerDiverged()
+    let stopBy = Date().addingTimeInterval(0.9)
+    if stoppingEarly {
+      if interrupted { progress("train: interrupted; stopping the cluster") }
+      LocalCluster.stop(workerProcesses + [coordinator], by: stopBy.addingTimeInterval(-0.4))
+    }
     for worker in workerProcesses {
       let code = worker.wait(timeoutMilliseconds: 1000)
+      guard !stoppingEarly else { continue }  // stopped by us, or diverged: said below
       if code != 0 {
         problems.append(
           "\(worker.name) exited with status \(code.map(String.init) ?? "unknown"): \(worker.errorTail())"
         )
       }
     }
-    let status = try connection.status(timeoutMilliseconds: 10_000)
+    let status: ServerStatus
+    do {
+      // A stop signal must not cut this request short: it reads what was reached.
+      let reply = try connection.request(
+        .statusRequest, timeoutMilliseconds: stoppingEarly ? 200 : 10_000, what: "status",
+        graceAfterStopMilliseconds: nil)
+      guard case .status(let final) = reply else {
+        throw RoleError.unexpectedReply(expected: "status", got: "\(reply.type)")
+      }
+      status = final
+    } catch {
+      guard stoppingEarly, let lastStatus else { throw error }
+      status = lastStatus
+    }
+    let finalLoss = objective.loss(weights: status.parameters.values, samples: dataset.samples)
+    if divergence == nil, let problem = divergenceCheck.problem(loss: finalLoss) {
+      divergence = (status.version, problem)
+    }
+    if divergence == nil,
+      let worker = workerProcesses.first(where: { $0.exitStatus == WorkerCommand.divergedStatus })
+    {
+      // The loss over the whole data still looks sane; the worker's own batch did not.
+      divergence = (status.version, "\(worker.name) reported: \(worker.errorTail(1))")
+    }
 
-    let coordinatorExit = coordinator.stop()
-    if let plot {
-      lossCurve.append(
-        (
-          Double(status.version),
-          objective.loss(weights: status.parameters.values, samples: dataset.samples)
-        ))
-      try writePlot(to: plot, loss: lossCurve, auditLines: coordinator.outputLines)
+    let coordinatorExit =
+      stoppingEarly
+      ? coordinator.exitStatus : coordinator.stop()
+    if let plot, let recorder {
+      let recorded = recorder.finish()
+      if let failure = recorded.failure {
+        warnings.append("the loss curve has only the polled points: \(failure)")
+      }
+      // Recorded and polled points together, one per version, in order.
+      var byVersion: [Double: Double] = [:]
+      for (version, loss) in lossCurve + recorded.points { byVersion[version] = loss }
+      byVersion[Double(status.version)] = finalLoss
+      let curve = byVersion.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+      try writePlot(to: plot, loss: curve, auditLines: coordinator.outputLines)
     }
     let summaryLine = coordinator.outputLines.last(where: { $0.contains("\"type\":\"summary\"") })
     struct SummaryLine: Decodable { var audits: AuditSummary }
-    guard let summaryLine,
+    let audits: AuditSummary
+    if let summaryLine,
       let summary = try? JSONDecoder().decode(SummaryLine.self, from: Data(summaryLine.utf8))
-    else {
-      throw Failure(
-        message:
-          "the coordinator gave no summary (status \(coordinatorExit.map(String.init) ?? "?")): \(coordinator.errorTail())"
+    {
+      audits = summary.audits
+    } else {
+      audits = AuditSummary(countingAuditLines: coordinator.outputLines)
+      if !interrupted {
+        problems.append(
+          "the coordinator gave no summary (status \(coordinatorExit.map(String.init) ?? "?")), audits counted from its lines: \(coordinator.errorTail())"
+        )
+      }
+    }
+    // Audits at diverged weights compare infinities; the divergence says it all.
+    if audits.failed > 0 && divergence == nil {
+      problems.append("\(audits.failed) audits failed (workers \(audits.failedWorkers))")
+    }
+    if audits.count == 0 && divergence == nil && !interrupted {
+      warnings.append(
+        "no gradient was audited: the run made \(status.version) updates and audits come every \(auditEvery) versions; for audits, try a longer run or a lower --audit-every"
       )
     }
-    if summary.audits.failed > 0 {
-      problems.append(
-        "\(summary.audits.failed) audits failed (workers \(summary.audits.failedWorkers))")
-    }
-    if summary.audits.count == 0 { problems.append("no gradient was audited") }
-    for server in servers where server.stop() != 0 {
-      problems.append("\(server.name) did not stop cleanly: \(server.errorTail())")
+    if stoppingEarly {
+      LocalCluster.stop(servers, by: stopBy)
+    } else {
+      for server in servers where server.stop() != 0 {
+        problems.append("\(server.name) did not stop cleanly: \(server.errorTail())")
+      }
     }
     return Outcome(
-      status: status, audits: summary.audits, problems: problems, endpoint: endpoint,
+      status: status, audits: audits, problems: problems, warnings: warnings,
+      divergence: divergence.map {
+        DivergenceCheck.line(
+          version: $0.version, problem: $0.problem, rate: training.learningRate,
+          layers: training.layers, dataset: dataset)
+      },
+      interrupted: interrupted, endpoint: endpoint,
       seconds: Date().timeIntervalSince(started))
+  }
+
+  /// The versions the run should make (an estimate under leases), to sample the
+  /// loss curve: one per push in async mode, one per step of every worker otherwise.
+  private func expectedVersions(rows: Int) -> Int {
+    func batches(_ count: Int) -> Int { (count + work.batchSize - 1) / work.batchSize }
+    let perWorker =
+      leased
+      ? [batches(rows / workers)]
+      : (0..<workers).map { index in batches((index + 1) * rows / workers - index * rows / workers)
+      }
+    let perEpoch =
+      training.mode == .async
+      ? perWorker.reduce(0, +) * (leased ? workers : 1) : perWorker.max() ?? 0
+    return work.epochs * perEpoch
   }
 
   /// Writes the SVG of `--plot`: the loss samples and every audit the coordinator printed.
@@ -260,7 +379,7 @@ struct TrainCommand: ParsableCommand {
     let plot = TrainingPlot(
       loss: loss, audits: audits, tolerance: audit.tolerance,
       title:
-        "pstrain: \(workers) workers, \(training.mode), \(work.epochs) epochs, lr \(training.lr), \(audits.count) audits"
+        "pstrain: \(workers) workers, \(training.mode), \(work.epochs) epochs, lr \(training.learningRate), \(audits.count) audits"
     )
     do {
       try plot.svg().write(toFile: path, atomically: true, encoding: .utf8)
@@ -271,41 +390,41 @@ struct TrainCommand: ParsableCommand {
   }
 
   private func report(_ outcome: Outcome, dataset: Dataset) {
-    let model = ChainModel(layers: training.layers)
-    let objective = Objective(model: model)
     let weights = outcome.status.parameters.values
-    let loss = objective.loss(weights: weights, samples: dataset.samples)
-    let predictions: [(Double, Double)] = [1.0, -1.0].map { x in
-      let e = model.predict(weights: weights, input: x)
-      return (x, e > 0 ? 1 : (e < 0 ? -1 : 0))
-    }
+    let fit = DataFit(model: training.model, weights: weights, dataset: dataset)
     let audits = outcome.audits
     if json {
-      let predictionsJSON = predictions.map { "[\(JSON.number($0.0)),\(JSON.number($0.1))]" }
       print(
-        "{\"weights\":\(JSON.numbers(weights)),\"loss\":\(JSON.number(loss)),"
-          + "\"predictions\":[\(predictionsJSON.joined(separator: ","))],"
+        "{\"weights\":\(JSON.numbers(weights)),\(fit.jsonMembers),"
           + "\"updates\":\(outcome.status.version),\"gradients_applied\":\(outcome.status.gradientsApplied),"
           + "\"rejected\":\(outcome.status.rejected),\"mode\":\"\(training.mode)\",\"workers\":\(workers),"
-          + "\"epochs\":\(work.epochs),\"lr\":\(JSON.number(training.lr)),\"seconds\":\(JSON.number(outcome.seconds)),"
+          + "\"epochs\":\(work.epochs),\"lr\":\(JSON.number(training.learningRate)),\"seconds\":\(JSON.number(outcome.seconds)),"
           + "\"audits\":{\"count\":\(audits.count),\"failed\":\(audits.failed),"
           + "\"inconclusive\":\(audits.inconclusive),"
           + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))},"
-          + "\"ok\":\(outcome.problems.isEmpty),\"problems\":[\(outcome.problems.map(JSON.string).joined(separator: ","))]}"
+          + "\"diverged\":\(outcome.divergence != nil),"
+          + (outcome.divergence.map { "\"divergence\":\(JSON.string($0))," } ?? "")
+          + "\"interrupted\":\(outcome.interrupted),"
+          + "\"ok\":\(outcome.problems.isEmpty && outcome.divergence == nil && !outcome.interrupted),"
+          + "\"problems\":[\(outcome.problems.map(JSON.string).joined(separator: ","))],"
+          + "\"warnings\":[\(outcome.warnings.map(JSON.string).joined(separator: ","))]}"
       )
     } else {
-      print("train: finished in \(String(format: "%.2f", outcome.seconds)) s")
-      print("  weights     \(weights.prefix(8).map { "\($0)" }.joined(separator: ", "))")
-      print("  loss        \(loss) (mean over \(dataset.count) rows)")
-      print("  predictions " + predictions.map { "\($0.0) -> \($0.1)" }.joined(separator: ", "))
+      let how = outcome.interrupted ? "interrupted after" : "finished in"
+      print("train: \(how) \(String(format: "%.2f", outcome.seconds)) s")
+      print("  weights     \(weightsText(weights))")
+      for line in fit.textLines { print(line) }
       print(
         "  updates     \(outcome.status.version) (\(outcome.status.gradientsApplied) gradients, \(outcome.status.rejected) rejected)"
       )
       print(
         "  audits      \(audits.count), \(audits.failed) failed, \(audits.inconclusive) below rounding noise, max relative error \(audits.maximumRelativeError ?? 0)"
       )
+      for warning in outcome.warnings { print("  warning: \(warning)") }
       for problem in outcome.problems { print("  PROBLEM: \(problem)") }
     }
+    // One line, on stderr with the other errors, also under --json.
+    if let divergence = outcome.divergence { printError(divergence) }
   }
 }
 
@@ -321,6 +440,15 @@ final class LocalCluster {
     let child = try ChildProcess(name: name, executable: executable, arguments: arguments)
     processes.append(child)
     return child
+  }
+
+  /// Stops `children` together: SIGTERM to all at once, then SIGKILL to any still
+  /// running at `deadline`; returns once every one has exited (or 2 s after SIGKILL).
+  static func stop(_ children: [ChildProcess], by deadline: Date) {
+    for child in children where child.isRunning { kill(child.pid, SIGTERM) }
+    while children.contains(where: \.isRunning) && Date() < deadline { usleep(5_000) }
+    for child in children where child.isRunning { kill(child.pid, SIGKILL) }
+    for child in children { child.wait(timeoutMilliseconds: 2000) }
   }
 
   /// Stops every child still running: SIGTERM, then SIGKILL after a grace period.

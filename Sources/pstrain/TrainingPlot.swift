@@ -88,7 +88,9 @@ struct TrainingPlot {
         "<text x=\"\(x(value))\" y=\"\(top + panelHeight + 16)\" text-anchor=\"middle\">\(Int(value))</text>\n"
     }
     for (data, color, _) in series where !data.isEmpty {
-      let path = data.map { "\(x($0.0)),\(y($0.1))" }.joined(separator: " ")
+      // A diverged run's infinite or NaN losses have no place on a log axis.
+      let path = data.filter { $0.1.isFinite }.map { "\(x($0.0)),\(y($0.1))" }.joined(
+        separator: " ")
       out += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
     }
     for (px, py, color) in points {

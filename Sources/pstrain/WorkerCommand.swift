@@ -13,6 +13,8 @@ struct WorkerCommand: ParsableCommand {
       The model comes from the server. --fault injects a gradient fault for testing audits:
       scale=F multiplies the gradient by F, flip=K negates coordinate K (0-based),
       stale=K computes at the weights received K replies earlier; combine with commas.
+      Exits 3 when training diverged (a batch's loss or gradient became NaN or infinite):
+      the worker leaves instead of pushing it.
       """)
 
   @OptionGroup var server: ConnectOptions
@@ -38,6 +40,9 @@ struct WorkerCommand: ParsableCommand {
 
   @Option(help: "Give up when the server has not answered for this many milliseconds.")
   var replyTimeoutMs: Int = 60_000
+
+  /// The exit status of a worker that stopped because training diverged.
+  static let divergedStatus: Int32 = 3
 
   func validate() throws {
     guard work.epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
@@ -111,13 +116,20 @@ struct WorkerCommand: ParsableCommand {
       let logger = logging.logger("worker \(workerID)")
       let fault = session.fault.isNone ? "" : ", FAULT \(session.fault)"
       logger.info("\(plan), \(status.mode) server at \(server.connect)\(fault)")
-      try WorkerLoop.run(
-        session, connection: connection,
-        timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs)
-      ) { progress in
-        logger.info(
-          "epoch \(epochProgress(progress.epoch, of: epochs)), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
-        )
+      do {
+        try WorkerLoop.run(
+          session, connection: connection,
+          timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs)
+        ) { progress in
+          logger.info(
+            "epoch \(epochProgress(progress.epoch, of: epochs)), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
+          )
+        }
+      } catch RoleError.diverged(let version, let what) {
+        // Its own status, so that `pstrain train` tells divergence from a failure.
+        throw Failure(
+          message: "\(RoleError.diverged(version: version, what: what))",
+          code: WorkerCommand.divergedStatus)
       }
       let resyncs = session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""
       logger.info("done, \(session.pushesApplied) pushes applied\(resyncs)")

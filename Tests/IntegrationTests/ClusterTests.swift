@@ -11,8 +11,10 @@ import WireProtocol
     let summary = try lastJSONObject(run.output)
     let loss = try #require(summary["loss"] as? Double)
     #expect(loss < 1e-3)
-    let predictions = try #require(summary["predictions"] as? [[Double]])
-    #expect(predictions == [[1, -1], [-1, 1]])
+    let predictions = try #require(summary["predictions"] as? [[String: Double]])
+    #expect(predictions.map { $0["x"] } == [1, -1])
+    #expect(predictions.map { $0["label"] } == [-1, 1])
+    for row in predictions { #expect(abs(row["prediction"]! - row["label"]!) < 1e-6) }
     let audits = try #require(summary["audits"] as? [String: Any])
     #expect((audits["count"] as? Int ?? 0) > 0)
     #expect(audits["failed"] as? Int == 0)

@@ -193,3 +193,22 @@ func runInMemory(
     }
   }
 }
+
+/// Issue 9 item 6: a diverged worker says so instead of pushing a NaN gradient.
+@Suite struct WorkerDivergenceTests {
+  @Test func aWorkerWhoseLossOverflowsLeavesAndSaysWhere() throws {
+    // lr 1e308 sends the weights to about ±1e307 at the first step: the next loss is infinite.
+    let server = makeServer(.sync, workers: 1, lr: 1e308)
+    let worker = try WorkerSession(
+      workerID: 0, source: .shard(Shard(index: 0, count: 1), epochs: 5), dataset: .seed,
+      model: ChainModel(layers: 3))
+    _ = try runInMemory(server: server, workers: [worker])
+    #expect(worker.divergence == .diverged(version: 1, what: "the loss became infinite"))
+    #expect(server.status.gradientsApplied == 1)
+    #expect(server.status.rejected == 0)  // the infinite gradient was never pushed
+    #expect(server.status.workers.isEmpty)  // it left
+    #expect(
+      "\(worker.divergence!)"
+        == "training diverged at version 1: the loss became infinite; try a lower --lr")
+  }
+}

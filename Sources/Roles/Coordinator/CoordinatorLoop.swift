@@ -50,6 +50,12 @@ public final class CoordinatorLoop {
     }
   }
 
+  /// A relative error the wire takes: at diverged weights the finite differences are
+  /// inf − inf, a NaN error, which the server would refuse, ending the coordinator.
+  static func finite(_ relativeError: Double) -> Double {
+    relativeError.isNaN ? .greatestFiniteMagnitude : min(relativeError, .greatestFiniteMagnitude)
+  }
+
   private func audit(_ record: AuditRecord, report: (AuditReport) -> Void) throws(RoleError) {
     let result = try AuditReport.audit(record, tolerance: tolerance)
     tally.add(result)
@@ -59,8 +65,7 @@ public final class CoordinatorLoop {
       .auditResult(
         AuditResult(
           workerID: result.workerID, sequence: result.sequence, passed: result.audit.passed,
-          maximumRelativeError: min(
-            result.audit.maximumRawRelativeError, .greatestFiniteMagnitude))))
+          maximumRelativeError: Self.finite(result.audit.maximumRawRelativeError))))
     report(result)
   }
 }

@@ -17,6 +17,9 @@ public enum RoleError: Error, Equatable, CustomStringConvertible {
   case transport(ZMQError)
   /// The process was asked to stop.
   case interrupted
+  /// Training diverged: at weights `version` the loss or gradient stopped being a
+  /// finite number (`what` says which), so further pushes would be refused.
+  case diverged(version: UInt64, what: String)
 
   public var description: String {
     switch self {
@@ -28,6 +31,8 @@ public enum RoleError: Error, Equatable, CustomStringConvertible {
       "no \(what) within \(ms) ms; is the server running and reachable at that address?"
     case .transport(let error): "ZeroMQ error: \(error)"
     case .interrupted: "interrupted"
+    case .diverged(let version, let what):
+      "training diverged at version \(version): \(what); try a lower --lr"
     }
   }
 }

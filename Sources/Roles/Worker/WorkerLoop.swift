@@ -118,6 +118,7 @@ public enum WorkerLoop {
       switch step {
       case .finished:
         report()
+        if let divergence = session.divergence { throw divergence }
         if interrupted { throw .interrupted }
         return
       case .ignore:

@@ -58,6 +58,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public private(set) var pushesApplied: UInt64 = 0
   /// The latest weights version received.
   public private(set) var version: UInt64 = 0
+  /// Set when a batch's loss came out NaN or infinite: the worker leaves instead
+  /// of pushing its gradient (the server would refuse it), and the loop reports it.
+  public private(set) var divergence: RoleError?
   /// The latest weights received.
   public private(set) var weights: [Double] = []
   /// Mean loss of the batches of the last finished epoch (shard mode) or lease.
@@ -241,6 +244,10 @@ public final class WorkerSession<Model: DifferentiableModel> {
         inFlight = []
         awaiting = .lease
         return .send(.leaseRequest(workerID: workerID))
+      case .nonFinite:
+        // Our gradient overflowed: the weights it was computed at had diverged.
+        throw .diverged(
+          version: version, what: "the gradient became NaN or infinite (the server refused it)")
       default:
         throw .refused(error)
       }
@@ -300,6 +307,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     // One push in steady state; an array only when a window is filled.
     var first: WireMessage?
     var more: [WireMessage] = []
+    let alreadySent = inFlight.count
     while inFlightPushes < pipeline {
       if !hasRows {
         // An epoch, shard or lease ends only once its last pushes are answered.
@@ -322,6 +330,10 @@ public final class WorkerSession<Model: DifferentiableModel> {
       let room = pipeline - inFlightPushes
       if room < pushesPerFrame, !inFlight.isEmpty { break }
       let frame = makeFrame(of: min(room, pushesPerFrame))
+      if divergence != nil {
+        inFlight.removeSubrange(alreadySent...)  // built in this call, never sent
+        return leave()
+      }
       if first == nil { first = frame } else { more.append(frame) }
     }
     awaiting = .weights
@@ -393,9 +405,14 @@ public final class WorkerSession<Model: DifferentiableModel> {
     push.samples.removeAll(keepingCapacity: true)
     for row in batch { push.samples.append(dataset.samples[row]) }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
-    lossSum += objective.gradient(
+    let batchLoss = objective.gradient(
       weights: point, samples: push.samples, into: &push.gradient.values,
       activations: &activations)
+    lossSum += batchLoss
+    if !batchLoss.isFinite && divergence == nil {
+      divergence = .diverged(
+        version: version, what: "the loss became \(batchLoss.isNaN ? "NaN" : "infinite")")
+    }
     batches += 1
     fault.corrupt(&push.gradient.values)
     sequence += 1

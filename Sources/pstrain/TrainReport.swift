@@ -1,0 +1,172 @@
+import Foundation
+import Roles
+import TrainingMath
+
+/// How well weights fit the data, measured on the data itself: the mean loss, the
+/// largest |e − label| over every row, and the prediction for a few rows beside
+/// their labels. Nothing here is claimed without being computed (a diverged run
+/// shows infinite errors, not right-looking signs).
+struct DataFit {
+  /// One row with what the model predicts for it.
+  struct Row {
+    var index: Int
+    var x: Double
+    var label: Double
+    var prediction: Double
+  }
+
+  /// Rows in the data.
+  var rowCount: Int
+  /// Mean loss over every row.
+  var loss: Double
+  /// The largest |e − label| over every row (NaN when a prediction is NaN).
+  var largestError: Double
+  /// Up to `shownRows` rows spread over the data: the first, the middle, the last.
+  var shown: [Row]
+
+  static let shownRows = 3
+
+  init(model: ChainModel, weights: [Double], dataset: Dataset) {
+    let objective = Objective(model: model)
+    rowCount = dataset.count
+    loss = objective.loss(weights: weights, samples: dataset.samples)
+    var largest = 0.0
+    for sample in dataset.samples {
+      let error = abs(model.predict(weights: weights, input: sample.x) - sample.label)
+      if error.isNaN {
+        largest = .nan
+        break
+      }
+      largest = max(largest, error)
+    }
+    largestError = largest
+    let count = dataset.count
+    let picked =
+      count <= Self.shownRows
+      ? Array(0..<count) : Array(Set([0, count / 2, count - 1])).sorted()
+    shown = picked.map { index in
+      let sample = dataset.samples[index]
+      return Row(
+        index: sample.index, x: sample.x, label: sample.label,
+        prediction: model.predict(weights: weights, input: sample.x))
+    }
+  }
+
+  /// The `loss` and `predictions` lines of the text summary.
+  var textLines: [String] {
+    [
+      "  loss        \(loss) (mean over \(rowCount) rows), largest |e - label| \(largestError)",
+      "  predictions "
+        + shown.map { "row \($0.index): x \($0.x) -> e \($0.prediction) (label \($0.label))" }
+        .joined(separator: "; "),
+    ]
+  }
+
+  /// The JSON members `loss`, `largest_error` and `predictions` (no braces).
+  var jsonMembers: String {
+    let rows = shown.map {
+      "{\"row\":\($0.index),\"x\":\(JSON.number($0.x)),\"label\":\(JSON.number($0.label)),"
+        + "\"prediction\":\(JSON.number($0.prediction))}"
+    }
+    return "\"loss\":\(JSON.number(loss)),\"largest_error\":\(JSON.number(largestError)),"
+      + "\"predictions\":[\(rows.joined(separator: ","))]"
+  }
+}
+
+/// Divergence as `pstrain train` detects it on the loss over the whole data: the loss
+/// became NaN or infinite, or grew a millionfold from where the run started.
+struct DivergenceCheck {
+  /// Growth of the loss over its starting value that counts as divergence.
+  static let growthLimit = 1e6
+
+  /// The loss at the initial weights.
+  var initialLoss: Double
+  /// What growth is measured from: the initial loss, or the loss of predicting 0 for
+  /// every row if that is larger, so that a start that already fits (a loss near 0)
+  /// does not make rounding noise read as a millionfold growth.
+  private var reference: Double
+
+  /// A check against `initialLoss`, the loss at the initial weights over `dataset`.
+  init(initialLoss: Double, dataset: Dataset) {
+    self.initialLoss = initialLoss
+    let zeroPredictionLoss = Objective(model: ChainModel(layers: 1)).loss(
+      weights: [0], samples: dataset.samples)
+    reference = max(initialLoss, zeroPredictionLoss)
+  }
+
+  /// What went wrong with `loss`, worded for "the loss became ...", or nil if nothing.
+  func problem(loss: Double) -> String? {
+    if loss.isNaN { return "the loss became NaN" }
+    if loss.isInfinite { return "the loss became infinite" }
+    if reference > 0, loss > reference * Self.growthLimit {
+      return
+        "the loss grew from \(short(initialLoss)) to \(short(loss)), by a factor of \(short(loss / initialLoss))"
+    }
+    return nil
+  }
+
+  private func short(_ value: Double) -> String { String(format: "%.3g", value) }
+
+  /// A learning rate to try after `rate` diverged on a chain of `layers` layers over
+  /// `dataset`, rounded down to one significant digit. A step of the chain's product
+  /// p moves it by about lr·Σ_k(p/w_k)²·x², near lr·L·mean(x²) once |p| nears 1; half
+  /// of that step is stable with room to spare, so 0.5/(L·mean(x²)) is suggested, or
+  /// half the rate that diverged if that is lower.
+  static func suggestedRate(after rate: Double, layers: Int, dataset: Dataset) -> Double {
+    let meanSquare =
+      dataset.samples.reduce(0.0) { $0 + $1.x * $1.x } / Double(max(1, dataset.count))
+    let stable = meanSquare > 0 ? 0.5 / (Double(layers) * meanSquare) : .infinity
+    let wanted = min(rate / 2, stable)
+    let decade = pow(10, floor(log10(wanted)))
+    // The tiny factor keeps 0.0005 from reading as 4.999...e-4 and rounding to 0.0004.
+    return floor(wanted / decade * (1 + 1e-9)) * decade
+  }
+
+  /// The one line that says the run diverged and what to try.
+  static func line(
+    version: UInt64, problem: String, rate: Double, layers: Int, dataset: Dataset
+  ) -> String {
+    let suggestion = suggestedRate(after: rate, layers: layers, dataset: dataset)
+    return
+      "training diverged at version \(version): \(problem); for a chain of \(layers) layer\(layers == 1 ? "" : "s") try --lr \(String(format: "%g", suggestion)) or lower"
+  }
+}
+
+/// The first weights of a long list, saying how many there are when they are cut.
+func weightsText(_ weights: [Double], showing limit: Int = 8) -> String {
+  let shown = weights.prefix(limit).map { "\($0)" }.joined(separator: ", ")
+  guard weights.count > limit else { return shown }
+  return shown + ", ... (\(limit) of \(weights.count) weights shown; --json lists all)"
+}
+
+extension TrainCommand.AuditSummary {
+  /// The tally of the coordinator's JSON audit lines, for when it gave no summary
+  /// (it was stopped, or failed): what was audited is still known.
+  init(countingAuditLines lines: [String]) {
+    struct AuditLine: Decodable {
+      var type: String
+      var worker: Int
+      var passed: Bool
+      var conclusive: Bool
+      var max_relative_error: Double?
+    }
+    self.init(count: 0, failed: 0, inconclusive: 0, maximumRelativeError: 0, failedWorkers: [])
+    var failing = Set<Int>()
+    for line in lines {
+      guard let audit = try? JSONDecoder().decode(AuditLine.self, from: Data(line.utf8)),
+        audit.type == "audit"
+      else { continue }
+      count += 1
+      if !audit.passed {
+        failed += 1
+        failing.insert(audit.worker)
+      }
+      if audit.conclusive {
+        maximumRelativeError = max(maximumRelativeError ?? 0, audit.max_relative_error ?? 0)
+      } else {
+        inconclusive += 1
+      }
+    }
+    failedWorkers = failing.sorted()
+  }
+}
