@@ -20,6 +20,11 @@ public enum WireCodec {
   public static let maximumFrames = 1 + 2 * 2 * maximumTensors
   /// Most workers listed in one status.
   public static let maximumWorkers = Shard.maximumCount
+  /// Bytes of one worker's record in a status: `u32 id`, shard (`u32 index`,
+  /// `u32 count`), `u64 pushes applied`, `u64 last sequence`, `u64 staleness`.
+  /// The encoder writes exactly this many (WireCodecTests checks) and the decoder bounds the
+  /// worker count by it, so the two cannot drift apart.
+  public static let workerRecordByteCount = 4 + 4 + 4 + 8 + 8 + 8
 
   /// The encoded size of `message` in bytes.
   public static func encodedSize(of message: WireMessage) -> Int {
@@ -118,14 +123,7 @@ public enum WireCodec {
       sink.write(status.modelName, lengthAs: UInt8.self)
       encode(status.parameters, into: &sink)
       sink.write(UInt32(status.workers.count))
-      for worker in status.workers {
-        sink.write(worker.workerID)
-        sink.write(UInt32(worker.shard.index))
-        sink.write(UInt32(worker.shard.count))
-        sink.write(worker.pushesApplied)
-        sink.write(worker.lastSequence)
-        sink.write(worker.lastStaleness)
-      }
+      for worker in status.workers { encodeRecord(of: worker, into: &sink) }
       sink.write(status.workersLeft)
       sink.write(status.auditRecordsSent)
       sink.write(status.epochs)
@@ -908,6 +906,16 @@ public enum WireCodec {
     }
   }
 
+  /// Writes one worker's record of a status: `workerRecordByteCount` bytes.
+  private static func encodeRecord<Sink: ByteSink>(of worker: WorkerStatus, into sink: inout Sink) {
+    sink.write(worker.workerID)
+    sink.write(UInt32(worker.shard.index))
+    sink.write(UInt32(worker.shard.count))
+    sink.write(worker.pushesApplied)
+    sink.write(worker.lastSequence)
+    sink.write(worker.lastStaleness)
+  }
+
   private static func decodeStatus(_ reader: inout ByteReader) throws(DecodeError) -> ServerStatus {
     let modeByte = try reader.read(UInt8.self, "mode")
     guard let mode = ConsistencyMode(rawValue: modeByte) else {
@@ -922,7 +930,9 @@ public enum WireCodec {
     let modelName = try decodeName(&reader, "model name")
     let parameters = try decodeTensors(&reader, "parameters")
     let workerCount = Int(try reader.read(UInt32.self, "worker count"))
-    guard workerCount <= maximumWorkers, workerCount <= reader.remaining / 40 else {
+    guard workerCount <= maximumWorkers,
+      workerCount <= reader.remaining / workerRecordByteCount
+    else {
       throw .outOfRange(
         field: "worker count", value: String(workerCount),
         allowed: "at most \(maximumWorkers) and what fits")
