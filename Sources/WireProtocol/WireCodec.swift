@@ -6,7 +6,7 @@ import TrainingMath
 /// trailing bytes. The byte layout is specified in `docs/protocol.md`.
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
-  public static let protocolVersion: UInt8 = 3
+  public static let protocolVersion: UInt8 = 4
   /// The magic bytes `P`, `S`.
   public static let magic: (UInt8, UInt8) = (0x50, 0x53)
   /// Most tensors in one message.
@@ -182,6 +182,8 @@ public enum WireCodec {
     sink.write(result.sequence)
     sink.write(UInt8(result.passed ? 1 : 0))
     sink.write(result.maximumRelativeError)
+    sink.write(UInt8(result.conclusive ? 1 : 0))
+    sink.write(result.gradientMagnitude)
   }
 
   private static func decodeAuditResult(_ reader: inout ByteReader) throws(DecodeError)
@@ -189,16 +191,31 @@ public enum WireCodec {
   {
     let worker = try reader.read(UInt32.self, "audit worker id")
     let sequence = try reader.read(UInt64.self, "audit sequence")
-    let passed = try reader.read(UInt8.self, "audit passed")
-    guard passed <= 1 else {
-      throw .outOfRange(field: "audit passed", value: String(passed), allowed: "0 or 1")
-    }
-    let error = try reader.readFinite("audit relative error")
-    guard error >= 0 else {
-      throw .outOfRange(field: "audit relative error", value: "\(error)", allowed: ">= 0")
-    }
+    let passed = try readFlag(&reader, "audit passed")
+    let error = try readNonNegative(&reader, "audit relative error")
+    let conclusive = try readFlag(&reader, "audit conclusive")
+    let magnitude = try readNonNegative(&reader, "audit gradient magnitude")
     return AuditResult(
-      workerID: worker, sequence: sequence, passed: passed == 1, maximumRelativeError: error)
+      workerID: worker, sequence: sequence, passed: passed, maximumRelativeError: error,
+      conclusive: conclusive, gradientMagnitude: magnitude)
+  }
+
+  /// A `u8` that must be 0 or 1.
+  private static func readFlag(_ reader: inout ByteReader, _ field: String) throws(DecodeError)
+    -> Bool
+  {
+    let byte = try reader.read(UInt8.self, field)
+    guard byte <= 1 else { throw .outOfRange(field: field, value: String(byte), allowed: "0 or 1") }
+    return byte == 1
+  }
+
+  /// A finite `f64` that must not be negative.
+  private static func readNonNegative(_ reader: inout ByteReader, _ field: String)
+    throws(DecodeError) -> Double
+  {
+    let value = try reader.readFinite(field)
+    guard value >= 0 else { throw .outOfRange(field: field, value: "\(value)", allowed: ">= 0") }
+    return value
   }
 
   static func encode<Sink: ByteSink>(_ model: ModelDescriptor, into sink: inout Sink) {
