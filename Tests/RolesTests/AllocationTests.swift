@@ -7,7 +7,8 @@ import ZeroMQ
 
 @testable import Roles
 
-/// A real ServerLoop (async, the seed model) on its own thread on tcp loopback.
+/// A real ServerLoop (async by default, the seed model, waiting for `workers`
+/// in sync and ssp) on its own thread on tcp loopback.
 /// `sample` runs on that thread between messages, with the server.
 final class ServerThread {
   let context: Context
@@ -16,7 +17,8 @@ final class ServerThread {
   private let done = DispatchSemaphore(value: 0)
 
   init(
-    mode: ConsistencyMode = .async, sample: @escaping @Sendable (ParameterServer) -> Void = { _ in }
+    mode: ConsistencyMode = .async, workers: Int = 1,
+    sample: @escaping @Sendable (ParameterServer) -> Void = { _ in }
   ) throws {
     let context = try Context()
     let bound = Box()
@@ -24,7 +26,7 @@ final class ServerThread {
     let (stop, done) = (self.stop, self.done)
     Thread.detachNewThread {
       defer { done.signal() }
-      let server = makeServer(mode)
+      let server = makeServer(mode, workers: workers)
       guard
         let loop = try? ServerLoop(server: server, context: context, endpoint: "tcp://127.0.0.1:*")
       else {

@@ -1,6 +1,8 @@
+import Foundation
 import Testing
 import TrainingMath
 import WireProtocol
+import ZeroMQ
 
 @testable import Roles
 
@@ -37,5 +39,48 @@ struct LargeClusterTests {
     }
     #expect(status.workers.map(\.workerID) == (0..<UInt32(count)).map { $0 })
     #expect(status.workers.allSatisfy { $0.pushesApplied == 1 })
+  }
+}
+
+/// Whether this process may hold `count` more open files (after lifting its
+/// soft limit to the hard one, as the server does).
+func mayOpen(_ count: Int) -> Bool { (OpenFileLimit.raiseToHardLimit() ?? 0) >= count + 256 }
+
+/// 1,000 workers over real TCP connections to one sync server (both ends in
+/// this process: 2,000 descriptors, so only where the limit allows).
+@Suite(.serialized, .enabled(if: mayOpen(2 * 1000), "needs 2,256 open files"))
+struct LargeClusterSocketTests {
+  @Test func aThousandConnectedWorkersJoinStepAndAreListed() throws {
+    let count = 1000
+    let server = try ServerThread(mode: .sync, workers: count)
+    defer { server.shutdown() }
+    let (context, endpoint) = (server.context, server.endpoint)
+    // libzmq allows 1,023 sockets per context: the workers use two more.
+    let clients = try (0..<2).map { _ in try Context() }
+    let workers = try (0..<count).map { id in
+      try ServerConnection(
+        context: clients[id % 2], endpoint: endpoint, parameterCount: 3,
+        routingID: [UInt8(id >> 8), UInt8(id & 0xFF), 1])
+    }
+    func replies(_ what: String) throws -> [UInt64] {
+      try workers.enumerated().map { id, worker in
+        guard case .weights(let reply)? = try worker.receive(timeoutMilliseconds: 30_000) else {
+          throw RoleError.invalidArgument("worker \(id) got no \(what) reply")
+        }
+        return reply.version
+      }
+    }
+    for (id, worker) in workers.enumerated() { try worker.send(join(UInt32(id), of: count)) }
+    #expect(try replies("join").allSatisfy { $0 == 0 })
+    // One sync step: answered only once all 1,000 gradients are in.
+    for (id, worker) in workers.enumerated() {
+      try worker.send(push(UInt32(id), 1, at: 0, [1e-3, 1e-3, 1e-3]))
+    }
+    #expect(try replies("push").allSatisfy { $0 == 1 })
+    let observer = try ServerConnection(context: context, endpoint: endpoint, parameterCount: 3)
+    let status = try observer.status(timeoutMilliseconds: 30_000)
+    #expect(status.workers.count == count)
+    #expect(status.workers.allSatisfy { $0.pushesApplied == 1 })
+    #expect(status.version == 1)
   }
 }
