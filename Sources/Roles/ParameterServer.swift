@@ -756,8 +756,21 @@ public final class ParameterServer {
       return
     }
     if history.last?.version != version { history.append((version, parameters)) }
-    let limit = max(8, 2 * workers.count + 2)
+    let limit = Self.historyLimit(workers: workers.count, parameters: store.count)
     if history.count > limit { history.removeFirst(history.count - limit) }
+  }
+
+  /// Bytes of kept weights at most, unless that is fewer than 8 versions.
+  static let historyByteBudget = 512 << 20
+
+  /// Versions of the weights kept while audit records are owed: enough for a
+  /// gradient as stale as two per worker, `max(8, 2 × workers + 2)`, but no
+  /// more than `historyByteBudget` of them (1,000 workers would otherwise keep
+  /// 2,002 copies: 16 GB for a million parameters). A gradient computed at
+  /// weights no longer kept is not audited; the worker's next one is.
+  static func historyLimit(workers: Int, parameters: Int) -> Int {
+    let affordable = historyByteBudget / max(1, parameters * MemoryLayout<Double>.size)
+    return max(8, min(2 * workers + 2, affordable))
   }
 
   /// Appends to the outbox an audit record of `push` for each subscriber owed

@@ -84,3 +84,17 @@ struct LargeClusterSocketTests {
     #expect(status.version == 1)
   }
 }
+
+/// The weights kept for audits of stale gradients stay within a memory budget
+/// however many workers join (two versions per worker of a large model would
+/// not fit).
+struct AuditHistoryTests {
+  @Test func keptVersionsGrowWithWorkersUpToTheBudget() {
+    #expect(ParameterServer.historyLimit(workers: 1, parameters: 3) == 8)
+    #expect(ParameterServer.historyLimit(workers: 1000, parameters: 3) == 2002)
+    let million = ParameterServer.historyLimit(workers: 1000, parameters: 1_000_000)
+    #expect(million * 1_000_000 * 8 <= ParameterServer.historyByteBudget)
+    #expect(million == ParameterServer.historyByteBudget / 8_000_000)
+    #expect(ParameterServer.historyLimit(workers: 1000, parameters: 1 << 30) == 8)
+  }
+}
