@@ -18,6 +18,9 @@ import Testing
       try Launched([
         "worker", "--connect", endpoint, "--shard", "\(index)/\(total)", "--data", data,
         "--epochs", "2",
+        // The first to join waits for 64 process starts: on a loaded machine
+        // that may take longer than the default minute without an answer.
+        "--reply-timeout-ms", "600000",
       ])
     }
     var workers: [Launched] = []
