@@ -34,6 +34,16 @@ public struct GradientComparison: Equatable, Sendable {
   public var isConclusive: Bool {
     noiseBound <= 0.01 * tolerance * max(abs(analytic), abs(numeric))
   }
+
+  /// The size of what was compared: the larger of `|analytic|` and `|numeric|`.
+  public var magnitude: Double { max(abs(analytic), abs(numeric)) }
+
+  /// The smallest relative error this comparison would flag: the tolerance
+  /// plus the noise bound relative to the derivative (infinite when both
+  /// values are 0).
+  public var smallestDetectableRelativeError: Double {
+    magnitude > 0 ? tolerance + noiseBound / magnitude : .infinity
+  }
 }
 
 /// The outcome of auditing one gradient: every coordinate checked and one
@@ -57,6 +67,14 @@ public struct GradientAudit: Equatable, Sendable {
   /// Largest relative error among all comparisons, conclusive or not.
   public var maximumRawRelativeError: Double {
     comparisons.map(\.relativeError).max() ?? 0
+  }
+  /// The size of the gradient audited: the largest derivative compared. Near
+  /// a minimum it shrinks into rounding noise (~1e-15 for the chain model).
+  public var gradientMagnitude: Double { comparisons.map(\.magnitude).max() ?? 0 }
+  /// The smallest relative error the audit would flag, at its most sensitive
+  /// comparison: where an audit below rounding noise is drawn.
+  public var smallestDetectableRelativeError: Double {
+    comparisons.map(\.smallestDetectableRelativeError).min() ?? .infinity
   }
 }
 

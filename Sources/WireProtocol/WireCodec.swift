@@ -6,7 +6,7 @@ import TrainingMath
 /// trailing bytes. The byte layout is specified in `docs/protocol.md`.
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
-  public static let protocolVersion: UInt8 = 3
+  public static let protocolVersion: UInt8 = 4
   /// The magic bytes `P`, `S`.
   public static let magic: (UInt8, UInt8) = (0x50, 0x53)
   /// Most tensors in one message.
@@ -20,6 +20,11 @@ public enum WireCodec {
   public static let maximumFrames = 1 + 2 * 2 * maximumTensors
   /// Most workers listed in one status.
   public static let maximumWorkers = Shard.maximumCount
+  /// Bytes of one worker's record in a status: `u32 id`, shard (`u32 index`,
+  /// `u32 count`), `u64 pushes applied`, `u64 last sequence`, `u64 staleness`.
+  /// The encoder writes exactly this many (WireCodecTests checks) and the decoder bounds the
+  /// worker count by it, so the two cannot drift apart.
+  public static let workerRecordByteCount = 4 + 4 + 4 + 8 + 8 + 8
 
   /// The encoded size of `message` in bytes.
   public static func encodedSize(of message: WireMessage) -> Int {
@@ -118,14 +123,7 @@ public enum WireCodec {
       sink.write(status.modelName, lengthAs: UInt8.self)
       encode(status.parameters, into: &sink)
       sink.write(UInt32(status.workers.count))
-      for worker in status.workers {
-        sink.write(worker.workerID)
-        sink.write(UInt32(worker.shard.index))
-        sink.write(UInt32(worker.shard.count))
-        sink.write(worker.pushesApplied)
-        sink.write(worker.lastSequence)
-        sink.write(worker.lastStaleness)
-      }
+      for worker in status.workers { encodeRecord(of: worker, into: &sink) }
       sink.write(status.workersLeft)
       sink.write(status.auditRecordsSent)
       sink.write(status.epochs)
@@ -184,6 +182,8 @@ public enum WireCodec {
     sink.write(result.sequence)
     sink.write(UInt8(result.passed ? 1 : 0))
     sink.write(result.maximumRelativeError)
+    sink.write(UInt8(result.conclusive ? 1 : 0))
+    sink.write(result.gradientMagnitude)
   }
 
   private static func decodeAuditResult(_ reader: inout ByteReader) throws(DecodeError)
@@ -191,16 +191,31 @@ public enum WireCodec {
   {
     let worker = try reader.read(UInt32.self, "audit worker id")
     let sequence = try reader.read(UInt64.self, "audit sequence")
-    let passed = try reader.read(UInt8.self, "audit passed")
-    guard passed <= 1 else {
-      throw .outOfRange(field: "audit passed", value: String(passed), allowed: "0 or 1")
-    }
-    let error = try reader.readFinite("audit relative error")
-    guard error >= 0 else {
-      throw .outOfRange(field: "audit relative error", value: "\(error)", allowed: ">= 0")
-    }
+    let passed = try readFlag(&reader, "audit passed")
+    let error = try readNonNegative(&reader, "audit relative error")
+    let conclusive = try readFlag(&reader, "audit conclusive")
+    let magnitude = try readNonNegative(&reader, "audit gradient magnitude")
     return AuditResult(
-      workerID: worker, sequence: sequence, passed: passed == 1, maximumRelativeError: error)
+      workerID: worker, sequence: sequence, passed: passed, maximumRelativeError: error,
+      conclusive: conclusive, gradientMagnitude: magnitude)
+  }
+
+  /// A `u8` that must be 0 or 1.
+  private static func readFlag(_ reader: inout ByteReader, _ field: String) throws(DecodeError)
+    -> Bool
+  {
+    let byte = try reader.read(UInt8.self, field)
+    guard byte <= 1 else { throw .outOfRange(field: field, value: String(byte), allowed: "0 or 1") }
+    return byte == 1
+  }
+
+  /// A finite `f64` that must not be negative.
+  private static func readNonNegative(_ reader: inout ByteReader, _ field: String)
+    throws(DecodeError) -> Double
+  {
+    let value = try reader.readFinite(field)
+    guard value >= 0 else { throw .outOfRange(field: field, value: "\(value)", allowed: ">= 0") }
+    return value
   }
 
   static func encode<Sink: ByteSink>(_ model: ModelDescriptor, into sink: inout Sink) {
@@ -908,6 +923,16 @@ public enum WireCodec {
     }
   }
 
+  /// Writes one worker's record of a status: `workerRecordByteCount` bytes.
+  private static func encodeRecord<Sink: ByteSink>(of worker: WorkerStatus, into sink: inout Sink) {
+    sink.write(worker.workerID)
+    sink.write(UInt32(worker.shard.index))
+    sink.write(UInt32(worker.shard.count))
+    sink.write(worker.pushesApplied)
+    sink.write(worker.lastSequence)
+    sink.write(worker.lastStaleness)
+  }
+
   private static func decodeStatus(_ reader: inout ByteReader) throws(DecodeError) -> ServerStatus {
     let modeByte = try reader.read(UInt8.self, "mode")
     guard let mode = ConsistencyMode(rawValue: modeByte) else {
@@ -922,7 +947,9 @@ public enum WireCodec {
     let modelName = try decodeName(&reader, "model name")
     let parameters = try decodeTensors(&reader, "parameters")
     let workerCount = Int(try reader.read(UInt32.self, "worker count"))
-    guard workerCount <= maximumWorkers, workerCount <= reader.remaining / 40 else {
+    guard workerCount <= maximumWorkers,
+      workerCount <= reader.remaining / workerRecordByteCount
+    else {
       throw .outOfRange(
         field: "worker count", value: String(workerCount),
         allowed: "at most \(maximumWorkers) and what fits")

@@ -200,13 +200,23 @@ public struct AuditResult: Equatable, Sendable {
   public var passed: Bool
   /// The audit's largest relative error.
   public var maximumRelativeError: Double
+  /// Whether any comparison was above rounding noise; when none was (a
+  /// converged run), the relative error measures the arithmetic, not the gradient.
+  public var conclusive: Bool
+  /// The size of the audited gradient (its largest derivative compared).
+  public var gradientMagnitude: Double
 
   /// A verdict.
-  public init(workerID: UInt32, sequence: UInt64, passed: Bool, maximumRelativeError: Double) {
+  public init(
+    workerID: UInt32, sequence: UInt64, passed: Bool, maximumRelativeError: Double,
+    conclusive: Bool = true, gradientMagnitude: Double = 0
+  ) {
     self.workerID = workerID
     self.sequence = sequence
     self.passed = passed
     self.maximumRelativeError = maximumRelativeError
+    self.conclusive = conclusive
+    self.gradientMagnitude = gradientMagnitude
   }
 }
 

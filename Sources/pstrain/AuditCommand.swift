@@ -10,7 +10,8 @@ struct AuditCommand: ParsableCommand {
     discussion: """
       Exit status: 0 when every checked gradient agrees with its finite differences,
       1 when one disagrees, 2 when the audit could not run (no server, no workers training,
-      or no gradient above rounding noise within the time limit).
+      no gradient within the time limit, or every gradient below rounding noise: a
+      converged run has nothing left to audit).
       """)
 
   @OptionGroup var server: ConnectOptions
@@ -63,17 +64,27 @@ struct AuditCommand: ParsableCommand {
         )
       } else if tally.count - tally.inconclusive > 0 {
         (verdict, code) = ("passed", 0)
+      } else if tally.count > 0 {
+        // Converged: each gradient is as small as its own rounding error.
+        (verdict, code) = (
+          "could not run: every gradient was "
+            + AuditReport.belowRoundingNoise(magnitude: tally.largestGradientBelowNoise), 2
+        )
       } else {
-        (verdict, code) = ("could not run: no gradient above rounding noise arrived", 2)
+        (verdict, code) = ("could not run: no gradient arrived within \(waitMs) ms", 2)
       }
       if json {
         print(
           "{\"type\":\"summary\",\"verdict\":\(JSON.string(verdict)),\"exit\":\(code),\"audits\":\(tally.json),\"unaudited_workers\":[\(missing.map(String.init).joined(separator: ","))]}"
         )
       } else {
+        // With nothing above rounding noise there is no relative error to
+        // report, and every worker's gradients were seen, if not measured.
+        let measured = tally.count > tally.inconclusive
         print(
-          "audit: \(verdict); \(tally.count) gradients checked, max relative error \(tally.maximumRelativeError)"
-            + (missing.isEmpty ? "" : "; not audited: worker(s) \(missing)"))
+          "audit: \(verdict); \(tally.count) gradients checked"
+            + (measured ? ", max relative error \(tally.maximumRelativeError)" : "")
+            + (missing.isEmpty || !measured ? "" : "; not audited: worker(s) \(missing)"))
       }
       if code != 0 { throw ExitCode(code) }
     }

@@ -54,18 +54,31 @@ struct ConnectOptions: ParsableArguments {
   /// The endpoints listed in `--connect`.
   var endpoints: [String] { connect.split(separator: ",").map(String.init) }
 
-  /// A link to the server (or to all its shards), with its own context.
-  func open(routingID: [UInt8]? = nil) throws -> (Context, any ServerLink) {
+  /// A link to the server (or to all its shards), with its own context. A
+  /// request unanswered for 2 s tells `notice` so, once (standard error by default).
+  func open(
+    routingID: [UInt8]? = nil, notice: @escaping (String) -> Void = printToStandardError
+  ) throws -> (Context, any ServerLink) {
     let context = try Context()
     let security = try security()
     let connections = try endpoints.map { endpoint in
-      try ServerConnection(
+      let connection = try ServerConnection(
         context: context, endpoint: endpoint, routingID: routingID, security: security)
+      connection.quietWaitNotice = notice
+      return connection
     }
     if connections.count == 1 { return (context, connections[0]) }
-    return (
-      context, try ShardedServerLink(connections: connections, timeoutMilliseconds: timeoutMs)
-    )
+    let link = try ShardedServerLink(connections: connections, timeoutMilliseconds: timeoutMs)
+    link.quietWaitNotice = notice
+    return (context, link)
+  }
+
+  /// The server's status now, on a link of its own (nil if it does not answer
+  /// within `timeoutMilliseconds`): to say what a waiting worker waits for.
+  func statusNow(timeoutMilliseconds: Int) -> ServerStatus? {
+    guard let (context, link) = try? open(notice: { _ in }) else { return nil }
+    defer { withExtendedLifetime(context) {} }
+    return try? link.status(timeoutMilliseconds: timeoutMilliseconds)
   }
 }
 

@@ -89,6 +89,15 @@ struct ServerCommand: ParsableCommand {
     MemoryTuning.returnLargeBuffersToTheSystem()
     try runReportingErrors {
       let logger = logging.logger("server")
+      // One descriptor per connected worker or client: lift the soft limit
+      // (often 1024) to the hard one, and say so when the run needs more.
+      if let limit = OpenFileLimit.raiseToHardLimit(),
+        OpenFileLimit.connections(within: limit) < workers
+      {
+        logger.warning(
+          "--workers \(workers) needs a connection each, but this process may open only \(limit) files; raise the limit (ulimit -n)"
+        )
+      }
       let model = training.model
       let ownShard = try Shard(parsing: shard)
       guard ownShard.count == 1 || epochs == nil else {

@@ -113,14 +113,23 @@ struct StatusCommand: ParsableCommand {
 
   private static func lastAuditJSON(_ audit: AuditResult) -> String {
     "{\"worker\":\(audit.workerID),\"sequence\":\(audit.sequence),\"passed\":\(audit.passed),"
-      + "\"max_relative_error\":\(JSON.number(audit.maximumRelativeError))}"
+      + "\"max_relative_error\":\(JSON.number(audit.maximumRelativeError)),"
+      + "\"conclusive\":\(audit.conclusive),"
+      + "\"gradient_magnitude\":\(JSON.number(audit.gradientMagnitude))}"
   }
 
   /// The latest audit, in words.
   static func lastAuditText(_ status: ServerStatus) -> String {
     guard let audit = status.lastAudit else { return "no audits reported" }
+    let relative = "(rel err \(String(format: "%.2e", audit.maximumRelativeError)))"
+    // A relative error measured in rounding noise is no figure of merit.
+    let verdict =
+      !audit.passed
+      ? "FAILED \(relative)"
+      : audit.conclusive
+        ? "passed \(relative)" : AuditReport.belowRoundingNoise(magnitude: audit.gradientMagnitude)
     return
-      "\(status.auditsReported) audits, \(status.auditsFailed) failed; last: worker \(audit.workerID) push \(audit.sequence) \(audit.passed ? "passed" : "FAILED") (rel err \(String(format: "%.2e", audit.maximumRelativeError)))"
+      "\(status.auditsReported) audits, \(status.auditsFailed) failed; last: worker \(audit.workerID) push \(audit.sequence) \(verdict)"
   }
 
   /// The status for people.

@@ -365,16 +365,25 @@ struct TrainCommand: ParsableCommand {
       var type: String
       var applied_at: Double?
       var raw_max_relative_error: Double?
+      var max_relative_error: Double?
       var passed: Bool?
       var conclusive: Bool?
+      var gradient_magnitude: Double?
+      var detectable_relative_error: Double?
     }
     let audits = auditLines.compactMap { line -> TrainingPlot.Audit? in
       guard let audit = try? JSONDecoder().decode(AuditLine.self, from: Data(line.utf8)),
         audit.type == "audit", let x = audit.applied_at, let y = audit.raw_max_relative_error
       else { return nil }
+      let passed = audit.passed ?? true
+      let conclusive = audit.conclusive ?? true
       return TrainingPlot.Audit(
-        update: x, relativeError: y, passed: audit.passed ?? true,
-        conclusive: audit.conclusive ?? true)
+        // A passed audit's figure is its error above rounding noise; a failed
+        // one's, the worst comparison.
+        update: x, relativeError: passed && conclusive ? audit.max_relative_error ?? y : y,
+        passed: passed, conclusive: conclusive,
+        detectableRelativeError: audit.detectable_relative_error ?? .infinity,
+        gradientMagnitude: audit.gradient_magnitude ?? 0)
     }
     let plot = TrainingPlot(
       loss: loss, audits: audits, tolerance: audit.tolerance,

@@ -1,7 +1,11 @@
 import Foundation
+import Roles
 
 /// An SVG picture of a run: the loss over updates and each audit's relative
 /// error over updates, both on log scales, with the audit tolerance marked.
+/// An audit below rounding noise measured no relative error: it is drawn
+/// apart, as an open grey circle at the smallest relative error it could have
+/// flagged (its noise bound), never as if its error were that large.
 struct TrainingPlot {
   /// (update, mean loss over the data).
   var loss: [(Double, Double)] = []
@@ -12,6 +16,59 @@ struct TrainingPlot {
     var passed: Bool
     /// False when rounding noise dominated the comparison.
     var conclusive: Bool
+    /// The smallest relative error it would have flagged (tolerance plus noise).
+    var detectableRelativeError: Double = .infinity
+    /// The size of the audited gradient.
+    var gradientMagnitude: Double = 0
+  }
+
+  /// How one audit is drawn: where, in what colour, open or filled.
+  struct Mark {
+    var x: Double
+    var y: Double
+    var color: String
+    var open = false
+  }
+
+  static let passedColor = "#2ca02c"
+  static let failedColor = "#d62728"
+  static let noiseColor = "#888888"
+
+  /// The audits as marks: passed and failed ones at their relative error,
+  /// those below rounding noise at their noise bound, open.
+  var auditMarks: [Mark] {
+    audits.compactMap { audit in
+      if !audit.passed {
+        return Mark(x: audit.update, y: audit.relativeError, color: Self.failedColor)
+      }
+      if audit.conclusive {
+        return Mark(x: audit.update, y: audit.relativeError, color: Self.passedColor)
+      }
+      guard audit.detectableRelativeError.isFinite else { return nil }  // a zero gradient
+      return Mark(
+        x: audit.update, y: audit.detectableRelativeError, color: Self.noiseColor, open: true)
+    }
+  }
+
+  /// The legend of the audit panel: one entry per kind of mark present.
+  var auditLegend: [(Mark, String)] {
+    var entries: [(Mark, String)] = []
+    if audits.contains(where: { $0.passed && $0.conclusive }) {
+      entries.append((Mark(x: 0, y: 0, color: Self.passedColor), "passed, at its relative error"))
+    }
+    if audits.contains(where: { !$0.passed }) {
+      entries.append((Mark(x: 0, y: 0, color: Self.failedColor), "failed"))
+    }
+    // Their typical size (the median): the legend speaks for most of them.
+    let sizes = audits.filter { $0.passed && !$0.conclusive }.map(\.gradientMagnitude).sorted()
+    if !sizes.isEmpty {
+      entries.append(
+        (
+          Mark(x: 0, y: 0, color: Self.noiseColor, open: true),
+          "\(sizes.count) \(AuditReport.belowRoundingNoise(magnitude: sizes[sizes.count / 2])), at the error each could flag"
+        ))
+    }
+    return entries
   }
 
   var audits: [Audit] = []
@@ -24,7 +81,8 @@ struct TrainingPlot {
   private let right = 24.0
 
   func svg() -> String {
-    let height = 2 * panelHeight + 150
+    let legend = auditLegend
+    let height = 2 * panelHeight + 150 + 16 * Double(legend.count)
     var out = """
       <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
       <rect width="100%" height="100%" fill="white"/>
@@ -35,20 +93,27 @@ struct TrainingPlot {
     out += panel(
       top: 60, label: "loss (mean over the data)", maxX: maxUpdate,
       series: [(loss.map { ($0.0, $0.1) }, "#1f77b4", true)], points: [], threshold: nil)
+    let auditTop = 60 + panelHeight + 50
     out += panel(
-      top: 60 + panelHeight + 50,
-      label: "audit relative error (green: passed, grey: below rounding noise, red: failed)",
-      maxX: maxUpdate, series: [],
-      points: audits.map { audit in
-        (
-          audit.update, audit.relativeError,
-          !audit.passed ? "#d62728" : (audit.conclusive ? "#2ca02c" : "#999999")
-        )
-      },
-      threshold: tolerance)
+      top: auditTop, label: "audit relative error", maxX: maxUpdate, series: [],
+      points: auditMarks, threshold: tolerance)
+    let axisLabel = auditTop + panelHeight + 30
     out +=
-      "<text x=\"\(left + (width - left - right) / 2)\" y=\"\(Int(height) - 10)\" text-anchor=\"middle\">updates applied</text>\n"
+      "<text x=\"\(left + (width - left - right) / 2)\" y=\"\(axisLabel)\" text-anchor=\"middle\">updates applied</text>\n"
+    for (index, (mark, label)) in legend.enumerated() {
+      let y = axisLabel + 16 * Double(index + 1)
+      out += circle(Mark(x: left + 6, y: y - 4, color: mark.color, open: mark.open))
+      out +=
+        "<text class=\"legend\" x=\"\(left + 16)\" y=\"\(y)\" font-size=\"11\">\(escape(label))</text>\n"
+    }
     return out + "</svg>\n"
+  }
+
+  /// One mark at SVG coordinates (`x`, `y`).
+  private func circle(_ mark: Mark) -> String {
+    mark.open
+      ? "<circle cx=\"\(mark.x)\" cy=\"\(mark.y)\" r=\"3\" fill=\"none\" stroke=\"\(mark.color)\" stroke-width=\"1.2\"/>\n"
+      : "<circle cx=\"\(mark.x)\" cy=\"\(mark.y)\" r=\"2.5\" fill=\"\(mark.color)\"/>\n"
   }
 
   private func escape(_ text: String) -> String {
@@ -58,11 +123,11 @@ struct TrainingPlot {
   /// One panel with a log10 y axis spanning the data's decades.
   private func panel(
     top: Double, label: String, maxX: Double, series: [([(Double, Double)], String, Bool)],
-    points: [(Double, Double, String)], threshold: Double?
+    points: [Mark], threshold: Double?
   ) -> String {
     let plotWidth = width - left - right
     let values =
-      series.flatMap { $0.0.map(\.1) } + points.map(\.1) + (threshold.map { [$0] } ?? [])
+      series.flatMap { $0.0.map(\.1) } + points.map(\.y) + (threshold.map { [$0] } ?? [])
     let positive = values.filter { $0 > 0 && $0.isFinite }
     let low = floor(log10(positive.min() ?? 1e-12))
     let high = max(low + 1, ceil(log10(positive.max() ?? 1)))
@@ -93,8 +158,8 @@ struct TrainingPlot {
         separator: " ")
       out += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
     }
-    for (px, py, color) in points {
-      out += "<circle cx=\"\(x(px))\" cy=\"\(y(py))\" r=\"2.5\" fill=\"\(color)\"/>\n"
+    for mark in points {
+      out += circle(Mark(x: x(mark.x), y: y(mark.y), color: mark.color, open: mark.open))
     }
     if let threshold {
       let yy = y(threshold)

@@ -58,7 +58,13 @@ struct WorkerCommand: ParsableCommand {
     try runReportingErrors {
       let dataset = try loadDataset(work.data)
       let routingID = (0..<16).map { _ in UInt8.random(in: 0...255) }
-      let (context, connection) = try server.open(routingID: routingID)
+      // The id is known before the server is asked (a leasing worker's is
+      // drawn now), so a wait for the server is logged under it like the rest.
+      let drawnID = UInt32.random(in: 0...UInt32(Int32.max))
+      let shardIndex = try shard.map { UInt32(try Shard(parsing: $0).index) }
+      let logger = logging.logger("worker \(id ?? shardIndex ?? drawnID)")
+      let (context, connection) = try server.open(
+        routingID: routingID, notice: { logger.info("\($0)") })
       defer { withExtendedLifetime(context) {} }
       let metricsEndpoint = try metrics.start(context: context)
       defer { metricsEndpoint?.stop() }
@@ -74,7 +80,7 @@ struct WorkerCommand: ParsableCommand {
         workerID = id ?? UInt32(shard.index)
       case (nil, true):
         source = .leased
-        workerID = id ?? UInt32.random(in: 0...UInt32(Int32.max))
+        workerID = id ?? drawnID
       case (_?, true):
         throw Failure(
           message:
@@ -113,13 +119,18 @@ struct WorkerCommand: ParsableCommand {
         epochs = Int(status.epochs)
         plan = "leased rows of \(dataset.count), \(status.epochs) epochs"
       }
-      let logger = logging.logger("worker \(workerID)")
       let fault = session.fault.isNone ? "" : ", FAULT \(session.fault)"
       logger.info("\(plan), \(status.mode) server at \(server.connect)\(fault)")
       do {
         try WorkerLoop.run(
           session, connection: connection,
-          timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs)
+          timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs),
+          notice: { logger.info("\($0)") },
+          describeWait: { request in
+            server.statusNow(timeoutMilliseconds: 1000).map {
+              QuietWait.awaited(by: $0, request: request)
+            }
+          }
         ) { progress in
           logger.info(
             "epoch \(epochProgress(progress.epoch, of: epochs)), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"

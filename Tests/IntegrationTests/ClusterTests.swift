@@ -348,7 +348,10 @@ struct PlotTests {
     // IHDR: width and height, big-endian, at bytes 16..<24.
     let width = bytes[16..<20].reduce(0) { $0 << 8 | Int($1) }
     let height = bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }
-    #expect(width == 760 && height == 610)
+    // One line of legend under the plot per kind of audit drawn.
+    let legendLines = text.components(separatedBy: "class=\"legend\"").count - 1
+    #expect(legendLines >= 2)
+    #expect(width == 760 && height == 610 + 16 * legendLines)
   }
 }
 

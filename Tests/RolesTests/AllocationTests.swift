@@ -7,7 +7,8 @@ import ZeroMQ
 
 @testable import Roles
 
-/// A real ServerLoop (async, the seed model) on its own thread on tcp loopback.
+/// A real ServerLoop (async by default, the seed model, waiting for `workers`
+/// in sync and ssp) on its own thread on tcp loopback.
 /// `sample` runs on that thread between messages, with the server.
 final class ServerThread {
   let context: Context
@@ -16,7 +17,8 @@ final class ServerThread {
   private let done = DispatchSemaphore(value: 0)
 
   init(
-    mode: ConsistencyMode = .async, sample: @escaping @Sendable (ParameterServer) -> Void = { _ in }
+    mode: ConsistencyMode = .async, workers: Int = 1,
+    sample: @escaping @Sendable (ParameterServer) -> Void = { _ in }
   ) throws {
     let context = try Context()
     let bound = Box()
@@ -24,7 +26,7 @@ final class ServerThread {
     let (stop, done) = (self.stop, self.done)
     Thread.detachNewThread {
       defer { done.signal() }
-      let server = makeServer(mode)
+      let server = makeServer(mode, workers: workers)
       guard
         let loop = try? ServerLoop(server: server, context: context, endpoint: "tcp://127.0.0.1:*")
       else {
@@ -65,7 +67,8 @@ final class ServerThread {
   {
     let counts = AllocationSamples()
     let server = try ServerThread(mode: mode) { server in
-      // Runs on the server thread between messages: sample its own counter.
+      // Runs on the server thread when its loop checks whether to stop (between
+      // drains of queued messages, at least every 100 ms): sample its own counter.
       counts.note(version: server.version, allocations: pstrain_thread_allocations())
       if traceAllocations {
         pstrain_trace_allocations(server.version > pushes - 3 && server.version < pushes ? 1 : 0)
@@ -75,16 +78,31 @@ final class ServerThread {
     let client = try ServerConnection(
       context: server.context, endpoint: server.endpoint, routingID: [9, 9])
     _ = try client.request(join(0, of: 1), timeoutMilliseconds: 5000, what: "join")
-    var version: UInt64 = 0
-    for sequence in 1...pushes {
-      let reply = try client.request(
-        push(0, sequence, at: version, [1e-9, 1e-9, 1e-9]), timeoutMilliseconds: 5000, what: "push")
-      guard case .weights(let weights) = reply else {
-        throw RoleError.invalidArgument("no weights")
+    var (sequence, version): (UInt64, UInt64) = (0, 0)
+    // The server samples its counter only when its loop comes round to
+    // `shouldStop`: not after every message (it drains what is queued first,
+    // and on a loaded machine the next push is often queued already), and not
+    // necessarily before the client has read the reply. So the client stops at
+    // both ends of the measured stretch until the server, now idle, has sampled
+    // the version it answered (within its 100 ms poll).
+    func pushUntil(_ last: UInt64) throws -> UInt64 {
+      while sequence < last {
+        sequence += 1
+        let reply = try client.request(
+          push(0, sequence, at: version, [1e-9, 1e-9, 1e-9]), timeoutMilliseconds: 5000,
+          what: "push")
+        guard case .weights(let weights) = reply else {
+          throw RoleError.invalidArgument("no weights")
+        }
+        version = weights.version
       }
-      version = weights.version
+      try #require(counts.waitForSample(of: version, timeoutMilliseconds: 10_000))
+      return version
     }
-    return try #require(counts.perVersion(from: pushes - measured, to: pushes))
+    let start = try pushUntil(pushes - measured)
+    let end = try pushUntil(pushes)
+    #expect(end - start == measured)  // one version per push
+    return try #require(counts.perVersion(from: start, to: end))
   }
 
   /// In a release build (`deploy/local.sh test` runs this suite once more with
@@ -187,13 +205,30 @@ final class AllocationResult: @unchecked Sendable {
 /// Whether to print allocation backtraces (PSTRAIN_TRACE_ALLOCATIONS=1).
 let traceAllocations = ProcessInfo.processInfo.environment["PSTRAIN_TRACE_ALLOCATIONS"] == "1"
 
-/// (version, allocations) samples taken on the server thread.
+/// (version, allocations) samples taken on the server thread: the first sample
+/// of each version, taken when the server's loop checks whether to stop.
 final class AllocationSamples: @unchecked Sendable {
-  private let lock = NSLock()
+  private let lock = NSCondition()
   private var byVersion: [UInt64: UInt64] = [:]
 
   func note(version: UInt64, allocations: UInt64) {
-    lock.withLock { if byVersion[version] == nil { byVersion[version] = allocations } }
+    lock.withLock {
+      if byVersion[version] == nil {
+        byVersion[version] = allocations
+        lock.broadcast()
+      }
+    }
+  }
+
+  /// Waits until `version` has been sampled; false if it was not within the timeout.
+  func waitForSample(of version: UInt64, timeoutMilliseconds: Int) -> Bool {
+    let deadline = Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
+    return lock.withLock {
+      while byVersion[version] == nil {
+        if !lock.wait(until: deadline) { return byVersion[version] != nil }
+      }
+      return true
+    }
   }
 
   func perVersion(from start: UInt64, to end: UInt64) -> Double? {

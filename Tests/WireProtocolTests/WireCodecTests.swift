@@ -61,6 +61,10 @@ let everyMessage: [WireMessage] = {
     .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
     .noLease(NoLease(finished: true, retryAfterMilliseconds: 0)),
     .auditResult(AuditResult(workerID: 3, sequence: 9, passed: false, maximumRelativeError: 2)),
+    .auditResult(
+      AuditResult(
+        workerID: 4, sequence: 10, passed: true, maximumRelativeError: 0.351, conclusive: false,
+        gradientMagnitude: 3.5e-16)),
     .pushes([
       GradientPush(
         workerID: 4, sequence: 7, computedAtVersion: 2, samples: samples, gradient: tensors),
@@ -101,7 +105,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func headerIsMagicVersionType() {
     let bytes = WireCodec.encode(.statusRequest)
-    #expect(bytes == [0x50, 0x53, 3, MessageType.statusRequest.rawValue])
+    #expect(bytes == [0x50, 0x53, 4, MessageType.statusRequest.rawValue])
   }
 
   @Test func everyTruncationIsRejected() {
@@ -197,9 +201,10 @@ let everyMessage: [WireMessage] = {
     bytes[0] = 0x51
     #expect(throws: DecodeError.badMagic) { try WireCodec.decode(bytes) }
     bytes = WireCodec.encode(.statusRequest)
-    // Version 1 (before weights carried the applied-below bitmap) and version 2
-    // (before values frames) are refused too.
-    for version: UInt8 in [1, 2, 4] {
+    // Version 1 (before weights carried the applied-below bitmap), version 2
+    // (before values frames) and version 3 (before audit results said whether
+    // they were above rounding noise) are refused too.
+    for version: UInt8 in [1, 2, 3, 5] {
       bytes[2] = version
       #expect(throws: DecodeError.unsupportedVersion(version)) { try WireCodec.decode(bytes) }
     }

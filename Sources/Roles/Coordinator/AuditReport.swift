@@ -37,13 +37,26 @@ public struct AuditReport: Equatable, Sendable {
       sampleRows: record.samples.map(\.index), audit: audit)
   }
 
-  /// One line for people.
+  /// What an audit whose every comparison was below rounding noise says: the
+  /// gradient (`magnitude`, its largest derivative) has shrunk to the size of
+  /// its own rounding error, as it does once a run has converged.
+  public static func belowRoundingNoise(magnitude: Double) -> String {
+    "below rounding noise (the gradients are \(approximately(magnitude)): nothing left to audit)"
+  }
+
+  /// `value` to one significant digit: "~1e-15", or "0".
+  public static func approximately(_ value: Double) -> String {
+    value == 0 ? "0" : "~" + String(format: "%.0e", value)
+  }
+
+  /// One line for people: "ok" with the relative error, "FAIL", or "noise"
+  /// when nothing could be measured above rounding noise.
   public var text: String {
-    let verdict = audit.passed ? "ok  " : "FAIL"
+    let verdict = !audit.passed ? "FAIL " : (audit.isConclusive ? "ok   " : "noise")
     let figure =
       audit.isConclusive
       ? "max rel err \(Self.format(audit.maximumRelativeError))"
-      : "below rounding noise (raw rel err \(Self.format(audit.maximumRawRelativeError)))"
+      : Self.belowRoundingNoise(magnitude: audit.gradientMagnitude)
     var line =
       "audit \(verdict) worker \(workerID) push \(sequence) at v\(computedAtVersion): \(figure), \(audit.coordinates.count) coordinates + 1 direction"
     for comparison in audit.comparisons where !comparison.passed {
@@ -67,6 +80,8 @@ public struct AuditReport: Equatable, Sendable {
       + "\"passed\":\(audit.passed),\"conclusive\":\(audit.isConclusive),"
       + "\"max_relative_error\":\(JSON.number(audit.maximumRelativeError)),"
       + "\"raw_max_relative_error\":\(JSON.number(audit.maximumRawRelativeError)),"
+      + "\"gradient_magnitude\":\(JSON.number(audit.gradientMagnitude)),"
+      + "\"detectable_relative_error\":\(JSON.number(audit.smallestDetectableRelativeError)),"
       + "\"comparisons\":[\(comparisons.joined(separator: ","))]}"
   }
 
@@ -85,6 +100,8 @@ public struct AuditTally: Equatable, Sendable {
   public var inconclusive = 0
   /// Largest conclusive relative error seen.
   public var maximumRelativeError = 0.0
+  /// Largest gradient among the audits below rounding noise (their size).
+  public var largestGradientBelowNoise = 0.0
   /// Workers whose gradients failed an audit.
   public var failedWorkers: Set<UInt32> = []
   /// Workers audited conclusively.
@@ -105,6 +122,7 @@ public struct AuditTally: Equatable, Sendable {
       maximumRelativeError = max(maximumRelativeError, report.audit.maximumRelativeError)
     } else {
       inconclusive += 1
+      largestGradientBelowNoise = max(largestGradientBelowNoise, report.audit.gradientMagnitude)
     }
   }
 

@@ -60,12 +60,18 @@ public final class CoordinatorLoop {
     let result = try AuditReport.audit(record, tolerance: tolerance)
     tally.add(result)
     metrics.record(result)
-    // Tell the server, so `pstrain status` shows the latest verdict.
+    // Tell the server, so `pstrain status` shows the latest verdict: the
+    // relative error of the comparisons above rounding noise, or when there
+    // are none, that the gradient was below it, and how large it was.
+    let audit = result.audit
     try connection.send(
       .auditResult(
         AuditResult(
-          workerID: result.workerID, sequence: result.sequence, passed: result.audit.passed,
-          maximumRelativeError: Self.finite(result.audit.maximumRawRelativeError))))
+          workerID: result.workerID, sequence: result.sequence, passed: audit.passed,
+          maximumRelativeError: Self.finite(
+            audit.isConclusive ? audit.maximumRelativeError : audit.maximumRawRelativeError),
+          conclusive: audit.isConclusive,
+          gradientMagnitude: Self.finite(audit.gradientMagnitude))))
     report(result)
   }
 }

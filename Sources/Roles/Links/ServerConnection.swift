@@ -14,6 +14,9 @@ public protocol ServerLink: AnyObject {
   /// (nil: signals do not shorten it).
   func receive(timeoutMilliseconds: Int, graceAfterStopMilliseconds: Int?) throws(RoleError)
     -> WireMessage?
+  /// Hears, once per request, that no reply has come after
+  /// `QuietWait.defaultMilliseconds` (nil: the wait stays silent).
+  var quietWaitNotice: ((String) -> Void)? { get set }
 }
 
 extension ServerLink {
@@ -29,11 +32,20 @@ extension ServerLink {
     graceAfterStopMilliseconds: Int? = 0
   ) throws(RoleError) -> WireMessage {
     try send(message)
-    guard
-      let reply = try receive(
-        timeoutMilliseconds: timeoutMilliseconds,
+    // The first part of the wait is silent; then, if the wait goes on, say so.
+    let quiet = quietWaitNotice == nil ? timeoutMilliseconds : Int(QuietWait.defaultMilliseconds)
+    var reply = try receive(
+      timeoutMilliseconds: min(timeoutMilliseconds, quiet),
+      graceAfterStopMilliseconds: graceAfterStopMilliseconds)
+    if reply == nil, timeoutMilliseconds > quiet, !ShutdownSignal.isRequested,
+      let quietWaitNotice
+    {
+      quietWaitNotice(QuietWait.noAnswer(from: endpoint))
+      reply = try receive(
+        timeoutMilliseconds: timeoutMilliseconds - quiet,
         graceAfterStopMilliseconds: graceAfterStopMilliseconds)
-    else {
+    }
+    guard let reply else {
       if ShutdownSignal.isRequested { throw .interrupted }
       throw .timedOut(what: "\(what) from \(endpoint)", milliseconds: timeoutMilliseconds)
     }
@@ -57,6 +69,7 @@ extension ServerLink {
 public final class ServerConnection: ServerLink {
   /// The server endpoint.
   public let endpoint: String
+  public var quietWaitNotice: ((String) -> Void)?
   private let socket: Socket
   /// The last message received: the next weights reply is decoded into its
   /// storage, so a worker's steady state decodes without allocating.

@@ -30,8 +30,16 @@ public struct ShardMerger: Sendable {
     var sequence: UInt64
   }
 
-  /// Most partial audit records kept while waiting for the other shards' parts.
-  public static let maximumPartialRecords = 256
+  /// Most partial audit records kept while waiting for the other shards' parts,
+  /// at least: a subscriber is owed one record per worker at a time, and one
+  /// shard's parts may all come before another's, so the bound grows to twice
+  /// the workers whose records have been seen (a fixed 256 dropped records,
+  /// and left workers unaudited, in clusters of more than 256 workers).
+  public static let minimumPartialRecords = 256
+  /// Workers whose audit records have been seen.
+  private var auditedWorkers: Set<UInt32> = []
+  /// Most partial audit records kept now.
+  var maximumPartialRecords: Int { max(Self.minimumPartialRecords, 2 * auditedWorkers.count) }
 
   /// The shards' slices, in shard order.
   public private(set) var slices: [Slice]
@@ -109,8 +117,9 @@ public struct ShardMerger: Sendable {
   private mutating func collect(_ record: AuditRecord, from index: Int) {
     let key = RecordKey(worker: record.workerID, sequence: record.sequence)
     recordParts[key, default: [:]][index] = record
+    if auditedWorkers.count < WireCodec.maximumWorkers { auditedWorkers.insert(record.workerID) }
     guard let parts = recordParts[key], parts.count == slices.count else {
-      if recordParts.count > Self.maximumPartialRecords,
+      if recordParts.count > maximumPartialRecords,
         let oldest = recordParts.keys.min(by: { $0.sequence < $1.sequence })
       {
         recordParts[oldest] = nil  // a part that never completed (shards audited different pushes)

@@ -9,6 +9,7 @@ public final class ShardedServerLink: ServerLink {
   private var merger: ShardMerger
 
   public var endpoint: String { shards.map(\.endpoint).joined(separator: ",") }
+  public var quietWaitNotice: ((String) -> Void)?
 
   /// Links `connections`, which must be server shards 0..<M in order; their
   /// statuses are asked for now to learn each shard's range.

@@ -154,6 +154,14 @@ public final class ParameterServer {
   /// Workers whose reply waits until they are within the staleness bound, with
   /// the push sequence the reply will acknowledge.
   private var deferredReplies: [UInt32: UInt64] = [:]
+  /// The version and slowest clock when `deferredReplies` was last looked
+  /// through. A held reply can be released only when one of them moves, so
+  /// until then only the replies deferred since (`freshlyDeferred`) are looked
+  /// at: a sync step of N workers then costs O(N) look-ups per push, not a sort
+  /// of every held reply (O(N log N) per push, 7 s for a step of 1,000 workers
+  /// in a debug build).
+  private var deferredScannedAt: (version: UInt64, slowest: UInt64)?
+  private var freshlyDeferred: [UInt32] = []
   private var subscribers: [PeerID: Subscriber] = [:]
   /// Weights of recent versions, newest last, kept while an audit record is owed.
   private var history: [(version: UInt64, weights: [Double])] = []
@@ -509,6 +517,7 @@ public final class ParameterServer {
         keep(push, inPlace: inPlace), forKey: StepSlot(clock: clock, workerID: push.workerID))
       clocks[push.workerID] = clock + 1
       deferredReplies[push.workerID] = push.sequence
+      freshlyDeferred.append(push.workerID)
       return advanceSteps()
     }
   }
@@ -680,7 +689,13 @@ public final class ParameterServer {
     }
     if slowest == .max { slowest = version }
     scratchIDs.removeAll(keepingCapacity: true)
-    for workerID in deferredReplies.keys { scratchIDs.append(workerID) }
+    if let scanned = deferredScannedAt, scanned.version == version, scanned.slowest == slowest {
+      scratchIDs.append(contentsOf: freshlyDeferred)
+    } else {
+      for workerID in deferredReplies.keys { scratchIDs.append(workerID) }
+    }
+    freshlyDeferred.removeAll(keepingCapacity: true)
+    deferredScannedAt = (version, slowest)
     scratchIDs.sort()
     for workerID in scratchIDs {
       guard let sequence = deferredReplies[workerID], let worker = workers[workerID],
@@ -741,8 +756,21 @@ public final class ParameterServer {
       return
     }
     if history.last?.version != version { history.append((version, parameters)) }
-    let limit = max(8, 2 * workers.count + 2)
+    let limit = Self.historyLimit(workers: workers.count, parameters: store.count)
     if history.count > limit { history.removeFirst(history.count - limit) }
+  }
+
+  /// Bytes of kept weights at most, unless that is fewer than 8 versions.
+  static let historyByteBudget = 512 << 20
+
+  /// Versions of the weights kept while audit records are owed: enough for a
+  /// gradient as stale as two per worker, `max(8, 2 × workers + 2)`, but no
+  /// more than `historyByteBudget` of them (1,000 workers would otherwise keep
+  /// 2,002 copies: 16 GB for a million parameters). A gradient computed at
+  /// weights no longer kept is not audited; the worker's next one is.
+  static func historyLimit(workers: Int, parameters: Int) -> Int {
+    let affordable = historyByteBudget / max(1, parameters * MemoryLayout<Double>.size)
+    return max(8, min(2 * workers + 2, affordable))
   }
 
   /// Appends to the outbox an audit record of `push` for each subscriber owed

@@ -67,8 +67,13 @@ public enum WorkerLoop {
 
   /// Runs the session to completion. On a stop signal the worker waits for its
   /// outstanding reply (within the grace period), leaves, and throws `.interrupted`.
+  /// When no answer has come for `QuietWait.defaultMilliseconds`, `notice` hears
+  /// once what is awaited: no answer at all from the server, or what
+  /// `describeWait` says of the unanswered request (e.g. the peers a sync step
+  /// needs), or else that the server's answer is awaited.
   public static func run<Model: DifferentiableModel>(
     _ session: WorkerSession<Model>, connection: any ServerLink, timing: Timing,
+    notice: (String) -> Void = { _ in }, describeWait: (String) -> String? = { _ in nil },
     progress: (Progress) -> Void
   ) throws(RoleError) {
     var lastReport = MonotonicClock.milliseconds()
@@ -84,6 +89,7 @@ public enum WorkerLoop {
     var interrupted = false
     try connection.send(outstanding)
     var lastUseful = MonotonicClock.milliseconds()
+    var quiet = QuietWait(now: lastUseful)
     var stopDeadline: UInt64?
     while true {
       let now = MonotonicClock.milliseconds()
@@ -106,11 +112,21 @@ public enum WorkerLoop {
         for message in unanswered.isEmpty ? [outstanding] : unanswered {
           try connection.send(message)
         }
+        if quiet.isDue(now: MonotonicClock.milliseconds()) {
+          let request = "\(outstanding.type)"
+          let line =
+            quiet.answeredOnce
+            ? describeWait(request)
+              ?? "waiting for the server's answer to \(request) from \(connection.endpoint)"
+            : QuietWait.noAnswer(from: connection.endpoint)
+          if let line = quiet.unsaid(line) { notice(line) }
+        }
         continue
       }
       var step = try session.receive(reply)
       if step == .ignore { continue }
       lastUseful = MonotonicClock.milliseconds()
+      quiet.answered(now: lastUseful)
       if ShutdownSignal.isRequested && !interrupted, step != .finished {
         step = .send(session.leaveNow())
         interrupted = true
