@@ -19,20 +19,23 @@ public final class Checkpointer {
   private let metrics = CheckpointMetrics()
   private let log: (String) -> Void
   private let warn: (String) -> Void
+  private let notice: (String) -> Void
 
   /// A checkpointer for `server` writing to `store` every `every` versions. A
   /// server resumed from `resumedFrom` (a checkpoint file of its current
   /// version) counts that file as its newest durable checkpoint. `log` hears
-  /// routine lines, `warn` failures and the recovery.
+  /// routine lines, `warn` failures, `notice` the recovery.
   public init(
     store: CheckpointStore, every: UInt64, required: Bool = false, server: ParameterServer,
     resumedFrom: String? = nil, now: UInt64 = MonotonicClock.milliseconds(),
-    log: @escaping (String) -> Void = { _ in }, warn: @escaping (String) -> Void = { _ in }
+    log: @escaping (String) -> Void = { _ in }, warn: @escaping (String) -> Void = { _ in },
+    notice: @escaping (String) -> Void = { _ in }
   ) {
     self.store = store
     self.required = required
     self.log = log
     self.warn = warn
+    self.notice = notice
     var durable: (version: UInt64, at: UInt64)?
     if let resumedFrom {
       // Its age is the file's: the time it was written on the wall clock.
@@ -73,7 +76,7 @@ public final class Checkpointer {
       let path = try store.write(server.checkpoint)
       metrics.succeeded(version: version, unixSeconds: Date().timeIntervalSince1970)
       log("checkpoint at version \(version): \(path)")
-      if let line = schedule.succeeded(version: version, now: now) { warn(line) }
+      if let line = schedule.succeeded(version: version, now: now) { notice(line) }
       return true
     } catch {
       metrics.failed()

@@ -181,7 +181,7 @@ struct ServerCommand: ParsableCommand {
         Checkpointer(
           store: $0, every: checkpointEvery, required: checkpointRequired, server: server,
           resumedFrom: resumedFrom, log: { logger.info("\($0)") },
-          warn: { logger.warning("\($0)") })
+          warn: { logger.warning("\($0)") }, notice: { logger.notice("\($0)") })
       }
       try loop.run(
         shouldStop: { ShutdownSignal.isRequested }, checkpoints: checkpointer,
