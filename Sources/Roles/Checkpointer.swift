@@ -17,6 +17,8 @@ public final class Checkpointer {
   /// Why the server must stop (with `required`, after a failure); nil otherwise.
   public private(set) var stopReason: String?
   private let metrics = CheckpointMetrics()
+  /// The version the server started at: nothing to write on stop if it is still there.
+  private let startVersion: UInt64
   private let log: (String) -> Void
   private let warn: (String) -> Void
   private let notice: (String) -> Void
@@ -36,6 +38,7 @@ public final class Checkpointer {
     self.log = log
     self.warn = warn
     self.notice = notice
+    startVersion = server.version
     var durable: (version: UInt64, at: UInt64)?
     if let resumedFrom {
       // Its age is the file's: the time it was written on the wall clock.
@@ -56,11 +59,13 @@ public final class Checkpointer {
   }
 
   /// The last checkpoint, when the server stops: written unless the newest
-  /// durable one is of the current version (or a failure already stopped the
-  /// server). A failure here is always said: the updates since the newest
+  /// durable one is of the current version, nothing changed since the start,
+  /// or a failure already stopped the server. A failure here is always said: the updates since the newest
   /// durable checkpoint are lost when the process ends.
   public func writeFinal(_ server: ParameterServer, now: UInt64 = MonotonicClock.milliseconds()) {
-    guard stopReason == nil, server.version != schedule.durable?.version else { return }
+    guard stopReason == nil, server.version != schedule.durable?.version ?? startVersion else {
+      return
+    }
     _ = write(server, now: now, final: true)
   }
 

@@ -129,6 +129,20 @@ import WireProtocol
         "no checkpoint of this run is durable yet: the updates after it are lost") == true)
   }
 
+  /// A server that applied nothing writes nothing on stop (as before).
+  @Test func aServerThatAppliedNothingWritesNoFinalCheckpoint() throws {
+    let path = directory()
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let server = joinedServer()
+    let (checkpointer, said) = try checkpointer(server, in: path, every: 2)
+    checkpointer.writeFinal(server)
+    #expect(try CheckpointStore(directory: path).files().isEmpty)
+    advance(server, to: 1)
+    checkpointer.writeFinal(server)
+    #expect(try CheckpointStore(directory: path).latest()?.checkpoint.version == 1)
+    #expect(said.routine.count == 1)
+  }
+
   /// A resumed server counts the file it resumed from as durable, as old as the file.
   @Test func aResumedCheckpointIsDurableWithTheFilesAge() throws {
     let path = directory()
