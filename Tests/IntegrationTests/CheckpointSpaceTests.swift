@@ -227,6 +227,9 @@ struct CheckpointSpaceTests {
     let minutes = Date().timeIntervalSince(squeezedAt) / 60
     #expect(tries <= 8 + span / 1280 + minutes + 1, "\(tries) tries over \(span) versions")
     #expect(worker.process.isRunning)
+    let text = try runPstrain(["status", "--connect", endpoint], within: 30).output
+    #expect(text.contains("checkpoints: newest durable version \(durable), written "), "\(text)")
+    #expect(text.contains("; FAILING for ") && text.contains(squeeze.reason), "\(text)")
     let failureLines = lines(server, containing: "failed, the previous one is kept")
     #expect(failureLines.count == 1, "\(server.output.suffix(2000))")
     #expect(failureLines.first?.contains(squeeze.reason) == true)
@@ -253,6 +256,8 @@ struct CheckpointSpaceTests {
       value(after, "pstrain_checkpoint_failures_total")
         == Double(integer(recovered.checkpoints, "failures_total") ?? 0))
     #expect(lines(server, containing: "checkpoints work again").count == 1)
+    let textAfter = try runPstrain(["status", "--connect", endpoint], within: 30).output
+    #expect(textAfter.contains("failed before; last error "), "\(textAfter)")
     #expect(try newestCheckpointVersion(directory) > later.version)
     #expect(worker.process.isRunning)
 
