@@ -15,6 +15,9 @@ scenarios=(
   "clientsWithoutAnAuthorizedKeyPushNothing|raw ZeroMQ clients without an authorized CURVE key"
   "malformedFramesGetErrorRepliesAndChangeNothing|hostile frames against a running server"
   "aSyncRunGoesOnWhenAWorkerIsStopped|a stopped worker does not block sync steps"
+  "aFullDiskIsSaidOnceShownAndSurvived|a full checkpoint disk (tmpfs), then space again"
+  "aFileSizeLimitIsSaidOnceShownAndSurvived|a file-size limit on checkpoints, then lifted"
+  "aRequiredCheckpointThatFailsStopsTheServer|--checkpoint-required stops at a full disk"
 )
 printf '| scenario | runs | passed |\n|---|---|---|\n'
 for entry in "${scenarios[@]}"; do

@@ -142,6 +142,7 @@ public enum WireCodec {
       sink.write(status.auditsFailed)
       sink.write(UInt8(status.lastAudit == nil ? 0 : 1))
       if let last = status.lastAudit { encode(last, into: &sink) }
+      encode(status.checkpoints, into: &sink)
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -986,6 +987,7 @@ public enum WireCodec {
       throw .outOfRange(field: "last audit present", value: String(hasLast), allowed: "0 or 1")
     }
     let lastAudit = hasLast == 1 ? try decodeAuditResult(&reader) : nil
+    let checkpoints = try decodeCheckpointHealth(&reader)
     // Compared without adding: a hostile offset near 2^64 must not overflow.
     guard offset <= total, UInt64(parameters.values.count) <= total - offset else {
       throw .outOfRange(
@@ -999,6 +1001,6 @@ public enum WireCodec {
       workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate,
       staleness: staleness, serverShard: serverShard, parameterOffset: offset,
       totalParameters: total, auditsReported: auditsReported, auditsFailed: auditsFailed,
-      lastAudit: lastAudit)
+      lastAudit: lastAudit, checkpoints: checkpoints)
   }
 }

@@ -412,6 +412,8 @@ public struct ServerStatus: Equatable, Sendable {
   public var auditsFailed: UInt64
   /// The latest reported verdict, if any.
   public var lastAudit: AuditResult?
+  /// How checkpoints are going (nil: the server writes none).
+  public var checkpoints: CheckpointHealth?
 
   /// A server status.
   public init(
@@ -422,8 +424,9 @@ public struct ServerStatus: Equatable, Sendable {
     workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil,
     staleness: UInt64 = 0, serverShard: Shard = Shard.whole,
     parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
-    auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil
+    auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil, checkpoints: CheckpointHealth? = nil
   ) {
+    self.checkpoints = checkpoints
     self.auditsReported = auditsReported
     self.auditsFailed = auditsFailed
     self.lastAudit = lastAudit

@@ -20,6 +20,9 @@ struct ServerCommand: ParsableCommand {
       leaves or falls silent for --dead-after-ms, and applies every row's gradient exactly
       once per epoch. With --checkpoint-dir it writes atomic, checksummed checkpoints every
       --checkpoint-every versions and on SIGTERM; --resume continues from the newest one.
+      When a checkpoint fails (a full disk) the server trains on and tries again at the next
+      boundary, then less often; status and the metrics show the newest durable checkpoint.
+      --checkpoint-required stops the server instead (exit 1).
       """)
 
   @Option(help: "ZeroMQ endpoint to bind; tcp://127.0.0.1:* picks a free port.")
@@ -55,6 +58,12 @@ struct ServerCommand: ParsableCommand {
   @Option(help: "Write a checkpoint every N versions (and always on SIGTERM).")
   var checkpointEvery: UInt64 = 100
 
+  @Flag(
+    help:
+      "Stop the server (exit 1) when a checkpoint fails, instead of training on without durability."
+  )
+  var checkpointRequired = false
+
   @Option(help: "The server's CURVE key pair file (from pstrain keygen); requires encryption.")
   var curveSecretKey: String?
 
@@ -76,6 +85,9 @@ struct ServerCommand: ParsableCommand {
     if resume && checkpointDir == nil {
       throw ValidationError("--resume needs --checkpoint-dir")
     }
+    if checkpointRequired && checkpointDir == nil {
+      throw ValidationError("--checkpoint-required needs --checkpoint-dir")
+    }
     guard (1...Shard.maximumCount).contains(workers) else {
       throw ValidationError("--workers must be 1...\(Shard.maximumCount)")
     }
@@ -87,6 +99,9 @@ struct ServerCommand: ParsableCommand {
     // system when freed; glibc's adaptive threshold would otherwise keep a few
     // tensor-sized blocks resident after the first pushes.
     MemoryTuning.returnLargeBuffersToTheSystem()
+    // Under a file-size limit (ulimit -f) a checkpoint write then fails with
+    // EFBIG, like one on a full disk, instead of killing the server.
+    signal(SIGXFSZ, SIG_IGN)
     try runReportingErrors {
       let logger = logging.logger("server")
       // One descriptor per connected worker or client: lift the soft limit
@@ -169,13 +184,20 @@ struct ServerCommand: ParsableCommand {
           "resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
         )
       }
+      let checkpointer = store.map {
+        Checkpointer(
+          store: $0, every: checkpointEvery, required: checkpointRequired, server: server,
+          resumedFrom: resumedFrom, log: { logger.info("\($0)") },
+          warn: { logger.warning("\($0)") }, notice: { logger.notice("\($0)") })
+      }
       try loop.run(
-        shouldStop: { ShutdownSignal.isRequested }, checkpoints: store,
-        checkpointEvery: checkpointEvery, log: { logger.info("\($0)") })
+        shouldStop: { ShutdownSignal.isRequested }, checkpoints: checkpointer,
+        log: { logger.info("\($0)") })
       let status = server.status
       logger.info(
         "stopped at version \(status.version), \(status.gradientsApplied) gradients applied, \(status.rejected) rejected"
       )
+      if let reason = checkpointer?.stopReason { throw Failure(message: reason) }
     }
   }
 

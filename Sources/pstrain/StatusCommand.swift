@@ -77,9 +77,9 @@ struct StatusCommand: ParsableCommand {
         + (status.epochs > 0
           ? "  epoch \(epochProgress(status.epoch, of: status.epochs)) (\(status.rowsAppliedInEpoch)/\(status.datasetRows) rows)"
           : ""),
-      "",
-      "  worker       shard    pushes applied    last push    staleness",
     ]
+    if let checkpoints = status.checkpoints { lines.append(checkpointText(checkpoints)) }
+    lines += ["", "  worker       shard    pushes applied    last push    staleness"]
     for worker in status.workers {
       lines.append(
         "  "
@@ -108,7 +108,39 @@ struct StatusCommand: ParsableCommand {
       + "\"epoch\":\(status.epoch),\"rows_applied_in_epoch\":\(status.rowsAppliedInEpoch),"
       + "\"dataset_rows\":\(status.datasetRows),\"workers_dead\":\(status.workersDead),"
       + "\"audits_reported\":\(status.auditsReported),\"audits_failed\":\(status.auditsFailed),"
-      + "\"last_audit\":\(status.lastAudit.map(lastAuditJSON) ?? "null")}"
+      + "\"last_audit\":\(status.lastAudit.map(lastAuditJSON) ?? "null"),"
+      + "\"checkpoints\":\(status.checkpoints.map(checkpointJSON) ?? "null")}"
+  }
+
+  /// The checkpoint report as JSON; ages in seconds, null where there is nothing.
+  static func checkpointJSON(_ health: CheckpointHealth) -> String {
+    func seconds(_ milliseconds: UInt64) -> String { JSON.number(Double(milliseconds) / 1000) }
+    let hasError = !health.lastError.isEmpty
+    return "{\"newest_durable_version\":\(health.durableVersion.map(String.init) ?? "null"),"
+      + "\"newest_durable_age_seconds\":\(health.durableVersion == nil ? "null" : seconds(health.durableAgeMilliseconds)),"
+      + "\"failures_total\":\(health.failures),\"consecutive_failures\":\(health.consecutiveFailures),"
+      + "\"failing_for_seconds\":\(seconds(health.failingForMilliseconds)),"
+      + "\"last_error\":\(hasError ? JSON.string(health.lastError) : "null"),"
+      + "\"last_error_age_seconds\":\(hasError ? seconds(health.lastErrorAgeMilliseconds) : "null")}"
+  }
+
+  /// The checkpoint report in words: the newest durable checkpoint and its age,
+  /// whether checkpoints are failing, and the last error.
+  static func checkpointText(_ health: CheckpointHealth) -> String {
+    let age = { (ms: UInt64) in CheckpointSchedule.describe(milliseconds: ms) }
+    var text =
+      "checkpoints: "
+      + (health.durableVersion.map {
+        "newest durable version \($0), written \(age(health.durableAgeMilliseconds)) ago"
+      } ?? "none durable yet")
+    if health.isFailing {
+      text +=
+        "; FAILING for \(age(health.failingForMilliseconds)) (\(health.consecutiveFailures) tries): \(health.lastError)"
+    } else if !health.lastError.isEmpty {
+      text +=
+        "; working (\(health.failures) failed before; last error \(age(health.lastErrorAgeMilliseconds)) ago: \(health.lastError))"
+    }
+    return text
   }
 
   private static func lastAuditJSON(_ audit: AuditResult) -> String {
@@ -143,6 +175,9 @@ struct StatusCommand: ParsableCommand {
       "workers:   \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) presumed dead",
       "audits:    \(lastAuditText(status))",
     ]
+    if let checkpoints = status.checkpoints {
+      lines.append(checkpointText(checkpoints))
+    }
     if status.epochs > 0 {
       lines.append(
         "epochs:    \(epochProgress(status.epoch, of: status.epochs)), \(status.rowsAppliedInEpoch) of \(status.datasetRows) rows applied this epoch"

@@ -82,6 +82,20 @@ let everyMessage: [WireMessage] = {
             TensorSpec(name: "full", count: 1),
           ], values: [0.5, -Double(Float.greatestFiniteMagnitude), 0.1]))),
   ]
+    + [
+      CheckpointHealth(
+        durableVersion: 200, durableAgeMilliseconds: 120_500, failures: 30,
+        consecutiveFailures: 27, failingForMilliseconds: 120_000,
+        lastError: "cannot write /ckpt/.tmp-1-checkpoint: No space left on device — ü",
+        lastErrorAgeMilliseconds: 1500),
+      CheckpointHealth(durableVersion: nil, failures: 1, consecutiveFailures: 1, lastError: "full"),
+    ].map { health in
+      .status(
+        ServerStatus(
+          mode: .async, version: 900, gradientsApplied: 900, rejected: 0, learningRate: 0.05,
+          requiredWorkers: 1, modelName: "chain", parameters: tensors, workers: [],
+          workersLeft: 0, auditRecordsSent: 0, checkpoints: health))
+    }
 }()
 
 @Suite struct WireCodecTests {
@@ -196,6 +210,39 @@ let everyMessage: [WireMessage] = {
     }
   }
 
+  /// The status's checkpoint report: flags are 0 or 1, and a server cannot
+  /// have failed more times in a row than in all.
+  @Test func aBadCheckpointReportIsRefused() throws {
+    let health = CheckpointHealth(
+      durableVersion: 7, durableAgeMilliseconds: 5, failures: 2, consecutiveFailures: 1,
+      lastError: "full")
+    let status = ServerStatus(
+      mode: .async, version: 9, gradientsApplied: 9, rejected: 0, learningRate: 0.1,
+      requiredWorkers: 1, modelName: "m",
+      parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1]),
+      workers: [], workersLeft: 0, auditRecordsSent: 0, checkpoints: health)
+    let bytes = WireCodec.encode(.status(status))
+    // The report is the last 1 + 1 + 16 + 24 + 2 + 4 + 8 bytes.
+    let start = bytes.count - 56
+    #expect(Array(bytes[start..<(start + 2)]) == [1, 1])
+    for (offset, value, field) in [
+      (0, 2, "checkpoint report present"), (1, 9, "durable checkpoint present"),
+    ] as [(Int, UInt8, String)] {
+      var bad = bytes
+      bad[start + offset] = value
+      #expect(throws: DecodeError.outOfRange(field: field, value: String(value), allowed: "0 or 1"))
+      {
+        try WireCodec.decode(bad)
+      }
+    }
+    var bad = bytes
+    bad[start + 26] = 3  // consecutive failures 3 of 2
+    #expect(
+      throws: DecodeError.outOfRange(
+        field: "consecutive checkpoint failures", value: "3", allowed: "at most the 2 failures")
+    ) { try WireCodec.decode(bad) }
+  }
+
   @Test func wrongMagicVersionAndTypeAreNamed() {
     var bytes = WireCodec.encode(.statusRequest)
     bytes[0] = 0x51
@@ -203,7 +250,8 @@ let everyMessage: [WireMessage] = {
     bytes = WireCodec.encode(.statusRequest)
     // Version 1 (before weights carried the applied-below bitmap), version 2
     // (before values frames) and version 3 (before audit results said whether
-    // they were above rounding noise) are refused too.
+    // they were above rounding noise and status carried the checkpoint report)
+    // are refused too.
     for version: UInt8 in [1, 2, 3, 5] {
       bytes[2] = version
       #expect(throws: DecodeError.unsupportedVersion(version)) { try WireCodec.decode(bytes) }
@@ -424,7 +472,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func hostileCountsFailWithoutAllocating() {
     // A push claiming 2^32-1 samples in a 40-byte frame.
-    var writer: [UInt8] = [0x50, 0x53, 3, MessageType.push.rawValue]
+    var writer: [UInt8] = [0x50, 0x53, WireCodec.protocolVersion, MessageType.push.rawValue]
     writer += [1, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0]
     writer += [0xFF, 0xFF, 0xFF, 0xFF]
     #expect(throws: DecodeError.self) { try WireCodec.decode(writer) }

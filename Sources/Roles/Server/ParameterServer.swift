@@ -114,6 +114,9 @@ public final class ParameterServer {
   public private(set) var lastAudit: AuditResult?
   /// Refusals so far, by reason.
   public private(set) var rejectedByReason: [ErrorCode: UInt64] = [:]
+  /// How checkpoints are going, for `status` (kept by the server loop's
+  /// `Checkpointer`; nil when the server writes none).
+  public var checkpointHealth: CheckpointHealth?
   /// Staleness (versions between computing and applying) of recently applied
   /// gradients, for metrics; drained by `drainStaleness()`, at most 100,000 kept.
   private var stalenessSamples: [UInt64] = []
@@ -377,7 +380,8 @@ public final class ParameterServer {
       serverShard: configuration.shard,
       parameterOffset: UInt64(configuration.parameterRange.lowerBound),
       totalParameters: UInt64(configuration.model.layout.totalCount),
-      auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit)
+      auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit,
+      checkpoints: checkpointHealth)
   }
 
   /// Workers currently joined.

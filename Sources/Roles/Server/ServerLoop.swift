@@ -37,24 +37,14 @@ public final class ServerLoop {
   deinit { authenticator?.stop() }
 
   /// Serves until `shouldStop` returns true (checked at least every 100 ms).
-  /// Every 100 ms it drops workers that have gone silent. With a checkpoint
-  /// store it writes a checkpoint every `checkpointEvery` versions and on stop.
+  /// Every 100 ms it drops workers that have gone silent. With a checkpointer it
+  /// writes checkpoints when they are due and a last one on stop; a failed
+  /// checkpoint that must stop the server (`Checkpointer.required`) ends the
+  /// loop at once, without a last checkpoint (`Checkpointer.stopReason` says why).
   public func run(
-    shouldStop: () -> Bool, checkpoints: CheckpointStore? = nil, checkpointEvery: UInt64 = 0,
-    log: (String) -> Void = { _ in }
+    shouldStop: () -> Bool, checkpoints: Checkpointer? = nil, log: (String) -> Void = { _ in }
   ) throws(ZMQError) {
-    var lastCheckpoint = server.version
     var lastTick = MonotonicClock.milliseconds()
-    func checkpoint() {
-      guard let checkpoints, server.version != lastCheckpoint else { return }
-      do {
-        let path = try checkpoints.write(server.checkpoint)
-        lastCheckpoint = server.version
-        log("checkpoint at version \(server.version): \(path)")
-      } catch {
-        log("checkpoint failed, the previous one is kept: \(error)")
-      }
-    }
     while !shouldStop() {
       if try socket.waitForInput(timeoutMilliseconds: 100) {
         // Drain what is queued before polling again.
@@ -70,11 +60,12 @@ public final class ServerLoop {
           )
         }
         send(expired.outgoing)
+        checkpoints?.refresh(server, now: now)
         metrics.update(from: server)
       }
-      if checkpointEvery > 0, server.version >= lastCheckpoint + checkpointEvery { checkpoint() }
+      if let checkpoints, !checkpoints.writeIfDue(server, now: now) { return }
     }
-    checkpoint()
+    checkpoints?.writeFinal(server)
   }
 
   /// Reads one request — the peer's routing id, then the message's frames,
