@@ -38,27 +38,46 @@ public final class ServerLoop {
 
   /// Serves until `shouldStop` returns true (checked at least every 100 ms).
   /// Every 100 ms it drops workers that have gone silent. With a checkpoint
-  /// store it writes a checkpoint every `checkpointEvery` versions and on stop.
+  /// store it writes a checkpoint every `checkpointEvery` versions and on stop,
+  /// and before any answer that ends a worker's work (`left`, or "no rows left"
+  /// of a leased job): what a worker was told is done survives a crash. If that
+  /// checkpoint fails, those answers are not sent (the workers ask again).
   public func run(
     shouldStop: () -> Bool, checkpoints: CheckpointStore? = nil, checkpointEvery: UInt64 = 0,
     log: (String) -> Void = { _ in }
   ) throws(ZMQError) {
     var lastCheckpoint = server.version
     var lastTick = MonotonicClock.milliseconds()
-    func checkpoint() {
-      guard let checkpoints, server.version != lastCheckpoint else { return }
+    @discardableResult
+    func checkpoint() -> Bool {
+      guard let checkpoints, server.version != lastCheckpoint else { return true }
       do {
         let path = try checkpoints.write(server.checkpoint)
         lastCheckpoint = server.version
         log("checkpoint at version \(server.version): \(path)")
+        return true
       } catch {
         log("checkpoint failed, the previous one is kept: \(error)")
+        return false
       }
     }
+    var durableAnswers: [Outgoing] = []
     while !shouldStop() {
       if try socket.waitForInput(timeoutMilliseconds: 100) {
         // Drain what is queued before polling again.
-        while let outgoing = try receiveRequest() { send(outgoing) }
+        while let outgoing = try receiveRequest() {
+          guard checkpoints != nil, Self.endsWork(outgoing) else {
+            send(outgoing)
+            continue
+          }
+          send(outgoing.filter { !$0.endsWork })
+          durableAnswers += outgoing.filter(\.endsWork)
+        }
+        // One checkpoint for all the answers that wait for one.
+        if !durableAnswers.isEmpty {
+          if checkpoint() { send(durableAnswers) }
+          durableAnswers.removeAll()
+        }
       }
       let now = MonotonicClock.milliseconds()
       if now - lastTick >= 100 {
@@ -75,6 +94,13 @@ public final class ServerLoop {
       if checkpointEvery > 0, server.version >= lastCheckpoint + checkpointEvery { checkpoint() }
     }
     checkpoint()
+  }
+
+  /// Whether an answer in `outgoing` ends a worker's work (a plain loop: this
+  /// runs for every request).
+  private static func endsWork(_ outgoing: [Outgoing]) -> Bool {
+    for item in outgoing where item.endsWork { return true }
+    return false
   }
 
   /// Reads one request — the peer's routing id, then the message's frames,
@@ -127,6 +153,18 @@ public final class ServerLoop {
       } catch {
         server.deliveryFailed(item)
       }
+    }
+  }
+}
+
+extension Outgoing {
+  /// Whether this answer tells a worker its work is over (it left, or a leased
+  /// job has no rows left): with checkpoints, sent only once the state is durable.
+  var endsWork: Bool {
+    switch message {
+    case .left: true
+    case .noLease(let answer): answer.finished
+    default: false
     }
   }
 }

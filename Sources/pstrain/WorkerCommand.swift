@@ -105,6 +105,7 @@ struct WorkerCommand: ParsableCommand {
         plan = "leased rows of \(dataset.count), \(status.epochs) epochs"
       }
       let logger = logging.logger("worker \(workerID)")
+      session.notice = { logger.notice("\($0)") }
       let fault = session.fault.isNone ? "" : ", FAULT \(session.fault)"
       logger.info("\(plan), \(status.mode) server at \(server.connect)\(fault)")
       try WorkerLoop.run(
@@ -116,7 +117,8 @@ struct WorkerCommand: ParsableCommand {
         )
       }
       let resyncs = session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""
-      logger.info("done, \(session.pushesApplied) pushes applied\(resyncs)")
+      let redone = session.pushesRedone > 0 ? ", \(session.pushesRedone) pushed again" : ""
+      logger.info("done, \(session.pushesApplied) pushes applied\(resyncs)\(redone)")
     }
   }
 }
