@@ -1,22 +1,31 @@
 import WireProtocol
 
 /// Watches a leased job from outside the server's state machine, for the
-/// server command: it says when a job resumed from a checkpoint has rows left
-/// and no worker to do them, and when a finished job may end the process (no
-/// worker joined for `linger` ms, so that workers told "finished" have left).
+/// server command: it says when a job has rows left and no worker to do them
+/// (after a resume, typically), and when a finished job may end the process:
+/// once no worker has been joined for `lingerMilliseconds` (the workers told
+/// "finished" have left), or, when no worker has joined this process at all
+/// (it resumed a finished job), for `unseenLingerMilliseconds`, the time a
+/// worker that was never told may take to reconnect and ask.
 public struct LeasedJobWatch: Sendable {
   /// How long a finished job waits with no worker joined before it ends.
   public let lingerMilliseconds: UInt64
-  /// How long a resumed job waits for a first worker before it says it has none.
+  /// The same when no worker has joined since the server started.
+  public let unseenLingerMilliseconds: UInt64
+  /// How long a job with rows left waits without workers before it says so.
   public let idleNoticeMilliseconds: UInt64
   private var idleSince: UInt64?
   private var finishedIdleSince: UInt64?
+  private var sawWorker = false
   private var noticed = false
 
   /// A watch; `now` is when the server started serving.
-  public init(now: UInt64, lingerMilliseconds: UInt64 = 2000, idleNoticeMilliseconds: UInt64 = 5000)
-  {
+  public init(
+    now: UInt64, lingerMilliseconds: UInt64 = 1000, unseenLingerMilliseconds: UInt64 = 10_000,
+    idleNoticeMilliseconds: UInt64 = 5000
+  ) {
     self.lingerMilliseconds = lingerMilliseconds
+    self.unseenLingerMilliseconds = max(lingerMilliseconds, unseenLingerMilliseconds)
     self.idleNoticeMilliseconds = idleNoticeMilliseconds
     idleSince = now
   }
@@ -28,17 +37,25 @@ public struct LeasedJobWatch: Sendable {
   ) {
     guard let work = server.work else { return (nil, false) }
     let idle = server.joinedWorkers.isEmpty
-    if !idle { idleSince = nil } else if idleSince == nil { idleSince = now }
-    if work.isFinished {
+    if !idle {
+      idleSince = nil
+      sawWorker = true
+      noticed = false
+    } else if idleSince == nil {
+      idleSince = now
+    }
+    if work.isComplete {
       guard idle else {
         finishedIdleSince = nil
         return (nil, false)
       }
       let since = finishedIdleSince ?? now
       finishedIdleSince = since
-      return (nil, now - since >= lingerMilliseconds)
+      return (nil, now - since >= (sawWorker ? lingerMilliseconds : unseenLingerMilliseconds))
     }
-    guard !noticed, let since = idleSince, now - since >= idleNoticeMilliseconds else {
+    // Rows known and left, no worker: after a resume (or when every worker died).
+    guard !noticed, work.rows > 0, let since = idleSince, now - since >= idleNoticeMilliseconds
+    else {
       return (nil, false)
     }
     noticed = true
@@ -67,9 +84,7 @@ extension ParameterServer {
   public var resumeReport: String {
     let restored = "restored version \(version), \(gradientsApplied) gradients applied"
     if let work {
-      if work.isFinished
-        || (work.rows > 0 && work.rowsApplied == UInt64(work.rows) && work.epoch + 1 == work.epochs)
-      {
+      if work.isComplete {
         return
           "\(restored): the leased job is complete (\(work.epochs) epochs of \(work.rows) rows); nothing to redo"
       }
@@ -83,5 +98,13 @@ extension ParameterServer {
     let more = kept.count > 8 ? " and \(kept.count - 8) more workers" : ""
     return
       "\(restored); each worker on a fixed shard redoes its pushes the checkpoint lacks: \(listed)\(more)"
+  }
+}
+
+extension LeasedWork {
+  /// Whether every row of the last epoch is applied (`isFinished` follows at
+  /// the next lease request).
+  public var isComplete: Bool {
+    isFinished || (rows > 0 && epoch + 1 == epochs && rowsApplied == UInt64(rows))
   }
 }

@@ -168,7 +168,9 @@ struct ServerCommand: ParsableCommand {
         )
         logger.notice("\(server.resumeReport)")
       }
-      var watch = LeasedJobWatch(now: MonotonicClock.milliseconds())
+      var watch = LeasedJobWatch(
+        now: MonotonicClock.milliseconds(),
+        unseenLingerMilliseconds: server.configuration.deadAfterMilliseconds)
       var jobDone = false
       try loop.run(
         shouldStop: {
