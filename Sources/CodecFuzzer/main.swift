@@ -126,7 +126,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
             WorkerStatus(
               workerID: 1, shard: try Shard(index: 1, count: 2), pushesApplied: 3, lastSequence: 3)
           ], workersLeft: 0, auditRecordsSent: 2, epochs: 4, epoch: 1, rowsAppliedInEpoch: 1,
-          datasetRows: 2, workersDead: 0)),
+          datasetRows: 2, workersDead: 0,
+          resume: ResumeStatus(
+            checkpointFile: "checkpoint-00000000000000000002.pstckpt", version: 2,
+            gradientsApplied: 4, rowsToLease: 1,
+            workers: [.init(workerID: 1, lastSequence: 2)]))),
       .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
       .subscription(SubscriptionState(every: 10, recordsSent: 4, recordsDropped: 0)),
       .auditRecord(

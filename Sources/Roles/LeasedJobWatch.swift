@@ -91,9 +91,9 @@ extension ParameterServer {
       return
         "\(restored): \(LeasedJobWatch.rowsLeft(self)); rows applied after this checkpoint are leased again"
     }
-    let kept = checkpoint.sequences
+    let kept = resume?.workers ?? []
     guard !kept.isEmpty else { return "\(restored); no worker had pushed yet" }
-    let listed = kept.prefix(8).map { "worker \($0.workerID) after push \($0.sequence)" }
+    let listed = kept.prefix(8).map { "worker \($0.workerID) after push \($0.lastSequence)" }
       .joined(separator: ", ")
     let more = kept.count > 8 ? " and \(kept.count - 8) more workers" : ""
     return
@@ -106,5 +106,18 @@ extension LeasedWork {
   /// the next lease request).
   public var isComplete: Bool {
     isFinished || (rows > 0 && epoch + 1 == epochs && rowsApplied == UInt64(rows))
+  }
+}
+
+extension ResumeStatus {
+  /// What `checkpoint` restores, with `work` as restored from it.
+  init(restoredFrom checkpoint: ServerCheckpoint, work: LeasedWork?) {
+    self.init(
+      checkpointFile: "", version: checkpoint.version,
+      gradientsApplied: checkpoint.gradientsApplied, jobComplete: work?.isComplete ?? false,
+      rowsToLease: work.map { UInt64($0.rows) - $0.rowsApplied } ?? 0,
+      workers: checkpoint.sequences.map {
+        KnownWorker(workerID: $0.workerID, lastSequence: $0.sequence)
+      })
   }
 }

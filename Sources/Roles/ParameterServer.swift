@@ -114,6 +114,9 @@ public final class ParameterServer {
   public private(set) var lastAudit: AuditResult?
   /// Refusals so far, by reason.
   public private(set) var rejectedByReason: [ErrorCode: UInt64] = [:]
+  /// What was restored, when resumed from a checkpoint (its file name is the
+  /// caller's to fill in); `status` reports it.
+  public var resume: ResumeStatus?
   /// Staleness (versions between computing and applying) of recently applied
   /// gradients, for metrics; drained by `drainStaleness()`, at most 100,000 kept.
   private var stalenessSamples: [UInt64] = []
@@ -216,6 +219,7 @@ public final class ParameterServer {
         rows: Int(checkpoint.dataset?.rows ?? 0), epoch: progress.epoch,
         nextRows: progress.nextRows.map { Int($0) })
     }
+    resume = ResumeStatus(restoredFrom: checkpoint, work: work)
   }
 
   /// The state to write to a checkpoint file.
@@ -369,7 +373,8 @@ public final class ParameterServer {
       serverShard: configuration.shard,
       parameterOffset: UInt64(configuration.parameterRange.lowerBound),
       totalParameters: UInt64(configuration.model.layout.totalCount),
-      auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit)
+      auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit,
+      resume: resume)
   }
 
   /// Workers currently joined.

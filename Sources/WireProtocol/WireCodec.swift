@@ -6,7 +6,7 @@ import TrainingMath
 /// trailing bytes. The byte layout is specified in `docs/protocol.md`.
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
-  public static let protocolVersion: UInt8 = 3
+  public static let protocolVersion: UInt8 = 4
   /// The magic bytes `P`, `S`.
   public static let magic: (UInt8, UInt8) = (0x50, 0x53)
   /// Most tensors in one message.
@@ -144,6 +144,7 @@ public enum WireCodec {
       sink.write(status.auditsFailed)
       sink.write(UInt8(status.lastAudit == nil ? 0 : 1))
       if let last = status.lastAudit { encode(last, into: &sink) }
+      encode(status.resume, into: &sink)
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -964,6 +965,7 @@ public enum WireCodec {
       throw .outOfRange(
         field: "parameter offset", value: String(offset), allowed: "within the \(total) parameters")
     }
+    let resume = try decodeResume(&reader)
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
@@ -972,6 +974,6 @@ public enum WireCodec {
       workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate,
       staleness: staleness, serverShard: serverShard, parameterOffset: offset,
       totalParameters: total, auditsReported: auditsReported, auditsFailed: auditsFailed,
-      lastAudit: lastAudit)
+      lastAudit: lastAudit, resume: resume)
   }
 }

@@ -402,6 +402,8 @@ public struct ServerStatus: Equatable, Sendable {
   public var auditsFailed: UInt64
   /// The latest reported verdict, if any.
   public var lastAudit: AuditResult?
+  /// What the server restored when it started with `--resume` (nil otherwise).
+  public var resume: ResumeStatus?
 
   /// A server status.
   public init(
@@ -412,8 +414,9 @@ public struct ServerStatus: Equatable, Sendable {
     workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil,
     staleness: UInt64 = 0, serverShard: Shard = Shard.whole,
     parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
-    auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil
+    auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil, resume: ResumeStatus? = nil
   ) {
+    self.resume = resume
     self.auditsReported = auditsReported
     self.auditsFailed = auditsFailed
     self.lastAudit = lastAudit

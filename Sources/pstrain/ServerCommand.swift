@@ -120,6 +120,10 @@ struct ServerCommand: ParsableCommand {
         return ParameterServer(configuration: configuration)
       }()
       let resumedFrom = latest?.path
+      if let resumedFrom {
+        server.resume?.checkpointFile = String(
+          (resumedFrom.split(separator: "/").last ?? "").prefix(ResumeStatus.maximumFileNameLength))
+      }
       var security: ServerSecurity?
       if let curveSecretKey, let authorizedKeys {
         security = ServerSecurity(

@@ -92,6 +92,10 @@ import Testing
     let final = try serverStatus(endpoint)
     #expect(final["gradients_applied"] as? Int == total)
     #expect(final["version"] as? Int == total)
+    // The last server says what it restored.
+    let resume = final["resume"] as? [String: Any]
+    #expect((resume?["checkpoint"] as? String)?.hasPrefix("checkpoint-") == true, "\(final)")
+    #expect((resume?["version"] as? Int ?? .max) <= total)
     #expect(try server.terminate() == 0)
   }
 

@@ -38,6 +38,16 @@ let everyMessage: [WireMessage] = {
         datasetRows: 9, workersDead: 1, auditsReported: 4, auditsFailed: 1,
         lastAudit: AuditResult(workerID: 0, sequence: 2, passed: true, maximumRelativeError: 1e-12))
     ),
+    .status(
+      ServerStatus(
+        mode: .async, version: 1200, gradientsApplied: 1200, rejected: 1, learningRate: 0.05,
+        requiredWorkers: 1, modelName: "chain", parameters: tensors, workers: [], workersLeft: 0,
+        auditRecordsSent: 0,
+        resume: ResumeStatus(
+          checkpointFile: "checkpoint-00000000000000001000.pstckpt", version: 1000,
+          gradientsApplied: 1000, jobComplete: true, rowsToLease: 0,
+          workers: [.init(workerID: 0, lastSequence: 1000), .init(workerID: 7, lastSequence: 3)]))
+    ),
     .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
     .subscription(SubscriptionState(every: 0, recordsSent: 5, recordsDropped: 1)),
     .auditRecord(
@@ -101,7 +111,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func headerIsMagicVersionType() {
     let bytes = WireCodec.encode(.statusRequest)
-    #expect(bytes == [0x50, 0x53, 3, MessageType.statusRequest.rawValue])
+    #expect(bytes == [0x50, 0x53, 4, MessageType.statusRequest.rawValue])
   }
 
   @Test func everyTruncationIsRejected() {
@@ -197,9 +207,10 @@ let everyMessage: [WireMessage] = {
     bytes[0] = 0x51
     #expect(throws: DecodeError.badMagic) { try WireCodec.decode(bytes) }
     bytes = WireCodec.encode(.statusRequest)
-    // Version 1 (before weights carried the applied-below bitmap) and version 2
-    // (before values frames) are refused too.
-    for version: UInt8 in [1, 2, 4] {
+    // Version 1 (before weights carried the applied-below bitmap), version 2
+    // (before values frames) and version 3 (before statuses told what a resume restored)
+    // are refused too.
+    for version: UInt8 in [1, 2, 3, 5] {
       bytes[2] = version
       #expect(throws: DecodeError.unsupportedVersion(version)) { try WireCodec.decode(bytes) }
     }
