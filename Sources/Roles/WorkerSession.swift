@@ -370,15 +370,30 @@ public final class WorkerSession<Model: DifferentiableModel> {
         candidate += 1
       }
     }
-    let alreadyCounted = pushesApplied
+    // Pushes the worker was told were applied and the server no longer has:
+    // the lacking ones that were neither in flight nor already waiting to be redone.
+    var unanswered = redo
+    for frame in inFlight {
+      unanswered.append((frame.sequence + 1 - UInt64(frame.count))..<(frame.sequence + 1))
+    }
+    var lost = count
+    for range in lacking {
+      for other in unanswered {
+        let overlap = range.clamped(to: other)
+        lost -= UInt64(overlap.count)
+      }
+    }
     pushesApplied = UInt64(freshBatches) - count
     redo = lacking
-    // Pushes the worker was told were applied and the server no longer has.
-    if count > 0 {
-      pushesRedone += count
-      let lost = alreadyCounted > pushesApplied ? alreadyCounted - pushesApplied : 0
+    guard count > 0 else { return }
+    pushesRedone += count
+    if lost > 0 {
       notice(
         "server restarted from version \(serverVersion): redoing \(count) pushes (\(lost) of them had been acknowledged)"
+      )
+    } else {
+      notice(
+        "rejoined the server at version \(serverVersion): pushing again \(count) pushes it never applied"
       )
     }
   }

@@ -62,12 +62,20 @@ import WireProtocol
   @Test(arguments: [(30, 20), (70, 50), (120, 100), (120, 0)])
   func aWorkerRedoesEveryPushTheRestoredServerLacks(crashAt: Int, checkpointAt: Int) throws {
     let total = Self.rows * Self.epochs
-    let (server, worker) = try runWithACrash(crashAt: crashAt, checkpointAt: checkpointAt)
+    var notices: [String] = []
+    let (server, worker) = try runWithACrash(crashAt: crashAt, checkpointAt: checkpointAt) {
+      $0.notice = { notices.append($0) }
+    }
     #expect(server.gradientsApplied == UInt64(total))
     #expect(worker.pushesApplied == UInt64(total))
     // What the checkpoint lacks, and the push in flight at the crash (when one was).
     let lacking = crashAt - checkpointAt + (crashAt < total ? 1 : 0)
     #expect(worker.pushesRedone == UInt64(lacking))
+    // The acknowledged ones are those the crash took; the one in flight never was.
+    #expect(
+      notices == [
+        "server restarted from version \(checkpointAt): redoing \(lacking) pushes (\(crashAt - checkpointAt) of them had been acknowledged)"
+      ])
     // The run after the crash applied every push the checkpoint lacked once, and nothing else.
     #expect(server.version == UInt64(total))
   }
