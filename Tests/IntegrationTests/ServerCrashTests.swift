@@ -133,4 +133,36 @@ import Testing
     // Nothing was left for workers that had been told the job was done.
     #expect(!server.errors.contains("rows left to lease and no worker"), "\(server.errors)")
   }
+
+  /// Whatever a worker was told is done is in a checkpoint before it hears so:
+  /// with periodic checkpoints too rare to matter, a server killed -9 right
+  /// after its workers finished resumes with every gradient (fixed shard) or
+  /// with the job complete (leased).
+  @Test(arguments: [false, true])
+  func whatAWorkerWasToldIsDoneIsInACheckpoint(leased: Bool) throws {
+    let rows = 50
+    let epochs = 2
+    let data = try generateData(rows: rows, seed: 17, noise: 0.2)
+    let settings =
+      ["--checkpoint-dir", checkpointDirectory(), "--checkpoint-every", "1000000"]
+      + (leased ? ["--epochs", "\(epochs)", "--chunk-rows", "8", "--stay"] : [])
+    let (server, endpoint) = try startServer(settings)
+    defer { server.stop() }
+    let worker = try Launched(
+      ["worker", "--connect", endpoint, "--data", data]
+        + (leased ? [] : ["--shard", "0/1", "--epochs", "\(epochs)"]))
+    defer { worker.stop() }
+    #expect(try worker.wait(within: 60) == 0, "\(worker.errors.suffix(500))")
+    server.process.send(SIGKILL)
+    _ = try server.wait(within: 10)
+    let resumed = try Launched(["server", "--bind", endpoint, "--resume"] + settings)
+    defer { resumed.stop() }
+    _ = try resumed.line(startingWith: "listening ")
+    let status = try serverStatus(endpoint)
+    #expect(status["gradients_applied"] as? Int == rows * epochs)
+    let resume = status["resume"] as? [String: Any]
+    #expect(resume?["gradients_applied"] as? Int == rows * epochs, "\(status)")
+    if leased { #expect(resume?["job_complete"] as? Bool == true, "\(status)") }
+    #expect(try resumed.terminate() == 0)
+  }
 }
