@@ -17,14 +17,14 @@ import WireProtocol
   /// the worker resends as its loop would). Returns the final server and worker.
   func runWithACrash(
     crashAt: Int, checkpointAt: Int, pipeline: Int = 1, pushesPerFrame: Int = 1,
-    prepare: (WorkerSession<ChainModel>) -> Void = { _ in }
+    mode: ConsistencyMode = .async, prepare: (WorkerSession<ChainModel>) -> Void = { _ in }
   ) throws -> (ParameterServer, WorkerSession<ChainModel>) {
     let data = try Dataset.generate(rows: Self.rows, seed: 11, noise: 0.1)
     let worker = try WorkerSession(
       workerID: 3, source: .shard(.whole, epochs: Self.epochs), dataset: data,
       model: ChainModel(layers: 3), pipeline: pipeline, pushesPerFrame: pushesPerFrame)
     prepare(worker)
-    var server = makeServer(.async)
+    var server = makeServer(mode)
     let peer = PeerID([9, 9])
     var snapshot: ServerCheckpoint?
     var crashed = false
@@ -90,6 +90,15 @@ import WireProtocol
       #expect(server.gradientsApplied == UInt64(total), "crash at \(crashAt)")
       #expect(worker.pushesApplied == UInt64(total), "crash at \(crashAt)")
     }
+  }
+
+  /// In sync mode (one worker: a step per push) the pushes redone are steps again.
+  @Test func syncWorkersRedoToo() throws {
+    let total = Self.rows * Self.epochs
+    let (server, worker) = try runWithACrash(crashAt: 77, checkpointAt: 40, mode: .sync)
+    #expect(server.gradientsApplied == UInt64(total))
+    #expect(server.version == UInt64(total))
+    #expect(worker.pushesRedone == 38)
   }
 
   /// A worker whose last pushes were acknowledged, and whose server then
