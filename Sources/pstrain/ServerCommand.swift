@@ -171,6 +171,8 @@ struct ServerCommand: ParsableCommand {
           "resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
         )
         logger.notice("\(server.resumeReport)")
+      } else if resume, let checkpointDir {
+        logger.notice("--resume: no checkpoint in \(checkpointDir) yet; starting at version 0")
       }
       var watch = LeasedJobWatch(
         now: MonotonicClock.milliseconds(),
