@@ -130,7 +130,12 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
           checkpoints: CheckpointHealth(
             durableVersion: 2, durableAgeMilliseconds: 1500, failures: 2, consecutiveFailures: 1,
             failingForMilliseconds: 900, lastError: "cannot write x: No space left on device",
-            lastErrorAgeMilliseconds: 900))),
+            lastErrorAgeMilliseconds: 900),
+
+          resume: ResumeStatus(
+            checkpointFile: "checkpoint-00000000000000000002.pstckpt", version: 2,
+            gradientsApplied: 4, rowsToLease: 1,
+            workers: [.init(workerID: 1, lastSequence: 2)]))),
       .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
       .subscription(SubscriptionState(every: 10, recordsSent: 4, recordsDropped: 0)),
       .auditRecord(

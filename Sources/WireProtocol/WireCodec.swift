@@ -143,6 +143,7 @@ public enum WireCodec {
       sink.write(UInt8(status.lastAudit == nil ? 0 : 1))
       if let last = status.lastAudit { encode(last, into: &sink) }
       encode(status.checkpoints, into: &sink)
+      encode(status.resume, into: &sink)
     case .auditSubscribe(let subscription):
       sink.write(subscription.every)
       sink.write(subscription.leaseMilliseconds)
@@ -993,6 +994,7 @@ public enum WireCodec {
       throw .outOfRange(
         field: "parameter offset", value: String(offset), allowed: "within the \(total) parameters")
     }
+    let resume = try decodeResume(&reader)
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
@@ -1001,6 +1003,6 @@ public enum WireCodec {
       workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate,
       staleness: staleness, serverShard: serverShard, parameterOffset: offset,
       totalParameters: total, auditsReported: auditsReported, auditsFailed: auditsFailed,
-      lastAudit: lastAudit, checkpoints: checkpoints)
+      lastAudit: lastAudit, checkpoints: checkpoints, resume: resume)
   }
 }

@@ -414,6 +414,8 @@ public struct ServerStatus: Equatable, Sendable {
   public var lastAudit: AuditResult?
   /// How checkpoints are going (nil: the server writes none).
   public var checkpoints: CheckpointHealth?
+  /// What the server restored when it started with `--resume` (nil otherwise).
+  public var resume: ResumeStatus?
 
   /// A server status.
   public init(
@@ -424,9 +426,11 @@ public struct ServerStatus: Equatable, Sendable {
     workersDead: UInt32 = 0, optimizer: String = "sgd", currentLearningRate: Double? = nil,
     staleness: UInt64 = 0, serverShard: Shard = Shard.whole,
     parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
-    auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil, checkpoints: CheckpointHealth? = nil
+    auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil, checkpoints: CheckpointHealth? = nil,
+    resume: ResumeStatus? = nil
   ) {
     self.checkpoints = checkpoints
+    self.resume = resume
     self.auditsReported = auditsReported
     self.auditsFailed = auditsFailed
     self.lastAudit = lastAudit

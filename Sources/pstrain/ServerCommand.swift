@@ -18,8 +18,10 @@ struct ServerCommand: ParsableCommand {
       With --epochs E the server drives the epochs: it leases chunks of --chunk-rows rows
       to workers started without --shard, takes back the rest of a chunk when its worker
       leaves or falls silent for --dead-after-ms, and applies every row's gradient exactly
-      once per epoch. With --checkpoint-dir it writes atomic, checksummed checkpoints every
-      --checkpoint-every versions and on SIGTERM; --resume continues from the newest one.
+      once per epoch, and exits with a summary once the epochs are done and the workers
+      have left (--stay keeps it serving). With --checkpoint-dir it writes atomic,
+      checksummed checkpoints every --checkpoint-every versions, on SIGTERM, and before it
+      tells a worker its work is done; --resume continues from the newest one.
       When a checkpoint fails (a full disk) the server trains on and tries again at the next
       boundary, then less often; status and the metrics show the newest durable checkpoint.
       --checkpoint-required stops the server instead (exit 1).
@@ -73,6 +75,9 @@ struct ServerCommand: ParsableCommand {
   @Flag(
     help: "Resume from the newest checkpoint in --checkpoint-dir (start fresh if there is none).")
   var resume = false
+
+  @Flag(help: "With --epochs, keep serving after the epochs are done (default: exit).")
+  var stay = false
 
   func validate() throws {
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
@@ -137,6 +142,10 @@ struct ServerCommand: ParsableCommand {
         return ParameterServer(configuration: configuration)
       }()
       let resumedFrom = latest?.path
+      if let resumedFrom {
+        server.resume?.checkpointFile = String(
+          (resumedFrom.split(separator: "/").last ?? "").prefix(ResumeStatus.maximumFileNameLength))
+      }
       var security: ServerSecurity?
       if let curveSecretKey, let authorizedKeys {
         security = ServerSecurity(
@@ -183,6 +192,9 @@ struct ServerCommand: ParsableCommand {
         logger.notice(
           "resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
         )
+        logger.notice("\(server.resumeReport)")
+      } else if resume, let checkpointDir {
+        logger.notice("--resume: no checkpoint in \(checkpointDir) yet; starting at version 0")
       }
       let checkpointer = store.map {
         Checkpointer(
@@ -190,10 +202,25 @@ struct ServerCommand: ParsableCommand {
           resumedFrom: resumedFrom, log: { logger.info("\($0)") },
           warn: { logger.warning("\($0)") }, notice: { logger.notice("\($0)") })
       }
+      var watch = LeasedJobWatch(
+        now: MonotonicClock.milliseconds(),
+        unseenLingerMilliseconds: server.configuration.deadAfterMilliseconds)
+      var jobDone = false
       try loop.run(
-        shouldStop: { ShutdownSignal.isRequested }, checkpoints: checkpointer,
-        log: { logger.info("\($0)") })
+        shouldStop: {
+          if ShutdownSignal.isRequested { return true }
+          let check = watch.check(server, now: MonotonicClock.milliseconds())
+          if let notice = check.notice { logger.notice("\(notice)") }
+          jobDone = check.done && !stay
+          return jobDone
+        }, checkpoints: checkpointer, log: { logger.info("\($0)") })
       let status = server.status
+      if jobDone {
+        // The last checkpoint (if any) is written: the summary is of a durable end.
+        print(
+          "finished: \(status.epochs) epochs of \(status.datasetRows) rows, version \(status.version), \(status.gradientsApplied) gradients applied, \(status.rejected) rejected"
+        )
+      }
       logger.info(
         "stopped at version \(status.version), \(status.gradientsApplied) gradients applied, \(status.rejected) rejected"
       )

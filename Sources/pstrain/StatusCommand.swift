@@ -79,6 +79,7 @@ struct StatusCommand: ParsableCommand {
           : ""),
     ]
     if let checkpoints = status.checkpoints { lines.append(checkpointText(checkpoints)) }
+    if let resume = resumeText(status) { lines.append(resume) }
     lines += ["", "  worker       shard    pushes applied    last push    staleness"]
     for worker in status.workers {
       lines.append(
@@ -109,7 +110,8 @@ struct StatusCommand: ParsableCommand {
       + "\"dataset_rows\":\(status.datasetRows),\"workers_dead\":\(status.workersDead),"
       + "\"audits_reported\":\(status.auditsReported),\"audits_failed\":\(status.auditsFailed),"
       + "\"last_audit\":\(status.lastAudit.map(lastAuditJSON) ?? "null"),"
-      + "\"checkpoints\":\(status.checkpoints.map(checkpointJSON) ?? "null")}"
+      + "\"checkpoints\":\(status.checkpoints.map(checkpointJSON) ?? "null"),"
+      + "\"resume\":\(status.resume.map(resumeJSON) ?? "null")}"
   }
 
   /// The checkpoint report as JSON; ages in seconds, null where there is nothing.
@@ -141,6 +143,34 @@ struct StatusCommand: ParsableCommand {
         "; working (\(health.failures) failed before; last error \(age(health.lastErrorAgeMilliseconds)) ago: \(health.lastError))"
     }
     return text
+  }
+
+  private static func resumeJSON(_ resume: ResumeStatus) -> String {
+    let workers = resume.workers.map {
+      "{\"id\":\($0.workerID),\"last_sequence\":\($0.lastSequence)}"
+    }
+    return "{\"checkpoint\":\(JSON.string(resume.checkpointFile)),\"version\":\(resume.version),"
+      + "\"gradients_applied\":\(resume.gradientsApplied),\"job_complete\":\(resume.jobComplete),"
+      + "\"rows_to_lease\":\(resume.rowsToLease),\"workers\":[\(workers.joined(separator: ","))]}"
+  }
+
+  /// What a resumed server restored and expects to be redone, in words.
+  static func resumeText(_ status: ServerStatus) -> String? {
+    guard let resume = status.resume else { return nil }
+    let restored =
+      "resumed from \(resume.checkpointFile) at version \(resume.version) (\(resume.gradientsApplied) gradients)"
+    if status.epochs > 0 {
+      return restored
+        + (resume.jobComplete
+          ? "; the job was complete" : "; \(resume.rowsToLease) rows of that epoch leased again")
+    }
+    let redo = resume.workers.prefix(4).map {
+      "worker \($0.workerID) after push \($0.lastSequence)"
+    }
+    return restored
+      + (redo.isEmpty
+        ? ""
+        : "; workers redo their pushes: \(redo.joined(separator: ", "))\(resume.workers.count > 4 ? ", ..." : "")")
   }
 
   private static func lastAuditJSON(_ audit: AuditResult) -> String {
@@ -178,6 +208,7 @@ struct StatusCommand: ParsableCommand {
     if let checkpoints = status.checkpoints {
       lines.append(checkpointText(checkpoints))
     }
+    if let resume = resumeText(status) { lines.append("restart:   \(resume)") }
     if status.epochs > 0 {
       lines.append(
         "epochs:    \(epochProgress(status.epoch, of: status.epochs)), \(status.rowsAppliedInEpoch) of \(status.datasetRows) rows applied this epoch"

@@ -134,7 +134,8 @@ struct TrainCommand: ParsableCommand {
       [
         "server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)",
       ] + training.arguments
-      + (leased ? ["--epochs", "\(work.epochs)", "--chunk-rows", "\(chunkRows)"] : [])
+      // --stay: the run reads the server's status after the workers are done, then stops it.
+      + (leased ? ["--epochs", "\(work.epochs)", "--chunk-rows", "\(chunkRows)", "--stay"] : [])
     var servers: [ChildProcess] = []
     var endpoints: [String] = []
     for index in 0..<serverShards {

@@ -119,6 +119,7 @@ struct WorkerCommand: ParsableCommand {
         epochs = Int(status.epochs)
         plan = "leased rows of \(dataset.count), \(status.epochs) epochs"
       }
+      session.notice = { logger.notice("\($0)") }
       let fault = session.fault.isNone ? "" : ", FAULT \(session.fault)"
       logger.info("\(plan), \(status.mode) server at \(server.connect)\(fault)")
       do {
@@ -143,7 +144,8 @@ struct WorkerCommand: ParsableCommand {
           code: WorkerCommand.divergedStatus)
       }
       let resyncs = session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""
-      logger.info("done, \(session.pushesApplied) pushes applied\(resyncs)")
+      let redone = session.pushesRedone > 0 ? ", \(session.pushesRedone) pushed again" : ""
+      logger.info("done, \(session.pushesApplied) pushes applied\(resyncs)\(redone)")
     }
   }
 }

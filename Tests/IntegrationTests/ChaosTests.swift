@@ -24,6 +24,7 @@ import WireProtocol
     let data = try dataFile()
     let (server, endpoint) = try startServer([
       "--mode", mode, "--epochs", "\(epochs)", "--chunk-rows", "5", "--dead-after-ms", "3000",
+      "--stay",
     ])
     defer { server.stop() }
     var workers = try (0..<3).map { try leasedWorker(endpoint, data, id: $0) }
@@ -80,7 +81,7 @@ import WireProtocol
     ).path
     let settings = [
       "--epochs", "\(epochs)", "--chunk-rows", "6", "--checkpoint-dir", directory,
-      "--checkpoint-every", "25", "--dead-after-ms", "3000",
+      "--checkpoint-every", "25", "--dead-after-ms", "3000", "--stay",
     ]
     let (first, endpoint) = try startServer(settings)
     defer { first.stop() }

@@ -99,7 +99,7 @@ struct NetworkChaosTests {
     let server = try Launched(
       [
         "server", "--bind", endpoint, "--epochs", "\(epochs)", "--chunk-rows", "4",
-        "--dead-after-ms", "20000",
+        "--dead-after-ms", "20000", "--stay",
       ], inNamespace: network.server)
     defer { server.stop() }
     _ = try server.line(startingWith: "listening ")

@@ -138,6 +138,8 @@ func runInMemory(
     let session = try WorkerSession(
       workerID: 0, source: .shard(.whole, epochs: 1), dataset: .seed, model: ChainModel(layers: 3),
       pipeline: 2)
+    var notices: [String] = []
+    session.notice = { notices.append($0) }
     let weights = NamedTensors(layout: chain3.layout, values: ChainModel.seedWeights)
     _ = session.start()
     guard
@@ -165,6 +167,10 @@ func runInMemory(
     if case .send(.push(let push)) = step { rows = push.samples.map(\.index) }
     #expect(rows == redone)
     #expect(session.pushesApplied == UInt64(2 - redone.count))
+    #expect(
+      notices
+        == (redone.isEmpty
+          ? [] : ["rejoined the server at version 2: pushing again 1 pushes it never applied"]))
   }
 
   @Test func serverRefusalsSurfaceAsErrors() throws {

@@ -38,6 +38,16 @@ let everyMessage: [WireMessage] = {
         datasetRows: 9, workersDead: 1, auditsReported: 4, auditsFailed: 1,
         lastAudit: AuditResult(workerID: 0, sequence: 2, passed: true, maximumRelativeError: 1e-12))
     ),
+    .status(
+      ServerStatus(
+        mode: .async, version: 1200, gradientsApplied: 1200, rejected: 1, learningRate: 0.05,
+        requiredWorkers: 1, modelName: "chain", parameters: tensors, workers: [], workersLeft: 0,
+        auditRecordsSent: 0,
+        resume: ResumeStatus(
+          checkpointFile: "checkpoint-00000000000000001000.pstckpt", version: 1000,
+          gradientsApplied: 1000, jobComplete: true, rowsToLease: 0,
+          workers: [.init(workerID: 0, lastSequence: 1000), .init(workerID: 7, lastSequence: 3)]))
+    ),
     .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
     .subscription(SubscriptionState(every: 0, recordsSent: 5, recordsDropped: 1)),
     .auditRecord(
@@ -222,8 +232,10 @@ let everyMessage: [WireMessage] = {
       parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1]),
       workers: [], workersLeft: 0, auditRecordsSent: 0, checkpoints: health)
     let bytes = WireCodec.encode(.status(status))
-    // The report is the last 1 + 1 + 16 + 24 + 2 + 4 + 8 bytes.
-    let start = bytes.count - 56
+    // The report is the 1 + 1 + 16 + 24 + 2 + 4 + 8 bytes before the resume
+    // report's one byte (0: none).
+    #expect(bytes.last == 0)
+    let start = bytes.count - 1 - 56
     #expect(Array(bytes[start..<(start + 2)]) == [1, 1])
     for (offset, value, field) in [
       (0, 2, "checkpoint report present"), (1, 9, "durable checkpoint present"),
@@ -250,7 +262,8 @@ let everyMessage: [WireMessage] = {
     bytes = WireCodec.encode(.statusRequest)
     // Version 1 (before weights carried the applied-below bitmap), version 2
     // (before values frames) and version 3 (before audit results said whether
-    // they were above rounding noise and status carried the checkpoint report)
+    // they were above rounding noise, and status carried the checkpoint report
+    // and what a resume restored)
     // are refused too.
     for version: UInt8 in [1, 2, 3, 5] {
       bytes[2] = version

@@ -58,6 +58,15 @@ public final class Checkpointer {
     return write(server, now: now)
   }
 
+  /// Makes the server's current state durable before an answer that ends a
+  /// worker's work goes out, so that what the worker is told is done survives a
+  /// crash: true when it is (already, or written now). False when the write
+  /// failed: the answers wait, and the workers ask again.
+  public func makeDurable(_ server: ParameterServer, now: UInt64) -> Bool {
+    guard server.version != schedule.durable?.version ?? startVersion else { return true }
+    return write(server, now: now) && schedule.durable?.version == server.version
+  }
+
   /// The last checkpoint, when the server stops: written unless the newest
   /// durable one is of the current version, nothing changed since the start,
   /// or a failure already stopped the server. A failure here is always said: the updates since the newest

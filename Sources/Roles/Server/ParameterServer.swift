@@ -117,6 +117,9 @@ public final class ParameterServer {
   /// How checkpoints are going, for `status` (kept by the server loop's
   /// `Checkpointer`; nil when the server writes none).
   public var checkpointHealth: CheckpointHealth?
+  /// What was restored, when resumed from a checkpoint (its file name is the
+  /// caller's to fill in); `status` reports it.
+  public var resume: ResumeStatus?
   /// Staleness (versions between computing and applying) of recently applied
   /// gradients, for metrics; drained by `drainStaleness()`, at most 100,000 kept.
   private var stalenessSamples: [UInt64] = []
@@ -227,6 +230,7 @@ public final class ParameterServer {
         rows: Int(checkpoint.dataset?.rows ?? 0), epoch: progress.epoch,
         nextRows: progress.nextRows.map { Int($0) })
     }
+    resume = ResumeStatus(restoredFrom: checkpoint, work: work)
   }
 
   /// The state to write to a checkpoint file.
@@ -381,7 +385,7 @@ public final class ParameterServer {
       parameterOffset: UInt64(configuration.parameterRange.lowerBound),
       totalParameters: UInt64(configuration.model.layout.totalCount),
       auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit,
-      checkpoints: checkpointHealth)
+      checkpoints: checkpointHealth, resume: resume)
   }
 
   /// Workers currently joined.

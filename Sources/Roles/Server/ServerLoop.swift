@@ -38,17 +38,37 @@ public final class ServerLoop {
 
   /// Serves until `shouldStop` returns true (checked at least every 100 ms).
   /// Every 100 ms it drops workers that have gone silent. With a checkpointer it
-  /// writes checkpoints when they are due and a last one on stop; a failed
-  /// checkpoint that must stop the server (`Checkpointer.required`) ends the
-  /// loop at once, without a last checkpoint (`Checkpointer.stopReason` says why).
+  /// writes checkpoints when they are due and a last one on stop, and makes the
+  /// state durable before any answer that ends a worker's work (`left`, or "no
+  /// rows left" of a leased job): what a worker was told is done survives a
+  /// crash. If that checkpoint fails, those answers are not sent (the workers ask
+  /// again). A failed checkpoint that must stop the server
+  /// (`Checkpointer.required`) ends the loop at once, without a last checkpoint
+  /// (`Checkpointer.stopReason` says why).
   public func run(
     shouldStop: () -> Bool, checkpoints: Checkpointer? = nil, log: (String) -> Void = { _ in }
   ) throws(ZMQError) {
     var lastTick = MonotonicClock.milliseconds()
+    var durableAnswers: [Outgoing] = []
     while !shouldStop() {
       if try socket.waitForInput(timeoutMilliseconds: 100) {
         // Drain what is queued before polling again.
-        while let outgoing = try receiveRequest() { send(outgoing) }
+        while let outgoing = try receiveRequest() {
+          guard checkpoints != nil, Self.endsWork(outgoing) else {
+            send(outgoing)
+            continue
+          }
+          send(outgoing.filter { !$0.endsWork })
+          durableAnswers += outgoing.filter(\.endsWork)
+        }
+        // One checkpoint for all the answers that wait for one.
+        if let checkpoints, !durableAnswers.isEmpty {
+          if checkpoints.makeDurable(server, now: MonotonicClock.milliseconds()) {
+            send(durableAnswers)
+          }
+          durableAnswers.removeAll()
+          if checkpoints.stopReason != nil { return }
+        }
       }
       let now = MonotonicClock.milliseconds()
       if now - lastTick >= 100 {
@@ -66,6 +86,13 @@ public final class ServerLoop {
       if let checkpoints, !checkpoints.writeIfDue(server, now: now) { return }
     }
     checkpoints?.writeFinal(server)
+  }
+
+  /// Whether an answer in `outgoing` ends a worker's work (a plain loop: this
+  /// runs for every request).
+  private static func endsWork(_ outgoing: [Outgoing]) -> Bool {
+    for item in outgoing where item.endsWork { return true }
+    return false
   }
 
   /// Reads one request — the peer's routing id, then the message's frames,
@@ -118,6 +145,18 @@ public final class ServerLoop {
       } catch {
         server.deliveryFailed(item)
       }
+    }
+  }
+}
+
+extension Outgoing {
+  /// Whether this answer tells a worker its work is over (it left, or a leased
+  /// job has no rows left): with checkpoints, sent only once the state is durable.
+  var endsWork: Bool {
+    switch message {
+    case .left: true
+    case .noLease(let answer): answer.finished
+    default: false
     }
   }
 }

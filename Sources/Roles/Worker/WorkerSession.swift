@@ -69,28 +69,46 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public private(set) var epoch = 0
   /// Times the worker had to rejoin or ask for a new lease.
   public private(set) var resyncs = 0
+  /// Pushes pushed again because a restarted server lacked them (fixed shards).
+  public private(set) var pushesRedone: UInt64 = 0
+  /// Hears what the worker has to say beyond progress: a restarted server
+  /// that lacks pushes ("server restarted from version 1000: redoing 145 pushes").
+  public var notice: (String) -> Void = { _ in }
 
   private enum Awaiting: Equatable {
     case joined, weights, lease, left
   }
 
-  /// A frame of pushes sent and not yet acknowledged.
+  /// A frame of pushes sent and not yet acknowledged; its pushes have
+  /// consecutive sequence numbers.
   private struct InFlight {
     /// The sequence of its last push, which the reply acknowledges.
     var sequence: UInt64
     /// How many pushes it holds.
     var count: Int
-    var rows: Range<Int>
     var message: WireMessage
   }
 
   private var awaiting: Awaiting = .joined
   /// Rows still to push in this epoch (shard) or lease: always a contiguous range.
   private var remaining: Range<Int> = 0..<0
-  /// Rows of pushes the server turned out not to have after a rejoin, pushed
-  /// again (in their old batches) before `remaining`. Not always contiguous: a
-  /// push may be missing while a later one was applied.
-  private var redo: [Range<Int>] = []
+  /// Whether the current shard epoch has handed out its rows (it ends when they are answered).
+  private var epochStarted = false
+  /// Whether the worker leaves because its work is done (not on a stop signal):
+  /// a server that forgot it meanwhile may lack pushes, so it rejoins first.
+  private var leavingDone = false
+  /// Sequences of pushes a (restarted) server turned out to lack, ascending,
+  /// pushed again (fixed shards) under the same sequence numbers before
+  /// `remaining`: the server applies each at most once, and a push's rows
+  /// follow from its sequence (`pushedRows(of:)`).
+  private var redo: [Range<UInt64>] = []
+  /// Where the fresh pushes' batches start in the sequence numbers: push
+  /// `sequence` of the run `(first, batch)` holds fresh batch `batch + sequence - first`
+  /// (batch g is batch g mod b of the shard, b batches an epoch). A new run
+  /// starts only when the server's numbering jumps ahead of the worker's.
+  private var freshRuns: [(first: UInt64, batch: Int)] = []
+  /// Fresh batches pushed so far (shard mode): each has its own sequence number.
+  private var freshBatches = 0
   /// Whether rows are left in this epoch or lease.
   private var hasRows: Bool { !remaining.isEmpty || !redo.isEmpty }
   private var inFlight: [InFlight] = []  // pushes awaiting their replies, oldest first
@@ -180,18 +198,16 @@ public final class WorkerSession<Model: DifferentiableModel> {
       // later one and still be missing).
       let applied = SequenceWindow(
         highest: update.acknowledgedSequence, below: update.appliedBelow)
-      for push in inFlight {
-        if applied.verdict(for: push.sequence) != .new {
+      if case .shard = source {
+        findLackingPushes(applied, serverVersion: update.version)
+      } else {
+        for push in inFlight where applied.verdict(for: push.sequence) != .new {
           pushesApplied += UInt64(push.count)
-        } else if case .shard = source {
-          redo.append(push.rows)  // not applied: push these rows again
         }
-      }
-      inFlight = []
-      if case .leased = source {  // a restarted server leases afresh
-        remaining = 0..<0
+        remaining = 0..<0  // a restarted server leases afresh
         redo = []
       }
+      inFlight = []
       sequence = max(sequence, update.acknowledgedSequence)
       return next()
     case (.weights(let update), .weights):
@@ -230,9 +246,11 @@ public final class WorkerSession<Model: DifferentiableModel> {
       return .finished
     case (.error(let error), _):
       switch error.code {
-      case .notJoined where awaiting != .left:
-        // The server restarted or took us for dead: join again.
+      case .notJoined where awaiting != .left || leavingDone:
+        // The server restarted or took us for dead: join again (also when
+        // leaving after the work: a restarted server may lack pushes to redo).
         resyncs += 1
+        leavingDone = false
         if case .leased = source { remaining = 0..<0 }
         return .send(start())
       case .notJoined:
@@ -292,6 +310,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Leaves the run now (on a stop signal): returns the message to send.
   public func leaveNow() -> WireMessage {
     awaiting = .left
+    leavingDone = false
     remaining = 0..<0
     redo = []
     return .leave(workerID: workerID)
@@ -300,7 +319,91 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// The pushes sent and not yet acknowledged, to resend when answers are late.
   public var unacknowledgedPushes: [WireMessage] { inFlight.map(\.message) }
 
-  private func leave() -> Step { .send(leaveNow()) }
+  /// Leaves because the work is done.
+  private func leave() -> Step {
+    let message = leaveNow()
+    leavingDone = true
+    return .send(message)
+  }
+
+  /// The rows of this worker's push `sequence`, when it pushed fresh rows under
+  /// that number (fixed shards).
+  private func pushedRows(of sequence: UInt64) -> Range<Int>? {
+    guard let run = freshRuns.last(where: { $0.first <= sequence }), sequence <= self.sequence
+    else { return nil }
+    let batch = run.batch + Int(sequence - run.first)
+    guard batch < freshBatches else { return nil }
+    let own = shardRows
+    let perEpoch = (own.count + batchSize - 1) / batchSize
+    let start = own.lowerBound + (batch % perEpoch) * batchSize
+    return start..<min(start + batchSize, own.upperBound)
+  }
+
+  /// After a rejoin (fixed shards): every push of this worker that the server
+  /// lacks, by `applied` (its highest applied sequence and the 256 below), is
+  /// queued to be pushed again, recomputed at the current weights, under its
+  /// own sequence number. Pushes are counted as applied only once the server has them.
+  private func findLackingPushes(_ applied: SequenceWindow, serverVersion: UInt64) {
+    var lacking: [Range<UInt64>] = []
+    var count: UInt64 = 0
+    for (index, run) in freshRuns.enumerated() {
+      let end =
+        index + 1 < freshRuns.count
+        ? run.first + UInt64(freshRuns[index + 1].batch - run.batch)
+        : run.first + UInt64(freshBatches - run.batch)
+      // At or below the highest only the window can be missing; the rest was
+      // applied before the highest was pushed (a pipeline is at most the window).
+      let floor =
+        applied.highest > SequenceWindow.width ? applied.highest - SequenceWindow.width : 1
+      var candidate = max(run.first, floor)
+      while candidate < end {
+        if applied.verdict(for: candidate) == .new {
+          if let last = lacking.last, last.upperBound == candidate {
+            lacking[lacking.count - 1] = last.lowerBound..<(candidate + 1)
+          } else {
+            lacking.append(candidate..<(candidate + 1))
+          }
+          count += 1
+        }
+        // Past the highest, everything is missing: take the rest at once.
+        if candidate > applied.highest {
+          let rest = candidate + 1..<end
+          if !rest.isEmpty {
+            lacking[lacking.count - 1] = lacking[lacking.count - 1].lowerBound..<end
+            count += UInt64(rest.count)
+          }
+          break
+        }
+        candidate += 1
+      }
+    }
+    // Pushes the worker was told were applied and the server no longer has:
+    // the lacking ones that were neither in flight nor already waiting to be redone.
+    var unanswered = redo
+    for frame in inFlight {
+      unanswered.append((frame.sequence + 1 - UInt64(frame.count))..<(frame.sequence + 1))
+    }
+    var lost = count
+    for range in lacking {
+      for other in unanswered {
+        let overlap = range.clamped(to: other)
+        lost -= UInt64(overlap.count)
+      }
+    }
+    pushesApplied = UInt64(freshBatches) - count
+    redo = lacking
+    guard count > 0 else { return }
+    pushesRedone += count
+    if lost > 0 {
+      notice(
+        "server restarted from version \(serverVersion): redoing \(count) pushes (\(lost) of them had been acknowledged)"
+      )
+    } else {
+      notice(
+        "rejoined the server at version \(serverVersion): pushing again \(count) pushes it never applied"
+      )
+    }
+  }
 
   /// The next requests: pushes to fill the window, a lease request, or leave.
   private func next() -> Step {
@@ -317,14 +420,24 @@ public final class WorkerSession<Model: DifferentiableModel> {
           awaiting = .lease
           return .send(.leaseRequest(workerID: workerID))
         case .shard(let shard, let epochs):
-          if batches > 0 {
+          if epochStarted {
             closeEpoch()
             epoch += 1
+            epochStarted = false
           }
           let own = shard.rows(of: dataset.count)
           guard epoch < epochs, !own.isEmpty else { return leave() }
           remaining = own
+          epochStarted = true
         }
+      }
+      // The server tells pushes apart by a window of 256 sequence numbers: keep
+      // the pushes in flight within it (pushes redone may be far below the next fresh one).
+      if let oldest = inFlight.first,
+        (redo.first?.lowerBound ?? sequence + 1) + UInt64(pushesPerFrame)
+          > oldest.sequence - UInt64(oldest.count) + 1 + SequenceWindow.width
+      {
+        break
       }
       // With several pushes per frame, wait until a whole frame fits.
       let room = pipeline - inFlightPushes
@@ -358,41 +471,53 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Up to `limit` pushes of the next batches (fewer at the end of the rows), as
   /// one frame, recorded as in flight.
   private func makeFrame(of limit: Int) -> WireMessage {
-    let (first, firstRows) = makePush()
-    var rows = firstRows
+    // A frame holds fresh consecutive pushes only: pushes redone go one at a time.
+    let redoing = !redo.isEmpty
+    let first = makePush()
     let message: WireMessage
-    // A frame holds consecutive rows only: rows pushed again go one push at a time.
-    if limit == 1 || !redo.isEmpty || remaining.isEmpty {
+    if limit == 1 || redoing || remaining.isEmpty {
       message = .push(first)
     } else {
       var pushes: [GradientPush] = []
       pushes.reserveCapacity(limit)
       pushes.append(first)
-      while pushes.count < limit, redo.isEmpty, !remaining.isEmpty {
-        let (push, pushRows) = makePush()
-        pushes.append(push)
-        rows = rows.lowerBound..<pushRows.upperBound
+      while pushes.count < limit, !remaining.isEmpty {
+        pushes.append(makePush())
       }
       message = .pushes(pushes)
     }
     inFlight.append(
-      InFlight(sequence: sequence, count: message.pushCount, rows: rows, message: message))
+      InFlight(
+        sequence: first.sequence + UInt64(message.pushCount - 1), count: message.pushCount,
+        message: message))
     return message
   }
 
-  /// The next push and its rows.
-  private func makePush() -> (GradientPush, Range<Int>) {
+  /// The next push: one the server lacks, again, or the next fresh batch.
+  private func makePush() -> GradientPush {
     let batch: Range<Int>
+    let pushSequence: UInt64
     if let again = redo.first {
-      batch = again.prefix(batchSize)
-      if batch.upperBound == again.upperBound {
+      // Only pushes of `freshRuns` are ever queued again, so their rows are known.
+      batch = pushedRows(of: again.lowerBound) ?? 0..<0
+      pushSequence = again.lowerBound
+      if again.count == 1 {
         redo.removeFirst()
       } else {
-        redo[0] = batch.upperBound..<again.upperBound
+        redo[0] = (again.lowerBound + 1)..<again.upperBound
       }
     } else {
       batch = remaining.prefix(batchSize)
       remaining = batch.upperBound..<remaining.upperBound
+      sequence += 1
+      pushSequence = sequence
+      if case .shard = source {
+        // A new run of sequence numbers only when the numbering jumped.
+        let continues =
+          freshRuns.last.map { $0.batch + Int(sequence - $0.first) == freshBatches } ?? false
+        if !continues { freshRuns.append((sequence, freshBatches)) }
+        freshBatches += 1
+      }
     }
     // The oldest spare: the newest frame may still be held by the loop as its last request.
     var push =
@@ -415,9 +540,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
     }
     batches += 1
     fault.corrupt(&push.gradient.values)
-    sequence += 1
-    push.sequence = sequence
+    push.sequence = pushSequence
     push.computedAtVersion = version
-    return (push, batch)
+    return push
   }
 }

@@ -8,14 +8,15 @@ struct BenchCommand: ParsableCommand {
     commandName: "bench",
     abstract: "Measure speed and memory against raw libzmq and the naive algorithm, in one run.",
     discussion: """
-      Suites: roundtrip, pipelined, transfer, backprop, audit, memory (default: all). Build
+      Suites: roundtrip, pipelined, transfer, backprop, audit, memory, checkpoint (default:
+      all). Build
       with -c release for meaningful figures: swift run -c release pstrain bench.
       Each figure is printed with the baseline measured in the same run and their ratio
       (> 1 means pstrain does better, except where a note says otherwise).
       """)
 
   enum Suite: String, ExpressibleByArgument, CaseIterable {
-    case roundtrip, pipelined, transfer, backprop, audit, memory
+    case roundtrip, pipelined, transfer, backprop, audit, memory, checkpoint
   }
 
   @Argument(help: "Suites to run (default: all).")
@@ -40,6 +41,7 @@ struct BenchCommand: ParsableCommand {
         case .backprop: found = ComputeBenchmarks.backprop(quick: quick)
         case .audit: found = ComputeBenchmarks.audit(quick: quick)
         case .memory: found = try MemoryBenchmark.memory(quick: quick)
+        case .checkpoint: found = try CheckpointBenchmark.checkpoints(quick: quick)
         }
         if !json { for figure in found { print(figure.text) } }
         figures += found
