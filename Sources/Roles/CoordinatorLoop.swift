@@ -14,12 +14,17 @@ public final class CoordinatorLoop {
   /// Totals so far.
   public private(set) var tally = AuditTally()
   private let metrics = CoordinatorMetrics()
+  private let readiness: Readiness?
 
-  /// A coordinator auditing every `every` versions with `tolerance`.
-  public init(connection: any ServerLink, every: UInt64, tolerance: Double) {
+  /// A coordinator auditing every `every` versions with `tolerance`; `readiness` is marked
+  /// whenever the server confirms the subscription (at every renewal).
+  public init(
+    connection: any ServerLink, every: UInt64, tolerance: Double, readiness: Readiness? = nil
+  ) {
     self.connection = connection
     self.every = every
     self.tolerance = tolerance
+    self.readiness = readiness
   }
 
   /// Audits until `shouldStop` is true (or, with `stopWhen`, until it is
@@ -47,9 +52,12 @@ public final class CoordinatorLoop {
         let message = try connection.receive(
           timeoutMilliseconds: 100, graceAfterStopMilliseconds: nil)
       else { continue }
-      if case .subscription = message, !confirmed {
-        confirmed = true
-        subscribed()
+      if case .subscription = message {
+        readiness?.markReady()
+        if !confirmed {
+          confirmed = true
+          subscribed()
+        }
       }
       try handle(message, report: report)
     }

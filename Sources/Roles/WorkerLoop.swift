@@ -67,9 +67,10 @@ public enum WorkerLoop {
 
   /// Runs the session to completion. On a stop signal the worker waits for its
   /// outstanding reply (within the grace period), leaves, and throws `.interrupted`.
+  /// `readiness` is marked at every useful reply (the first answers the join).
   public static func run<Model: DifferentiableModel>(
     _ session: WorkerSession<Model>, connection: any ServerLink, timing: Timing,
-    progress: (Progress) -> Void
+    readiness: Readiness? = nil, progress: (Progress) -> Void
   ) throws(RoleError) {
     var lastReport = MonotonicClock.milliseconds()
     func report() {
@@ -111,6 +112,7 @@ public enum WorkerLoop {
       var step = try session.receive(reply)
       if step == .ignore { continue }
       lastUseful = MonotonicClock.milliseconds()
+      readiness?.markReady(now: lastUseful)
       if ShutdownSignal.isRequested && !interrupted, step != .finished {
         step = .send(session.leaveNow())
         interrupted = true

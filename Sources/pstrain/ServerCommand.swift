@@ -123,7 +123,8 @@ struct ServerCommand: ParsableCommand {
       }
       let context = try Context()
       // Bootstrapped before the loop creates its metrics, so they report.
-      let metricsEndpoint = try metrics.start(context: context)
+      let readiness = Readiness(awaiting: "the server to bind and serve")
+      let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }
       let loop: ServerLoop
       do {
@@ -162,6 +163,8 @@ struct ServerCommand: ParsableCommand {
           "resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
         )
       }
+      readiness.markReady()
+      defer { readiness.markNotReady() }
       try loop.run(
         shouldStop: { ShutdownSignal.isRequested }, checkpoints: store,
         checkpointEvery: checkpointEvery, log: { logger.info("\($0)") })

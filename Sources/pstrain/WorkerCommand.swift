@@ -54,7 +54,10 @@ struct WorkerCommand: ParsableCommand {
       let routingID = (0..<16).map { _ in UInt8.random(in: 0...255) }
       let (context, connection) = try server.open(routingID: routingID)
       defer { withExtendedLifetime(context) {} }
-      let metricsEndpoint = try metrics.start(context: context)
+      let readiness = Readiness(
+        awaiting: "a reply from the server", staleAfterMilliseconds: replyTimeoutMs)
+      let metricsEndpoint = try metrics.start(
+        readiness: readiness, logger: logging.logger("metrics"))
       defer { metricsEndpoint?.stop() }
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let model = try ModelCatalog.chain(
@@ -109,7 +112,8 @@ struct WorkerCommand: ParsableCommand {
       logger.info("\(plan), \(status.mode) server at \(server.connect)\(fault)")
       try WorkerLoop.run(
         session, connection: connection,
-        timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs)
+        timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs),
+        readiness: readiness
       ) { progress in
         logger.info(
           "epoch \(progress.epoch + 1), \(progress.pushesApplied) pushes applied, version \(progress.version), epoch loss \(progress.epochLoss)"
