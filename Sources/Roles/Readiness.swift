@@ -31,7 +31,7 @@ public final class Readiness: Sendable {
     let last = lastMarked.load(ordering: .relaxed)
     guard last != 0 else { return (false, "waiting for \(awaiting)") }
     if let stale = staleAfterMilliseconds, now >= last, now - last > stale {
-      return (false, "no \(awaiting) for \(now - last) ms (limit \(stale) ms)")
+      return (false, "\(now - last) ms since \(awaiting) (limit \(stale) ms)")
     }
     return (true, "ready")
   }

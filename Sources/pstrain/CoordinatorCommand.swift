@@ -38,7 +38,7 @@ struct CoordinatorCommand: ParsableCommand {
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
       let readiness = Readiness(
-        awaiting: "a live audit subscription",
+        awaiting: "a confirmation of the audit subscription",
         staleAfterMilliseconds: Int(CoordinatorLoop.leaseMilliseconds))
       let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }

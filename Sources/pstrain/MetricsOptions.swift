@@ -45,7 +45,7 @@ struct MetricsOptions: ParsableArguments {
     do {
       endpoint = try MetricsHTTPServer(
         host: host.isEmpty ? "0.0.0.0" : host, port: port,
-        metrics: { registry.emitToBuffer() },
+        metrics: { MetricsHelp.annotate(registry.emitToBuffer()) },
         readiness: {
           let (ready, reason) = readiness.check()
           return ProbeAnswer(ready: ready, detail: reason)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Roles
 import TrainingMath
 import WireProtocol
@@ -57,7 +58,7 @@ struct WorkerCommand: ParsableCommand {
       let readiness = Readiness(
         awaiting: "a reply from the server", staleAfterMilliseconds: replyTimeoutMs)
       let metricsEndpoint = try metrics.start(
-        readiness: readiness, logger: logging.logger("metrics"))
+        readiness: readiness, logger: logging.logger("worker"))
       defer { metricsEndpoint?.stop() }
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let model = try ModelCatalog.chain(
@@ -107,7 +108,8 @@ struct WorkerCommand: ParsableCommand {
       case .leased:
         plan = "leased rows of \(dataset.count), \(status.epochs) epochs"
       }
-      let logger = logging.logger("worker \(workerID)")
+      // Logging was bootstrapped above (logging.logger), before the worker had its id.
+      let logger = Logger(label: "worker \(workerID)")
       let fault = session.fault.isNone ? "" : ", FAULT \(session.fault)"
       logger.info("\(plan), \(status.mode) server at \(server.connect)\(fault)")
       try WorkerLoop.run(

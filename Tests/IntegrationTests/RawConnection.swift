@@ -1,0 +1,41 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A non-blocking TCP connection to a loopback port that sends raw bytes and reads only when
+/// asked: a hostile or sloppy HTTP client. Closed when released.
+final class RawConnection {
+  let descriptor: Int32
+
+  /// Connects to 127.0.0.1:`port`, waiting at most 5 s.
+  init(port: Int) throws {
+    descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw HarnessError("socket: errno \(errno)") }
+    _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let result = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+    guard result == 0 || (errno == EINPROGRESS && poll(&ready, 1, 5000) == 1) else {
+      close(descriptor)
+      throw HarnessError("cannot connect to 127.0.0.1:\(port): errno \(errno)")
+    }
+  }
+
+  deinit { close(descriptor) }
+
+  /// Sends what the socket takes now (a peer that stopped reading takes less); returns the count.
+  @discardableResult func send(_ bytes: [UInt8]) -> Int {
+    bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+  }
+
+  @discardableResult func send(_ text: String) -> Int { send(Array(text.utf8)) }
+}
