@@ -196,3 +196,57 @@ struct PromtoolTests {
     }
   }
 }
+
+/// A real Prometheus scrapes a training server's endpoint (keep-alive, its own HTTP client).
+@Suite(
+  .enabled(
+    if: tool("prometheus") != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"),
+    "needs prometheus (Debian package prometheus) and curl"))
+struct PrometheusScrapeTests {
+  @Test func prometheusScrapesATrainingServer() throws {
+    let metrics = MetricsTests()
+    let data = try generateData(rows: 100, seed: 2, noise: 0.3)
+    let (server, worker, coordinator) = try metrics.startRolesWithMetrics(data: data)
+    defer { [server, worker, coordinator].forEach { $0.stop() } }
+    let target = try metrics.baseURL(server).dropFirst("http://".count)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-prometheus-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let configuration = directory.appendingPathComponent("prometheus.yml")
+    try """
+    global:
+      scrape_interval: 1s
+    scrape_configs:
+      - job_name: pstrain
+        static_configs:
+          - targets: ["\(target)"]
+    """.write(to: configuration, atomically: true, encoding: .utf8)
+    let web = "127.0.0.1:\(try freeLoopbackPort())"
+    let log = directory.appendingPathComponent("prometheus.log").path
+    let prometheus = try Subprocess(
+      try #require(tool("prometheus")),
+      [
+        "--config.file=\(configuration.path)", "--storage.tsdb.path=\(directory.path)/data",
+        "--web.listen-address=\(web)",
+      ], standardOutput: log, standardError: log)
+    defer { prometheus.killAndReap() }
+    // Scraped more than once, and the latest sample of a counter is a live value.
+    var answer = ""
+    do {
+      try waitFor("Prometheus to store pstrain_gradients_applied_total", within: 60) {
+        answer =
+          (try? metrics.get(
+            "http://\(web)/api/v1/query?query=pstrain_gradients_applied_total%20%3E%200"
+          ).body) ?? ""
+        return answer.contains("\"job\":\"pstrain\"")
+      }
+      answer = try metrics.get("http://\(web)/api/v1/query?query=up").body
+      #expect(answer.contains("\"job\":\"pstrain\""), "\(answer)")
+      #expect(answer.contains("\"1\"]"), "\(answer)")
+    } catch {
+      let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+      Issue.record("\(error); last answer: \(answer); prometheus: \(output.suffix(1500))")
+    }
+  }
+}
