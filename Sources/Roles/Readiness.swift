@@ -2,7 +2,7 @@ import Synchronization
 
 /// Whether this process is ready for work, for the metrics endpoint's `/readyz`
 /// (a Kubernetes readiness probe). Each role marks it where its state changes; the
-/// HTTP thread reads it. Lock-free and allocation-free, so a role may mark it per reply.
+/// HTTP thread reads it. Marking is lock-free and allocation-free, so a role may mark it per reply.
 public final class Readiness: Sendable {
   /// What the role waits for, e.g. "a reply from the server".
   public let awaiting: String
