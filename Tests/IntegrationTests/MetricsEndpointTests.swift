@@ -45,6 +45,33 @@ extension MetricsTests {
     }
   }
 
+  /// One kept-alive connection: GET gets the Prometheus content type and an exact
+  /// Content-Length, HEAD the same head without the body, another method 405 with `Allow`
+  /// and the connection closed.
+  @Test func keepAliveHeadAndMethodNotAllowed() throws {
+    let (server, _) = try startServer(["--metrics", "127.0.0.1:0"])
+    defer { server.stop() }
+    let port = try #require(Int(try baseURL(server).split(separator: ":").last ?? ""))
+    let client = try RawConnection(port: port)
+    client.send("GET /metrics HTTP/1.1\r\nHost: pstrain\r\n\r\n")
+    let get = client.receiveResponse()
+    #expect(get.head.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(get.head)")
+    #expect(get.head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
+    #expect(get.head.contains("Content-Length: \(get.body.count)\r\n"), "\(get.head)")
+    #expect(String(decoding: get.body, as: UTF8.self).contains("# TYPE pstrain_version gauge"))
+    #expect(!get.closed)
+    client.send("HEAD /metrics HTTP/1.1\r\nHost: pstrain\r\n\r\n")
+    let head = client.receiveResponse(hasBody: false)
+    #expect(head.head.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(head.head)")
+    #expect(head.head.contains("Content-Length: \(get.body.count)\r\n"), "\(head.head)")
+    #expect(head.body.isEmpty && !head.closed)
+    client.send("DELETE /metrics HTTP/1.1\r\nHost: pstrain\r\n\r\n")
+    let refused = client.receiveResponse()
+    #expect(refused.head.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"), "\(refused.head)")
+    #expect(refused.head.contains("Allow: GET, HEAD\r\n"))
+    #expect(client.receive(within: 10) { _ in false }.closed, "the connection stays open after 405")
+  }
+
   /// Random bytes, oversized request lines and headers, bodies, hundreds of half-open
   /// connections held open, a client trickling a byte a second and clients that read nothing,
   /// all at once on a training server's metrics port: every scrape during and after is

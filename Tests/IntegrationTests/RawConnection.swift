@@ -38,6 +38,48 @@ final class RawConnection {
   }
 
   @discardableResult func send(_ text: String) -> Int { send(Array(text.utf8)) }
+
+  /// Reads until `complete` holds for what arrived (or the peer closed), at most `seconds`.
+  func receive(within seconds: Double = 10, until complete: ([UInt8]) -> Bool) -> (
+    bytes: [UInt8], closed: Bool
+  ) {
+    var received: [UInt8] = []
+    let deadline = Date().addingTimeInterval(seconds)
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while !complete(received), Date() < deadline {
+      var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+      guard poll(&ready, 1, 100) == 1 else { continue }
+      let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+      if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return (received, true) }
+      if count > 0 { received += chunk[..<count] }
+    }
+    return (received, false)
+  }
+
+  /// Reads one HTTP response whose head says its `Content-Length` (with `hasBody` false, a
+  /// HEAD response: the head alone): its head as text, its body, and whether the peer closed.
+  func receiveResponse(hasBody: Bool = true) -> (head: String, body: [UInt8], closed: Bool) {
+    var headEnd: Int?
+    var length = 0
+    let (bytes, closed) = receive { bytes in
+      if headEnd == nil, let range = bytes.firstRange(of: Array("\r\n\r\n".utf8)) {
+        headEnd = range.upperBound
+        let head = String(decoding: bytes[..<range.lowerBound], as: UTF8.self).lowercased()
+        length =
+          head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+          .flatMap {
+            Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+          }
+          ?? 0
+      }
+      guard let headEnd else { return false }
+      return bytes.count >= headEnd + (hasBody ? length : 0)
+    }
+    let end = headEnd ?? bytes.count
+    return (
+      String(decoding: bytes[..<end], as: UTF8.self), Array(bytes[end...]), closed
+    )
+  }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago, for a tool that cannot pick its own
