@@ -73,7 +73,7 @@ extension MetricsTests {
   }
 
   /// Random bytes, oversized request lines and headers, bodies, hundreds of half-open
-  /// connections held open, a client trickling a byte a second and clients that read nothing,
+  /// connections held open, a client trickling a byte at a time and clients that read nothing,
   /// all at once on a training server's metrics port: every scrape during and after is
   /// answered with live values, each kind of refusal is logged once, and training goes on.
   /// (The hand-written endpoint this replaced answered nothing after the first few.)
@@ -134,7 +134,7 @@ extension MetricsTests {
       try attack()
       trickle.send("G")
       during.append(try applied())
-      usleep(1_000_000)
+      usleep(500_000)
     }
     #expect(during.last! > during.first!, "scrapes during the attack showed \(during)")
     // The training port answers, and its count is at least what the last scrape showed.
