@@ -30,7 +30,7 @@ enum Refusal: Sendable, Hashable {
     case .slowRequest:
       "send no complete request head within \(limits.requestHeadSeconds) s (closed)"
     case .unreadResponse:
-      "do not read their response within \(limits.responseSeconds) s (closed)"
+      "do not read their responses (none taken within \(limits.responseSeconds) s, or over \(limits.maximumPendingResponses) pipelined requests waiting; closed)"
     }
   }
 }
@@ -111,7 +111,10 @@ final class ConnectionTable: Sendable {
       case .readingHead:
         guard entry.phase == .idle else { return }
         entry.deadline = now + .seconds(limits.requestHeadSeconds)
-      case .answering: entry.deadline = now + .seconds(limits.responseSeconds)
+      case .answering:
+        // Pipelined requests do not extend the time the client has to take the first answer.
+        guard entry.phase != .answering else { return }
+        entry.deadline = now + .seconds(limits.responseSeconds)
       case .idle:
         entry.served += 1
         entry.deadline = now + .seconds(limits.idleSeconds)

@@ -15,6 +15,9 @@ public struct MetricsHTTPLimits: Sendable {
   /// A response must be taken by the client within this many seconds, or the connection is
   /// closed: clients that read nothing.
   public var responseSeconds: Int64 = 10
+  /// Most responses written but not yet taken by the client (pipelined requests); one more
+  /// closes the connection. Reading also pauses while 64 KiB of answers wait to be sent.
+  public var maximumPendingResponses = 64
   /// An idle kept-alive connection is closed after this many seconds (Prometheus scrapes
   /// every 15 to 60 s and reuses its connection).
   public var idleSeconds: Int64 = 90
@@ -76,6 +79,7 @@ public final class MetricsHTTPServer: Sendable {
       .serverChannelOption(.backlog, value: 256)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           let connection = table.admit(channel)
@@ -83,6 +87,9 @@ public final class MetricsHTTPServer: Sendable {
           let pipeline = channel.pipeline.syncOperations
           try pipeline.addHandler(RequestHeadGuard(connection: connection, budget: budget))
           try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+          try pipeline.addHandler(
+            RequestHeadObserver(budget: budget),
+            position: .after(pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)))
           try pipeline.addHandler(
             MetricsRequestHandler(connection: connection, pages: pages, budget: budget))
         }

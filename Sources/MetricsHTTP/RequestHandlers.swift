@@ -8,17 +8,51 @@ final class HeadBudget {
   var headArrived = false
   /// Set when the guard has answered 431: what the decoder says next is not the client's fault.
   var refused = false
+  /// Set when a request is refused for its method or body: its body is not a request head,
+  /// and the connection is closed once it is answered.
+  var bodyFollows = false
+}
+
+extension HTTPRequestHead {
+  /// Why this request is refused unanswered: a method other than GET or HEAD, or a body.
+  var refusal: Refusal? {
+    guard method == .GET || method == .HEAD else { return .methodNotAllowed }
+    let declaredLength = headers["content-length"].first.flatMap { Int($0) } ?? 0
+    if declaredLength > 0 || headers.contains(name: "transfer-encoding") { return .bodyRefused }
+    return nil
+  }
 }
 
 /// Counts the raw bytes in front of the HTTP decoder and refuses a request line plus
 /// headers over `maximumRequestHeadBytes` with 431 (the decoder itself bounds headers
-/// only at 80 KiB and the request line not at all).
-final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
+/// only at 80 KiB and the request line not at all). Reads nothing more while the answers
+/// waiting to be sent exceed the write buffer's high-water mark: a client that pipelines
+/// requests without reading the answers cannot make the server queue them without bound.
+final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
   typealias InboundIn = ByteBuffer
   typealias InboundOut = ByteBuffer
+  typealias OutboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
 
   private let connection: Connection
   private let budget: HeadBudget
+  private var readPaused = false
+
+  func read(context: ChannelHandlerContext) {
+    guard context.channel.isWritable else {
+      readPaused = true
+      return
+    }
+    context.read()
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable && readPaused {
+      readPaused = false
+      context.read()
+    }
+    context.fireChannelWritabilityChanged()
+  }
 
   init(connection: Connection, budget: HeadBudget) {
     self.connection = connection
@@ -27,6 +61,7 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard !budget.refused else { return }
+    guard !budget.bodyFollows else { return context.fireChannelRead(data) }
     let count = Self.unwrapInboundIn(data).readableBytes
     if budget.bytesWithoutHead == 0 { connection.enter(.readingHead) }
     budget.headArrived = false
@@ -44,9 +79,29 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     let channel = context.channel
-    context.writeAndFlush(Self.wrapInboundOut(answer)).whenComplete { _ in
+    context.writeAndFlush(Self.wrapOutboundOut(answer)).whenComplete { _ in
       channel.close(promise: nil)
     }
+  }
+}
+
+/// Sits right behind the HTTP decoder and tells the guard when a whole request head was
+/// decoded (the pipelining handler further on holds back requests that arrive while one
+/// is being answered, so the answering handler sees heads too late to count them).
+final class RequestHeadObserver: ChannelInboundHandler, RemovableChannelHandler {
+  typealias InboundIn = HTTPServerRequestPart
+  typealias InboundOut = HTTPServerRequestPart
+
+  private let budget: HeadBudget
+
+  init(budget: HeadBudget) { self.budget = budget }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    if case .head(let head) = Self.unwrapInboundIn(data) {
+      budget.headArrived = true
+      if head.refusal != nil { budget.bodyFollows = true }
+    }
+    context.fireChannelRead(data)
   }
 }
 
@@ -74,20 +129,35 @@ final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandle
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard case .head(let head) = Self.unwrapInboundIn(data), !closing else { return }
-    budget.headArrived = true
     connection.enter(.answering)
     unfinishedResponses += 1
-    guard head.method == .GET || head.method == .HEAD else {
+    guard unfinishedResponses <= connection.limits.maximumPendingResponses else {
+      connection.refuse(.unreadResponse)
+      closing = true
+      context.close(promise: nil)
+      return
+    }
+    // Answered in a task of its own: the pipelining handler hands over the next buffered
+    // request while this answer is written, and answering at once would nest one call per
+    // pipelined request.
+    context.eventLoop.assumeIsolated().execute { [self] in
+      guard !closing else { return }
+      answer(context, head)
+    }
+  }
+
+  private func answer(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+    switch head.refusal {
+    case .methodNotAllowed?:
       connection.refuse(.methodNotAllowed)
       return respond(
         context, to: head, .methodNotAllowed, text: "only GET and HEAD are served\n",
         extraHeaders: [("Allow", "GET, HEAD")], close: true)
-    }
-    let declaredLength = head.headers["content-length"].first.flatMap { Int($0) } ?? 0
-    if declaredLength > 0 || head.headers.contains(name: "transfer-encoding") {
+    case .some:
       connection.refuse(.bodyRefused)
       return respond(
         context, to: head, .payloadTooLarge, text: "request bodies are refused\n", close: true)
+    case nil: break
     }
     let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
     switch path {

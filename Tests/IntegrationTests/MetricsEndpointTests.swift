@@ -97,9 +97,9 @@ extension MetricsTests {
     try waitFor("gradients", within: 30) { try applied() > 0 }
 
     var clients: [RawConnection] = []
-    func open(_ count: Int, sending request: () -> [UInt8]) throws {
+    func open(_ count: Int, receiveBuffer: Int32? = nil, sending request: () -> [UInt8]) throws {
       for _ in 0..<count {
-        let client = try RawConnection(port: port)
+        let client = try RawConnection(port: port, receiveBuffer: receiveBuffer)
         client.send(request())
         clients.append(client)
       }
@@ -122,9 +122,9 @@ extension MetricsTests {
         Array("GET /metrics HTTP/1.1\r\nContent-Length: 50000\r\n\r\n".utf8)
           + [UInt8](repeating: 66, count: 50_000)
       }
-      // Pipelined scrapes whose answers are never read.
-      try open(5) {
-        Array(repeating: Array("GET /metrics HTTP/1.1\r\n\r\n".utf8), count: 500).flatMap { $0 }
+      // Pipelined scrapes whose answers are never read (megabytes of answers).
+      try open(3, receiveBuffer: 4096) {
+        Array(repeating: Array("GET /metrics HTTP/1.1\r\n\r\n".utf8), count: 5000).flatMap { $0 }
       }
     }
     try open(300) { Array("GET /metr".utf8) }  // half-open: a request begun, never finished
@@ -141,8 +141,9 @@ extension MetricsTests {
     let trained = try #require(
       (try serverStatus(endpoint)["gradients_applied"] as? NSNumber)?.doubleValue)
     #expect(trained >= during.last!)
-    try waitFor("the slow clients to be refused", within: 30) {
+    try waitFor("the slow clients and those that read nothing to be refused", within: 30) {
       server.output.contains("no complete request head")
+        && server.output.contains("do not read their responses")
     }
     clients.removeAll()
     let after = try applied()
@@ -150,6 +151,7 @@ extension MetricsTests {
     for refusal in [
       "a request line and headers over 8192 bytes", "a method other than GET or HEAD",
       "a request body", "malformed HTTP", "more than 64 connections", "no complete request head",
+      "do not read their responses",
     ] {
       let said = server.output.components(separatedBy: refusal).count - 1
       #expect(said == 1, "\"\(refusal)\" logged \(said) times: \(server.output.suffix(2000))")

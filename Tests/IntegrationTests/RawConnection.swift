@@ -9,10 +9,14 @@ import Foundation
 final class RawConnection {
   let descriptor: Int32
 
-  /// Connects to 127.0.0.1:`port`, waiting at most 5 s.
-  init(port: Int) throws {
+  /// Connects to 127.0.0.1:`port`, waiting at most 5 s; `receiveBuffer` shrinks the kernel's
+  /// receive buffer, so that unread answers back up to the server soon.
+  init(port: Int, receiveBuffer: Int32? = nil) throws {
     descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw HarnessError("socket: errno \(errno)") }
+    if var size = receiveBuffer {
+      _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
     _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
