@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// Layers, each depending only on those below it:
-/// CZeroMQ -> ZeroMQ -> TrainingMath -> WireProtocol -> Roles -> pstrain.
+/// CZeroMQ -> ZeroMQ -> TrainingMath -> WireProtocol -> Roles -> pstrain,
+/// and MetricsHTTP (swift-nio) beside Roles, used by pstrain alone.
 ///
 /// Linux only (glibc): no Apple platform is declared because none is built or tested;
 /// Sources/pstrain/LinuxOnly.swift stops a build elsewhere with a clear message.
@@ -17,6 +18,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
   ],
   targets: [
     .systemLibrary(
@@ -31,12 +33,21 @@ let package = Package(
     .target(
       name: "Roles",
       dependencies: [
-        "ZeroMQ", "TrainingMath", "WireProtocol", .product(name: "Metrics", package: "swift-metrics"),
+        "ZeroMQ", "TrainingMath", "WireProtocol",
+        .product(name: "Metrics", package: "swift-metrics"),
+      ]),
+    // The metrics endpoint's HTTP server: only the executable links swift-nio.
+    .target(
+      name: "MetricsHTTP",
+      dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
       ]),
     .executableTarget(
       name: "pstrain",
       dependencies: [
-        "Roles", "TrainingMath", "WireProtocol", "ZeroMQ",
+        "Roles", "TrainingMath", "WireProtocol", "ZeroMQ", "MetricsHTTP",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),

@@ -8,7 +8,8 @@
 # Each command first installs what the build needs (libzmq3-dev, pkg-config)
 # when it is missing, with apt-get (via sudo when not root); `test` run as root
 # also tries to install the tools some tests use (iproute2, nftables, slurm-wlm,
-# munge, kubectl, curl, librsvg2-bin and, from PyPI, kubernetes-validate).
+# munge, kubectl, curl, prometheus (for promtool), librsvg2-bin and, from PyPI,
+# kubernetes-validate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,8 @@ install_dependencies() {
     command -v kubectl >/dev/null 2>&1 || optional+=(kubectl)
     # The metrics test scrapes /metrics with curl; the plot test renders SVG with rsvg-convert.
     [ -x /usr/bin/curl ] || optional+=(curl)
+    # The metrics tests check every role's output with promtool (Debian package prometheus).
+    command -v promtool >/dev/null 2>&1 || optional+=(prometheus)
     [ -x /usr/bin/rsvg-convert ] || optional+=(librsvg2-bin)
     if ((${#optional[@]})); then
       ((${#required[@]})) || timeout 300 apt-get update -qq || true

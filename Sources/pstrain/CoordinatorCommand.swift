@@ -37,12 +37,15 @@ struct CoordinatorCommand: ParsableCommand {
       let logger = logging.logger("coordinator")
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
-      let metricsEndpoint = try metrics.start(context: context)
+      let readiness = Readiness(
+        awaiting: "a confirmation of the audit subscription",
+        staleAfterMilliseconds: Int(CoordinatorSession.leaseMilliseconds))
+      let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }
       // Fail fast when no server answers.
       _ = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let coordinator = CoordinatorLoop(
-        connection: connection, every: every, tolerance: audit.tolerance)
+        connection: connection, every: every, tolerance: audit.tolerance, readiness: readiness)
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {

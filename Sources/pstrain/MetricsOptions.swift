@@ -1,13 +1,17 @@
 import ArgumentParser
+import Logging
 import Metrics
+import MetricsHTTP
 import Prometheus
 import Roles
-import ZeroMQ
 
-/// `--metrics HOST:PORT`: Prometheus text at http://HOST:PORT/metrics, for the
-/// server, workers and the coordinator alike.
+/// `--metrics HOST:PORT`: Prometheus text at http://HOST:PORT/metrics, and the
+/// Kubernetes probes /healthz and /readyz, for the server, workers and the coordinator alike.
 struct MetricsOptions: ParsableArguments {
-  @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one).")
+  @Option(
+    help:
+      "Serve Prometheus metrics at http://HOST:PORT/metrics, and probes at /healthz and /readyz (port 0 picks a free one)."
+  )
   var metrics: String?
 
   func validate() throws {
@@ -20,8 +24,9 @@ struct MetricsOptions: ParsableArguments {
   }
 
   /// Bootstraps swift-metrics with a Prometheus registry and starts the endpoint
-  /// (nil without `--metrics`). Prints `metrics http://ADDRESS/metrics`.
-  func start(context: Context) throws -> MetricsEndpoint? {
+  /// (nil without `--metrics`); `/readyz` answers from `readiness`, and refused clients
+  /// are logged to `logger`. Prints `metrics http://ADDRESS/metrics`.
+  func start(readiness: Readiness, logger: Logger) throws -> MetricsHTTPServer? {
     guard let metrics, let colon = metrics.lastIndex(of: ":") else { return nil }
     let host = String(metrics[..<colon])
     let port = Int(metrics[metrics.index(after: colon)...])!
@@ -36,10 +41,18 @@ struct MetricsOptions: ParsableArguments {
       .milliseconds(100), .seconds(1),
     ]
     MetricsSystem.bootstrap(factory)
-    let endpoint = try MetricsEndpoint(
-      context: context, host: host.isEmpty ? "0.0.0.0" : host, port: port
-    ) {
-      registry.emitToBuffer()
+    let endpoint: MetricsHTTPServer
+    do {
+      endpoint = try MetricsHTTPServer(
+        host: host.isEmpty ? "0.0.0.0" : host, port: port,
+        metrics: { MetricsHelp.annotate(registry.emitToBuffer()) },
+        readiness: {
+          let (ready, reason) = readiness.check()
+          return ProbeAnswer(ready: ready, detail: reason)
+        },
+        log: { logger.info("\($0)") })
+    } catch {
+      throw Failure(message: error.description)
     }
     print("metrics http://\(endpoint.address)/metrics")
     return endpoint

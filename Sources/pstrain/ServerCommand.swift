@@ -154,7 +154,8 @@ struct ServerCommand: ParsableCommand {
       }
       let context = try Context()
       // Bootstrapped before the loop creates its metrics, so they report.
-      let metricsEndpoint = try metrics.start(context: context)
+      let readiness = Readiness(awaiting: "the server to bind and serve")
+      let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }
       let loop: ServerLoop
       do {
@@ -206,6 +207,8 @@ struct ServerCommand: ParsableCommand {
         now: MonotonicClock.milliseconds(),
         unseenLingerMilliseconds: server.configuration.deadAfterMilliseconds)
       var jobDone = false
+      readiness.markReady()
+      defer { readiness.markNotReady() }
       try loop.run(
         shouldStop: {
           if ShutdownSignal.isRequested { return true }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Roles
 import TrainingMath
 import WireProtocol
@@ -66,7 +67,9 @@ struct WorkerCommand: ParsableCommand {
       let (context, connection) = try server.open(
         routingID: routingID, notice: { logger.info("\($0)") })
       defer { withExtendedLifetime(context) {} }
-      let metricsEndpoint = try metrics.start(context: context)
+      let readiness = Readiness(
+        awaiting: "a reply from the server", staleAfterMilliseconds: replyTimeoutMs)
+      let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let model = try ModelCatalog.chain(
@@ -126,7 +129,7 @@ struct WorkerCommand: ParsableCommand {
         try WorkerLoop.run(
           session, connection: connection,
           timing: .init(retryMilliseconds: heartbeatMs, replyTimeoutMilliseconds: replyTimeoutMs),
-          notice: { logger.info("\($0)") },
+          readiness: readiness, notice: { logger.info("\($0)") },
           describeWait: { request in
             server.statusNow(timeoutMilliseconds: 1000).map {
               QuietWait.awaited(by: $0, request: request)

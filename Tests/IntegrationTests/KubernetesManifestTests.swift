@@ -29,6 +29,11 @@ struct KubernetesManifestTests {
     for kind in ["StatefulSet", "Service", "Deployment", "ConfigMap"] {
       #expect(rendered.output.contains("kind: \(kind)"), "\(overlay) lacks a \(kind)")
     }
+    // Server, workers and coordinator each serve metrics and are probed over HTTP.
+    for use in ["--metrics=0.0.0.0:9100", "path: /readyz", "path: /healthz"] {
+      let uses = rendered.output.components(separatedBy: use).count - 1
+      #expect(uses == 3, "\(overlay) has \(uses) of \"\(use)\", not one per role")
+    }
     let file = FileManager.default.temporaryDirectory.appendingPathComponent(
       "pstrain-\(overlay)-\(UUID().uuidString).yaml")
     try rendered.output.write(to: file, atomically: true, encoding: .utf8)

@@ -23,14 +23,14 @@ import WireProtocol
     #expect(session.messagesToSend(now: beforeRenewal + 2, stop: false).isEmpty)
   }
 
-  @Test func confirmationIsReportedOnce() throws {
+  @Test func confirmationIsReportedOnceAndRenewalsAfterIt() throws {
     var session = CoordinatorSession(every: 1)
     _ = session.messagesToSend(now: 0, stop: false)
     let state = WireMessage.subscription(
       SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 0))
     #expect(try session.receive(state) == .confirmed)
     #expect(session.isConfirmed)
-    #expect(try session.receive(state) == CoordinatorSession.Event.none)
+    #expect(try session.receive(state) == .renewed)
   }
 
   @Test func stoppingEndsTheSubscriptionOnceAndDrainsUntilAcknowledged() throws {

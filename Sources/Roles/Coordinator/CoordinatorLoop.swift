@@ -12,12 +12,17 @@ public final class CoordinatorLoop {
   /// Totals so far.
   public private(set) var tally = AuditTally()
   private let metrics = CoordinatorMetrics()
+  private let readiness: Readiness?
 
-  /// A coordinator auditing every `every` versions with `tolerance`.
-  public init(connection: any ServerLink, every: UInt64, tolerance: Double) {
+  /// A coordinator auditing every `every` versions with `tolerance`; `readiness` is marked
+  /// whenever the server confirms the subscription (at every renewal).
+  public init(
+    connection: any ServerLink, every: UInt64, tolerance: Double, readiness: Readiness? = nil
+  ) {
     self.connection = connection
     self.every = every
     self.tolerance = tolerance
+    self.readiness = readiness
   }
 
   /// Audits until `shouldStop` is true (or, with `stopWhen`, until it is
@@ -43,7 +48,10 @@ public final class CoordinatorLoop {
       else { continue }
       switch try session.receive(message) {
       case .audit(let record): try audit(record, report: report)
-      case .confirmed: subscribed()
+      case .confirmed:
+        readiness?.markReady()
+        subscribed()
+      case .renewed: readiness?.markReady()
       case .none: break
       }
       if session.isFinished { return }

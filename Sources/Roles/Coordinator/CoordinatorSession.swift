@@ -22,6 +22,8 @@ public struct CoordinatorSession: Sendable {
     case audit(AuditRecord)
     /// The server confirmed the subscription for the first time.
     case confirmed
+    /// The server confirmed a renewal: the subscription is live.
+    case renewed
     /// Nothing to do.
     case none
   }
@@ -83,6 +85,8 @@ public struct CoordinatorSession: Sendable {
       case .auditing where !isConfirmed:
         isConfirmed = true
         return .confirmed
+      case .auditing:
+        return .renewed
       case .draining where state.every == 0:
         phase = .finished
         return .none

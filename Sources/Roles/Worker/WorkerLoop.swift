@@ -70,11 +70,12 @@ public enum WorkerLoop {
   /// When no answer has come for `QuietWait.defaultMilliseconds`, `notice` hears
   /// once what is awaited: no answer at all from the server, or what
   /// `describeWait` says of the unanswered request (e.g. the peers a sync step
-  /// needs), or else that the server's answer is awaited.
+  /// needs), or else that the server's answer is awaited. `readiness` is marked
+  /// at every useful reply (the first answers the join).
   public static func run<Model: DifferentiableModel>(
     _ session: WorkerSession<Model>, connection: any ServerLink, timing: Timing,
-    notice: (String) -> Void = { _ in }, describeWait: (String) -> String? = { _ in nil },
-    progress: (Progress) -> Void
+    readiness: Readiness? = nil, notice: (String) -> Void = { _ in },
+    describeWait: (String) -> String? = { _ in nil }, progress: (Progress) -> Void
   ) throws(RoleError) {
     var lastReport = MonotonicClock.milliseconds()
     func report() {
@@ -127,6 +128,7 @@ public enum WorkerLoop {
       if step == .ignore { continue }
       lastUseful = MonotonicClock.milliseconds()
       quiet.answered(now: lastUseful)
+      readiness?.markReady(now: lastUseful)
       if ShutdownSignal.isRequested && !interrupted, step != .finished {
         step = .send(session.leaveNow())
         interrupted = true

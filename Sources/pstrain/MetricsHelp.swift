@@ -1,0 +1,39 @@
+/// `# HELP` lines for pstrain's metrics. swift-metrics has no help text and swift-prometheus
+/// writes none for metrics made through it, so each scrape gets them added here: Prometheus
+/// shows them, and `promtool check metrics` requires them.
+enum MetricsHelp {
+  /// One line per metric family.
+  static let texts: [String: String] = [
+    "pstrain_version":
+      "Version of the server's parameters (gradients applied or rounds completed).",
+    "pstrain_workers_live": "Workers joined to the server and not yet declared dead.",
+    "pstrain_gradients_applied_total": "Gradients the server applied.",
+    "pstrain_pushes_rejected_total": "Pushes the server refused, by reason.",
+    "pstrain_gradient_staleness_versions":
+      "Versions between the weights a gradient was computed at and the server's when applied.",
+    "pstrain_pushes_total": "Gradients this worker pushed.",
+    "pstrain_push_round_trip_seconds": "Time from a worker's push to the server's answer.",
+    "pstrain_audits_total": "Gradients the coordinator audited, by result.",
+    "pstrain_audit_last_relative_error":
+      "Largest relative error of the last audit against finite differences.",
+    "pstrain_audit_max_relative_error": "Largest relative error of any audit so far.",
+  ]
+
+  /// `text` (Prometheus text format) with a `# HELP` line before each `# TYPE` line
+  /// of a metric in `texts`.
+  static func annotate(_ text: [UInt8]) -> [UInt8] {
+    var annotated: [UInt8] = []
+    annotated.reserveCapacity(text.count + texts.count * 100)
+    for line in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+      if line.starts(with: "# TYPE ".utf8) {
+        let name = String(
+          decoding: line.dropFirst(7).prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)
+        if let help = texts[name] { annotated += Array("# HELP \(name) \(help)\n".utf8) }
+      }
+      annotated += line
+      annotated.append(UInt8(ascii: "\n"))
+    }
+    annotated.removeLast()  // split gave one more piece than there were newlines
+    return annotated
+  }
+}
