@@ -134,26 +134,8 @@ public final class ParameterServer {
   private var dataset: DatasetIdentity?
   /// Row leases, when the server drives the epochs.
   public private(set) var work: LeasedWork?
-  /// A step (clock) and a worker: where a gradient waits.
-  private struct StepSlot: Hashable {
-    var clock: UInt64
-    var workerID: UInt32
-  }
-  /// Gradients waiting for their step. Flat and small (workers × (staleness + 1)),
-  /// so a step's gradients are found by a scan, and a step in steady state
-  /// allocates nothing.
-  private var pendingSteps: [StepSlot: GradientPush] = [:]
-  /// Pushes of applied steps, whose storage holds the next waiting gradients:
-  /// the decoded push belongs to the socket loop, which decodes the next one into it.
-  private var sparePushes: [GradientPush] = []
-  /// Scratch: worker ids in order, and a step's gradient sum.
-  private var scratchIDs: [UInt32] = []
-  private var stepSum: [Double] = []
-  /// Each worker's next clock: the step its next gradient belongs to.
-  private var clocks: [UInt32: UInt64] = [:]
-  /// Workers whose reply waits until they are within the staleness bound, with
-  /// the push sequence the reply will acknowledge.
-  private var deferredReplies: [UInt32: UInt64] = [:]
+  /// Sync and ssp: gradients waiting for their step, and replies for the staleness bound.
+  private let barrier = StepBarrier()
   private var subscribers: [PeerID: Subscriber] = [:]
   /// Weights of recent versions, newest last, kept while an audit record is owed.
   private var history: [(version: UInt64, weights: [Double])] = []
@@ -323,13 +305,7 @@ public final class ParameterServer {
 
   private func forget(_ workerID: UInt32) {
     workers[workerID] = nil
-    // Gradients already pushed still belong to their steps, except with leased work,
-    // where the rows go back to the pool and must not also be applied from here.
-    if work != nil {
-      pendingSteps = pendingSteps.filter { $0.key.workerID != workerID }
-    }
-    clocks[workerID] = nil
-    deferredReplies[workerID] = nil
+    barrier.forget(workerID, droppingGradients: work != nil)
     work?.release(workerID)
     for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
   }
@@ -471,17 +447,17 @@ public final class ParameterServer {
     case .new:
       break
     }
-    if let waiting = pendingPush(of: push.workerID), waiting.sequence == push.sequence {
+    if let waiting = barrier.pendingPush(of: push.workerID), waiting.sequence == push.sequence {
       return []  // a retry of a gradient waiting for its step: answered when the step is done
     }
-    if deferredReplies[push.workerID] != nil {
+    if barrier.isAwaitingReply(push.workerID) {
       return refuse(
         peer, .unexpectedMessage,
         "worker \(push.workerID) must wait for the answer to its previous push")
     }
     if let refusal = work?.refusal(
       of: push.samples.lazy.map(\.index), from: push.workerID,
-      after: pendingRows(of: push.workerID))
+      after: barrier.pendingRows(of: push.workerID))
     {
       return refuse(peer, .leaseLost, refusal)
     }
@@ -497,7 +473,7 @@ public final class ParameterServer {
       return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .sync, .ssp:
       // A worker's gradient belongs to its next clock, never to a step already done.
-      let clock = max(clocks[push.workerID] ?? version, version)
+      let clock = barrier.clock(of: push.workerID, version: version)
       let bound = configuration.staleness
       guard push.computedAtVersion <= version, clock - push.computedAtVersion <= bound else {
         return refuse(
@@ -505,10 +481,7 @@ public final class ParameterServer {
           "step \(clock + 1) takes gradients computed at version \(clock - min(clock, bound)) or later (staleness \(bound)), got \(push.computedAtVersion); the server is at \(version)"
         )
       }
-      pendingSteps.updateValue(
-        keep(push, inPlace: inPlace), forKey: StepSlot(clock: clock, workerID: push.workerID))
-      clocks[push.workerID] = clock + 1
-      deferredReplies[push.workerID] = push.sequence
+      barrier.hold(push, inPlace: inPlace, clock: clock)
       return advanceSteps()
     }
   }
@@ -556,46 +529,6 @@ public final class ParameterServer {
     return answer(weightsReply(to: peer, acknowledging: pushes[pushes.count - 1].sequence))
   }
 
-  /// A copy of `push` to keep (its gradient's values `inPlace` when read where
-  /// they arrived), in the storage of a spare push when there is one.
-  private func keep(_ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]?) -> GradientPush {
-    guard var kept = sparePushes.popLast() else {
-      guard let inPlace else { return push }
-      var copy = push
-      copy.gradient = NamedTensors(layout: push.gradient.layout, values: inPlace.joinedValues)
-      return copy
-    }
-    kept.workerID = push.workerID
-    kept.sequence = push.sequence
-    kept.computedAtVersion = push.computedAtVersion
-    kept.samples.removeAll(keepingCapacity: true)
-    kept.samples.append(contentsOf: push.samples)
-    kept.gradient.layout = push.gradient.layout  // shared, and only read
-    kept.gradient.values.removeAll(keepingCapacity: true)
-    if let inPlace {
-      for part in inPlace { kept.gradient.values.append(contentsOf: part) }
-    } else {
-      kept.gradient.values.append(contentsOf: push.gradient.values)
-    }
-    return kept
-  }
-
-  /// The latest gradient of `workerID` waiting for its step.
-  private func pendingPush(of workerID: UInt32) -> GradientPush? {
-    var latest: (clock: UInt64, push: GradientPush)?
-    for (slot, push) in pendingSteps
-    where slot.workerID == workerID && slot.clock >= (latest?.clock ?? 0) {
-      latest = (slot.clock, push)
-    }
-    return latest?.push
-  }
-
-  private func pendingRows(of workerID: UInt32) -> Int {
-    var rows = 0
-    for (slot, push) in pendingSteps where slot.workerID == workerID { rows += push.samples.count }
-    return rows
-  }
-
   private func recordApplied(_ push: GradientPush) {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
     if let worker = workers[push.workerID] {
@@ -609,29 +542,6 @@ public final class ParameterServer {
     work?.markApplied(push.samples.lazy.map(\.index), from: push.workerID)
   }
 
-  /// Whether a step waits for `workerID`: every joined worker does, or with
-  /// leased work every joined worker that holds rows or has a gradient waiting.
-  private func isStepMember(_ workerID: UInt32) -> Bool {
-    guard let work else { return true }
-    return work.holdsLease(workerID) || pendingPush(of: workerID) != nil
-  }
-
-  /// Whether step `clock` has a gradient and one from every member.
-  private func isComplete(_ clock: UInt64) -> Bool {
-    var any = false
-    for slot in pendingSteps.keys where slot.clock == clock {
-      any = true
-      break
-    }
-    guard any else { return false }
-    for workerID in workers.keys
-    where isStepMember(workerID) && pendingSteps[StepSlot(clock: clock, workerID: workerID)] == nil
-    {
-      return false
-    }
-    return true
-  }
-
   /// Sync and ssp: applies every step whose members have all contributed (the
   /// first only once the required workers have joined), averaging its gradients
   /// summed in worker-id order, so the result does not depend on arrival order.
@@ -642,52 +552,23 @@ public final class ParameterServer {
     guard configuration.mode != .async, everJoined.count >= configuration.requiredWorkers else {
       return outbox
     }
-    while isComplete(version) {
-      scratchIDs.removeAll(keepingCapacity: true)
-      for slot in pendingSteps.keys where slot.clock == version { scratchIDs.append(slot.workerID) }
-      scratchIDs.sort()
-      if stepSum.count != store.count {
-        stepSum = [Double](repeating: 0, count: store.count)
-      }
-      stepSum.withUnsafeMutableBufferPointer { sum in
-        for index in sum.indices { sum[index] = 0 }
-        for id in scratchIDs {
-          pendingSteps[StepSlot(clock: version, workerID: id)]!.gradient.values
-            .withUnsafeBufferPointer { values in
-              for index in sum.indices { sum[index] += values[index] }
-            }
-        }
-        let count = Double(scratchIDs.count)
-        for index in sum.indices { sum[index] /= count }
-      }
-      update(with: stepSum)
+    while barrier.isComplete(version, joined: workers.keys, leases: work) {
+      let step = barrier.average(version, count: store.count)
+      update(with: step.values)
       let clock = version
       version += 1
-      gradientsApplied += UInt64(scratchIDs.count)
-      for id in scratchIDs {
-        let push = pendingSteps.removeValue(forKey: StepSlot(clock: clock, workerID: id))!
+      gradientsApplied += UInt64(step.gradients)
+      barrier.removeStep(clock) { push in
         recordApplied(push)
         appendAuditRecords(for: push)
-        // Storage worth keeping only for small models: a big one is not held twice.
-        if push.gradient.values.count <= WireCodec.reusableElementLimit { sparePushes.append(push) }
       }
       remember(version)
     }
-    if stepSum.count > WireCodec.reusableElementLimit { stepSum = [] }
-    var slowest = UInt64.max
-    for workerID in workers.keys where isStepMember(workerID) {
-      slowest = min(slowest, max(clocks[workerID] ?? version, version))
-    }
-    if slowest == .max { slowest = version }
-    scratchIDs.removeAll(keepingCapacity: true)
-    for workerID in deferredReplies.keys { scratchIDs.append(workerID) }
-    scratchIDs.sort()
-    for workerID in scratchIDs {
-      guard let sequence = deferredReplies[workerID], let worker = workers[workerID],
-        max(clocks[workerID] ?? version, version) - slowest <= configuration.staleness
-      else { continue }
-      deferredReplies[workerID] = nil
-      outbox.append(weightsReply(to: worker.peer, acknowledging: sequence))
+    barrier.releaseLargeBuffers()
+    barrier.releaseReplies(
+      version: version, staleness: configuration.staleness, joined: workers.keys, leases: work
+    ) { workerID, sequence in
+      outbox.append(weightsReply(to: workers[workerID]!.peer, acknowledging: sequence))
     }
     return outbox
   }
