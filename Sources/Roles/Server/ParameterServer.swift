@@ -80,15 +80,6 @@ public final class ParameterServer {
     }
   }
 
-  private struct Subscriber {
-    var every: UInt64
-    var expiresAt: UInt64
-    var recordsSent: UInt64 = 0
-    var recordsDropped: UInt64 = 0
-    /// Workers whose next applied gradient this subscriber is owed.
-    var owed: Set<UInt32> = []
-  }
-
   /// The configuration in force.
   /// The configuration in force. Its `initialParameters` are moved into
   /// `parameters` (and emptied here), so the server holds one copy, not two.
@@ -107,7 +98,7 @@ public final class ParameterServer {
   /// Messages refused or dropped.
   public private(set) var rejected: UInt64 = 0
   /// Audit records handed out.
-  public private(set) var auditRecordsSent: UInt64 = 0
+  public var auditRecordsSent: UInt64 { audits.recordsSent }
   /// Audit verdicts reported by coordinators, failures among them, and the latest.
   public private(set) var auditsReported: UInt64 = 0
   public private(set) var auditsFailed: UInt64 = 0
@@ -136,9 +127,8 @@ public final class ParameterServer {
   public private(set) var work: LeasedWork?
   /// Sync and ssp: gradients waiting for their step, and replies for the staleness bound.
   private let barrier = StepBarrier()
-  private var subscribers: [PeerID: Subscriber] = [:]
-  /// Weights of recent versions, newest last, kept while an audit record is owed.
-  private var history: [(version: UInt64, weights: [Double])] = []
+  /// Audit subscribers, what each is owed, and the weights kept for their records.
+  private let audits: AuditSubscriptions
 
   /// A server starting from the configuration's initial parameters at version 0.
   public init(configuration: ServerConfiguration) {
@@ -146,6 +136,8 @@ public final class ParameterServer {
     store = ParameterStore(
       layout: configuration.sliceLayout, values: configuration.initialParameters)
     self.configuration.initialParameters = []
+    audits = AuditSubscriptions(
+      modelName: configuration.model.name, layout: configuration.sliceLayout)
     optimizer = Optimizer(
       settings: configuration.optimizer, parameterCount: configuration.initialParameters.count)
     if let epochs = configuration.leasedEpochs {
@@ -183,6 +175,7 @@ public final class ParameterServer {
     }
     restored.initialParameters = []
     self.configuration = restored
+    audits = AuditSubscriptions(modelName: restored.model.name, layout: restored.sliceLayout)
     store = ParameterStore(layout: restored.sliceLayout, values: checkpoint.parameters)
     optimizer = checkpoint.optimizer
     version = checkpoint.version
@@ -254,7 +247,7 @@ public final class ParameterServer {
     from peer: PeerID, now: UInt64
   ) -> [Outgoing] {
     outbox.removeAll(keepingCapacity: true)
-    expireSubscribers(now: now)
+    audits.expire(now: now)
     switch message {
     case .join(let join): return self.join(join, from: peer, now: now)
     case .push(let push):
@@ -307,7 +300,7 @@ public final class ParameterServer {
     workers[workerID] = nil
     barrier.forget(workerID, droppingGradients: work != nil)
     work?.release(workerID)
-    for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
+    audits.forget(workerID)
   }
 
   /// Counts a frame that failed to decode and answers it with the reason.
@@ -318,11 +311,7 @@ public final class ParameterServer {
   /// Counts a message that could not be delivered (the peer is gone or its
   /// queue is full); an audit record that was lost is counted for its subscriber.
   public func deliveryFailed(_ outgoing: Outgoing) {
-    if case .auditRecord = outgoing.message, subscribers[outgoing.peer] != nil {
-      subscribers[outgoing.peer]!.recordsSent -= 1
-      subscribers[outgoing.peer]!.recordsDropped += 1
-      auditRecordsSent -= 1
-    }
+    audits.deliveryFailed(outgoing)
   }
 
   /// The state `pstrain status` reports.
@@ -578,81 +567,22 @@ public final class ParameterServer {
   private func subscribe(_ request: AuditSubscription, from peer: PeerID, now: UInt64)
     -> [Outgoing]
   {
-    var subscriber =
-      subscribers[peer] ?? Subscriber(every: request.every, expiresAt: 0, owed: [])
-    subscriber.every = request.every
-    subscriber.expiresAt = now + UInt64(max(request.leaseMilliseconds, 1))
-    let state = SubscriptionState(
-      every: request.every, recordsSent: subscriber.recordsSent,
-      recordsDropped: subscriber.recordsDropped)
-    if request.every == 0 {
-      subscribers[peer] = nil
-    } else {
-      let isNew = subscribers[peer] == nil
-      subscribers[peer] = subscriber
-      if isNew {
-        // Audit each worker's next gradient right away, then every `every` versions.
-        subscribers[peer]!.owed = Set(workers.keys)
-        remember(version)
-      }
-    }
-    if subscribers.isEmpty { history.removeAll() }
+    let state = audits.subscribe(
+      request, from: peer, now: now, version: version, workers: workers.keys
+    ) { parameters }
     return [Outgoing(to: peer, .subscription(state))]
   }
 
-  private func expireSubscribers(now: UInt64) {
-    guard !subscribers.isEmpty else { return }
-    let before = subscribers.count
-    subscribers = subscribers.filter { $0.value.expiresAt >= now }
-    if before > 0 && subscribers.isEmpty { history.removeAll() }
-  }
-
-  /// Marks every worker as owed to subscribers whose period `version` completes,
-  /// and keeps the weights of `version` while a record is owed: an owed
-  /// worker's next gradient is computed at weights it receives from now on.
-  /// Between audit periods nothing is kept, so an update does not copy the
-  /// parameters (a kept version shares their storage until they change).
+  /// Has the audit subscriptions owe records and keep weights as of `version`.
   private func remember(_ version: UInt64) {
-    guard !subscribers.isEmpty else { return }
-    for key in subscribers.keys where version % subscribers[key]!.every == 0 {
-      subscribers[key]!.owed.formUnion(workers.keys)
-    }
-    guard subscribers.values.contains(where: { !$0.owed.isEmpty }) else {
-      history.removeAll(keepingCapacity: true)
-      return
-    }
-    if history.last?.version != version { history.append((version, parameters)) }
-    let limit = max(8, 2 * workers.count + 2)
-    if history.count > limit { history.removeFirst(history.count - limit) }
+    audits.remember(version, workers: workers.keys) { parameters }
   }
 
-  /// Appends to the outbox an audit record of `push` for each subscriber owed
-  /// one (its gradient's values copied from `inPlace` when read where they arrived).
+  /// Appends to the outbox the audit records owed of `push`, just applied.
   private func appendAuditRecords(
     for push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil
   ) {
-    guard !subscribers.isEmpty,
-      let snapshot = history.last(where: { $0.version == push.computedAtVersion })
-    else {
-      return  // computed at weights too old to have been kept; audit its next gradient
-    }
-    for key in subscribers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) })
-    where subscribers[key]!.owed.contains(push.workerID) {
-      subscribers[key]!.owed.remove(push.workerID)
-      subscribers[key]!.recordsSent += 1
-      auditRecordsSent += 1
-      let record = AuditRecord(
-        workerID: push.workerID, sequence: push.sequence,
-        computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
-        modelName: configuration.model.name,
-        weights: NamedTensors(layout: sliceLayout, values: snapshot.weights),
-        samples: push.samples,
-        gradient: inPlace.map {
-          NamedTensors(layout: push.gradient.layout, values: $0.joinedValues)
-        }
-          ?? push.gradient)
-      outbox.append(Outgoing(to: key, .auditRecord(record)))
-    }
+    audits.appendRecords(for: push, inPlace: inPlace, appliedAt: version, to: &outbox)
   }
 
   // MARK: - Replies
