@@ -63,23 +63,6 @@ public struct ServerConfiguration: Sendable {
 /// retried push is answered again, never re-applied. A refused message
 /// changes nothing but the rejection counter.
 public final class ParameterServer {
-  /// A joined worker. A class, so that updating a field on every push is a
-  /// dictionary lookup, not a `modify` access (whose coroutine frame for a value
-  /// this size is heap-allocated).
-  private final class Worker {
-    let peer: PeerID
-    let shard: Shard
-    var lastSeen: UInt64
-    var pushesApplied: UInt64 = 0
-    var lastStaleness: UInt64 = 0
-
-    init(peer: PeerID, shard: Shard, lastSeen: UInt64) {
-      self.peer = peer
-      self.shard = shard
-      self.lastSeen = lastSeen
-    }
-  }
-
   /// The configuration in force.
   /// The configuration in force. Its `initialParameters` are moved into
   /// `parameters` (and emptied here), so the server holds one copy, not two.
@@ -115,14 +98,8 @@ public final class ParameterServer {
     return stalenessSamples
   }
 
-  private var workers: [UInt32: Worker] = [:]
-  private var everJoined: Set<UInt32> = []
-  private var workersLeft: UInt32 = 0
-  private var workersDead: UInt32 = 0
-  /// Last applied push per worker id; kept after a worker leaves, so that a
-  /// retry or a restarted worker is never applied twice.
-  private var sequences: [UInt32: SequenceWindow] = [:]
-  private var dataset: DatasetIdentity?
+  /// The joined workers, the exactly-once table and the data set.
+  let membership = Membership()
   /// Row leases, when the server drives the epochs.
   public private(set) var work: LeasedWork?
   /// Sync and ssp: gradients waiting for their step, and replies for the staleness bound.
@@ -181,35 +158,13 @@ public final class ParameterServer {
     version = checkpoint.version
     gradientsApplied = checkpoint.gradientsApplied
     rejected = checkpoint.rejected
-    for entry in checkpoint.sequences {
-      sequences[entry.workerID] = SequenceWindow(highest: entry.sequence, below: entry.recent)
-    }
-    dataset = checkpoint.dataset
+    membership.restore(from: checkpoint)
     if let progress = checkpoint.work {
       work = LeasedWork(
         epochs: progress.epochs, chunkRows: Int(progress.chunkRows),
         rows: Int(checkpoint.dataset?.rows ?? 0), epoch: progress.epoch,
         nextRows: progress.nextRows.map { Int($0) })
     }
-  }
-
-  /// The state to write to a checkpoint file.
-  public var checkpoint: ServerCheckpoint {
-    ServerCheckpoint(
-      mode: configuration.mode, optimizer: optimizer,
-      requiredWorkers: UInt32(configuration.requiredWorkers), staleness: configuration.staleness,
-      shard: configuration.shard, model: configuration.model,
-      version: version, gradientsApplied: gradientsApplied, rejected: rejected,
-      parameters: parameters,
-      sequences: sequences.keys.sorted().map {
-        .init(workerID: $0, sequence: sequences[$0]!.highest, recent: sequences[$0]!.below)
-      },
-      dataset: dataset,
-      work: work.map { work in
-        .init(
-          epochs: work.epochs, chunkRows: UInt64(work.chunkRows), epoch: work.epoch,
-          nextRows: work.chunks.map { UInt64($0.next) })
-      })
   }
 
   /// The parameters with their layout (a Float64 copy when some tensor is
@@ -278,26 +233,23 @@ public final class ParameterServer {
   /// them. Returns the replies this releases and the ids dropped.
   public func expireSilentWorkers(now: UInt64) -> (outgoing: [Outgoing], dropped: [UInt32]) {
     let limit = configuration.deadAfterMilliseconds
-    let dead = workers.filter { now > $0.value.lastSeen && now - $0.value.lastSeen > limit }
-      .keys.sorted()
+    let dead = membership.silentWorkers(now: now, limit: limit)
     guard !dead.isEmpty else { return ([], []) }
     outbox.removeAll(keepingCapacity: true)
     for id in dead {
       forget(id)
-      workersDead += 1
+      membership.workersDead += 1
     }
     return (advanceSteps(), dead)
   }
 
   /// Records that `workerID` spoke from `peer`; false if it is not joined from there.
   private func seen(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> Bool {
-    guard workers[workerID]?.peer == peer else { return false }
-    workers[workerID]!.lastSeen = now
-    return true
+    membership.seen(workerID, from: peer, now: now)
   }
 
   private func forget(_ workerID: UInt32) {
-    workers[workerID] = nil
+    membership.remove(workerID)
     barrier.forget(workerID, droppingGradients: work != nil)
     work?.release(workerID)
     audits.forget(workerID)
@@ -314,31 +266,8 @@ public final class ParameterServer {
     audits.deliveryFailed(outgoing)
   }
 
-  /// The state `pstrain status` reports.
-  public var status: ServerStatus {
-    ServerStatus(
-      mode: configuration.mode, version: version, gradientsApplied: gradientsApplied,
-      rejected: rejected, learningRate: configuration.optimizer.learningRate,
-      requiredWorkers: UInt32(configuration.requiredWorkers), modelName: configuration.model.name,
-      parameters: namedParameters,
-      workers: workers.keys.sorted().map { id in
-        let worker = workers[id]!
-        return WorkerStatus(
-          workerID: id, shard: worker.shard, pushesApplied: worker.pushesApplied,
-          lastSequence: sequences[id]?.highest ?? 0, lastStaleness: worker.lastStaleness)
-      }, workersLeft: workersLeft, auditRecordsSent: auditRecordsSent,
-      epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
-      rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
-      workersDead: workersDead, optimizer: optimizer.settings.description,
-      currentLearningRate: optimizer.currentLearningRate, staleness: configuration.staleness,
-      serverShard: configuration.shard,
-      parameterOffset: UInt64(configuration.parameterRange.lowerBound),
-      totalParameters: UInt64(configuration.model.layout.totalCount),
-      auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit)
-  }
-
   /// Workers currently joined.
-  public var joinedWorkers: [UInt32] { workers.keys.sorted() }
+  public var joinedWorkers: [UInt32] { membership.workers.keys.sorted() }
 
   // MARK: - Membership
 
@@ -348,36 +277,17 @@ public final class ParameterServer {
         peer, .layoutMismatch,
         "worker \(join.workerID) computes \(join.model), this server holds \(configuration.model)")
     }
-    if let existing = workers[join.workerID] {
-      guard existing.peer == peer else {
-        return refuse(
-          peer, .duplicateWorker,
-          "worker id \(join.workerID) is already joined from another connection; give each worker its own id"
-        )
-      }
-      workers[join.workerID]!.lastSeen = now
-      // A retried join: answer it again.
+    switch membership.admit(join, from: peer, now: now, leased: work != nil) {
+    case .refused(let code, let message):
+      return refuse(peer, code, message)
+    case .retried:
       return [joinReply(to: peer, workerID: join.workerID)]
+    case .admitted:
+      work?.setRows(Int(join.dataset.rows))
+      // A worker that rejoins (after a restart of either side) continues its numbering.
+      return [joinReply(to: peer, workerID: join.workerID)]
+        + advanceSteps()
     }
-    if let known = dataset, known != join.dataset {
-      return refuse(
-        peer, .datasetMismatch,
-        "worker \(join.workerID) reads \(join.dataset), the run uses \(known); give every worker the same data file"
-      )
-    }
-    if work == nil, let other = workers.values.first, other.shard.count != join.shard.count {
-      return refuse(
-        peer, .shardMismatch,
-        "worker \(join.workerID) uses \(join.shard.count) shards, joined workers use \(other.shard.count)"
-      )
-    }
-    dataset = join.dataset
-    work?.setRows(Int(join.dataset.rows))
-    workers[join.workerID] = Worker(peer: peer, shard: join.shard, lastSeen: now)
-    everJoined.insert(join.workerID)
-    // A worker that rejoins (after a restart of either side) continues its numbering.
-    return [joinReply(to: peer, workerID: join.workerID)]
-      + advanceSteps()
   }
 
   private func leaseRequest(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> [Outgoing] {
@@ -397,8 +307,9 @@ public final class ParameterServer {
       let lease = Lease(
         epoch: epoch, firstRow: UInt64(rows.lowerBound), rowCount: UInt64(rows.count),
         weights: WeightsReply(
-          version: version, acknowledgedSequence: sequences[workerID]?.highest ?? 0,
-          appliedBelow: sequences[workerID]?.below ?? AppliedBitmap(), parameters: namedParameters))
+          version: version, acknowledgedSequence: membership.sequences[workerID]?.highest ?? 0,
+          appliedBelow: membership.sequences[workerID]?.below ?? AppliedBitmap(),
+          parameters: namedParameters))
       return released + [Outgoing(to: peer, .lease(lease))]
     case .wait:
       return released
@@ -410,11 +321,11 @@ public final class ParameterServer {
   }
 
   private func leave(_ workerID: UInt32, from peer: PeerID) -> [Outgoing] {
-    guard let worker = workers[workerID], worker.peer == peer else {
+    guard membership.isJoined(workerID, from: peer) else {
       return refuseNotJoined(workerID, from: peer)
     }
     forget(workerID)
-    workersLeft += 1
+    membership.workersLeft += 1
     return [Outgoing(to: peer, .left(workerID: workerID))] + advanceSteps()
   }
 
@@ -426,7 +337,7 @@ public final class ParameterServer {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuseNotJoined(push.workerID, from: peer)
     }
-    let window = sequences[push.workerID] ?? SequenceWindow()
+    let window = membership.window(of: push.workerID)
     switch window.verdict(for: push.sequence) {
     case .applied:
       // A retry of a push already applied: answer it again, apply nothing.
@@ -500,7 +411,7 @@ public final class ParameterServer {
     guard seen(workerID, from: peer, now: now) else {
       return refuseNotJoined(workerID, from: peer)
     }
-    let window = sequences[workerID] ?? SequenceWindow()
+    let window = membership.window(of: workerID)
     for push in pushes {
       guard window.verdict(for: push.sequence) != .tooOld else {
         return refuseReplayed(push, below: window, from: peer)
@@ -520,14 +431,8 @@ public final class ParameterServer {
 
   private func recordApplied(_ push: GradientPush) {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
-    if let worker = workers[push.workerID] {
-      worker.lastStaleness = staleness
-      worker.pushesApplied += 1
-    }
+    membership.markApplied(push, staleness: staleness)
     if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
-    var window = sequences[push.workerID] ?? SequenceWindow()
-    window.markApplied(push.sequence)
-    sequences.updateValue(window, forKey: push.workerID)
     work?.markApplied(push.samples.lazy.map(\.index), from: push.workerID)
   }
 
@@ -538,10 +443,11 @@ public final class ParameterServer {
   /// ahead of the slowest member; with staleness 0 that is exactly BSP. The
   /// answers go to the outbox.
   private func advanceSteps() -> [Outgoing] {
-    guard configuration.mode != .async, everJoined.count >= configuration.requiredWorkers else {
+    guard configuration.mode != .async, membership.everJoined.count >= configuration.requiredWorkers
+    else {
       return outbox
     }
-    while barrier.isComplete(version, joined: workers.keys, leases: work) {
+    while barrier.isComplete(version, joined: membership.workers.keys, leases: work) {
       let step = barrier.average(version, count: store.count)
       update(with: step.values)
       let clock = version
@@ -555,9 +461,10 @@ public final class ParameterServer {
     }
     barrier.releaseLargeBuffers()
     barrier.releaseReplies(
-      version: version, staleness: configuration.staleness, joined: workers.keys, leases: work
+      version: version, staleness: configuration.staleness, joined: membership.workers.keys,
+      leases: work
     ) { workerID, sequence in
-      outbox.append(weightsReply(to: workers[workerID]!.peer, acknowledging: sequence))
+      outbox.append(weightsReply(to: membership.workers[workerID]!.peer, acknowledging: sequence))
     }
     return outbox
   }
@@ -568,14 +475,14 @@ public final class ParameterServer {
     -> [Outgoing]
   {
     let state = audits.subscribe(
-      request, from: peer, now: now, version: version, workers: workers.keys
+      request, from: peer, now: now, version: version, workers: membership.workers.keys
     ) { parameters }
     return [Outgoing(to: peer, .subscription(state))]
   }
 
   /// Has the audit subscriptions owe records and keep weights as of `version`.
   private func remember(_ version: UInt64) {
-    audits.remember(version, workers: workers.keys) { parameters }
+    audits.remember(version, workers: membership.workers.keys) { parameters }
   }
 
   /// Appends to the outbox the audit records owed of `push`, just applied.
@@ -610,7 +517,7 @@ public final class ParameterServer {
   /// The answer to a join: the weights, the worker's highest applied sequence and
   /// which of the 256 below it were applied (it may have pushes in flight).
   private func joinReply(to peer: PeerID, workerID: UInt32) -> Outgoing {
-    let window = sequences[workerID] ?? SequenceWindow()
+    let window = membership.window(of: workerID)
     return Outgoing(
       to: peer,
       .weights(
