@@ -62,6 +62,13 @@ public struct ServerConfiguration: Sendable {
 /// gradients to audit subscribers. Each push is applied at most once: a
 /// retried push is answered again, never re-applied. A refused message
 /// changes nothing but the rejection counter.
+///
+/// It is the facade over parts with one job each: `Membership` (who is joined,
+/// the exactly-once table), `StepBarrier` (sync/ssp steps and the staleness
+/// bound), `AuditSubscriptions` (subscribers, owed records, kept weights) and
+/// `LeasedWork`; it keeps the parameters, the optimizer and the counters, and
+/// turns the parts' verdicts into replies. Its checkpoint and status
+/// projections are in `ParameterServer+Projections.swift`.
 public final class ParameterServer {
   /// The configuration in force.
   /// The configuration in force. Its `initialParameters` are moved into
