@@ -90,11 +90,11 @@ struct LargeClusterSocketTests {
 /// not fit).
 struct AuditHistoryTests {
   @Test func keptVersionsGrowWithWorkersUpToTheBudget() {
-    #expect(ParameterServer.historyLimit(workers: 1, parameters: 3) == 8)
-    #expect(ParameterServer.historyLimit(workers: 1000, parameters: 3) == 2002)
-    let million = ParameterServer.historyLimit(workers: 1000, parameters: 1_000_000)
-    #expect(million * 1_000_000 * 8 <= ParameterServer.historyByteBudget)
-    #expect(million == ParameterServer.historyByteBudget / 8_000_000)
-    #expect(ParameterServer.historyLimit(workers: 1000, parameters: 1 << 30) == 8)
+    #expect(AuditSubscriptions.historyLimit(workers: 1, parameters: 3) == 8)
+    #expect(AuditSubscriptions.historyLimit(workers: 1000, parameters: 3) == 2002)
+    let million = AuditSubscriptions.historyLimit(workers: 1000, parameters: 1_000_000)
+    #expect(million * 1_000_000 * 8 <= AuditSubscriptions.historyByteBudget)
+    #expect(million == AuditSubscriptions.historyByteBudget / 8_000_000)
+    #expect(AuditSubscriptions.historyLimit(workers: 1000, parameters: 1 << 30) == 8)
   }
 }

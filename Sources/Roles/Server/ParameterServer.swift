@@ -1,60 +1,6 @@
 import TrainingMath
 import WireProtocol
 
-/// How a parameter server is set up.
-public struct ServerConfiguration: Sendable {
-  /// How gradients are applied.
-  public var mode: ConsistencyMode
-  /// In sync mode, workers that must have joined before the first step.
-  public var requiredWorkers: Int
-  /// The optimizer's settings (its state lives in the server).
-  public var optimizer: OptimizerSettings
-  /// The model the parameters belong to (name and layout only).
-  public var model: ModelDescriptor
-  /// The initial parameters, in the model's layout.
-  public var initialParameters: [Double]
-  /// A worker silent for longer than this (ms) is presumed dead and dropped.
-  public var deadAfterMilliseconds: UInt64
-  /// When set, the server leases rows to workers for this many epochs.
-  public var leasedEpochs: UInt64?
-  /// Rows per lease.
-  public var chunkRows: Int
-  /// In ssp mode, how many steps a worker may run ahead of the slowest (sync: 0).
-  public var staleness: UInt64
-  /// Which part of the parameters this server owns: shard K of M holds the
-  /// contiguous element range `shard.rows(of: parameterCount)` of the flat vector.
-  public var shard: Shard
-
-  /// The flat element range this server owns.
-  public var parameterRange: Range<Int> { shard.rows(of: model.layout.totalCount) }
-  /// The layout of the owned slice (what pushes and replies carry).
-  public var sliceLayout: [TensorSpec] { model.layout.slice(parameterRange) }
-
-  /// A configuration; the parameters must fit the model's layout.
-  public init(
-    mode: ConsistencyMode, requiredWorkers: Int, optimizer: OptimizerSettings,
-    model: ModelDescriptor,
-    initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
-    leasedEpochs: UInt64? = nil, chunkRows: Int = 64, staleness: UInt64 = 0,
-    shard: Shard = Shard.whole, validatingParameters: Bool = true
-  ) {
-    // A server that resumes from a checkpoint takes its parameters from there.
-    precondition(
-      !validatingParameters
-        || initialParameters.count == shard.rows(of: model.layout.totalCount).count)
-    self.shard = shard
-    self.mode = mode
-    self.requiredWorkers = max(1, requiredWorkers)
-    self.optimizer = optimizer
-    self.model = model
-    self.initialParameters = initialParameters
-    self.deadAfterMilliseconds = deadAfterMilliseconds
-    self.leasedEpochs = leasedEpochs
-    self.chunkRows = max(1, chunkRows)
-    self.staleness = mode == .ssp ? staleness : 0
-  }
-}
-
 /// The parameter server as a state machine: messages in, messages out, no
 /// sockets. It holds the parameters, applies gradients (on arrival in async
 /// mode, averaged per step in sync mode), tracks the workers and their
@@ -62,33 +8,14 @@ public struct ServerConfiguration: Sendable {
 /// gradients to audit subscribers. Each push is applied at most once: a
 /// retried push is answered again, never re-applied. A refused message
 /// changes nothing but the rejection counter.
+///
+/// It is the facade over parts with one job each: `Membership` (who is joined,
+/// the exactly-once table), `StepBarrier` (sync/ssp steps and the staleness
+/// bound), `AuditSubscriptions` (subscribers, owed records, kept weights) and
+/// `LeasedWork`; it keeps the parameters, the optimizer and the counters, and
+/// turns the parts' verdicts into replies. Its checkpoint and status
+/// projections are in `ParameterServer+Projections.swift`.
 public final class ParameterServer {
-  /// A joined worker. A class, so that updating a field on every push is a
-  /// dictionary lookup, not a `modify` access (whose coroutine frame for a value
-  /// this size is heap-allocated).
-  private final class Worker {
-    let peer: PeerID
-    let shard: Shard
-    var lastSeen: UInt64
-    var pushesApplied: UInt64 = 0
-    var lastStaleness: UInt64 = 0
-
-    init(peer: PeerID, shard: Shard, lastSeen: UInt64) {
-      self.peer = peer
-      self.shard = shard
-      self.lastSeen = lastSeen
-    }
-  }
-
-  private struct Subscriber {
-    var every: UInt64
-    var expiresAt: UInt64
-    var recordsSent: UInt64 = 0
-    var recordsDropped: UInt64 = 0
-    /// Workers whose next applied gradient this subscriber is owed.
-    var owed: Set<UInt32> = []
-  }
-
   /// The configuration in force.
   /// The configuration in force. Its `initialParameters` are moved into
   /// `parameters` (and emptied here), so the server holds one copy, not two.
@@ -107,7 +34,7 @@ public final class ParameterServer {
   /// Messages refused or dropped.
   public private(set) var rejected: UInt64 = 0
   /// Audit records handed out.
-  public private(set) var auditRecordsSent: UInt64 = 0
+  public var auditRecordsSent: UInt64 { audits.recordsSent }
   /// Audit verdicts reported by coordinators, failures among them, and the latest.
   public private(set) var auditsReported: UInt64 = 0
   public private(set) var auditsFailed: UInt64 = 0
@@ -130,47 +57,14 @@ public final class ParameterServer {
     return stalenessSamples
   }
 
-  private var workers: [UInt32: Worker] = [:]
-  private var everJoined: Set<UInt32> = []
-  private var workersLeft: UInt32 = 0
-  private var workersDead: UInt32 = 0
-  /// Last applied push per worker id; kept after a worker leaves, so that a
-  /// retry or a restarted worker is never applied twice.
-  private var sequences: [UInt32: SequenceWindow] = [:]
-  private var dataset: DatasetIdentity?
+  /// The joined workers, the exactly-once table and the data set.
+  let membership = Membership()
   /// Row leases, when the server drives the epochs.
   public private(set) var work: LeasedWork?
-  /// A step (clock) and a worker: where a gradient waits.
-  private struct StepSlot: Hashable {
-    var clock: UInt64
-    var workerID: UInt32
-  }
-  /// Gradients waiting for their step. Flat and small (workers × (staleness + 1)),
-  /// so a step's gradients are found by a scan, and a step in steady state
-  /// allocates nothing.
-  private var pendingSteps: [StepSlot: GradientPush] = [:]
-  /// Pushes of applied steps, whose storage holds the next waiting gradients:
-  /// the decoded push belongs to the socket loop, which decodes the next one into it.
-  private var sparePushes: [GradientPush] = []
-  /// Scratch: worker ids in order, and a step's gradient sum.
-  private var scratchIDs: [UInt32] = []
-  private var stepSum: [Double] = []
-  /// Each worker's next clock: the step its next gradient belongs to.
-  private var clocks: [UInt32: UInt64] = [:]
-  /// Workers whose reply waits until they are within the staleness bound, with
-  /// the push sequence the reply will acknowledge.
-  private var deferredReplies: [UInt32: UInt64] = [:]
-  /// The version and slowest clock when `deferredReplies` was last looked
-  /// through. A held reply can be released only when one of them moves, so
-  /// until then only the replies deferred since (`freshlyDeferred`) are looked
-  /// at: a sync step of N workers then costs O(N) look-ups per push, not a sort
-  /// of every held reply (O(N log N) per push, 7 s for a step of 1,000 workers
-  /// in a debug build).
-  private var deferredScannedAt: (version: UInt64, slowest: UInt64)?
-  private var freshlyDeferred: [UInt32] = []
-  private var subscribers: [PeerID: Subscriber] = [:]
-  /// Weights of recent versions, newest last, kept while an audit record is owed.
-  private var history: [(version: UInt64, weights: [Double])] = []
+  /// Sync and ssp: gradients waiting for their step, and replies for the staleness bound.
+  private let barrier = StepBarrier()
+  /// Audit subscribers, what each is owed, and the weights kept for their records.
+  private let audits: AuditSubscriptions
 
   /// A server starting from the configuration's initial parameters at version 0.
   public init(configuration: ServerConfiguration) {
@@ -178,6 +72,8 @@ public final class ParameterServer {
     store = ParameterStore(
       layout: configuration.sliceLayout, values: configuration.initialParameters)
     self.configuration.initialParameters = []
+    audits = AuditSubscriptions(
+      modelName: configuration.model.name, layout: configuration.sliceLayout)
     optimizer = Optimizer(
       settings: configuration.optimizer, parameterCount: configuration.initialParameters.count)
     if let epochs = configuration.leasedEpochs {
@@ -215,15 +111,13 @@ public final class ParameterServer {
     }
     restored.initialParameters = []
     self.configuration = restored
+    audits = AuditSubscriptions(modelName: restored.model.name, layout: restored.sliceLayout)
     store = ParameterStore(layout: restored.sliceLayout, values: checkpoint.parameters)
     optimizer = checkpoint.optimizer
     version = checkpoint.version
     gradientsApplied = checkpoint.gradientsApplied
     rejected = checkpoint.rejected
-    for entry in checkpoint.sequences {
-      sequences[entry.workerID] = SequenceWindow(highest: entry.sequence, below: entry.recent)
-    }
-    dataset = checkpoint.dataset
+    membership.restore(from: checkpoint)
     if let progress = checkpoint.work {
       work = LeasedWork(
         epochs: progress.epochs, chunkRows: Int(progress.chunkRows),
@@ -231,25 +125,6 @@ public final class ParameterServer {
         nextRows: progress.nextRows.map { Int($0) })
     }
     resume = ResumeStatus(restoredFrom: checkpoint, work: work)
-  }
-
-  /// The state to write to a checkpoint file.
-  public var checkpoint: ServerCheckpoint {
-    ServerCheckpoint(
-      mode: configuration.mode, optimizer: optimizer,
-      requiredWorkers: UInt32(configuration.requiredWorkers), staleness: configuration.staleness,
-      shard: configuration.shard, model: configuration.model,
-      version: version, gradientsApplied: gradientsApplied, rejected: rejected,
-      parameters: parameters,
-      sequences: sequences.keys.sorted().map {
-        .init(workerID: $0, sequence: sequences[$0]!.highest, recent: sequences[$0]!.below)
-      },
-      dataset: dataset,
-      work: work.map { work in
-        .init(
-          epochs: work.epochs, chunkRows: UInt64(work.chunkRows), epoch: work.epoch,
-          nextRows: work.chunks.map { UInt64($0.next) })
-      })
   }
 
   /// The parameters with their layout (a Float64 copy when some tensor is
@@ -287,7 +162,7 @@ public final class ParameterServer {
     from peer: PeerID, now: UInt64
   ) -> [Outgoing] {
     outbox.removeAll(keepingCapacity: true)
-    expireSubscribers(now: now)
+    audits.expire(now: now)
     switch message {
     case .join(let join): return self.join(join, from: peer, now: now)
     case .push(let push):
@@ -318,35 +193,26 @@ public final class ParameterServer {
   /// them. Returns the replies this releases and the ids dropped.
   public func expireSilentWorkers(now: UInt64) -> (outgoing: [Outgoing], dropped: [UInt32]) {
     let limit = configuration.deadAfterMilliseconds
-    let dead = workers.filter { now > $0.value.lastSeen && now - $0.value.lastSeen > limit }
-      .keys.sorted()
+    let dead = membership.silentWorkers(now: now, limit: limit)
     guard !dead.isEmpty else { return ([], []) }
     outbox.removeAll(keepingCapacity: true)
     for id in dead {
       forget(id)
-      workersDead += 1
+      membership.workersDead += 1
     }
     return (advanceSteps(), dead)
   }
 
   /// Records that `workerID` spoke from `peer`; false if it is not joined from there.
   private func seen(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> Bool {
-    guard workers[workerID]?.peer == peer else { return false }
-    workers[workerID]!.lastSeen = now
-    return true
+    membership.seen(workerID, from: peer, now: now)
   }
 
   private func forget(_ workerID: UInt32) {
-    workers[workerID] = nil
-    // Gradients already pushed still belong to their steps, except with leased work,
-    // where the rows go back to the pool and must not also be applied from here.
-    if work != nil {
-      pendingSteps = pendingSteps.filter { $0.key.workerID != workerID }
-    }
-    clocks[workerID] = nil
-    deferredReplies[workerID] = nil
+    membership.remove(workerID)
+    barrier.forget(workerID, droppingGradients: work != nil)
     work?.release(workerID)
-    for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
+    audits.forget(workerID)
   }
 
   /// Counts a frame that failed to decode and answers it with the reason.
@@ -357,39 +223,11 @@ public final class ParameterServer {
   /// Counts a message that could not be delivered (the peer is gone or its
   /// queue is full); an audit record that was lost is counted for its subscriber.
   public func deliveryFailed(_ outgoing: Outgoing) {
-    if case .auditRecord = outgoing.message, subscribers[outgoing.peer] != nil {
-      subscribers[outgoing.peer]!.recordsSent -= 1
-      subscribers[outgoing.peer]!.recordsDropped += 1
-      auditRecordsSent -= 1
-    }
-  }
-
-  /// The state `pstrain status` reports.
-  public var status: ServerStatus {
-    ServerStatus(
-      mode: configuration.mode, version: version, gradientsApplied: gradientsApplied,
-      rejected: rejected, learningRate: configuration.optimizer.learningRate,
-      requiredWorkers: UInt32(configuration.requiredWorkers), modelName: configuration.model.name,
-      parameters: namedParameters,
-      workers: workers.keys.sorted().map { id in
-        let worker = workers[id]!
-        return WorkerStatus(
-          workerID: id, shard: worker.shard, pushesApplied: worker.pushesApplied,
-          lastSequence: sequences[id]?.highest ?? 0, lastStaleness: worker.lastStaleness)
-      }, workersLeft: workersLeft, auditRecordsSent: auditRecordsSent,
-      epochs: work?.epochs ?? 0, epoch: work?.epoch ?? 0,
-      rowsAppliedInEpoch: work?.rowsApplied ?? 0, datasetRows: dataset?.rows ?? 0,
-      workersDead: workersDead, optimizer: optimizer.settings.description,
-      currentLearningRate: optimizer.currentLearningRate, staleness: configuration.staleness,
-      serverShard: configuration.shard,
-      parameterOffset: UInt64(configuration.parameterRange.lowerBound),
-      totalParameters: UInt64(configuration.model.layout.totalCount),
-      auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit,
-      checkpoints: checkpointHealth, resume: resume)
+    audits.deliveryFailed(outgoing)
   }
 
   /// Workers currently joined.
-  public var joinedWorkers: [UInt32] { workers.keys.sorted() }
+  public var joinedWorkers: [UInt32] { membership.workers.keys.sorted() }
 
   // MARK: - Membership
 
@@ -399,36 +237,17 @@ public final class ParameterServer {
         peer, .layoutMismatch,
         "worker \(join.workerID) computes \(join.model), this server holds \(configuration.model)")
     }
-    if let existing = workers[join.workerID] {
-      guard existing.peer == peer else {
-        return refuse(
-          peer, .duplicateWorker,
-          "worker id \(join.workerID) is already joined from another connection; give each worker its own id"
-        )
-      }
-      workers[join.workerID]!.lastSeen = now
-      // A retried join: answer it again.
+    switch membership.admit(join, from: peer, now: now, leased: work != nil) {
+    case .refused(let code, let message):
+      return refuse(peer, code, message)
+    case .retried:
       return [joinReply(to: peer, workerID: join.workerID)]
+    case .admitted:
+      work?.setRows(Int(join.dataset.rows))
+      // A worker that rejoins (after a restart of either side) continues its numbering.
+      return [joinReply(to: peer, workerID: join.workerID)]
+        + advanceSteps()
     }
-    if let known = dataset, known != join.dataset {
-      return refuse(
-        peer, .datasetMismatch,
-        "worker \(join.workerID) reads \(join.dataset), the run uses \(known); give every worker the same data file"
-      )
-    }
-    if work == nil, let other = workers.values.first, other.shard.count != join.shard.count {
-      return refuse(
-        peer, .shardMismatch,
-        "worker \(join.workerID) uses \(join.shard.count) shards, joined workers use \(other.shard.count)"
-      )
-    }
-    dataset = join.dataset
-    work?.setRows(Int(join.dataset.rows))
-    workers[join.workerID] = Worker(peer: peer, shard: join.shard, lastSeen: now)
-    everJoined.insert(join.workerID)
-    // A worker that rejoins (after a restart of either side) continues its numbering.
-    return [joinReply(to: peer, workerID: join.workerID)]
-      + advanceSteps()
   }
 
   private func leaseRequest(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> [Outgoing] {
@@ -448,8 +267,9 @@ public final class ParameterServer {
       let lease = Lease(
         epoch: epoch, firstRow: UInt64(rows.lowerBound), rowCount: UInt64(rows.count),
         weights: WeightsReply(
-          version: version, acknowledgedSequence: sequences[workerID]?.highest ?? 0,
-          appliedBelow: sequences[workerID]?.below ?? AppliedBitmap(), parameters: namedParameters))
+          version: version, acknowledgedSequence: membership.sequences[workerID]?.highest ?? 0,
+          appliedBelow: membership.sequences[workerID]?.below ?? AppliedBitmap(),
+          parameters: namedParameters))
       return released + [Outgoing(to: peer, .lease(lease))]
     case .wait:
       return released
@@ -461,11 +281,11 @@ public final class ParameterServer {
   }
 
   private func leave(_ workerID: UInt32, from peer: PeerID) -> [Outgoing] {
-    guard let worker = workers[workerID], worker.peer == peer else {
+    guard membership.isJoined(workerID, from: peer) else {
       return refuseNotJoined(workerID, from: peer)
     }
     forget(workerID)
-    workersLeft += 1
+    membership.workersLeft += 1
     return [Outgoing(to: peer, .left(workerID: workerID))] + advanceSteps()
   }
 
@@ -477,7 +297,7 @@ public final class ParameterServer {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuseNotJoined(push.workerID, from: peer)
     }
-    let window = sequences[push.workerID] ?? SequenceWindow()
+    let window = membership.window(of: push.workerID)
     switch window.verdict(for: push.sequence) {
     case .applied:
       // A retry of a push already applied: answer it again, apply nothing.
@@ -487,17 +307,17 @@ public final class ParameterServer {
     case .new:
       break
     }
-    if let waiting = pendingPush(of: push.workerID), waiting.sequence == push.sequence {
+    if let waiting = barrier.pendingPush(of: push.workerID), waiting.sequence == push.sequence {
       return []  // a retry of a gradient waiting for its step: answered when the step is done
     }
-    if deferredReplies[push.workerID] != nil {
+    if barrier.isAwaitingReply(push.workerID) {
       return refuse(
         peer, .unexpectedMessage,
         "worker \(push.workerID) must wait for the answer to its previous push")
     }
     if let refusal = work?.refusal(
       of: push.samples.lazy.map(\.index), from: push.workerID,
-      after: pendingRows(of: push.workerID))
+      after: barrier.pendingRows(of: push.workerID))
     {
       return refuse(peer, .leaseLost, refusal)
     }
@@ -513,7 +333,7 @@ public final class ParameterServer {
       return answer(weightsReply(to: peer, acknowledging: push.sequence))
     case .sync, .ssp:
       // A worker's gradient belongs to its next clock, never to a step already done.
-      let clock = max(clocks[push.workerID] ?? version, version)
+      let clock = barrier.clock(of: push.workerID, version: version)
       let bound = configuration.staleness
       guard push.computedAtVersion <= version, clock - push.computedAtVersion <= bound else {
         return refuse(
@@ -521,11 +341,7 @@ public final class ParameterServer {
           "step \(clock + 1) takes gradients computed at version \(clock - min(clock, bound)) or later (staleness \(bound)), got \(push.computedAtVersion); the server is at \(version)"
         )
       }
-      pendingSteps.updateValue(
-        keep(push, inPlace: inPlace), forKey: StepSlot(clock: clock, workerID: push.workerID))
-      clocks[push.workerID] = clock + 1
-      deferredReplies[push.workerID] = push.sequence
-      freshlyDeferred.append(push.workerID)
+      barrier.hold(push, inPlace: inPlace, clock: clock)
       return advanceSteps()
     }
   }
@@ -555,7 +371,7 @@ public final class ParameterServer {
     guard seen(workerID, from: peer, now: now) else {
       return refuseNotJoined(workerID, from: peer)
     }
-    let window = sequences[workerID] ?? SequenceWindow()
+    let window = membership.window(of: workerID)
     for push in pushes {
       guard window.verdict(for: push.sequence) != .tooOld else {
         return refuseReplayed(push, below: window, from: peer)
@@ -573,80 +389,11 @@ public final class ParameterServer {
     return answer(weightsReply(to: peer, acknowledging: pushes[pushes.count - 1].sequence))
   }
 
-  /// A copy of `push` to keep (its gradient's values `inPlace` when read where
-  /// they arrived), in the storage of a spare push when there is one.
-  private func keep(_ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]?) -> GradientPush {
-    guard var kept = sparePushes.popLast() else {
-      guard let inPlace else { return push }
-      var copy = push
-      copy.gradient = NamedTensors(layout: push.gradient.layout, values: inPlace.joinedValues)
-      return copy
-    }
-    kept.workerID = push.workerID
-    kept.sequence = push.sequence
-    kept.computedAtVersion = push.computedAtVersion
-    kept.samples.removeAll(keepingCapacity: true)
-    kept.samples.append(contentsOf: push.samples)
-    kept.gradient.layout = push.gradient.layout  // shared, and only read
-    kept.gradient.values.removeAll(keepingCapacity: true)
-    if let inPlace {
-      for part in inPlace { kept.gradient.values.append(contentsOf: part) }
-    } else {
-      kept.gradient.values.append(contentsOf: push.gradient.values)
-    }
-    return kept
-  }
-
-  /// The latest gradient of `workerID` waiting for its step.
-  private func pendingPush(of workerID: UInt32) -> GradientPush? {
-    var latest: (clock: UInt64, push: GradientPush)?
-    for (slot, push) in pendingSteps
-    where slot.workerID == workerID && slot.clock >= (latest?.clock ?? 0) {
-      latest = (slot.clock, push)
-    }
-    return latest?.push
-  }
-
-  private func pendingRows(of workerID: UInt32) -> Int {
-    var rows = 0
-    for (slot, push) in pendingSteps where slot.workerID == workerID { rows += push.samples.count }
-    return rows
-  }
-
   private func recordApplied(_ push: GradientPush) {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
-    if let worker = workers[push.workerID] {
-      worker.lastStaleness = staleness
-      worker.pushesApplied += 1
-    }
+    membership.markApplied(push, staleness: staleness)
     if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
-    var window = sequences[push.workerID] ?? SequenceWindow()
-    window.markApplied(push.sequence)
-    sequences.updateValue(window, forKey: push.workerID)
     work?.markApplied(push.samples.lazy.map(\.index), from: push.workerID)
-  }
-
-  /// Whether a step waits for `workerID`: every joined worker does, or with
-  /// leased work every joined worker that holds rows or has a gradient waiting.
-  private func isStepMember(_ workerID: UInt32) -> Bool {
-    guard let work else { return true }
-    return work.holdsLease(workerID) || pendingPush(of: workerID) != nil
-  }
-
-  /// Whether step `clock` has a gradient and one from every member.
-  private func isComplete(_ clock: UInt64) -> Bool {
-    var any = false
-    for slot in pendingSteps.keys where slot.clock == clock {
-      any = true
-      break
-    }
-    guard any else { return false }
-    for workerID in workers.keys
-    where isStepMember(workerID) && pendingSteps[StepSlot(clock: clock, workerID: workerID)] == nil
-    {
-      return false
-    }
-    return true
   }
 
   /// Sync and ssp: applies every step whose members have all contributed (the
@@ -656,61 +403,28 @@ public final class ParameterServer {
   /// ahead of the slowest member; with staleness 0 that is exactly BSP. The
   /// answers go to the outbox.
   private func advanceSteps() -> [Outgoing] {
-    guard configuration.mode != .async, everJoined.count >= configuration.requiredWorkers else {
+    guard configuration.mode != .async, membership.everJoined.count >= configuration.requiredWorkers
+    else {
       return outbox
     }
-    while isComplete(version) {
-      scratchIDs.removeAll(keepingCapacity: true)
-      for slot in pendingSteps.keys where slot.clock == version { scratchIDs.append(slot.workerID) }
-      scratchIDs.sort()
-      if stepSum.count != store.count {
-        stepSum = [Double](repeating: 0, count: store.count)
-      }
-      stepSum.withUnsafeMutableBufferPointer { sum in
-        for index in sum.indices { sum[index] = 0 }
-        for id in scratchIDs {
-          pendingSteps[StepSlot(clock: version, workerID: id)]!.gradient.values
-            .withUnsafeBufferPointer { values in
-              for index in sum.indices { sum[index] += values[index] }
-            }
-        }
-        let count = Double(scratchIDs.count)
-        for index in sum.indices { sum[index] /= count }
-      }
-      update(with: stepSum)
+    while barrier.isComplete(version, joined: membership.workers.keys, leases: work) {
+      let step = barrier.average(version, count: store.count)
+      update(with: step.values)
       let clock = version
       version += 1
-      gradientsApplied += UInt64(scratchIDs.count)
-      for id in scratchIDs {
-        let push = pendingSteps.removeValue(forKey: StepSlot(clock: clock, workerID: id))!
+      gradientsApplied += UInt64(step.gradients)
+      barrier.removeStep(clock) { push in
         recordApplied(push)
         appendAuditRecords(for: push)
-        // Storage worth keeping only for small models: a big one is not held twice.
-        if push.gradient.values.count <= WireCodec.reusableElementLimit { sparePushes.append(push) }
       }
       remember(version)
     }
-    if stepSum.count > WireCodec.reusableElementLimit { stepSum = [] }
-    var slowest = UInt64.max
-    for workerID in workers.keys where isStepMember(workerID) {
-      slowest = min(slowest, max(clocks[workerID] ?? version, version))
-    }
-    if slowest == .max { slowest = version }
-    scratchIDs.removeAll(keepingCapacity: true)
-    if let scanned = deferredScannedAt, scanned.version == version, scanned.slowest == slowest {
-      scratchIDs.append(contentsOf: freshlyDeferred)
-    } else {
-      for workerID in deferredReplies.keys { scratchIDs.append(workerID) }
-    }
-    freshlyDeferred.removeAll(keepingCapacity: true)
-    deferredScannedAt = (version, slowest)
-    scratchIDs.sort()
-    for workerID in scratchIDs {
-      guard let sequence = deferredReplies[workerID], let worker = workers[workerID],
-        max(clocks[workerID] ?? version, version) - slowest <= configuration.staleness
-      else { continue }
-      deferredReplies[workerID] = nil
-      outbox.append(weightsReply(to: worker.peer, acknowledging: sequence))
+    barrier.releaseLargeBuffers()
+    barrier.releaseReplies(
+      version: version, staleness: configuration.staleness, joined: membership.workers.keys,
+      leases: work
+    ) { workerID, sequence in
+      outbox.append(weightsReply(to: membership.workers[workerID]!.peer, acknowledging: sequence))
     }
     return outbox
   }
@@ -720,94 +434,22 @@ public final class ParameterServer {
   private func subscribe(_ request: AuditSubscription, from peer: PeerID, now: UInt64)
     -> [Outgoing]
   {
-    var subscriber =
-      subscribers[peer] ?? Subscriber(every: request.every, expiresAt: 0, owed: [])
-    subscriber.every = request.every
-    subscriber.expiresAt = now + UInt64(max(request.leaseMilliseconds, 1))
-    let state = SubscriptionState(
-      every: request.every, recordsSent: subscriber.recordsSent,
-      recordsDropped: subscriber.recordsDropped)
-    if request.every == 0 {
-      subscribers[peer] = nil
-    } else {
-      let isNew = subscribers[peer] == nil
-      subscribers[peer] = subscriber
-      if isNew {
-        // Audit each worker's next gradient right away, then every `every` versions.
-        subscribers[peer]!.owed = Set(workers.keys)
-        remember(version)
-      }
-    }
-    if subscribers.isEmpty { history.removeAll() }
+    let state = audits.subscribe(
+      request, from: peer, now: now, version: version, workers: membership.workers.keys
+    ) { parameters }
     return [Outgoing(to: peer, .subscription(state))]
   }
 
-  private func expireSubscribers(now: UInt64) {
-    guard !subscribers.isEmpty else { return }
-    let before = subscribers.count
-    subscribers = subscribers.filter { $0.value.expiresAt >= now }
-    if before > 0 && subscribers.isEmpty { history.removeAll() }
-  }
-
-  /// Marks every worker as owed to subscribers whose period `version` completes,
-  /// and keeps the weights of `version` while a record is owed: an owed
-  /// worker's next gradient is computed at weights it receives from now on.
-  /// Between audit periods nothing is kept, so an update does not copy the
-  /// parameters (a kept version shares their storage until they change).
+  /// Has the audit subscriptions owe records and keep weights as of `version`.
   private func remember(_ version: UInt64) {
-    guard !subscribers.isEmpty else { return }
-    for key in subscribers.keys where version % subscribers[key]!.every == 0 {
-      subscribers[key]!.owed.formUnion(workers.keys)
-    }
-    guard subscribers.values.contains(where: { !$0.owed.isEmpty }) else {
-      history.removeAll(keepingCapacity: true)
-      return
-    }
-    if history.last?.version != version { history.append((version, parameters)) }
-    let limit = Self.historyLimit(workers: workers.count, parameters: store.count)
-    if history.count > limit { history.removeFirst(history.count - limit) }
+    audits.remember(version, workers: membership.workers.keys) { parameters }
   }
 
-  /// Bytes of kept weights at most, unless that is fewer than 8 versions.
-  static let historyByteBudget = 512 << 20
-
-  /// Versions of the weights kept while audit records are owed: enough for a
-  /// gradient as stale as two per worker, `max(8, 2 × workers + 2)`, but no
-  /// more than `historyByteBudget` of them (1,000 workers would otherwise keep
-  /// 2,002 copies: 16 GB for a million parameters). A gradient computed at
-  /// weights no longer kept is not audited; the worker's next one is.
-  static func historyLimit(workers: Int, parameters: Int) -> Int {
-    let affordable = historyByteBudget / max(1, parameters * MemoryLayout<Double>.size)
-    return max(8, min(2 * workers + 2, affordable))
-  }
-
-  /// Appends to the outbox an audit record of `push` for each subscriber owed
-  /// one (its gradient's values copied from `inPlace` when read where they arrived).
+  /// Appends to the outbox the audit records owed of `push`, just applied.
   private func appendAuditRecords(
     for push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil
   ) {
-    guard !subscribers.isEmpty,
-      let snapshot = history.last(where: { $0.version == push.computedAtVersion })
-    else {
-      return  // computed at weights too old to have been kept; audit its next gradient
-    }
-    for key in subscribers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) })
-    where subscribers[key]!.owed.contains(push.workerID) {
-      subscribers[key]!.owed.remove(push.workerID)
-      subscribers[key]!.recordsSent += 1
-      auditRecordsSent += 1
-      let record = AuditRecord(
-        workerID: push.workerID, sequence: push.sequence,
-        computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
-        modelName: configuration.model.name,
-        weights: NamedTensors(layout: sliceLayout, values: snapshot.weights),
-        samples: push.samples,
-        gradient: inPlace.map {
-          NamedTensors(layout: push.gradient.layout, values: $0.joinedValues)
-        }
-          ?? push.gradient)
-      outbox.append(Outgoing(to: key, .auditRecord(record)))
-    }
+    audits.appendRecords(for: push, inPlace: inPlace, appliedAt: version, to: &outbox)
   }
 
   // MARK: - Replies
@@ -835,7 +477,7 @@ public final class ParameterServer {
   /// The answer to a join: the weights, the worker's highest applied sequence and
   /// which of the 256 below it were applied (it may have pushes in flight).
   private func joinReply(to peer: PeerID, workerID: UInt32) -> Outgoing {
-    let window = sequences[workerID] ?? SequenceWindow()
+    let window = membership.window(of: workerID)
     return Outgoing(
       to: peer,
       .weights(

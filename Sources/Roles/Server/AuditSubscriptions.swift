@@ -1,0 +1,152 @@
+import TrainingMath
+import WireProtocol
+
+/// The audit subscriptions of a `ParameterServer`: the subscribers with their
+/// leases, the workers each is owed a record of, the weights of recent
+/// versions kept only while a record is owed, and the records to send when an
+/// owed worker's gradient is applied. It neither applies gradients nor sends:
+/// the server tells it what was applied and sends the records it returns.
+///
+/// A class, so that the server updates it in place; with no subscriber every
+/// call returns at once and allocates nothing.
+final class AuditSubscriptions {
+  /// One coordinator's subscription.
+  struct Subscriber {
+    var every: UInt64
+    var expiresAt: UInt64
+    var recordsSent: UInt64 = 0
+    var recordsDropped: UInt64 = 0
+    /// Workers whose next applied gradient this subscriber is owed.
+    var owed: Set<UInt32> = []
+  }
+
+  /// The name of the model the records' weights belong to.
+  let modelName: String
+  /// The layout of the weights and gradients the records carry.
+  let layout: [TensorSpec]
+  private(set) var subscribers: [PeerID: Subscriber] = [:]
+  /// Weights of recent versions, newest last, kept while an audit record is owed.
+  private(set) var history: [(version: UInt64, weights: [Double])] = []
+  /// Audit records handed out (less those that could not be delivered).
+  private(set) var recordsSent: UInt64 = 0
+
+  /// No subscriber yet; records will carry `modelName` and weights in `layout`.
+  init(modelName: String, layout: [TensorSpec]) {
+    self.modelName = modelName
+    self.layout = layout
+  }
+
+  /// Takes, renews or ends (`every` 0) the subscription of `peer` at `now`
+  /// (ms), when the parameters are at `version` with `weights` and `workers`
+  /// are joined; returns the subscription's state to answer with.
+  func subscribe(
+    _ request: AuditSubscription, from peer: PeerID, now: UInt64, version: UInt64,
+    workers: some Collection<UInt32>, weights: () -> [Double]
+  ) -> SubscriptionState {
+    var subscriber =
+      subscribers[peer] ?? Subscriber(every: request.every, expiresAt: 0, owed: [])
+    subscriber.every = request.every
+    subscriber.expiresAt = now + UInt64(max(request.leaseMilliseconds, 1))
+    let state = SubscriptionState(
+      every: request.every, recordsSent: subscriber.recordsSent,
+      recordsDropped: subscriber.recordsDropped)
+    if request.every == 0 {
+      subscribers[peer] = nil
+    } else {
+      let isNew = subscribers[peer] == nil
+      subscribers[peer] = subscriber
+      if isNew {
+        // Audit each worker's next gradient right away, then every `every` versions.
+        subscribers[peer]!.owed = Set(workers)
+        remember(version, workers: workers, weights: weights)
+      }
+    }
+    if subscribers.isEmpty { history.removeAll() }
+    return state
+  }
+
+  /// Ends the subscriptions whose lease ran out before `now` (ms).
+  func expire(now: UInt64) {
+    guard !subscribers.isEmpty else { return }
+    let before = subscribers.count
+    subscribers = subscribers.filter { $0.value.expiresAt >= now }
+    if before > 0 && subscribers.isEmpty { history.removeAll() }
+  }
+
+  /// Owes no record of `workerID` any more (it left or was dropped).
+  func forget(_ workerID: UInt32) {
+    for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
+  }
+
+  /// Counts `outgoing`, if it is an audit record, as dropped for its subscriber.
+  func deliveryFailed(_ outgoing: Outgoing) {
+    if case .auditRecord = outgoing.message, subscribers[outgoing.peer] != nil {
+      subscribers[outgoing.peer]!.recordsSent -= 1
+      subscribers[outgoing.peer]!.recordsDropped += 1
+      recordsSent -= 1
+    }
+  }
+
+  /// Marks every worker as owed to subscribers whose period `version` completes,
+  /// and keeps the weights of `version` while a record is owed: an owed
+  /// worker's next gradient is computed at weights it receives from now on.
+  /// Between audit periods nothing is kept, so an update does not copy the
+  /// parameters (a kept version shares their storage until they change).
+  func remember(_ version: UInt64, workers: some Collection<UInt32>, weights: () -> [Double]) {
+    guard !subscribers.isEmpty else { return }
+    for key in subscribers.keys where version % subscribers[key]!.every == 0 {
+      subscribers[key]!.owed.formUnion(workers)
+    }
+    guard subscribers.values.contains(where: { !$0.owed.isEmpty }) else {
+      history.removeAll(keepingCapacity: true)
+      return
+    }
+    if history.last?.version != version { history.append((version, weights())) }
+    let limit = Self.historyLimit(workers: workers.count, parameters: history.last!.weights.count)
+    if history.count > limit { history.removeFirst(history.count - limit) }
+  }
+
+  /// Bytes of kept weights at most, unless that is fewer than 8 versions.
+  static let historyByteBudget = 512 << 20
+
+  /// Versions of the weights kept while audit records are owed: enough for a
+  /// gradient as stale as two per worker, `max(8, 2 × workers + 2)`, but no
+  /// more than `historyByteBudget` of them (1,000 workers would otherwise keep
+  /// 2,002 copies: 16 GB for a million parameters). A gradient computed at
+  /// weights no longer kept is not audited; the worker's next one is.
+  static func historyLimit(workers: Int, parameters: Int) -> Int {
+    let affordable = historyByteBudget / max(1, parameters * MemoryLayout<Double>.size)
+    return max(8, min(2 * workers + 2, affordable))
+  }
+
+  /// Appends to `outbox` an audit record of `push`, applied at `version`, for
+  /// each subscriber owed one (its gradient's values copied from `inPlace`
+  /// when read where they arrived).
+  func appendRecords(
+    for push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil,
+    appliedAt version: UInt64, to outbox: inout [Outgoing]
+  ) {
+    guard !subscribers.isEmpty,
+      let snapshot = history.last(where: { $0.version == push.computedAtVersion })
+    else {
+      return  // computed at weights too old to have been kept; audit its next gradient
+    }
+    for key in subscribers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) })
+    where subscribers[key]!.owed.contains(push.workerID) {
+      subscribers[key]!.owed.remove(push.workerID)
+      subscribers[key]!.recordsSent += 1
+      recordsSent += 1
+      let record = AuditRecord(
+        workerID: push.workerID, sequence: push.sequence,
+        computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
+        modelName: modelName,
+        weights: NamedTensors(layout: layout, values: snapshot.weights),
+        samples: push.samples,
+        gradient: inPlace.map {
+          NamedTensors(layout: push.gradient.layout, values: $0.joinedValues)
+        }
+          ?? push.gradient)
+      outbox.append(Outgoing(to: key, .auditRecord(record)))
+    }
+  }
+}
