@@ -193,7 +193,9 @@ extension ServerStatus {
     let modelName = try reader.readName("model name")
     let parameters = try NamedTensors.decode(from: &reader, "parameters")
     let workerCount = Int(try reader.read(UInt32.self, "worker count"))
-    guard workerCount <= WireCodec.maximumWorkers, workerCount <= reader.remaining / 40 else {
+    guard workerCount <= WireCodec.maximumWorkers,
+      workerCount <= reader.remaining / WorkerStatus.encodedSize
+    else {
       throw .outOfRange(
         field: "worker count", value: String(workerCount),
         allowed: "at most \(WireCodec.maximumWorkers) and what fits")
@@ -238,6 +240,12 @@ extension ServerStatus {
 }
 
 extension WorkerStatus {
+  /// Bytes of one worker's record, as `encode(into:)` writes it: the status
+  /// decoder bounds the worker count with it, so the two cannot drift apart.
+  static let encodedSize = ByteCounter.size {
+    WorkerStatus(workerID: 0, shard: .whole, pushesApplied: 0, lastSequence: 0).encode(into: &$0)
+  }
+
   /// One worker's record: `u32 id`, shard, `u64 pushes applied`, `u64 last
   /// sequence`, `u64 staleness of its last applied gradient`.
   func encode<Sink: ByteSink>(into sink: inout Sink) {
