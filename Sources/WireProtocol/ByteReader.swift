@@ -122,6 +122,18 @@ struct ByteReader {
     offset += count
   }
 
+  /// The next `count` bytes of the current frame, to read apart (a part with
+  /// its length in front of it).
+  mutating func readBytes(_ count: Int, _ field: @autoclosure () -> String)
+    throws(DecodeError) -> UnsafeRawBufferPointer
+  {
+    guard count <= remaining else {
+      throw .truncated(field: field(), needed: count, remaining: remaining)
+    }
+    defer { offset += count }
+    return UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count)])
+  }
+
   /// Refuses, before anything is read, `count` elements of `width` bytes that
   /// the frame does not hold (the division cannot overflow, unlike the product).
   func requireElements(_ count: Int, of width: Int, _ field: @autoclosure () -> String)
