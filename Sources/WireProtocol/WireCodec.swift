@@ -4,6 +4,11 @@ import TrainingMath
 /// protocol version, message type — and the message body; integers and
 /// Float64 bits are little-endian. Decoding validates every field and refuses
 /// trailing bytes. The byte layout is specified in `docs/protocol.md`.
+///
+/// This file holds the entry points, the header and the dispatch by message
+/// type; each payload's encoder and decoder sit beside its type in
+/// `Messages/` (`Membership`, `Gradients`, `Tensors`, `Status`, `Audits`,
+/// `Leases`, `Errors`).
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
   public static let protocolVersion: UInt8 = 3
@@ -122,30 +127,6 @@ public enum WireCodec {
     case .error(let reply):
       reply.encode(into: &sink)
     }
-  }
-
-  /// A model descriptor as bytes (the layout `join` carries), for checkpoints.
-  static func encode(model: ModelDescriptor) -> [UInt8] {
-    var counter = ByteCounter()
-    model.encode(into: &counter)
-    return [UInt8](unsafeUninitializedCapacity: counter.count) { buffer, initialized in
-      var writer = ByteWriter(UnsafeMutableRawBufferPointer(buffer))
-      model.encode(into: &writer)
-      initialized = writer.offset
-    }
-  }
-
-  /// Decodes exactly one model descriptor.
-  static func decode(model bytes: [UInt8]) throws(DecodeError) -> ModelDescriptor {
-    let result = bytes.withUnsafeBytes { buffer in
-      Result { () throws(DecodeError) in
-        var reader = ByteReader(buffer)
-        let model = try ModelDescriptor.decode(from: &reader)
-        guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
-        return model
-      }
-    }
-    return try result.get()
   }
 
   /// Decodes one frame, validating every field.
