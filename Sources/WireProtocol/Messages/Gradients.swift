@@ -128,7 +128,6 @@ extension GradientPush {
       }
     }
   }
-
 }
 
 extension WeightsReply {
