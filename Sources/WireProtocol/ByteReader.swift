@@ -122,6 +122,18 @@ struct ByteReader {
     offset += count
   }
 
+  /// The next `count` bytes of the current frame, to read apart (a part with
+  /// its length in front of it).
+  mutating func readBytes(_ count: Int, _ field: @autoclosure () -> String)
+    throws(DecodeError) -> UnsafeRawBufferPointer
+  {
+    guard count <= remaining else {
+      throw .truncated(field: field(), needed: count, remaining: remaining)
+    }
+    defer { offset += count }
+    return UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count)])
+  }
+
   /// Refuses, before anything is read, `count` elements of `width` bytes that
   /// the frame does not hold (the division cannot overflow, unlike the product).
   func requireElements(_ count: Int, of width: Int, _ field: @autoclosure () -> String)
@@ -130,6 +142,22 @@ struct ByteReader {
     guard count <= remaining / width else {
       throw .truncated(field: field(), needed: count &* width, remaining: remaining)
     }
+  }
+
+  /// A `u8` that must be 0 or 1.
+  mutating func readFlag(_ field: @autoclosure () -> String) throws(DecodeError) -> Bool {
+    let byte = try read(UInt8.self, field())
+    guard byte <= 1 else {
+      throw .outOfRange(field: field(), value: String(byte), allowed: "0 or 1")
+    }
+    return byte == 1
+  }
+
+  /// A finite Float64 that must not be negative.
+  mutating func readNonNegative(_ field: @autoclosure () -> String) throws(DecodeError) -> Double {
+    let value = try readFinite(field())
+    guard value >= 0 else { throw .outOfRange(field: field(), value: "\(value)", allowed: ">= 0") }
+    return value
   }
 
   /// A Float64, which must be finite.

@@ -141,3 +141,13 @@ public struct ByteWriter: ByteSink {
     offset += MemoryLayout<T>.size
   }
 }
+
+extension ByteCounter {
+  /// The bytes `encode` writes. A record size a decoder bounds a count with
+  /// comes from here, so it is what the encoder writes and cannot drift from it.
+  static func size(of encode: (inout ByteCounter) -> Void) -> Int {
+    var counter = ByteCounter()
+    encode(&counter)
+    return counter.count
+  }
+}

@@ -117,85 +117,18 @@ public enum CheckpointCodec {
     }
   }
 
-  /// The checkpoint as file bytes.
+  /// The checkpoint as file bytes: written with the wire's `ByteSink`, sized
+  /// by a `ByteCounter` first, then the CRC of everything before it.
   public static func encode(_ checkpoint: ServerCheckpoint) -> [UInt8] {
-    var body: [UInt8] = magic
-    let values =
-      checkpoint.parameters.count + checkpoint.optimizer.firstMoment.count
-      + checkpoint.optimizer.secondMoment.count
-    body.reserveCapacity(1024 + 8 * values + 45 * checkpoint.sequences.count)
-    func put<T: FixedWidthInteger>(_ value: T) {
-      withUnsafeBytes(of: value.littleEndian) { body.append(contentsOf: $0) }
+    var counter = ByteCounter()
+    checkpoint.encode(into: &counter)
+    let size = counter.count + MemoryLayout<UInt32>.size
+    return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+      var writer = ByteWriter(UnsafeMutableRawBufferPointer(buffer))
+      checkpoint.encode(into: &writer)
+      writer.write(CRC32.checksum(UnsafeBufferPointer(rebasing: buffer[..<writer.offset])))
+      initialized = writer.offset
     }
-    /// Doubles as their little-endian bit patterns: copied whole on a
-    /// little-endian host (80 MB of parameters in one copy, not 10M appends).
-    func put(_ values: [Double]) {
-      if 1.littleEndian == 1 {
-        values.withUnsafeBytes { body.append(contentsOf: $0) }
-      } else {
-        for value in values { put(value.bitPattern) }
-      }
-    }
-    put(formatVersion)
-    let model = WireCodec.encode(model: checkpoint.model)
-    put(UInt32(model.count))
-    body += model
-    put(checkpoint.mode.rawValue)
-    put(UInt32(checkpoint.shard.index))
-    put(UInt32(checkpoint.shard.count))
-    let optimizer = checkpoint.optimizer
-    put(UInt8(OptimizerKind.allCases.firstIndex(of: optimizer.settings.kind)!))
-    put(optimizer.settings.learningRate.bitPattern)
-    put(optimizer.settings.beta1.bitPattern)
-    put(optimizer.settings.beta2.bitPattern)
-    put(optimizer.settings.epsilon.bitPattern)
-    switch optimizer.settings.schedule {
-    case .constant:
-      put(UInt8(0))
-    case .step(let every, let factor):
-      put(UInt8(1))
-      put(every)
-      put(factor.bitPattern)
-    case .cosine(let total, let minimum):
-      put(UInt8(2))
-      put(total)
-      put(minimum.bitPattern)
-    }
-    put(optimizer.step)
-    for moment in [optimizer.firstMoment, optimizer.secondMoment] {
-      put(UInt64(moment.count))
-      put(moment)
-    }
-    put(checkpoint.requiredWorkers)
-    put(checkpoint.staleness)
-    put(checkpoint.version)
-    put(checkpoint.gradientsApplied)
-    put(checkpoint.rejected)
-    put(UInt64(checkpoint.parameters.count))
-    put(checkpoint.parameters)
-    put(UInt32(checkpoint.sequences.count))
-    for entry in checkpoint.sequences {
-      put(entry.workerID)
-      put(entry.sequence)
-      let words = entry.recent.significantWordCount
-      put(UInt8(words))
-      for index in 0..<words { put(entry.recent.word(index)) }
-    }
-    put(UInt8(checkpoint.dataset == nil ? 0 : 1))
-    if let dataset = checkpoint.dataset {
-      put(dataset.rows)
-      put(dataset.fingerprint)
-    }
-    put(UInt8(checkpoint.work == nil ? 0 : 1))
-    if let work = checkpoint.work {
-      put(work.epochs)
-      put(work.chunkRows)
-      put(work.epoch)
-      put(UInt64(work.nextRows.count))
-      for row in work.nextRows { put(row) }
-    }
-    put(CRC32.checksum(body))
-    return body
   }
 
   /// Parses and verifies checkpoint file bytes.
@@ -211,156 +144,238 @@ public enum CheckpointCodec {
     // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to 256.
     guard format == formatVersion || format == 1 else { throw .unsupportedFormat(format) }
     guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
-    var reader = CheckpointReader(bytes: Array(bytes[6..<(bytes.count - 4)]))
+    let result = bytes.withUnsafeBytes { buffer in
+      Result { () throws(Failure) in
+        var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[6..<(buffer.count - 4)]))
+        do {
+          return try ServerCheckpoint.decode(from: &reader, format: format)
+        } catch let failure as Failure {
+          throw failure
+        } catch {
+          throw .malformed("\(error)")
+        }
+      }
+    }
+    return try result.get()
+  }
+}
+
+extension ServerCheckpoint {
+  /// Everything before the CRC: magic, format version, the fields.
+  fileprivate func encode<Sink: ByteSink>(into sink: inout Sink) {
+    CheckpointCodec.magic.withUnsafeBytes { sink.write(bytes: $0) }
+    sink.write(CheckpointCodec.formatVersion)
+    sink.write(UInt32(ByteCounter.size { model.encode(into: &$0) }))
+    model.encode(into: &sink)
+    sink.write(mode.rawValue)
+    shard.encode(into: &sink)
+    optimizer.encode(into: &sink)
+    sink.write(requiredWorkers)
+    sink.write(staleness)
+    sink.write(version)
+    sink.write(gradientsApplied)
+    sink.write(rejected)
+    sink.write(UInt64(parameters.count))
+    sink.write(float64Values: parameters[...])
+    sink.write(UInt32(sequences.count))
+    for entry in sequences { entry.encode(into: &sink) }
+    sink.write(UInt8(dataset == nil ? 0 : 1))
+    if let dataset {
+      sink.write(dataset.rows)
+      sink.write(dataset.fingerprint)
+    }
+    sink.write(UInt8(work == nil ? 0 : 1))
+    if let work {
+      sink.write(work.epochs)
+      sink.write(work.chunkRows)
+      sink.write(work.epoch)
+      sink.write(UInt64(work.nextRows.count))
+      for row in work.nextRows { sink.write(row) }
+    }
+  }
+
+  /// The fields after the format version, up to the CRC; a `DecodeError` or a
+  /// `CheckpointCodec.Failure`.
+  fileprivate static func decode(from reader: inout ByteReader, format: UInt16) throws
+    -> ServerCheckpoint
+  {
+    let modelLength = Int(try reader.read(UInt32.self, "model size"))
+    var modelReader = ByteReader(try reader.readBytes(modelLength, "model"))
+    let model = try ModelDescriptor.decode(from: &modelReader)
+    try modelReader.expectEnd()
+    guard let mode = ConsistencyMode(rawValue: try reader.read(UInt8.self, "mode")) else {
+      throw CheckpointCodec.Failure.malformed("mode")
+    }
+    let shard = try Shard.decode(from: &reader)
+    let sliceCount = shard.rows(of: model.layout.totalCount).count
+    let optimizer = try Optimizer.decode(from: &reader, parameterCount: sliceCount)
+    let required = try reader.read(UInt32.self, "required workers")
+    let staleness = try reader.read(UInt64.self, "staleness")
+    let version = try reader.read(UInt64.self, "version")
+    let applied = try reader.read(UInt64.self, "gradients applied")
+    let rejected = try reader.read(UInt64.self, "rejected")
+    let count = Int(clamping: try reader.read(UInt64.self, "parameter count"))
+    guard count == sliceCount, count <= reader.remaining / 8 else {
+      throw CheckpointCodec.Failure.malformed(
+        "parameter count \(count) does not fit the model \(model)")
+    }
+    let parameters = try reader.readFiniteArray(count: count, "parameters")
+    let entries = Int(try reader.read(UInt32.self, "sequence table size"))
+    guard entries <= reader.remaining / WorkerSequence.minimumEncodedSize else {
+      throw CheckpointCodec.Failure.malformed("sequence table size")
+    }
+    var sequences: [WorkerSequence] = []
+    for _ in 0..<entries {
+      sequences.append(try WorkerSequence.decode(from: &reader, format: format))
+    }
+    var dataset: DatasetIdentity?
+    if try reader.read(UInt8.self, "dataset present") == 1 {
+      dataset = DatasetIdentity(
+        rows: try reader.read(UInt64.self, "dataset rows"),
+        fingerprint: try reader.read(UInt64.self, "dataset fingerprint"))
+    }
+    var work: WorkProgress?
+    if try reader.read(UInt8.self, "work present") == 1 {
+      let epochs = try reader.read(UInt64.self, "epochs")
+      let chunkRows = try reader.read(UInt64.self, "chunk rows")
+      let epoch = try reader.read(UInt64.self, "epoch")
+      let chunkCount = Int(clamping: try reader.read(UInt64.self, "chunk count"))
+      guard chunkCount <= reader.remaining / 8, chunkRows >= 1 else {
+        throw CheckpointCodec.Failure.malformed("chunk table")
+      }
+      var nextRows: [UInt64] = []
+      for _ in 0..<chunkCount { nextRows.append(try reader.read(UInt64.self, "chunk next row")) }
+      work = .init(epochs: epochs, chunkRows: chunkRows, epoch: epoch, nextRows: nextRows)
+    }
+    guard reader.remaining == 0 else {
+      throw CheckpointCodec.Failure.malformed("\(reader.remaining) unexpected bytes")
+    }
+    return ServerCheckpoint(
+      mode: mode, optimizer: optimizer, requiredWorkers: required, staleness: staleness,
+      shard: shard, model: model,
+      version: version, gradientsApplied: applied, rejected: rejected, parameters: parameters,
+      sequences: sequences, dataset: dataset, work: work)
+  }
+}
+
+extension ServerCheckpoint.WorkerSequence {
+  /// The fewest bytes an entry takes (an empty window): the decoder bounds the
+  /// table's size with it.
+  static let minimumEncodedSize = ByteCounter.size {
+    Self(workerID: 0, sequence: 0).encode(into: &$0)
+  }
+
+  /// `u32 worker id`, `u64 sequence`, the window as `weights` carries its
+  /// applied-below bitmap.
+  fileprivate func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(workerID)
+    sink.write(sequence)
+    recent.encode(into: &sink)
+  }
+
+  /// Format 1 kept one `u64` word; format 2 leaves out trailing zero words, so
+  /// each window has one encoding.
+  fileprivate static func decode(from reader: inout ByteReader, format: UInt16)
+    throws(DecodeError) -> Self
+  {
+    let workerID = try reader.read(UInt32.self, "sequence table worker id")
+    let sequence = try reader.read(UInt64.self, "sequence table sequence")
+    let recent =
+      format == 1
+      ? AppliedBitmap(words: [try reader.read(UInt64.self, "sequence window")])
+      : try AppliedBitmap.decode(from: &reader)
+    return Self(workerID: workerID, sequence: sequence, recent: recent)
+  }
+}
+
+extension Optimizer {
+  /// Settings (kind, learning rate, betas, epsilon, schedule), step, moments.
+  fileprivate func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(UInt8(OptimizerKind.allCases.firstIndex(of: settings.kind)!))
+    sink.write(settings.learningRate)
+    sink.write(settings.beta1)
+    sink.write(settings.beta2)
+    sink.write(settings.epsilon)
+    switch settings.schedule {
+    case .constant:
+      sink.write(UInt8(0))
+    case .step(let every, let factor):
+      sink.write(UInt8(1))
+      sink.write(every)
+      sink.write(factor)
+    case .cosine(let total, let minimum):
+      sink.write(UInt8(2))
+      sink.write(total)
+      sink.write(minimum)
+    }
+    sink.write(step)
+    for moment in [firstMoment, secondMoment] {
+      sink.write(UInt64(moment.count))
+      sink.write(float64Values: moment[...])
+    }
+  }
+
+  fileprivate static func decode(from reader: inout ByteReader, parameterCount: Int) throws
+    -> Optimizer
+  {
+    let kindIndex = Int(try reader.read(UInt8.self, "optimizer kind"))
+    guard kindIndex < OptimizerKind.allCases.count else {
+      throw CheckpointCodec.Failure.malformed("optimizer kind")
+    }
+    let learningRate = try reader.readFinite("optimizer learning rate")
+    let beta1 = try reader.readFinite("optimizer beta1")
+    let beta2 = try reader.readFinite("optimizer beta2")
+    let epsilon = try reader.readFinite("optimizer epsilon")
+    let schedule: LearningRateSchedule
+    switch try reader.read(UInt8.self, "learning-rate schedule") {
+    case 0: schedule = .constant
+    case 1:
+      schedule = .step(
+        every: try reader.read(UInt64.self, "schedule every"),
+        factor: try reader.readFinite("schedule factor"))
+    case 2:
+      schedule = .cosine(
+        total: try reader.read(UInt64.self, "schedule total"),
+        minimum: try reader.readFinite("schedule minimum"))
+    default: throw CheckpointCodec.Failure.malformed("learning-rate schedule")
+    }
+    let step = try reader.read(UInt64.self, "optimizer step")
+    var moments: [[Double]] = []
+    for _ in 0..<2 {
+      let count = Int(clamping: try reader.read(UInt64.self, "optimizer moment size"))
+      moments.append(try reader.readFiniteArray(count: count, "optimizer moment"))
+    }
     do {
-      let modelLength = Int(try reader.read(UInt32.self))
-      let modelBytes = try reader.take(modelLength)
-      let model = try WireCodec.decode(model: modelBytes)
-      guard let mode = ConsistencyMode(rawValue: try reader.read(UInt8.self)) else {
-        throw Failure.malformed("mode")
-      }
-      let shardIndex = Int(try reader.read(UInt32.self))
-      let shardCount = Int(try reader.read(UInt32.self))
-      guard let shard = try? Shard(index: shardIndex, count: shardCount) else {
-        throw Failure.malformed("server shard \(shardIndex)/\(shardCount)")
-      }
-      let sliceCount = shard.rows(of: model.layout.totalCount).count
-      let optimizer = try readOptimizer(&reader, parameterCount: sliceCount)
-      let required = try reader.read(UInt32.self)
-      let staleness = try reader.read(UInt64.self)
-      let version = try reader.read(UInt64.self)
-      let applied = try reader.read(UInt64.self)
-      let rejected = try reader.read(UInt64.self)
-      let count = Int(try reader.read(UInt64.self))
-      guard count == sliceCount, count <= reader.remaining / 8 else {
-        throw Failure.malformed("parameter count \(count) does not fit the model \(model)")
-      }
-      var parameters: [Double] = []
-      parameters.reserveCapacity(count)
-      for _ in 0..<count {
-        let value = Double(bitPattern: try reader.read(UInt64.self))
-        guard value.isFinite else { throw Failure.malformed("a parameter is NaN or infinite") }
-        parameters.append(value)
-      }
-      let entries = Int(try reader.read(UInt32.self))
-      guard entries <= reader.remaining / 13 else { throw Failure.malformed("sequence table size") }
-      var sequences: [ServerCheckpoint.WorkerSequence] = []
-      for _ in 0..<entries {
-        let workerID = try reader.read(UInt32.self)
-        let sequence = try reader.read(UInt64.self)
-        var recent = AppliedBitmap()
-        let words = format == 1 ? 1 : Int(try reader.read(UInt8.self))
-        guard words <= AppliedBitmap.wordCount else {
-          throw Failure.malformed("sequence window of \(words) words")
-        }
-        var last: UInt64 = 0
-        for index in 0..<words {
-          last = try reader.read(UInt64.self)
-          recent.setWord(index, last)
-        }
-        // Format 2 leaves out trailing zero words, so each window has one encoding.
-        guard format == 1 || words == 0 || last != 0 else {
-          throw Failure.malformed("sequence window ends in a zero word")
-        }
-        sequences.append(.init(workerID: workerID, sequence: sequence, recent: recent))
-      }
-      var dataset: DatasetIdentity?
-      if try reader.read(UInt8.self) == 1 {
-        dataset = DatasetIdentity(
-          rows: try reader.read(UInt64.self), fingerprint: try reader.read(UInt64.self))
-      }
-      var work: ServerCheckpoint.WorkProgress?
-      if try reader.read(UInt8.self) == 1 {
-        let epochs = try reader.read(UInt64.self)
-        let chunkRows = try reader.read(UInt64.self)
-        let epoch = try reader.read(UInt64.self)
-        let chunkCount = Int(try reader.read(UInt64.self))
-        guard chunkCount <= reader.remaining / 8, chunkRows >= 1 else {
-          throw Failure.malformed("chunk table")
-        }
-        var nextRows: [UInt64] = []
-        for _ in 0..<chunkCount { nextRows.append(try reader.read(UInt64.self)) }
-        work = .init(epochs: epochs, chunkRows: chunkRows, epoch: epoch, nextRows: nextRows)
-      }
-      guard reader.remaining == 0 else {
-        throw Failure.malformed("\(reader.remaining) unexpected bytes")
-      }
-      return ServerCheckpoint(
-        mode: mode, optimizer: optimizer, requiredWorkers: required, staleness: staleness,
-        shard: shard, model: model,
-        version: version, gradientsApplied: applied, rejected: rejected, parameters: parameters,
-        sequences: sequences, dataset: dataset, work: work)
-    } catch let failure as Failure {
-      throw failure
+      let settings = try OptimizerSettings(
+        kind: OptimizerKind.allCases[kindIndex], learningRate: learningRate, schedule: schedule,
+        beta1: beta1, beta2: beta2, epsilon: epsilon)
+      return try Optimizer(
+        settings: settings, step: step, firstMoment: moments[0], secondMoment: moments[1],
+        parameterCount: parameterCount)
     } catch {
-      throw .malformed("\(error)")
+      throw CheckpointCodec.Failure.malformed("\(error)")
     }
   }
 }
 
-private func readOptimizer(_ reader: inout CheckpointReader, parameterCount: Int)
-  throws(CheckpointCodec.Failure) -> Optimizer
-{
-  let kindIndex = Int(try reader.read(UInt8.self))
-  guard kindIndex < OptimizerKind.allCases.count else { throw .malformed("optimizer kind") }
-  func double(_ reader: inout CheckpointReader) throws(CheckpointCodec.Failure) -> Double {
-    let value = Double(bitPattern: try reader.read(UInt64.self))
-    guard value.isFinite else { throw .malformed("a non-finite optimizer value") }
-    return value
-  }
-  let learningRate = try double(&reader)
-  let beta1 = try double(&reader)
-  let beta2 = try double(&reader)
-  let epsilon = try double(&reader)
-  let schedule: LearningRateSchedule
-  switch try reader.read(UInt8.self) {
-  case 0: schedule = .constant
-  case 1: schedule = .step(every: try reader.read(UInt64.self), factor: try double(&reader))
-  case 2: schedule = .cosine(total: try reader.read(UInt64.self), minimum: try double(&reader))
-  default: throw .malformed("learning-rate schedule")
-  }
-  let step = try reader.read(UInt64.self)
-  var moments: [[Double]] = []
-  for _ in 0..<2 {
-    let count = Int(try reader.read(UInt64.self))
-    guard count <= reader.remaining / 8 else { throw .malformed("optimizer moment size") }
-    var moment: [Double] = []
-    moment.reserveCapacity(count)
-    for _ in 0..<count { moment.append(try double(&reader)) }
-    moments.append(moment)
-  }
-  do {
-    let settings = try OptimizerSettings(
-      kind: OptimizerKind.allCases[kindIndex], learningRate: learningRate, schedule: schedule,
-      beta1: beta1, beta2: beta2, epsilon: epsilon)
-    return try Optimizer(
-      settings: settings, step: step, firstMoment: moments[0], secondMoment: moments[1],
-      parameterCount: parameterCount)
-  } catch {
-    throw .malformed("\(error)")
-  }
-}
-
-private struct CheckpointReader {
-  let bytes: [UInt8]
-  var offset = 0
-
-  var remaining: Int { bytes.count - offset }
-
-  mutating func read<T: FixedWidthInteger>(_: T.Type) throws(CheckpointCodec.Failure) -> T {
-    let size = MemoryLayout<T>.size
-    guard remaining >= size else { throw .malformed("ends early") }
-    let value = bytes.withUnsafeBytes {
-      T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self))
+extension ByteReader {
+  /// `count` finite Float64 values as a new array, allocated only once the
+  /// bytes are known to be there.
+  fileprivate mutating func readFiniteArray(count: Int, _ field: @autoclosure () -> String)
+    throws(DecodeError) -> [Double]
+  {
+    try requireElements(count, of: 8, field())
+    var failure: DecodeError?
+    let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+      do throws(DecodeError) {
+        try readFiniteArray(into: buffer, field())
+        initialized = count
+      } catch {
+        failure = error
+      }
     }
-    offset += size
-    return value
-  }
-
-  mutating func take(_ count: Int) throws(CheckpointCodec.Failure) -> [UInt8] {
-    guard count >= 0, remaining >= count else { throw .malformed("ends early") }
-    defer { offset += count }
-    return Array(bytes[offset..<(offset + count)])
+    if let failure { throw failure }
+    return values
   }
 }
 

@@ -38,16 +38,16 @@ struct StatusScaleTests {
     let none = WireCodec.encodedSize(of: try status(workers: 0))
     for count in [1, 2, 1000] {
       let size = WireCodec.encodedSize(of: try status(workers: count))
-      #expect(size - none == count * WireCodec.workerRecordByteCount)
+      #expect(size - none == count * WorkerStatus.encodedSize)
     }
   }
 
   /// A count above what the frame holds is refused before anything is read.
   @Test func aCountBeyondTheFrameIsRefused() throws {
     var bytes = WireCodec.encode(try status(workers: 1000))
-    let countOffset = bytes.count - 1000 * WireCodec.workerRecordByteCount - tailByteCount - 4
+    let countOffset = bytes.count - 1000 * WorkerStatus.encodedSize - tailByteCount - 4
     // 1000 records and the tail hold no more than 1000 + tail / record workers.
-    let tooMany = UInt32(1000 + tailByteCount / WireCodec.workerRecordByteCount + 1)
+    let tooMany = UInt32(1000 + tailByteCount / WorkerStatus.encodedSize + 1)
     withUnsafeBytes(of: tooMany.littleEndian) {
       bytes.replaceSubrange(countOffset..<countOffset + 4, with: $0)
     }

@@ -46,49 +46,37 @@ public struct ResumeStatus: Equatable, Sendable {
   }
 }
 
-extension WireCodec {
-  /// Appends `resume` (or its absence) to a status body: `u8` 1 and the fields, or `u8` 0.
-  static func encode<Sink: ByteSink>(_ resume: ResumeStatus?, into sink: inout Sink) {
-    guard let resume else {
-      sink.write(UInt8(0))
-      return
-    }
-    sink.write(UInt8(1))
-    sink.write(resume.checkpointFile, lengthAs: UInt16.self)
-    sink.write(resume.version)
-    sink.write(resume.gradientsApplied)
-    sink.write(UInt8(resume.jobComplete ? 1 : 0))
-    sink.write(resume.rowsToLease)
-    sink.write(UInt32(resume.workers.count))
-    for worker in resume.workers {
-      sink.write(worker.workerID)
-      sink.write(worker.lastSequence)
-    }
+extension ResumeStatus {
+  /// The status's resume report after its presence flag (`docs/protocol.md`).
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(checkpointFile, lengthAs: UInt16.self)
+    sink.write(version)
+    sink.write(gradientsApplied)
+    sink.write(UInt8(jobComplete ? 1 : 0))
+    sink.write(rowsToLease)
+    sink.write(UInt32(workers.count))
+    for worker in workers { worker.encode(into: &sink) }
   }
 
-  /// Reads what `encode(_:into:)` wrote.
-  static func decodeResume(_ reader: inout ByteReader) throws(DecodeError) -> ResumeStatus? {
-    let present = try reader.read(UInt8.self, "resume present")
-    guard present <= 1 else {
-      throw .outOfRange(field: "resume present", value: String(present), allowed: "0 or 1")
-    }
-    guard present == 1 else { return nil }
+  /// Bytes of one worker's entry: `u32 id`, `u64 last sequence`.
+  static let workerEntryByteCount = ByteCounter.size { sink in
+    KnownWorker(workerID: 0, lastSequence: 0).encode(into: &sink)
+  }
+
+  static func decode(from reader: inout ByteReader) throws(DecodeError) -> ResumeStatus {
     let file = try reader.readString(
       lengthAs: UInt16.self, maximum: ResumeStatus.maximumFileNameLength, "resume checkpoint file")
     let version = try reader.read(UInt64.self, "resume version")
     let applied = try reader.read(UInt64.self, "resume gradients applied")
-    let complete = try reader.read(UInt8.self, "resume job complete")
-    guard complete <= 1 else {
-      throw .outOfRange(field: "resume job complete", value: String(complete), allowed: "0 or 1")
-    }
+    let complete = try reader.readFlag("resume job complete")
     let rows = try reader.read(UInt64.self, "resume rows to lease")
     let count = Int(try reader.read(UInt32.self, "resume worker count"))
-    guard count <= maximumWorkers, count <= reader.remaining / 12 else {
+    guard count <= WireCodec.maximumWorkers, count <= reader.remaining / workerEntryByteCount else {
       throw .outOfRange(
         field: "resume worker count", value: String(count),
-        allowed: "at most \(maximumWorkers) and what fits")
+        allowed: "at most \(WireCodec.maximumWorkers) and what fits")
     }
-    var workers: [ResumeStatus.KnownWorker] = []
+    var workers: [KnownWorker] = []
     workers.reserveCapacity(count)
     for _ in 0..<count {
       let id = try reader.read(UInt32.self, "resume worker id")
@@ -97,6 +85,13 @@ extension WireCodec {
     }
     return ResumeStatus(
       checkpointFile: file, version: version, gradientsApplied: applied,
-      jobComplete: complete == 1, rowsToLease: rows, workers: workers)
+      jobComplete: complete, rowsToLease: rows, workers: workers)
+  }
+}
+
+extension ResumeStatus.KnownWorker {
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(workerID)
+    sink.write(lastSequence)
   }
 }

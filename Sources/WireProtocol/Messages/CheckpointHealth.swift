@@ -43,33 +43,24 @@ public struct CheckpointHealth: Equatable, Sendable {
   public var isFailing: Bool { consecutiveFailures > 0 }
 }
 
-extension WireCodec {
-  /// The status's checkpoint section: `u8` 0 (the server writes no checkpoints)
-  /// or 1 and the report (`docs/protocol.md`).
-  static func encode<Sink: ByteSink>(_ health: CheckpointHealth?, into sink: inout Sink) {
-    guard let health else {
-      sink.write(UInt8(0))
-      return
+extension CheckpointHealth {
+  /// The status's checkpoint report after its presence flag (`docs/protocol.md`).
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(UInt8(durableVersion == nil ? 0 : 1))
+    if let durableVersion {
+      sink.write(durableVersion)
+      sink.write(durableAgeMilliseconds)
     }
-    sink.write(UInt8(1))
-    sink.write(UInt8(health.durableVersion == nil ? 0 : 1))
-    if let version = health.durableVersion {
-      sink.write(version)
-      sink.write(health.durableAgeMilliseconds)
-    }
-    sink.write(health.failures)
-    sink.write(health.consecutiveFailures)
-    sink.write(health.failingForMilliseconds)
-    sink.write(health.lastError, lengthAs: UInt16.self)
-    sink.write(health.lastErrorAgeMilliseconds)
+    sink.write(failures)
+    sink.write(consecutiveFailures)
+    sink.write(failingForMilliseconds)
+    sink.write(lastError, lengthAs: UInt16.self)
+    sink.write(lastErrorAgeMilliseconds)
   }
 
-  static func decodeCheckpointHealth(_ reader: inout ByteReader) throws(DecodeError)
-    -> CheckpointHealth?
-  {
-    guard try readFlag(&reader, "checkpoint report present") else { return nil }
+  static func decode(from reader: inout ByteReader) throws(DecodeError) -> CheckpointHealth {
     var durable: (version: UInt64, age: UInt64)?
-    if try readFlag(&reader, "durable checkpoint present") {
+    if try reader.readFlag("durable checkpoint present") {
       durable = (
         try reader.read(UInt64.self, "durable checkpoint version"),
         try reader.read(UInt64.self, "durable checkpoint age")
@@ -90,16 +81,5 @@ extension WireCodec {
       durableVersion: durable?.version, durableAgeMilliseconds: durable?.age ?? 0,
       failures: failures, consecutiveFailures: consecutive, failingForMilliseconds: failingFor,
       lastError: lastError, lastErrorAgeMilliseconds: lastErrorAge)
-  }
-
-  /// A `u8` that must be 0 or 1.
-  private static func readFlag(_ reader: inout ByteReader, _ field: String) throws(DecodeError)
-    -> Bool
-  {
-    let byte = try reader.read(UInt8.self, field)
-    guard byte <= 1 else {
-      throw .outOfRange(field: field, value: String(byte), allowed: "0 or 1")
-    }
-    return byte == 1
   }
 }

@@ -1,0 +1,192 @@
+import TrainingMath
+
+// Audits: the coordinator's subscription (`audit-subscribe`, `subscription`),
+// the records the server sends it (`audit-record`), and its verdicts
+// (`audit-result`, which `status` carries too).
+
+/// A coordinator's request for audit records.
+public struct AuditSubscription: Equatable, Sendable {
+  /// Send a record for gradients computed at every version that is a multiple
+  /// of `every`; 0 ends the subscription.
+  public var every: UInt64
+  /// The subscription lapses unless renewed within this many milliseconds.
+  public var leaseMilliseconds: UInt32
+
+  /// A subscription request.
+  public init(every: UInt64, leaseMilliseconds: UInt32) {
+    self.every = every
+    self.leaseMilliseconds = leaseMilliseconds
+  }
+}
+
+/// The server's answer to a subscription request. Every record sent to the
+/// subscriber before this answer arrives before it (one connection is FIFO).
+public struct SubscriptionState: Equatable, Sendable {
+  /// The period in force (0: no longer subscribed).
+  public var every: UInt64
+  /// Records sent so far on this subscription.
+  public var recordsSent: UInt64
+  /// Records that could not be queued to the subscriber.
+  public var recordsDropped: UInt64
+
+  /// A subscription state.
+  public init(every: UInt64, recordsSent: UInt64, recordsDropped: UInt64) {
+    self.every = every
+    self.recordsSent = recordsSent
+    self.recordsDropped = recordsDropped
+  }
+}
+
+/// A gradient the server applied, with everything needed to re-check it.
+public struct AuditRecord: Equatable, Sendable {
+  /// The worker that computed it.
+  public var workerID: UInt32
+  /// Its sequence number.
+  public var sequence: UInt64
+  /// The version of `weights`, which the worker claimed to compute at.
+  public var computedAtVersion: UInt64
+  /// The version the server reached by applying it.
+  public var appliedAtVersion: UInt64
+  /// The model name.
+  public var modelName: String
+  /// The server's weights at `computedAtVersion`.
+  public var weights: NamedTensors
+  /// The samples the gradient is of.
+  public var samples: [Sample]
+  /// The gradient as pushed.
+  public var gradient: NamedTensors
+
+  /// An audit record.
+  public init(
+    workerID: UInt32, sequence: UInt64, computedAtVersion: UInt64, appliedAtVersion: UInt64,
+    modelName: String, weights: NamedTensors, samples: [Sample], gradient: NamedTensors
+  ) {
+    self.workerID = workerID
+    self.sequence = sequence
+    self.computedAtVersion = computedAtVersion
+    self.appliedAtVersion = appliedAtVersion
+    self.modelName = modelName
+    self.weights = weights
+    self.samples = samples
+    self.gradient = gradient
+  }
+}
+
+/// The verdict of one audit, as the coordinator reports it to the server.
+public struct AuditResult: Equatable, Sendable {
+  /// The audited worker.
+  public var workerID: UInt32
+  /// Its push.
+  public var sequence: UInt64
+  /// Whether the gradient agreed with its finite differences.
+  public var passed: Bool
+  /// The audit's largest relative error.
+  public var maximumRelativeError: Double
+  /// Whether any comparison was above rounding noise; when none was (a
+  /// converged run), the relative error measures the arithmetic, not the gradient.
+  public var conclusive: Bool
+  /// The size of the audited gradient (its largest derivative compared).
+  public var gradientMagnitude: Double
+
+  /// A verdict.
+  public init(
+    workerID: UInt32, sequence: UInt64, passed: Bool, maximumRelativeError: Double,
+    conclusive: Bool = true, gradientMagnitude: Double = 0
+  ) {
+    self.workerID = workerID
+    self.sequence = sequence
+    self.passed = passed
+    self.maximumRelativeError = maximumRelativeError
+    self.conclusive = conclusive
+    self.gradientMagnitude = gradientMagnitude
+  }
+}
+
+extension AuditSubscription {
+  /// `u64 every`, `u32 lease ms`.
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(every)
+    sink.write(leaseMilliseconds)
+  }
+
+  static func decode(from reader: inout ByteReader) throws(DecodeError) -> AuditSubscription {
+    let every = try reader.read(UInt64.self, "every")
+    let lease = try reader.read(UInt32.self, "lease")
+    return AuditSubscription(every: every, leaseMilliseconds: lease)
+  }
+}
+
+extension SubscriptionState {
+  /// `u64 every`, `u64 records sent`, `u64 records dropped`.
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(every)
+    sink.write(recordsSent)
+    sink.write(recordsDropped)
+  }
+
+  static func decode(from reader: inout ByteReader) throws(DecodeError) -> SubscriptionState {
+    let every = try reader.read(UInt64.self, "every")
+    let sent = try reader.read(UInt64.self, "records sent")
+    let dropped = try reader.read(UInt64.self, "records dropped")
+    return SubscriptionState(every: every, recordsSent: sent, recordsDropped: dropped)
+  }
+}
+
+extension AuditRecord {
+  /// `u32 worker id`, `u64 sequence`, `u64 computed-at version`, `u64 applied-at
+  /// version`, model name, weights tensors, samples, gradient tensors.
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(workerID)
+    sink.write(sequence)
+    sink.write(computedAtVersion)
+    sink.write(appliedAtVersion)
+    sink.write(modelName, lengthAs: UInt8.self)
+    weights.encode(into: &sink)
+    Sample.encode(samples, into: &sink)
+    gradient.encode(into: &sink)
+  }
+
+  static func decode(from reader: inout ByteReader) throws(DecodeError) -> AuditRecord {
+    let workerID = try reader.read(UInt32.self, "worker id")
+    let sequence = try reader.read(UInt64.self, "sequence")
+    let computedAt = try reader.read(UInt64.self, "computed-at version")
+    let appliedAt = try reader.read(UInt64.self, "applied-at version")
+    let modelName = try reader.readName("model name")
+    let weights = try NamedTensors.decode(from: &reader, "weights")
+    var samples: [Sample] = []
+    try Sample.decode(from: &reader, into: &samples)
+    let gradient = try NamedTensors.decode(from: &reader, "gradient")
+    guard gradient.layout == weights.layout else {
+      throw .invalid(field: "gradient", reason: "layout differs from the weights' layout")
+    }
+    return AuditRecord(
+      workerID: workerID, sequence: sequence, computedAtVersion: computedAt,
+      appliedAtVersion: appliedAt, modelName: modelName, weights: weights, samples: samples,
+      gradient: gradient)
+  }
+}
+
+extension AuditResult {
+  /// `u32 worker id`, `u64 sequence`, `u8 passed`, `f64 largest relative error`,
+  /// `u8 conclusive`, `f64 gradient magnitude`.
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(workerID)
+    sink.write(sequence)
+    sink.write(UInt8(passed ? 1 : 0))
+    sink.write(maximumRelativeError)
+    sink.write(UInt8(conclusive ? 1 : 0))
+    sink.write(gradientMagnitude)
+  }
+
+  static func decode(from reader: inout ByteReader) throws(DecodeError) -> AuditResult {
+    let worker = try reader.read(UInt32.self, "audit worker id")
+    let sequence = try reader.read(UInt64.self, "audit sequence")
+    let passed = try reader.readFlag("audit passed")
+    let error = try reader.readNonNegative("audit relative error")
+    let conclusive = try reader.readFlag("audit conclusive")
+    let magnitude = try reader.readNonNegative("audit gradient magnitude")
+    return AuditResult(
+      workerID: worker, sequence: sequence, passed: passed, maximumRelativeError: error,
+      conclusive: conclusive, gradientMagnitude: magnitude)
+  }
+}
