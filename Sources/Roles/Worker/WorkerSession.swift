@@ -433,9 +433,11 @@ public final class WorkerSession<Model: DifferentiableModel> {
       }
       // The server tells pushes apart by a window of 256 sequence numbers: keep
       // the pushes in flight within it (pushes redone may be far below the next fresh one).
-      if let oldest = inFlight.first,
-        (redo.first?.lowerBound ?? sequence + 1) + UInt64(pushesPerFrame)
-          > oldest.sequence - UInt64(oldest.count) + 1 + SequenceWindow.width
+      // Subscripts, not `first`: `first` of this private type's array ran
+      // unspecialized and allocated on every push.
+      if !inFlight.isEmpty,
+        (redo.isEmpty ? sequence + 1 : redo[0].lowerBound) + UInt64(pushesPerFrame)
+          > inFlight[0].sequence - UInt64(inFlight[0].count) + 1 + SequenceWindow.width
       {
         break
       }
