@@ -54,11 +54,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     let inPlace = try? WireCodec.withFrames(frames) {
       (first, later) throws(DecodeError) -> WireMessage in
       var decoded = WireMessage.statusRequest
-      var values: [UnsafeBufferPointer<Double>]?
+      var values: BorrowedValues?
       try WireCodec.decode(first, later: later, reusing: &decoded, pushValuesInPlace: &values)
       if let values, case .push(var push) = decoded {
         guard push.gradient.values.isEmpty else { fatalError("values both copied and in place") }
-        push.gradient.values = Array(values.joined())
+        push.gradient.values = values.copied()
         return .push(push)
       }
       return decoded

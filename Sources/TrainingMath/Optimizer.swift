@@ -185,11 +185,17 @@ public struct Optimizer: Equatable, Sendable {
     }
   }
 
+  /// Applies one update in place from a gradient read where it was received
+  /// (in several frames, say), part by part, without copying it first; its
+  /// parts must cover the weights exactly once.
+  public mutating func apply(gradient: BorrowedValues, to weights: inout [Double]) {
+    apply(to: &weights) { part in gradient.forEachPart(part) }
+  }
+
   /// Applies one update in place whose gradient comes in parts: `parts` hands
   /// each part's first flat index and values to its argument, and together they
-  /// must cover the weights exactly once. A gradient read where it was received
-  /// (in several frames, say) is then applied without being copied first.
-  public mutating func apply(
+  /// must cover the weights exactly once.
+  mutating func apply(
     to weights: inout [Double],
     gradientParts parts: ((_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) -> Void
   ) {

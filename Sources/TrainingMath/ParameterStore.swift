@@ -63,9 +63,15 @@ public struct ParameterStore: Equatable, Sendable {
     }
   }
 
+  /// Applies one update of `optimizer` with a gradient read where it was
+  /// received, in layout order, without copying it first.
+  public mutating func apply(_ optimizer: inout Optimizer, gradient: BorrowedValues) {
+    apply(&optimizer) { part in gradient.forEachPart(part) }
+  }
+
   /// Applies one update of `optimizer` whose gradient comes in parts, as
   /// `Optimizer.apply(to:gradientParts:)` describes.
-  public mutating func apply(
+  mutating func apply(
     _ optimizer: inout Optimizer,
     gradientParts parts: ((_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) -> Void
   ) {

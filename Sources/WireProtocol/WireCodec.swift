@@ -170,20 +170,21 @@ public enum WireCodec {
     _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer] = [],
     reusing message: inout WireMessage
   ) throws(DecodeError) {
-    var unused: [UnsafeBufferPointer<Double>]?
+    var unused: BorrowedValues?
     try decode(buffer, later: later, reusing: &message, borrowing: false, pushValues: &unused)
   }
 
   /// Decodes like `decode(_:later:reusing:)`, and a push whose gradient tensors
   /// are all Float64 with their values in aligned frames of their own without
   /// copying those: they are checked where they are and handed over in
-  /// `pushValues`, in layout order, valid only as long as the frames; the push's
-  /// gradient then holds its layout and no values. Otherwise `pushValues` is nil.
-  /// (A server applies such a gradient straight from libzmq's buffers.)
+  /// `pushValues`, borrowed from the frames (`BorrowedValues`: valid only
+  /// during the call that received them); the push's gradient then holds its
+  /// layout and no values. Otherwise `pushValues` is nil. (A server applies
+  /// such a gradient straight from libzmq's buffers.)
   public static func decode(
     _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer],
     reusing message: inout WireMessage,
-    pushValuesInPlace pushValues: inout [UnsafeBufferPointer<Double>]?
+    pushValuesInPlace pushValues: inout BorrowedValues?
   ) throws(DecodeError) {
     try decode(buffer, later: later, reusing: &message, borrowing: true, pushValues: &pushValues)
   }
@@ -191,7 +192,7 @@ public enum WireCodec {
   private static func decode(
     _ buffer: UnsafeRawBufferPointer, later: [UnsafeRawBufferPointer],
     reusing message: inout WireMessage, borrowing: Bool,
-    pushValues: inout [UnsafeBufferPointer<Double>]?
+    pushValues: inout BorrowedValues?
   ) throws(DecodeError) {
     guard !later.isEmpty else {
       return try decode(
@@ -210,7 +211,7 @@ public enum WireCodec {
   private static func decode(
     _ buffer: UnsafeRawBufferPointer, later: UnsafeBufferPointer<UnsafeRawBufferPointer>,
     reusing message: inout WireMessage, borrowing: Bool,
-    pushValues: inout [UnsafeBufferPointer<Double>]?
+    pushValues: inout BorrowedValues?
   ) throws(DecodeError) {
     pushValues = nil
     var reader = ByteReader(buffer, later: later)

@@ -416,11 +416,18 @@ let everyMessage: [WireMessage] = {
       return try WireCodec.withFrames([frames[0]] + shifted) {
         (first, later) throws(DecodeError) in
         var message = WireMessage.statusRequest
-        var values: [UnsafeBufferPointer<Double>]?
+        var values: BorrowedValues?
         try WireCodec.decode(
           first, later: later.map { UnsafeRawBufferPointer(rebasing: $0[shift...]) },
           reusing: &message, pushValuesInPlace: &values)
-        return (message, values.map { $0.map { Array($0) } })
+        return (
+          message,
+          values.map { values in
+            var parts: [[Double]] = []
+            values.forEachPart { _, part in parts.append(Array(part)) }
+            return parts
+          }
+        )
       }
     }
     let two = push([TensorSpec(name: "a", count: 2), TensorSpec(name: "b", count: 3)])

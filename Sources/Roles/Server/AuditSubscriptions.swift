@@ -123,7 +123,7 @@ final class AuditSubscriptions {
   /// each subscriber owed one (its gradient's values copied from `inPlace`
   /// when read where they arrived).
   func appendRecords(
-    for push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil,
+    for push: GradientPush, inPlace: BorrowedValues? = nil,
     appliedAt version: UInt64, to outbox: inout [Outgoing]
   ) {
     guard !subscribers.isEmpty,
@@ -143,7 +143,7 @@ final class AuditSubscriptions {
         weights: NamedTensors(layout: layout, values: snapshot.weights),
         samples: push.samples,
         gradient: inPlace.map {
-          NamedTensors(layout: push.gradient.layout, values: $0.joinedValues)
+          NamedTensors(layout: push.gradient.layout, values: $0.copied())
         }
           ?? push.gradient)
       outbox.append(Outgoing(to: key, .auditRecord(record)))

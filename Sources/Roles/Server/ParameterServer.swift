@@ -141,9 +141,9 @@ public final class ParameterServer {
     store.apply(&optimizer, gradient: gradient)
   }
 
-  /// Applies a gradient read in place, in `parts`, like `update(with:)`.
-  private func update(withParts parts: [UnsafeBufferPointer<Double>]) {
-    store.apply(&optimizer) { part in parts.forEachPart(part) }
+  /// Applies a gradient read where it arrived, like `update(with:)`.
+  private func update(with gradient: BorrowedValues) {
+    store.apply(&optimizer, gradient: gradient)
   }
 
   /// Handles one decoded message from `peer` at monotonic time `now` (ms) and
@@ -155,10 +155,10 @@ public final class ParameterServer {
   /// Handles one decoded message as `receive(_:from:now:)` does; a push whose
   /// gradient values were left where they arrived
   /// (`WireCodec.decode(_:later:reusing:pushValuesInPlace:)`) comes with them
-  /// in `pushValues`, valid for this call: they are applied from there and
-  /// copied only to be kept (a sync step, an audit record).
+  /// in `pushValues`, borrowed for this call (`BorrowedValues`): they are
+  /// applied from there and copied only to be kept (a sync step, an audit record).
   public func receive(
-    _ message: WireMessage, pushValuesInPlace pushValues: [UnsafeBufferPointer<Double>]?,
+    _ message: WireMessage, pushValuesInPlace pushValues: BorrowedValues?,
     from peer: PeerID, now: UInt64
   ) -> [Outgoing] {
     outbox.removeAll(keepingCapacity: true)
@@ -292,7 +292,7 @@ public final class ParameterServer {
   // MARK: - Gradients
 
   private func push(
-    _ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]?, from peer: PeerID, now: UInt64
+    _ push: GradientPush, inPlace: BorrowedValues?, from peer: PeerID, now: UInt64
   ) -> [Outgoing] {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuseNotJoined(push.workerID, from: peer)
@@ -348,8 +348,8 @@ public final class ParameterServer {
 
   /// Async: applies `push` on arrival, as one version; its gradient's values
   /// are `inPlace` when they were read where they arrived.
-  private func applyNow(_ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil) {
-    if let inPlace { update(withParts: inPlace) } else { update(with: push.gradient.values) }
+  private func applyNow(_ push: GradientPush, inPlace: BorrowedValues? = nil) {
+    if let inPlace { update(with: inPlace) } else { update(with: push.gradient.values) }
     version += 1
     gradientsApplied += 1
     recordApplied(push)
@@ -447,7 +447,7 @@ public final class ParameterServer {
 
   /// Appends to the outbox the audit records owed of `push`, just applied.
   private func appendAuditRecords(
-    for push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]? = nil
+    for push: GradientPush, inPlace: BorrowedValues? = nil
   ) {
     audits.appendRecords(for: push, inPlace: inPlace, appliedAt: version, to: &outbox)
   }
@@ -517,19 +517,4 @@ public final class ParameterServer {
     rejectedByReason[code, default: 0] += 1
     return [Outgoing(to: peer, .error(ErrorReply(code: code, message: message)))]
   }
-}
-
-extension Array where Element == UnsafeBufferPointer<Double> {
-  /// Hands each part of a gradient read in place, with its first flat index,
-  /// to `body`, in order.
-  func forEachPart(_ body: (_ offset: Int, _ values: UnsafeBufferPointer<Double>) -> Void) {
-    var offset = 0
-    for part in self {
-      body(offset, part)
-      offset += part.count
-    }
-  }
-
-  /// The parts' values in one array (a copy, to keep).
-  var joinedValues: [Double] { flatMap { $0 } }
 }

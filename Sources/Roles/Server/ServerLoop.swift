@@ -109,7 +109,7 @@ public final class ServerLoop {
     }
     var answers: [Outgoing]?
     _ = try socket.receiveMessage(.wait, maximumFrames: WireCodec.maximumFrames) { frames in
-      var pushValues: [UnsafeBufferPointer<Double>]?
+      var pushValues: BorrowedValues?
       do throws(DecodeError) {
         try frames.checkCount()
         try WireCodec.decode(

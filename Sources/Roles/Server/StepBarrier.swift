@@ -51,9 +51,9 @@ final class StepBarrier {
   func isAwaitingReply(_ workerID: UInt32) -> Bool { deferredReplies[workerID] != nil }
 
   /// Keeps `push` (its gradient's values `inPlace` when read where they
-  /// arrived) for step `clock`; its worker's next gradient belongs to the step
-  /// after, and its reply waits for `releaseReplies`.
-  func hold(_ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]?, clock: UInt64) {
+  /// arrived: copied) for step `clock`; its worker's next gradient belongs to
+  /// the step after, and its reply waits for `releaseReplies`.
+  func hold(_ push: GradientPush, inPlace: BorrowedValues?, clock: UInt64) {
     pendingSteps.updateValue(
       keep(push, inPlace: inPlace), forKey: StepSlot(clock: clock, workerID: push.workerID))
     clocks[push.workerID] = clock + 1
@@ -74,11 +74,11 @@ final class StepBarrier {
 
   /// A copy of `push` to keep (its gradient's values `inPlace` when read where
   /// they arrived), in the storage of a spare push when there is one.
-  private func keep(_ push: GradientPush, inPlace: [UnsafeBufferPointer<Double>]?) -> GradientPush {
+  private func keep(_ push: GradientPush, inPlace: BorrowedValues?) -> GradientPush {
     guard var kept = sparePushes.popLast() else {
       guard let inPlace else { return push }
       var copy = push
-      copy.gradient = NamedTensors(layout: push.gradient.layout, values: inPlace.joinedValues)
+      copy.gradient = NamedTensors(layout: push.gradient.layout, values: inPlace.copied())
       return copy
     }
     kept.workerID = push.workerID
@@ -89,7 +89,7 @@ final class StepBarrier {
     kept.gradient.layout = push.gradient.layout  // shared, and only read
     kept.gradient.values.removeAll(keepingCapacity: true)
     if let inPlace {
-      for part in inPlace { kept.gradient.values.append(contentsOf: part) }
+      inPlace.append(to: &kept.gradient.values)
     } else {
       kept.gradient.values.append(contentsOf: push.gradient.values)
     }

@@ -78,7 +78,7 @@ extension GradientPush {
   static func decode(from reader: inout ByteReader, into push: inout GradientPush)
     throws(DecodeError)
   {
-    var unused: [UnsafeBufferPointer<Double>]?
+    var unused: BorrowedValues?
     try decode(from: &reader, into: &push, borrowing: false, borrowed: &unused)
   }
 
@@ -86,7 +86,7 @@ extension GradientPush {
   /// may be read in place (`NamedTensors.decode(from:into:borrowing:borrowed:_:)`).
   static func decode(
     from reader: inout ByteReader, into push: inout GradientPush, borrowing: Bool,
-    borrowed: inout [UnsafeBufferPointer<Double>]?
+    borrowed: inout BorrowedValues?
   ) throws(DecodeError) {
     push.workerID = try reader.read(UInt32.self, "worker id")
     push.sequence = try reader.read(UInt64.self, "sequence")

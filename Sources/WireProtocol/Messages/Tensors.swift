@@ -96,14 +96,14 @@ extension NamedTensors {
     from reader: inout ByteReader, into tensors: inout NamedTensors,
     _ field: @autoclosure () -> String
   ) throws(DecodeError) {
-    var unused: [UnsafeBufferPointer<Double>]?
+    var unused: BorrowedValues?
     try decode(from: &reader, into: &tensors, borrowing: false, borrowed: &unused, field())
   }
 
   /// Decodes named tensors as above; with `borrowing`, when every tensor is
   /// Float64 with its values in an aligned frame of their own, the values are
-  /// checked where they are and not copied: `borrowed` gets them, in layout
-  /// order, and `tensors` gets the layout and no values.
+  /// checked where they are and not copied: `borrowed` gets them (valid as
+  /// `BorrowedValues` says), and `tensors` gets the layout and no values.
   ///
   /// One pass copies values into the storage at hand while they fit. From the
   /// first tensor that does not fit (or that may be read in place) on, values
@@ -112,7 +112,7 @@ extension NamedTensors {
   /// where they are.
   static func decode(
     from reader: inout ByteReader, into tensors: inout NamedTensors, borrowing: Bool,
-    borrowed: inout [UnsafeBufferPointer<Double>]?, _ field: @autoclosure () -> String
+    borrowed: inout BorrowedValues?, _ field: @autoclosure () -> String
   ) throws(DecodeError) {
     borrowed = nil
     let count = try reader.readLayoutCount(field())
@@ -228,7 +228,7 @@ extension NamedTensors {
   private static func readValuesInPlace(
     _ reader: inout ByteReader, _ deferred: DeferredValues, layout: [TensorSpec],
     _ field: String
-  ) throws(DecodeError) -> [UnsafeBufferPointer<Double>] {
+  ) throws(DecodeError) -> BorrowedValues {
     var parts: [UnsafeBufferPointer<Double>] = []
     parts.reserveCapacity(layout.count)
     for spec in layout[deferred.position...] {
@@ -237,7 +237,7 @@ extension NamedTensors {
       parts.append(try reader.readFiniteInPlace(count: spec.count, "\(field) \(spec.name)"))
       try reader.leaveValues()
     }
-    return parts
+    return BorrowedValues(unsafeParts: parts)
   }
 
   /// The second pass otherwise: the deferred tensors' values copied into
