@@ -4,11 +4,16 @@
 public enum FileIO {
   /// The bytes of `path`, at most `limit` of them (a larger file is read only
   /// that far). Throws "cannot read PATH: ..." when it cannot be opened or read.
+  /// The read buffer is cleared before it is freed, and a file of up to 64 KiB
+  /// is read without regrowing the result, so a secret key read this way leaves
+  /// one copy in memory: the result, which the caller clears.
   public static func read(_ path: String, limit: Int = .max) throws(SystemCallError) -> [UInt8] {
     let fd = try Syscall.open(path, Syscall.readFlags, operation: "read")
     defer { Syscall.close(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: min(limit, 1 << 16))
+    bytes.reserveCapacity(chunk.count)
+    defer { chunk.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
     while bytes.count < limit {
       let wanted = min(chunk.count, limit - bytes.count)
       let count = try chunk.withUnsafeMutableBytes { buffer in
