@@ -161,11 +161,11 @@ private func scratchDirectory() throws -> String {
     #expect(ProcessControl.parentID == getppid())
   }
 
-  @Test func anEnvironmentVariableIsTakenOnce() {
-    let name = "PSTRAIN_SYSCALLS_TEST_\(getpid())"
-    setenv(name, "42", 1)
-    #expect(ProcessControl.takeEnvironmentVariable(name) == "42")
-    #expect(ProcessControl.takeEnvironmentVariable(name) == nil)
+  /// Only a missing variable: setting one with setenv while other suites' threads
+  /// read the environment is a data race in glibc. `pstrain train`'s children take
+  /// a real one (TrainCommandTests).
+  @Test func aMissingEnvironmentVariableIsNil() {
+    #expect(ProcessControl.takeEnvironmentVariable("PSTRAIN_SYSCALLS_UNSET_\(getpid())") == nil)
   }
 
   @Test func signalsHaveTheirNames() {
