@@ -3,6 +3,7 @@ import PackageDescription
 
 /// Layers, each depending only on those below it:
 /// CZeroMQ -> ZeroMQ -> TrainingMath -> WireProtocol -> Roles -> pstrain,
+/// SystemCalls (every raw POSIX call) beside ZeroMQ, used by Roles and pstrain,
 /// and MetricsHTTP (swift-nio) beside Roles, used by pstrain alone.
 ///
 /// Linux only (glibc): no Apple platform is declared because none is built or tested;
@@ -28,12 +29,15 @@ let package = Package(
       providers: [.apt(["libzmq3-dev"])]
     ),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+    // Files, signals, clocks, sleeping, process control, limits: the one place
+    // above libzmq that calls the C library.
+    .target(name: "SystemCalls"),
     .target(name: "TrainingMath"),
     .target(name: "WireProtocol", dependencies: ["TrainingMath"]),
     .target(
       name: "Roles",
       dependencies: [
-        "ZeroMQ", "TrainingMath", "WireProtocol",
+        "ZeroMQ", "SystemCalls", "TrainingMath", "WireProtocol",
         .product(name: "Metrics", package: "swift-metrics"),
       ]),
     // The metrics endpoint's HTTP server: only the executable links swift-nio.
@@ -47,7 +51,7 @@ let package = Package(
     .executableTarget(
       name: "pstrain",
       dependencies: [
-        "Roles", "TrainingMath", "WireProtocol", "ZeroMQ", "MetricsHTTP",
+        "Roles", "TrainingMath", "WireProtocol", "ZeroMQ", "SystemCalls", "MetricsHTTP",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
@@ -56,12 +60,15 @@ let package = Package(
     ),
     .executableTarget(name: "CodecFuzzer", dependencies: ["WireProtocol", "TrainingMath"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+    .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
     .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath"]),
     .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "TrainingMath"]),
     .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
     .testTarget(
       name: "RolesTests",
-      dependencies: ["Roles", "WireProtocol", "TrainingMath", "ZeroMQ", "AllocationCounter"]),
+      dependencies: [
+        "Roles", "WireProtocol", "TrainingMath", "ZeroMQ", "SystemCalls", "AllocationCounter",
+      ]),
     .testTarget(
       name: "IntegrationTests", dependencies: ["ZeroMQ", "WireProtocol", "TrainingMath"]),
   ],

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemCalls
 
 /// A child OS process whose stdout lines and stderr text are collected by
 /// background threads, so its pipes never fill and block it.
@@ -76,7 +77,7 @@ final class ChildProcess: Sendable {
         _ = readersDone.wait(timeout: .now() + 1)
         return outputLines.first(where: matches)
       }
-      usleep(10_000)
+      Sleep.milliseconds(10)
     }
     return nil
   }
@@ -85,7 +86,7 @@ final class ChildProcess: Sendable {
   @discardableResult
   func wait(timeoutMilliseconds: Int) -> Int32? {
     let deadline = Date().addingTimeInterval(Double(timeoutMilliseconds) / 1000)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
+    while process.isRunning && Date() < deadline { Sleep.milliseconds(10) }
     guard !process.isRunning else { return nil }
     _ = readersDone.wait(timeout: .now() + 2)
     return exitStatus
@@ -94,9 +95,9 @@ final class ChildProcess: Sendable {
   /// Sends SIGTERM, waits up to `graceMilliseconds`, then SIGKILLs. Returns the exit status.
   @discardableResult
   func stop(graceMilliseconds: Int = 10_000) -> Int32? {
-    if process.isRunning { kill(pid, SIGTERM) }
+    if process.isRunning { try? ProcessControl.send(.terminate, to: pid) }
     if let status = wait(timeoutMilliseconds: graceMilliseconds) { return status }
-    kill(pid, SIGKILL)
+    try? ProcessControl.send(.kill, to: pid)
     return wait(timeoutMilliseconds: 5000)
   }
 

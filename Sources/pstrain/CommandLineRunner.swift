@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
-
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#endif
+import SystemCalls
 
 /// Parses and runs a resolved command line, reporting every error one way: one line
 /// starting `pstrain:`, the command's usage only after a mistake on the command line
@@ -16,14 +13,14 @@ enum CommandLineRunner {
     do {
       command = try PStrain.parseAsRoot(commandLine.arguments)
     } catch {
-      exit(report(parseError: error, commandLine))
+      ProcessControl.exit(report(parseError: error, commandLine))
     }
     do {
       try command.run()
-      exit(0)
+      ProcessControl.exit(0)
     } catch {
       // Mistakes found while running (a file that cannot be read) get no usage text.
-      exit(report(error, commandLine, usage: false))
+      ProcessControl.exit(report(error, commandLine, usage: false))
     }
   }
 

@@ -1,12 +1,9 @@
 import ArgumentParser
 import Roles
+import SystemCalls
 import TrainingMath
 import WireProtocol
 import ZeroMQ
-
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#endif
 
 /// Where the server is, for every client command.
 struct ConnectOptions: ParsableArguments {
@@ -133,9 +130,7 @@ func printToStandardError(_ line: String) {
 /// Standard error as a text stream.
 struct StandardError: TextOutputStream {
   mutating func write(_ string: String) {
-    var text = string
-    text.withUTF8 { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, stderr) }
-    fflush(stderr)
+    StandardStreams.writeError(string)
   }
 }
 

@@ -1,16 +1,13 @@
 import ArgumentParser
 import Roles
-
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#endif
+import SystemCalls
 
 /// Process entry: line-buffer stdout so that parents reading our pipe (such as
 /// `pstrain train`) see each line as it is printed, then run the command line.
 @main
 enum Entry {
   static func main() {
-    setvbuf(stdout, nil, _IOLBF, 0)
+    StandardStreams.lineBufferOutput()
     ShutdownSignal.install()
     ParentDeath.bindToParentIfStartedByTrain()
     let commandLine: ResolvedCommandLine
@@ -18,7 +15,7 @@ enum Entry {
       commandLine = try LayeredConfiguration.resolveCommandLine()
     } catch {
       printError("\(error)")
-      exit(64)
+      ProcessControl.exit(64)
     }
     CommandLineRunner.run(commandLine)
   }

@@ -1,6 +1,7 @@
 import Foundation
 import Roles
 import Synchronization
+import SystemCalls
 import TrainingMath
 import WireProtocol
 

@@ -1,10 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-  @preconcurrency import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import SystemCalls
 
 /// Ties the roles `pstrain train` starts to its life: when `train` dies, however it
 /// dies (`kill -9` included), its server, coordinator and workers die with it instead
@@ -33,43 +28,18 @@ enum ParentDeath {
   /// The environment for a child bound to this process.
   static func childEnvironment() -> [String: String] {
     var environment = ProcessInfo.processInfo.environment
-    environment[variable] = "\(getpid())"
+    environment[variable] = "\(ProcessControl.id)"
     return environment
   }
 
   /// In a child started by `train`: dies with the parent, leaves SIGINT to it.
   /// Does nothing in a process started otherwise.
   static func bindToParentIfStartedByTrain() {
-    guard let text = getenv(variable), let parent = pid_t(String(cString: text)) else { return }
-    unsetenv(variable)  // not inherited by anything this process starts
-    #if os(Linux)
-      requestSignalOnParentDeath(SIGKILL)
-    #else
-      watchParent(parent)
-    #endif
+    guard let text = ProcessControl.takeEnvironmentVariable(variable), let parent = Int32(text)
+    else { return }  // taken: not inherited by anything this process starts
+    try? ProcessControl.requestSignalOnParentDeath(.kill)
     // The parent died before the request took effect: we were reparented already.
-    if getppid() != parent { _exit(1) }
-    signal(SIGINT, SIG_IGN)
+    if ProcessControl.parentID != parent { ProcessControl.exitImmediately(1) }
+    Signals.ignore(.interrupt)
   }
-
-  #if os(Linux)
-    /// `prctl(PR_SET_PDEATHSIG, signal)`. `prctl` is variadic in C, which Swift cannot
-    /// call, so it is called through a pointer of the fixed-argument type (the
-    /// calling conventions agree for integer arguments on Linux's ABIs).
-    private static func requestSignalOnParentDeath(_ signal: Int32) {
-      typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
-      let setParentDeathSignal: Int32 = 1  // PR_SET_PDEATHSIG, <linux/prctl.h>
-      guard let symbol = dlsym(nil, "prctl") else { return }
-      let prctl = unsafeBitCast(symbol, to: Prctl.self)
-      _ = prctl(setParentDeathSignal, UInt(signal), 0, 0, 0)
-    }
-  #else
-    /// Without PDEATHSIG: a thread that exits the process once the parent is gone.
-    private static func watchParent(_ parent: pid_t) {
-      Thread.detachNewThread {
-        while getppid() == parent { usleep(100_000) }
-        _exit(1)
-      }
-    }
-  #endif
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Roles
+import SystemCalls
 import TrainingMath
 import WireProtocol
 import ZeroMQ
@@ -106,7 +107,7 @@ struct ServerCommand: ParsableCommand {
     MemoryTuning.returnLargeBuffersToTheSystem()
     // Under a file-size limit (ulimit -f) a checkpoint write then fails with
     // EFBIG, like one on a full disk, instead of killing the server.
-    signal(SIGXFSZ, SIG_IGN)
+    Signals.ignore(.fileSizeLimitExceeded)
     try runReportingErrors {
       let logger = logging.logger("server")
       // One descriptor per connected worker or client: lift the soft limit

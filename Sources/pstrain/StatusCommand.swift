@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Roles
+import SystemCalls
 import WireProtocol
 
 /// `pstrain status`: the server's weights, version and workers.
@@ -37,7 +38,7 @@ struct StatusCommand: ParsableCommand {
         return
       }
       // Redraw in place for a person; one block per refresh for pipes and logs.
-      let redraw = !json && isatty(STDOUT_FILENO) == 1
+      let redraw = !json && StandardStreams.outputIsTerminal
       var previous: (version: UInt64, at: UInt64)?
       var refreshes = 0
       while !ShutdownSignal.isRequested {
@@ -58,7 +59,7 @@ struct StatusCommand: ParsableCommand {
         if let count, refreshes >= count { break }
         var waited = 0
         while waited < intervalMs && !ShutdownSignal.isRequested {
-          usleep(50_000)
+          Sleep.milliseconds(50)
           waited += 50
         }
       }

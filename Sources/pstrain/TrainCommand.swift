@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Roles
+import SystemCalls
 import TrainingMath
 import WireProtocol
 
@@ -199,7 +200,7 @@ struct TrainCommand: ParsableCommand {
     var divergence: (version: UInt64, problem: String)?
     var interrupted = false
     // A bar that redraws in place when a person watches; plain lines for pipes and logs.
-    let bar = !json && isatty(STDOUT_FILENO) == 1
+    let bar = !json && StandardStreams.outputIsTerminal
     let expectedGradients = Double(work.epochs * dataset.count)
     let workerDiverged = {
       workerProcesses.contains { $0.exitStatus == WorkerCommand.divergedStatus }
@@ -234,7 +235,7 @@ struct TrainCommand: ParsableCommand {
             print(
               "\rtrain [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))%  version \(status.version)  loss \(String(format: "%.3e", loss))   ",
               terminator: "")
-            fflush(nil)  // all output streams: the bar has no newline
+            StandardStreams.flushAll()  // all output streams: the bar has no newline
           } else if reportNow {
             progress(
               "train: version \(status.version), \(status.workers.count) workers training, loss \(loss)"
@@ -242,7 +243,7 @@ struct TrainCommand: ParsableCommand {
           }
         }
       }
-      usleep(10_000)
+      Sleep.milliseconds(10)
     }
     if bar { print("") }
     // Stopping early (a signal, divergence): the workers and the coordinator are
@@ -455,15 +456,19 @@ final class LocalCluster {
   /// Stops `children` together: SIGTERM to all at once, then SIGKILL to any still
   /// running at `deadline`; returns once every one has exited (or 2 s after SIGKILL).
   static func stop(_ children: [ChildProcess], by deadline: Date) {
-    for child in children where child.isRunning { kill(child.pid, SIGTERM) }
-    while children.contains(where: \.isRunning) && Date() < deadline { usleep(5_000) }
-    for child in children where child.isRunning { kill(child.pid, SIGKILL) }
+    for child in children where child.isRunning {
+      try? ProcessControl.send(.terminate, to: child.pid)
+    }
+    while children.contains(where: \.isRunning) && Date() < deadline { Sleep.milliseconds(5) }
+    for child in children where child.isRunning { try? ProcessControl.send(.kill, to: child.pid) }
     for child in children { child.wait(timeoutMilliseconds: 2000) }
   }
 
   /// Stops every child still running: SIGTERM, then SIGKILL after a grace period.
   func stopAll() {
-    for child in processes where child.isRunning { kill(child.pid, SIGTERM) }
+    for child in processes where child.isRunning {
+      try? ProcessControl.send(.terminate, to: child.pid)
+    }
     for child in processes { child.stop(graceMilliseconds: 5000) }
   }
 }

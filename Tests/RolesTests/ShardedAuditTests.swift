@@ -1,4 +1,5 @@
 import Foundation
+import SystemCalls
 import Testing
 import TrainingMath
 import WireProtocol

@@ -1,3 +1,4 @@
+import SystemCalls
 import TrainingMath
 import WireProtocol
 import ZeroMQ

@@ -1,4 +1,5 @@
 import Synchronization
+import SystemCalls
 
 /// Whether this process is ready for work, for the metrics endpoint's `/readyz`
 /// (a Kubernetes readiness probe). Each role marks it where its state changes; the

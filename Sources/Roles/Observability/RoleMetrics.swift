@@ -1,4 +1,5 @@
 import Metrics
+import SystemCalls
 import WireProtocol
 
 /// The server's metrics (swift-metrics; a no-op until a backend is bootstrapped).

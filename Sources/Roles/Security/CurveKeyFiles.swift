@@ -1,9 +1,6 @@
 import Foundation
+import SystemCalls
 import ZeroMQ
-
-#if canImport(Glibc)
-  import Glibc
-#endif
 
 /// CURVE keys on disk. `NAME.key` holds a key pair and must be readable by its
 /// owner only; `NAME.pub` holds the public key alone and may be shared. Both
@@ -29,9 +26,7 @@ public enum CurveKeyFiles {
     var prefix = directory.hasPrefix("/") ? "/" : ""
     for part in directory.split(separator: "/") {
       prefix += part + "/"
-      if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
-        throw .invalidArgument("cannot create \(prefix): \(String(cString: strerror(errno)))")
-      }
+      do { try FileIO.makeDirectory(prefix, permissions: 0o700) } catch { throw .system(error) }
     }
     let pair: (publicKey: String, secretKey: String)
     do { pair = try Curve.keyPair() } catch { throw .transport(error) }
@@ -44,30 +39,21 @@ public enum CurveKeyFiles {
     return (secretPath, publicPath)
   }
 
-  private static func write(_ text: String, to path: String, mode: mode_t) throws(RoleError) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-    guard fd >= 0 else {
-      throw .invalidArgument("cannot create \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    guard bytes.withUnsafeBytes({ SwiftGlibc.write(fd, $0.baseAddress, $0.count) }) == bytes.count,
-      fsync(fd) == 0
-    else {
-      throw .invalidArgument("cannot write \(path): \(String(cString: strerror(errno)))")
+  private static func write(_ text: String, to path: String, mode: UInt32) throws(RoleError) {
+    do { try FileIO.createNew(Array(text.utf8), at: path, permissions: mode) } catch {
+      throw .system(error)
     }
   }
 
   /// Reads a key pair, refusing a file that group or others can read.
   public static func readKeyPair(_ path: String) throws(RoleError) -> KeyPair {
-    var info = stat()
-    guard stat(path, &info) == 0 else {
-      throw .invalidArgument(
-        "cannot read secret key file \(path): \(String(cString: strerror(errno)))")
+    let permissions: UInt32
+    do { permissions = try FileIO.status(path).permissions } catch {
+      throw .system(error.describing("read secret key file"))
     }
-    guard info.st_mode & 0o077 == 0 else {
+    guard permissions & 0o077 == 0 else {
       throw .invalidArgument(
-        "secret key file \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)"
+        "secret key file \(path) is readable by others (mode \(String(permissions & 0o777, radix: 8))); run chmod 600 \(path)"
       )
     }
     let fields = try fields(of: path)
@@ -93,18 +79,10 @@ public enum CurveKeyFiles {
 
   /// Every public key in the `.pub` files of `directory`.
   public static func authorizedKeys(in directory: String) throws(RoleError) -> Set<[UInt8]> {
-    guard let handle = opendir(directory) else {
-      throw .invalidArgument(
-        "cannot read authorized keys directory \(directory): \(String(cString: strerror(errno)))")
+    let names: [String]
+    do { names = try FileIO.names(inDirectory: directory).filter { $0.hasSuffix(".pub") } } catch {
+      throw .system(error.describing("read authorized keys directory"))
     }
-    var names: [String] = []
-    while let entry = readdir(handle) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) {
-        String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-      }
-      if name.hasSuffix(".pub") { names.append(name) }
-    }
-    closedir(handle)
     var keys = Set<[UInt8]>()
     for name in names { keys.insert(try readPublicKey("\(directory)/\(name)")) }
     guard !keys.isEmpty else {
@@ -114,16 +92,11 @@ public enum CurveKeyFiles {
   }
 
   private static func fields(of path: String) throws(RoleError) -> [String: String] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      throw .invalidArgument("cannot read \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    let count = buffer.withUnsafeMutableBytes { SwiftGlibc.read(fd, $0.baseAddress, $0.count) }
-    guard count > 0 else { throw .invalidArgument("\(path) is empty or unreadable") }
+    var buffer: [UInt8]
+    do { buffer = try FileIO.read(path, limit: 4096) } catch { throw .system(error) }
+    guard !buffer.isEmpty else { throw .invalidArgument("\(path) is empty or unreadable") }
     var result: [String: String] = [:]
-    for line in String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n") {
+    for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") {
       let parts = line.split(separator: "=", maxSplits: 1).map {
         $0.trimmingCharacters(in: .whitespacesAndNewlines)
       }

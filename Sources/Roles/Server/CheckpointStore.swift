@@ -1,10 +1,5 @@
+import SystemCalls
 import WireProtocol
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// Checkpoint files in one directory, written atomically: the bytes go to a
 /// temporary file, which is fsynced, renamed into place, and the directory is
@@ -20,12 +15,10 @@ public struct CheckpointStore: Sendable {
   public init(directory: String, keep: Int = 3) throws(RoleError) {
     self.directory = directory
     self.keep = max(2, keep)
-    if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-      throw .invalidArgument("cannot create checkpoint directory \(directory): \(Self.reason())")
+    do { try FileIO.makeDirectory(directory, permissions: 0o755) } catch {
+      throw .system(error.describing("create checkpoint directory"))
     }
   }
-
-  private static func reason() -> String { String(cString: strerror(errno)) }
 
   private static let prefix = "checkpoint-"
   private static let suffix = ".pstckpt"
@@ -39,41 +32,9 @@ public struct CheckpointStore: Sendable {
   /// Writes `checkpoint` atomically and returns its path.
   @discardableResult
   public func write(_ checkpoint: ServerCheckpoint) throws(RoleError) -> String {
-    let bytes = CheckpointCodec.encode(checkpoint)
     let path = directory + "/" + Self.name(version: checkpoint.version)
-    let temporary = directory + "/.tmp-\(getpid())-" + Self.name(version: checkpoint.version)
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw .invalidArgument("cannot create \(temporary): \(Self.reason())") }
-    var written = 0
-    while written < bytes.count {
-      let result = bytes[written...].withUnsafeBytes {
-        SwiftGlibc.write(fd, $0.baseAddress, $0.count)
-      }
-      if result < 0 {
-        if errno == EINTR { continue }
-        let reason = Self.reason()
-        close(fd)
-        unlink(temporary)
-        throw .invalidArgument("cannot write \(temporary): \(reason)")
-      }
-      written += result
-    }
-    guard fsync(fd) == 0 else {
-      let reason = Self.reason()
-      close(fd)
-      unlink(temporary)
-      throw .invalidArgument("cannot fsync \(temporary): \(reason)")
-    }
-    close(fd)
-    guard rename(temporary, path) == 0 else {
-      let reason = Self.reason()
-      unlink(temporary)
-      throw .invalidArgument("cannot rename \(temporary) to \(path): \(reason)")
-    }
-    let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if directoryFD >= 0 {
-      fsync(directoryFD)
-      close(directoryFD)
+    do { try FileIO.writeAtomically(CheckpointCodec.encode(checkpoint), to: path) } catch {
+      throw .system(error)
     }
     prune()
     return path
@@ -81,20 +42,12 @@ public struct CheckpointStore: Sendable {
 
   /// Checkpoint file names, newest first.
   public func files() -> [String] {
-    guard let handle = opendir(directory) else { return [] }
-    defer { closedir(handle) }
-    var names: [String] = []
-    while let entry = readdir(handle) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-      }
-      if name.hasPrefix(Self.prefix) && name.hasSuffix(Self.suffix) { names.append(name) }
-    }
-    return names.sorted(by: >)
+    let names = (try? FileIO.names(inDirectory: directory)) ?? []
+    return names.filter { $0.hasPrefix(Self.prefix) && $0.hasSuffix(Self.suffix) }.sorted(by: >)
   }
 
   private func prune() {
-    for name in files().dropFirst(keep) { unlink(directory + "/" + name) }
+    for name in files().dropFirst(keep) { try? FileIO.remove(directory + "/" + name) }
   }
 
   /// Reads and verifies the newest checkpoint, or nil when there is none. A
@@ -120,20 +73,8 @@ public struct CheckpointStore: Sendable {
 
   /// Reads and verifies one checkpoint file.
   public static func read(_ path: String) throws(RoleError) -> ServerCheckpoint {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw .invalidArgument("cannot open \(path): \(reason())") }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-      let count = chunk.withUnsafeMutableBytes { SwiftGlibc.read(fd, $0.baseAddress, $0.count) }
-      if count < 0 {
-        if errno == EINTR { continue }
-        throw .invalidArgument("cannot read \(path): \(reason())")
-      }
-      if count == 0 { break }
-      bytes += chunk[0..<count]
-    }
+    let bytes: [UInt8]
+    do { bytes = try FileIO.read(path) } catch { throw .system(error) }
     do {
       return try CheckpointCodec.decode(bytes)
     } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import SystemCalls
 import WireProtocol
 
 /// Writes a server's checkpoints when `CheckpointSchedule` says so, says what
@@ -113,9 +114,7 @@ public final class Checkpointer {
   }
 
   private static func modificationTime(_ path: String) -> Double? {
-    var info = stat()
-    guard stat(path, &info) == 0 else { return nil }
-    return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+    try? FileIO.status(path).modificationTime
   }
 }
 

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import SystemCalls
 
 /// The process's limit on open file descriptors. A server holds one TCP
 /// connection, so one descriptor, per worker and client; the usual soft limit
@@ -16,19 +12,12 @@ public enum OpenFileLimit {
   /// returns the soft limit now in force; nil if it cannot be read.
   @discardableResult
   public static func raiseToHardLimit() -> Int? {
-    var limit = rlimit()
-    #if canImport(Glibc)
-      let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-    #else
-      let resource = RLIMIT_NOFILE
-    #endif
-    guard getrlimit(resource, &limit) == 0 else { return nil }
-    if limit.rlim_cur < limit.rlim_max {
-      var raised = limit
-      raised.rlim_cur = limit.rlim_max
-      if setrlimit(resource, &raised) == 0 { limit = raised }
+    guard var limit = try? ResourceLimits.openFiles() else { return nil }
+    if limit.soft < limit.hard {
+      let raised = ResourceLimit(soft: limit.hard, hard: limit.hard)
+      if (try? ResourceLimits.setOpenFiles(raised)) != nil { limit = raised }
     }
-    return Int(clamping: limit.rlim_cur)  // RLIM_INFINITY is the largest value
+    return Int(clamping: limit.soft)  // RLIM_INFINITY is the largest value
   }
 
   /// The most connections a process with `limit` open descriptors can hold.

@@ -1,3 +1,4 @@
+import SystemCalls
 import WireProtocol
 import ZeroMQ
 
@@ -15,6 +16,8 @@ public enum RoleError: Error, Equatable, CustomStringConvertible {
   case timedOut(what: String, milliseconds: Int)
   /// A ZeroMQ call failed.
   case transport(ZMQError)
+  /// A file, signal or process call failed ("cannot write PATH: No space left on device (errno 28)").
+  case system(SystemCallError)
   /// The process was asked to stop.
   case interrupted
   /// Training diverged: at weights `version` the loss or gradient stopped being a
@@ -30,6 +33,7 @@ public enum RoleError: Error, Equatable, CustomStringConvertible {
     case .timedOut(let what, let ms):
       "no \(what) within \(ms) ms; is the server running and reachable at that address?"
     case .transport(let error): "ZeroMQ error: \(error)"
+    case .system(let error): "\(error)"
     case .interrupted: "interrupted"
     case .diverged(let version, let what):
       "training diverged at version \(version): \(what); try a lower --lr"

@@ -1,10 +1,7 @@
+import SystemCalls
 import TrainingMath
 import WireProtocol
 import ZeroMQ
-
-#if canImport(Glibc)
-  import Glibc
-#endif
 
 /// Runs a `WorkerSession` over a `ServerLink`: sends what the session
 /// asks for, resends it when no answer comes within the retry interval (the
@@ -148,7 +145,7 @@ public enum WorkerLoop {
         for message in messages { try connection.send(message) }
         if let last = messages.last { outstanding = last }
       case .sendAfter(let milliseconds, let message):
-        usleep(UInt32(min(milliseconds, 60_000)) * 1000)
+        Sleep.milliseconds(min(milliseconds, 60_000))
         outstanding = message
         try connection.send(message)
       }

@@ -1,6 +1,7 @@
 import Foundation
 import Roles
 import Synchronization
+import SystemCalls
 
 /// One measured figure and, when there is one, the baseline it is compared with
 /// in the same run.

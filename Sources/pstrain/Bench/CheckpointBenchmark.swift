@@ -1,5 +1,6 @@
 import Foundation
 import Roles
+import SystemCalls
 import TrainingMath
 import WireProtocol
 
@@ -47,12 +48,7 @@ enum CheckpointBenchmark {
       let write = try best(runs) { path = try store.write(state) }
       let read = try best(runs) { _ = try CheckpointStore.read(path) }
       let rawPath = directory + "/raw"
-      let raw = best(runs) {
-        let fd = open(rawPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        bytes.withUnsafeBytes { _ = Foundation.write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-      }
+      let raw = try best(runs) { try FileIO.overwrite(bytes, at: rawPath) }
       let label = count >= 10_000_000 ? "10M" : "1M"
       let megabytes = Double(bytes.count) / 1e6
       figures.append(

@@ -1,5 +1,6 @@
 import Foundation
 import Roles
+import SystemCalls
 import TrainingMath
 
 /// Cached against naive backprop, and the audit's two ways of checking.

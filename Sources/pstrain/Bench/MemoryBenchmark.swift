@@ -1,5 +1,6 @@
 import Foundation
 import Roles
+import SystemCalls
 import TrainingMath
 import WireProtocol
 import ZeroMQ
@@ -40,12 +41,12 @@ enum MemoryBenchmark {
     let layers = quick ? 1_000_000 : 10_000_000
     let rawBytes = Double(layers * 8)
     let (small, _) = try startServer(layers: 1)
-    usleep(200_000)
+    Sleep.milliseconds(200)
     let fixed = residentMemory(of: small.pid).current
     small.stop()
     let (big, endpoint) = try startServer(layers: layers)
     defer { big.stop() }
-    usleep(200_000)
+    Sleep.milliseconds(200)
     let idle = residentMemory(of: big.pid).current
     // One push and reply of the full tensor: the peak shows the transient message buffers.
     let context = try Context()
@@ -58,13 +59,13 @@ enum MemoryBenchmark {
     _ = try connection.request(
       NetworkBenchmarks.push(layers: layers, worker: 0, sequence: 1, version: 0),
       timeoutMilliseconds: 60_000, what: "push")
-    usleep(200_000)
+    Sleep.milliseconds(200)
     let after = residentMemory(of: big.pid)
     let parameterMemory = after.current - fixed
     big.stop()
     let (float32, _) = try startServer(layers: layers, dtype: "float32")
     defer { float32.stop() }
-    usleep(200_000)
+    Sleep.milliseconds(200)
     let float32Idle = residentMemory(of: float32.pid).current
     return [
       BenchFigure(

@@ -1,5 +1,6 @@
 import Foundation
 import Roles
+import SystemCalls
 import TrainingMath
 import WireProtocol
 import ZeroMQ
@@ -242,10 +243,10 @@ enum NetworkBenchmarks {
         while !stop.value { _ = try? dealer.send(Message(bytes: payload)) }
       }
     }
-    usleep(200_000)  // connect and fill the pipes
+    Sleep.milliseconds(200)  // connect and fill the pipes
     let before = router.received.value
     let start = MonotonicClock.nanoseconds()
-    usleep(UInt32(duration * 1e6))
+    Sleep.microseconds(Int(duration * 1e6))
     let after = router.received.value
     let elapsed = seconds(from: start)
     stop.set(true)
