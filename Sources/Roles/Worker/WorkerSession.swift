@@ -16,6 +16,10 @@ public enum WorkSource: Equatable, Sendable {
 /// timed out and late duplicates are ignored. When the server has forgotten
 /// the worker (it restarted, or took the worker for dead) the worker rejoins,
 /// and when its lease was taken back it asks for a new one.
+///
+/// Its parts: the window of pushes and frames in `WorkerSession+Pushes.swift`,
+/// redoing pushes after a server restart in `WorkerSession+Redo.swift`, and the
+/// requests in time (resend, reply timeout, stop grace) in `WorkerSession+Requests.swift`.
 public final class WorkerSession<Model: DifferentiableModel> {
   /// What the worker does next.
   public enum Step: Equatable {
@@ -74,6 +78,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Hears what the worker has to say beyond progress: a restarted server
   /// that lacks pushes ("server restarted from version 1000: redoing 145 pushes").
   public var notice: (String) -> Void = { _ in }
+  /// When to resend, give up, leave on a stop and send a delayed request; set by
+  /// `start(now:timing:server:)` (`WorkerSession+Requests.swift`).
+  var requests: RequestPolicy?
 
   enum Awaiting: Equatable {
     case joined, weights, lease, left
