@@ -32,9 +32,11 @@ extension WorkerSession {
       }
       // The server tells pushes apart by a window of 256 sequence numbers: keep
       // the pushes in flight within it (pushes redone may be far below the next fresh one).
-      if let oldest = inFlight.first,
+      // Indexed: `inFlight.first` ran unspecialized in release builds after the
+      // split into files, and allocated on every push of a pipeline.
+      if !inFlight.isEmpty,
         (redo.first?.lowerBound ?? sequence + 1) + UInt64(pushesPerFrame)
-          > oldest.sequence - UInt64(oldest.count) + 1 + SequenceWindow.width
+          > inFlight[0].sequence - UInt64(inFlight[0].count) + 1 + SequenceWindow.width
       {
         break
       }
