@@ -32,8 +32,8 @@ extension WorkerSession {
       }
       // The server tells pushes apart by a window of 256 sequence numbers: keep
       // the pushes in flight within it (pushes redone may be far below the next fresh one).
-      // Indexed: `inFlight.first` ran unspecialized in release builds after the
-      // split into files, and allocated on every push of a pipeline.
+      // Indexed: `inFlight.first` ran unspecialized in release builds with
+      // -enable-testing, and allocated on every push of a pipeline.
       if !inFlight.isEmpty,
         (redo.first?.lowerBound ?? sequence + 1) + UInt64(pushesPerFrame)
           > inFlight[0].sequence - UInt64(inFlight[0].count) + 1 + SequenceWindow.width
