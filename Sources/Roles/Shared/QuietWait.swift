@@ -31,6 +31,9 @@ public struct QuietWait: Sendable {
     answeredOnce = true
   }
 
+  /// When this quiet spell is due to say what is awaited; nil once it has (until an answer).
+  public var dueAt: UInt64? { dueThisSpell ? since + afterMilliseconds : nil }
+
   /// Whether to say now what is awaited: true once per quiet spell, when it
   /// has lasted `afterMilliseconds`.
   public mutating func isDue(now: UInt64) -> Bool {
@@ -44,6 +47,25 @@ public struct QuietWait: Sendable {
     guard line != lastSaid else { return nil }
     lastSaid = line
     return line
+  }
+
+  /// What a quiet wait is about, for its client to say.
+  public enum Notice: Equatable, Sendable {
+    /// Nothing has answered yet: the server at this endpoint may not be there.
+    case noAnswer(from: String)
+    /// The server has answered before, and this request is unanswered.
+    case unanswered(request: String, from: String)
+
+    /// The line to say: for an unanswered request, what `describe` says of it (e.g. the
+    /// peers a sync step needs), else that the server's answer is awaited.
+    public func line(describedBy describe: (String) -> String?) -> String {
+      switch self {
+      case .noAnswer(let endpoint):
+        return QuietWait.noAnswer(from: endpoint)
+      case .unanswered(let request, let endpoint):
+        return describe(request) ?? "waiting for the server's answer to \(request) from \(endpoint)"
+      }
+    }
   }
 
   /// The wait for a server that has not answered at all.

@@ -3,10 +3,11 @@ import TrainingMath
 import WireProtocol
 import ZeroMQ
 
-/// Runs a `WorkerSession` over a `ServerLink`: sends what the session
-/// asks for, resends it when no answer comes within the retry interval (the
-/// server applies a push at most once, so this is safe, and it tells the server
-/// the worker is alive), and feeds the answers back, until the session finishes.
+/// Runs a `WorkerSession` over a `ServerLink`: sends what the session asks for,
+/// waits on the socket until the time the session names, and feeds the answers
+/// back with the time they arrived, until the session finishes. When to resend,
+/// give up or leave is the session's (`RequestPolicy`); this loop reads the
+/// clock and the stop signal and moves bytes.
 public enum WorkerLoop {
   /// Passes messages through, timing pushes for the metrics.
   private struct MeteredLink {
@@ -44,23 +45,7 @@ public enum WorkerLoop {
   }
 
   /// Timing of a worker's requests.
-  public struct Timing: Sendable {
-    /// Resend an unanswered request after this many milliseconds.
-    public var retryMilliseconds: Int
-    /// Give up when nothing useful arrives for this many milliseconds.
-    public var replyTimeoutMilliseconds: Int
-    /// After a stop signal, wait at most this long to leave cleanly.
-    public var stopGraceMilliseconds: Int
-
-    /// Timing settings.
-    public init(
-      retryMilliseconds: Int, replyTimeoutMilliseconds: Int, stopGraceMilliseconds: Int = 5000
-    ) {
-      self.retryMilliseconds = max(1, retryMilliseconds)
-      self.replyTimeoutMilliseconds = replyTimeoutMilliseconds
-      self.stopGraceMilliseconds = stopGraceMilliseconds
-    }
-  }
+  public typealias Timing = RequestPolicy.Timing
 
   /// Runs the session to completion. On a stop signal the worker waits for its
   /// outstanding reply (within the grace period), leaves, and throws `.interrupted`.
@@ -74,84 +59,48 @@ public enum WorkerLoop {
     readiness: Readiness? = nil, notice: (String) -> Void = { _ in },
     describeWait: (String) -> String? = { _ in nil }, progress: (Progress) -> Void
   ) throws(RoleError) {
-    var lastReport = MonotonicClock.milliseconds()
     func report() {
       progress(
         Progress(
           epoch: session.epoch, pushesApplied: session.pushesApplied, version: session.version,
           epochLoss: session.epochLoss))
     }
-    let metrics = WorkerMetrics()
-    let connection = MeteredLink(link: connection, metrics: metrics)
-    var outstanding = session.start()
-    var interrupted = false
-    try connection.send(outstanding)
-    var lastUseful = MonotonicClock.milliseconds()
-    var quiet = QuietWait(now: lastUseful)
-    var stopDeadline: UInt64?
+    let connection = MeteredLink(link: connection, metrics: WorkerMetrics())
+    try connection.send(
+      session.start(
+        now: MonotonicClock.milliseconds(), timing: timing, server: connection.endpoint))
     while true {
       let now = MonotonicClock.milliseconds()
-      if ShutdownSignal.isRequested && stopDeadline == nil {
-        stopDeadline = now + UInt64(timing.stopGraceMilliseconds)
-      }
-      if let deadline = stopDeadline, now >= deadline { throw .interrupted }
-      if now - lastUseful >= UInt64(timing.replyTimeoutMilliseconds) {
-        throw .timedOut(
-          what: "reply to \(outstanding.type) from \(connection.endpoint)",
-          milliseconds: timing.replyTimeoutMilliseconds)
-      }
-      guard
-        let reply = try connection.receive(
-          timeoutMilliseconds: timing.retryMilliseconds, graceAfterStopMilliseconds: nil)
-      else {
-        // Retry: every unanswered push of the window, or the last request.
-        // This is also how the server knows the worker is alive.
-        let unanswered = session.unacknowledgedPushes
-        for message in unanswered.isEmpty ? [outstanding] : unanswered {
-          try connection.send(message)
-        }
-        if quiet.isDue(now: MonotonicClock.milliseconds()) {
-          let request = "\(outstanding.type)"
-          let line =
-            quiet.answeredOnce
-            ? describeWait(request)
-              ?? "waiting for the server's answer to \(request) from \(connection.endpoint)"
-            : QuietWait.noAnswer(from: connection.endpoint)
-          if let line = quiet.unsaid(line) { notice(line) }
-        }
-        continue
-      }
-      var step = try session.receive(reply)
-      if step == .ignore { continue }
-      lastUseful = MonotonicClock.milliseconds()
-      quiet.answered(now: lastUseful)
-      readiness?.markReady(now: lastUseful)
-      if ShutdownSignal.isRequested && !interrupted, step != .finished {
-        step = .send(session.leaveNow())
-        interrupted = true
-      }
-      switch step {
-      case .finished:
-        report()
-        if let divergence = session.divergence { throw divergence }
-        if interrupted { throw .interrupted }
-        return
-      case .ignore:
-        continue
-      case .send(let message):
-        outstanding = message
-        try connection.send(message)
-      case .sendEach(let messages):
+      switch try session.nextAction(now: now, stop: ShutdownSignal.isRequested) {
+      case .send(let messages):
         for message in messages { try connection.send(message) }
-        if let last = messages.last { outstanding = last }
-      case .sendAfter(let milliseconds, let message):
-        Sleep.milliseconds(min(milliseconds, 60_000))
-        outstanding = message
-        try connection.send(message)
-      }
-      if lastUseful - lastReport >= 1000 {
-        lastReport = lastUseful
-        report()
+      case .notice(let wait):
+        if let line = session.unsaid(wait.line(describedBy: describeWait)) { notice(line) }
+      case .wait(let until):
+        // Until the session's time, or a message; a stop request cuts the wait once, so
+        // that the session hears of it at once.
+        guard
+          let reply = try connection.receive(
+            timeoutMilliseconds: Int(until - now),
+            graceAfterStopMilliseconds: session.isStopping ? nil : 0)
+        else { continue }
+        let arrived = MonotonicClock.milliseconds()
+        let step = try session.receive(reply, now: arrived, stop: ShutdownSignal.isRequested)
+        if step == .ignore { continue }
+        readiness?.markReady(now: arrived)
+        switch step {
+        case .finished:
+          report()
+          if let failure = session.failure { throw failure }
+          return
+        case .send(let message):
+          try connection.send(message)
+        case .sendEach(let messages):
+          for message in messages { try connection.send(message) }
+        case .sendAfter, .ignore:
+          break  // the session hands the message back from `nextAction` at its time
+        }
+        if session.isProgressReportDue(now: arrived) { report() }
       }
     }
   }

@@ -16,6 +16,10 @@ public enum WorkSource: Equatable, Sendable {
 /// timed out and late duplicates are ignored. When the server has forgotten
 /// the worker (it restarted, or took the worker for dead) the worker rejoins,
 /// and when its lease was taken back it asks for a new one.
+///
+/// Its parts: the window of pushes and frames in `WorkerSession+Pushes.swift`,
+/// redoing pushes after a server restart in `WorkerSession+Redo.swift`, and the
+/// requests in time (resend, reply timeout, stop grace) in `WorkerSession+Requests.swift`.
 public final class WorkerSession<Model: DifferentiableModel> {
   /// What the worker does next.
   public enum Step: Equatable {
@@ -50,38 +54,41 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public let pushesPerFrame: Int
   /// The injected fault (normally none).
   public let fault: GradientFault
-  private let objective: Objective<Model>
+  let objective: Objective<Model>
   /// The model's layout, built once (it goes with every push).
-  private let layout: [TensorSpec]
+  let layout: [TensorSpec]
 
   /// Gradients pushed and applied so far.
-  public private(set) var pushesApplied: UInt64 = 0
+  public internal(set) var pushesApplied: UInt64 = 0
   /// The latest weights version received.
   public private(set) var version: UInt64 = 0
   /// Set when a batch's loss came out NaN or infinite: the worker leaves instead
   /// of pushing its gradient (the server would refuse it), and the loop reports it.
-  public private(set) var divergence: RoleError?
+  public internal(set) var divergence: RoleError?
   /// The latest weights received.
   public private(set) var weights: [Double] = []
   /// Mean loss of the batches of the last finished epoch (shard mode) or lease.
   public private(set) var epochLoss: Double = 0
   /// The epoch being worked on, 0-based.
-  public private(set) var epoch = 0
+  public internal(set) var epoch = 0
   /// Times the worker had to rejoin or ask for a new lease.
   public private(set) var resyncs = 0
   /// Pushes pushed again because a restarted server lacked them (fixed shards).
-  public private(set) var pushesRedone: UInt64 = 0
+  public internal(set) var pushesRedone: UInt64 = 0
   /// Hears what the worker has to say beyond progress: a restarted server
   /// that lacks pushes ("server restarted from version 1000: redoing 145 pushes").
   public var notice: (String) -> Void = { _ in }
+  /// When to resend, give up, leave on a stop and send a delayed request; set by
+  /// `start(now:timing:server:)` (`WorkerSession+Requests.swift`).
+  var requests: RequestPolicy?
 
-  private enum Awaiting: Equatable {
+  enum Awaiting: Equatable {
     case joined, weights, lease, left
   }
 
   /// A frame of pushes sent and not yet acknowledged; its pushes have
   /// consecutive sequence numbers.
-  private struct InFlight {
+  struct InFlight {
     /// The sequence of its last push, which the reply acknowledges.
     var sequence: UInt64
     /// How many pushes it holds.
@@ -89,11 +96,11 @@ public final class WorkerSession<Model: DifferentiableModel> {
     var message: WireMessage
   }
 
-  private var awaiting: Awaiting = .joined
+  var awaiting: Awaiting = .joined
   /// Rows still to push in this epoch (shard) or lease: always a contiguous range.
-  private var remaining: Range<Int> = 0..<0
+  var remaining: Range<Int> = 0..<0
   /// Whether the current shard epoch has handed out its rows (it ends when they are answered).
-  private var epochStarted = false
+  var epochStarted = false
   /// Whether the worker leaves because its work is done (not on a stop signal):
   /// a server that forgot it meanwhile may lack pushes, so it rejoins first.
   private var leavingDone = false
@@ -101,27 +108,27 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// pushed again (fixed shards) under the same sequence numbers before
   /// `remaining`: the server applies each at most once, and a push's rows
   /// follow from its sequence (`pushedRows(of:)`).
-  private var redo: [Range<UInt64>] = []
+  var redo: [Range<UInt64>] = []
   /// Where the fresh pushes' batches start in the sequence numbers: push
   /// `sequence` of the run `(first, batch)` holds fresh batch `batch + sequence - first`
   /// (batch g is batch g mod b of the shard, b batches an epoch). A new run
   /// starts only when the server's numbering jumps ahead of the worker's.
-  private var freshRuns: [(first: UInt64, batch: Int)] = []
+  var freshRuns: [(first: UInt64, batch: Int)] = []
   /// Fresh batches pushed so far (shard mode): each has its own sequence number.
-  private var freshBatches = 0
+  var freshBatches = 0
   /// Whether rows are left in this epoch or lease.
-  private var hasRows: Bool { !remaining.isEmpty || !redo.isEmpty }
-  private var inFlight: [InFlight] = []  // pushes awaiting their replies, oldest first
+  var hasRows: Bool { !remaining.isEmpty || !redo.isEmpty }
+  var inFlight: [InFlight] = []  // pushes awaiting their replies, oldest first
   /// Answered pushes, to be filled again: in steady state a push is built in the
   /// storage of one answered before, so a step allocates nothing. At most
   /// `pipeline + 1` are kept.
-  private var spare: [GradientPush] = []
-  private var sequence: UInt64 = 0
-  private var recentWeights: [[Double]] = []
-  private var lossSum = 0.0
-  private var batches = 0
+  var spare: [GradientPush] = []
+  var sequence: UInt64 = 0
+  var recentWeights: [[Double]] = []
+  var lossSum = 0.0
+  var batches = 0
   /// The forward pass's cached activations, reused by every batch.
-  private var activations: [Double]
+  var activations: [Double]
 
   /// A worker for `model` over `dataset`.
   public init(
@@ -301,7 +308,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     }
   }
 
-  private func closeEpoch() {
+  func closeEpoch() {
     epochLoss = batches > 0 ? lossSum / Double(batches) : 0
     lossSum = 0
     batches = 0
@@ -320,230 +327,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public var unacknowledgedPushes: [WireMessage] { inFlight.map(\.message) }
 
   /// Leaves because the work is done.
-  private func leave() -> Step {
+  func leave() -> Step {
     let message = leaveNow()
     leavingDone = true
     return .send(message)
-  }
-
-  /// The rows of this worker's push `sequence`, when it pushed fresh rows under
-  /// that number (fixed shards).
-  private func pushedRows(of sequence: UInt64) -> Range<Int>? {
-    guard let run = freshRuns.last(where: { $0.first <= sequence }), sequence <= self.sequence
-    else { return nil }
-    let batch = run.batch + Int(sequence - run.first)
-    guard batch < freshBatches else { return nil }
-    let own = shardRows
-    let perEpoch = (own.count + batchSize - 1) / batchSize
-    let start = own.lowerBound + (batch % perEpoch) * batchSize
-    return start..<min(start + batchSize, own.upperBound)
-  }
-
-  /// After a rejoin (fixed shards): every push of this worker that the server
-  /// lacks, by `applied` (its highest applied sequence and the 256 below), is
-  /// queued to be pushed again, recomputed at the current weights, under its
-  /// own sequence number. Pushes are counted as applied only once the server has them.
-  private func findLackingPushes(_ applied: SequenceWindow, serverVersion: UInt64) {
-    var lacking: [Range<UInt64>] = []
-    var count: UInt64 = 0
-    for (index, run) in freshRuns.enumerated() {
-      let end =
-        index + 1 < freshRuns.count
-        ? run.first + UInt64(freshRuns[index + 1].batch - run.batch)
-        : run.first + UInt64(freshBatches - run.batch)
-      // At or below the highest only the window can be missing; the rest was
-      // applied before the highest was pushed (a pipeline is at most the window).
-      let floor =
-        applied.highest > SequenceWindow.width ? applied.highest - SequenceWindow.width : 1
-      var candidate = max(run.first, floor)
-      while candidate < end {
-        if applied.verdict(for: candidate) == .new {
-          if let last = lacking.last, last.upperBound == candidate {
-            lacking[lacking.count - 1] = last.lowerBound..<(candidate + 1)
-          } else {
-            lacking.append(candidate..<(candidate + 1))
-          }
-          count += 1
-        }
-        // Past the highest, everything is missing: take the rest at once.
-        if candidate > applied.highest {
-          let rest = candidate + 1..<end
-          if !rest.isEmpty {
-            lacking[lacking.count - 1] = lacking[lacking.count - 1].lowerBound..<end
-            count += UInt64(rest.count)
-          }
-          break
-        }
-        candidate += 1
-      }
-    }
-    // Pushes the worker was told were applied and the server no longer has:
-    // the lacking ones that were neither in flight nor already waiting to be redone.
-    var unanswered = redo
-    for frame in inFlight {
-      unanswered.append((frame.sequence + 1 - UInt64(frame.count))..<(frame.sequence + 1))
-    }
-    var lost = count
-    for range in lacking {
-      for other in unanswered {
-        let overlap = range.clamped(to: other)
-        lost -= UInt64(overlap.count)
-      }
-    }
-    pushesApplied = UInt64(freshBatches) - count
-    redo = lacking
-    guard count > 0 else { return }
-    pushesRedone += count
-    if lost > 0 {
-      notice(
-        "server restarted from version \(serverVersion): redoing \(count) pushes (\(lost) of them had been acknowledged)"
-      )
-    } else {
-      notice(
-        "rejoined the server at version \(serverVersion): pushing again \(count) pushes it never applied"
-      )
-    }
-  }
-
-  /// The next requests: pushes to fill the window, a lease request, or leave.
-  private func next() -> Step {
-    // One push in steady state; an array only when a window is filled.
-    var first: WireMessage?
-    var more: [WireMessage] = []
-    let alreadySent = inFlight.count
-    while inFlightPushes < pipeline {
-      if !hasRows {
-        // An epoch, shard or lease ends only once its last pushes are answered.
-        guard inFlight.isEmpty else { break }
-        switch source {
-        case .leased:
-          awaiting = .lease
-          return .send(.leaseRequest(workerID: workerID))
-        case .shard(let shard, let epochs):
-          if epochStarted {
-            closeEpoch()
-            epoch += 1
-            epochStarted = false
-          }
-          let own = shard.rows(of: dataset.count)
-          guard epoch < epochs, !own.isEmpty else { return leave() }
-          remaining = own
-          epochStarted = true
-        }
-      }
-      // The server tells pushes apart by a window of 256 sequence numbers: keep
-      // the pushes in flight within it (pushes redone may be far below the next fresh one).
-      // Subscripts, not `first`: `first` of this private type's array ran
-      // unspecialized and allocated on every push.
-      if !inFlight.isEmpty,
-        (redo.isEmpty ? sequence + 1 : redo[0].lowerBound) + UInt64(pushesPerFrame)
-          > inFlight[0].sequence - UInt64(inFlight[0].count) + 1 + SequenceWindow.width
-      {
-        break
-      }
-      // With several pushes per frame, wait until a whole frame fits.
-      let room = pipeline - inFlightPushes
-      if room < pushesPerFrame, !inFlight.isEmpty { break }
-      let frame = makeFrame(of: min(room, pushesPerFrame))
-      if divergence != nil {
-        inFlight.removeSubrange(alreadySent...)  // built in this call, never sent
-        return leave()
-      }
-      if first == nil { first = frame } else { more.append(frame) }
-    }
-    awaiting = .weights
-    guard let first else { return .sendEach([]) }
-    return more.isEmpty ? .send(first) : .sendEach([first] + more)
-  }
-
-  /// Computes the gradient of the next batch at the latest weights (or stale
-  /// ones, with the stale fault) and records it as in flight.
-  /// Pushes in flight, over all frames.
-  private var inFlightPushes: Int {
-    var count = 0
-    for frame in inFlight { count += frame.count }
-    return count
-  }
-
-  /// Keeps an answered push's storage for a later push.
-  private func recycle(_ push: GradientPush) {
-    if spare.count <= pipeline { spare.append(push) }
-  }
-
-  /// Up to `limit` pushes of the next batches (fewer at the end of the rows), as
-  /// one frame, recorded as in flight.
-  private func makeFrame(of limit: Int) -> WireMessage {
-    // A frame holds fresh consecutive pushes only: pushes redone go one at a time.
-    let redoing = !redo.isEmpty
-    let first = makePush()
-    let message: WireMessage
-    if limit == 1 || redoing || remaining.isEmpty {
-      message = .push(first)
-    } else {
-      var pushes: [GradientPush] = []
-      pushes.reserveCapacity(limit)
-      pushes.append(first)
-      while pushes.count < limit, !remaining.isEmpty {
-        pushes.append(makePush())
-      }
-      message = .pushes(pushes)
-    }
-    inFlight.append(
-      InFlight(
-        sequence: first.sequence + UInt64(message.pushCount - 1), count: message.pushCount,
-        message: message))
-    return message
-  }
-
-  /// The next push: one the server lacks, again, or the next fresh batch.
-  private func makePush() -> GradientPush {
-    let batch: Range<Int>
-    let pushSequence: UInt64
-    if let again = redo.first {
-      // Only pushes of `freshRuns` are ever queued again, so their rows are known.
-      batch = pushedRows(of: again.lowerBound) ?? 0..<0
-      pushSequence = again.lowerBound
-      if again.count == 1 {
-        redo.removeFirst()
-      } else {
-        redo[0] = (again.lowerBound + 1)..<again.upperBound
-      }
-    } else {
-      batch = remaining.prefix(batchSize)
-      remaining = batch.upperBound..<remaining.upperBound
-      sequence += 1
-      pushSequence = sequence
-      if case .shard = source {
-        // A new run of sequence numbers only when the numbering jumped.
-        let continues =
-          freshRuns.last.map { $0.batch + Int(sequence - $0.first) == freshBatches } ?? false
-        if !continues { freshRuns.append((sequence, freshBatches)) }
-        freshBatches += 1
-      }
-    }
-    // The oldest spare: the newest frame may still be held by the loop as its last request.
-    var push =
-      spare.count > pushesPerFrame
-      ? spare.removeFirst()
-      : GradientPush(
-        workerID: workerID, sequence: 0, computedAtVersion: 0, samples: [],
-        gradient: NamedTensors(
-          layout: layout, values: [Double](repeating: 0, count: layout.totalCount)))
-    push.samples.removeAll(keepingCapacity: true)
-    for row in batch { push.samples.append(dataset.samples[row]) }
-    let point = fault.staleness > 0 ? recentWeights[0] : weights
-    let batchLoss = objective.gradient(
-      weights: point, samples: push.samples, into: &push.gradient.values,
-      activations: &activations)
-    lossSum += batchLoss
-    if !batchLoss.isFinite && divergence == nil {
-      divergence = .diverged(
-        version: version, what: "the loss became \(batchLoss.isNaN ? "NaN" : "infinite")")
-    }
-    batches += 1
-    fault.corrupt(&push.gradient.values)
-    push.sequence = pushSequence
-    push.computedAtVersion = version
-    return push
   }
 }
