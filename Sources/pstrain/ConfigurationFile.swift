@@ -89,11 +89,11 @@ struct ConfigurationFile {
         continue
       }
       for (key, entry) in entries where !validKeys.contains(key) {
-        let where_ = section == "common" ? "any command" : "pstrain \(section)"
+        let command = section == "common" ? "any command" : "pstrain \(section)"
         problems.append(
           (
             entry.line,
-            "unknown key \"\(key)\" in [\(section)] (no flag --\(key) in \(where_)); did you mean \"\(Self.nearest(to: key, among: validKeys.sorted()))\"?"
+            "unknown key \"\(key)\" in [\(section)] (no flag --\(key) in \(command)); did you mean \"\(Self.nearest(to: key, among: validKeys.sorted()))\"?"
           ))
       }
     }

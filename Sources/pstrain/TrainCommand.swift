@@ -363,29 +363,19 @@ struct TrainCommand: ParsableCommand {
 
   /// Writes the SVG of `--plot`: the loss samples and every audit the coordinator printed.
   private func writePlot(to path: String, loss: [(Double, Double)], auditLines: [String]) throws {
-    struct AuditLine: Decodable {
-      var type: String
-      var applied_at: Double?
-      var raw_max_relative_error: Double?
-      var max_relative_error: Double?
-      var passed: Bool?
-      var conclusive: Bool?
-      var gradient_magnitude: Double?
-      var detectable_relative_error: Double?
-    }
     let audits = auditLines.compactMap { line -> TrainingPlot.Audit? in
-      guard let audit = try? JSONDecoder().decode(AuditLine.self, from: Data(line.utf8)),
-        audit.type == "audit", let x = audit.applied_at, let y = audit.raw_max_relative_error
+      guard let audit = CoordinatorAuditLine(line), let x = audit.appliedAt,
+        let y = audit.rawMaxRelativeError
       else { return nil }
       let passed = audit.passed ?? true
       let conclusive = audit.conclusive ?? true
       return TrainingPlot.Audit(
         // A passed audit's figure is its error above rounding noise; a failed
         // one's, the worst comparison.
-        update: x, relativeError: passed && conclusive ? audit.max_relative_error ?? y : y,
+        update: x, relativeError: passed && conclusive ? audit.maxRelativeError ?? y : y,
         passed: passed, conclusive: conclusive,
-        detectableRelativeError: audit.detectable_relative_error ?? .infinity,
-        gradientMagnitude: audit.gradient_magnitude ?? 0)
+        detectableRelativeError: audit.detectableRelativeError ?? .infinity,
+        gradientMagnitude: audit.gradientMagnitude ?? 0)
     }
     let plot = TrainingPlot(
       loss: loss, audits: audits, tolerance: audit.tolerance,

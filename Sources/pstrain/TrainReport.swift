@@ -143,30 +143,54 @@ extension TrainCommand.AuditSummary {
   /// The tally of the coordinator's JSON audit lines, for when it gave no summary
   /// (it was stopped, or failed): what was audited is still known.
   init(countingAuditLines lines: [String]) {
-    struct AuditLine: Decodable {
-      var type: String
-      var worker: Int
-      var passed: Bool
-      var conclusive: Bool
-      var max_relative_error: Double?
-    }
     self.init(count: 0, failed: 0, inconclusive: 0, maximumRelativeError: 0, failedWorkers: [])
     var failing = Set<Int>()
     for line in lines {
-      guard let audit = try? JSONDecoder().decode(AuditLine.self, from: Data(line.utf8)),
-        audit.type == "audit"
+      guard let audit = CoordinatorAuditLine(line), let passed = audit.passed,
+        let conclusive = audit.conclusive, let worker = audit.worker
       else { continue }
       count += 1
-      if !audit.passed {
+      if !passed {
         failed += 1
-        failing.insert(audit.worker)
+        failing.insert(worker)
       }
-      if audit.conclusive {
-        maximumRelativeError = max(maximumRelativeError ?? 0, audit.max_relative_error ?? 0)
+      if conclusive {
+        maximumRelativeError = max(maximumRelativeError ?? 0, audit.maxRelativeError ?? 0)
       } else {
         inconclusive += 1
       }
     }
     failedWorkers = failing.sorted()
+  }
+}
+
+/// One audit line of the coordinator's `--json` output (`AuditReport.json`), as `train`
+/// reads it back for its summary and its plot; nil for any other line.
+struct CoordinatorAuditLine: Decodable {
+  var type: String
+  var worker: Int?
+  var appliedAt: Double?
+  var rawMaxRelativeError: Double?
+  var maxRelativeError: Double?
+  var passed: Bool?
+  var conclusive: Bool?
+  var gradientMagnitude: Double?
+  var detectableRelativeError: Double?
+
+  private enum CodingKeys: String, CodingKey {
+    case type, worker, passed, conclusive
+    case appliedAt = "applied_at"
+    case rawMaxRelativeError = "raw_max_relative_error"
+    case maxRelativeError = "max_relative_error"
+    case gradientMagnitude = "gradient_magnitude"
+    case detectableRelativeError = "detectable_relative_error"
+  }
+
+  /// The audit on `line`, or nil when the line is not an audit.
+  init?(_ line: String) {
+    guard let audit = try? JSONDecoder().decode(Self.self, from: Data(line.utf8)),
+      audit.type == "audit"
+    else { return nil }
+    self = audit
   }
 }
