@@ -2,7 +2,7 @@
 # One worker's compute: NumPy's forward+backward of an MLP 64-128-10 (relu, softmax
 # cross-entropy, float64, batch 32, one BLAS thread) beside pstrain's.
 #
-#   benchmarks/compare-model.sh [--seconds S]   measure each for S seconds (default 5)
+#   benchmarks/compare-model.sh [--seconds S]   measure NumPy for S seconds (default 5)
 #   benchmarks/compare-model.sh -h              this text
 #
 # Runs benchmarks/numpy/model_bench.py --features 64 --hidden 128 --classes 10
@@ -43,36 +43,20 @@ while [ $# -gt 0 ]; do
 done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-pstrain="${PSTRAIN:-$root/.build/release/pstrain}"
-python="$("$root/deploy/python-env.sh" | tail -n 1)"
-rate() { "$python" "$root/benchmarks/numpy/json_fields.py" samples_per_s <<<"$1"; }
+script=compare-model.sh
+# shellcheck source=benchmarks/compare-lib.sh
+. "$root/benchmarks/compare-lib.sh"
 
 echo "MLP 64-128-10, float64, batch 32, forward+backward on one thread"
-numpy_output="$(timeout 600 "$python" "$root/benchmarks/numpy/model_bench.py" --features 64 \
-  --hidden 128 --classes 10 --batch-size 32 --dtype float64 --seconds "$seconds" --json)" || {
-  echo "compare-model.sh: model_bench.py failed (see above)" >&2
-  exit 1
-}
-numpy_rate="$(rate "$numpy_output")"
+numpy_rate="$(measured "model_bench.py" samples_per_s \
+  "$python" "$root/benchmarks/numpy/model_bench.py" --features 64 --hidden 128 --classes 10 \
+  --batch-size 32 --dtype float64 --seconds "$seconds" --json)" || exit 1
 printf '%-16s %12.0f samples/s\n' "NumPy" "$numpy_rate"
 
-skip() {
-  echo "pstrain          skipped: $*"
-  exit 0
-}
-[ -x "$pstrain" ] || skip "$pstrain is not built (swift build -c release)"
-# Read whole, not piped into grep -q: an early exit of grep would fail the pipeline.
-bench_help="$("$pstrain" bench model --help 2>&1 || true)"
-grep -q -- '--model' <<<"$bench_help" || skip "this pstrain has no 'bench model --model' yet"
-pstrain_output="$(timeout 600 "$pstrain" bench model --model mlp:128 --features 64 --classes 10 \
-  --batch-size 32 --json)" || {
-  echo "compare-model.sh: pstrain bench model failed (see above)" >&2
-  exit 1
-}
-pstrain_rate="$(rate "$pstrain_output")" || {
-  echo "compare-model.sh: could not read pstrain's JSON (it printed: ${pstrain_output:0:300})" >&2
-  exit 1
-}
+require_pstrain_model bench model
+pstrain_rate="$(measured "pstrain bench model" samples_per_s \
+  "$pstrain" bench model --model mlp:128 --features 64 --classes 10 --batch-size 32 --json)" \
+  || exit 1
 printf '%-16s %12.0f samples/s\n' "pstrain" "$pstrain_rate"
 awk -v p="$pstrain_rate" -v b="$numpy_rate" \
   'BEGIN { printf "%-16s %12.2fx\n", "pstrain / NumPy", p / b }'

@@ -31,31 +31,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from arguments import hidden_sizes, positive_float, positive_int  # noqa: E402
 from mlp import MLP, Gradient  # noqa: E402
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def hidden_sizes(text):
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H or H1,H2,..., got {text!r}") from None
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be at least 1, got {text!r}")
-    return sizes
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
 
 
 def blas_description():
@@ -117,9 +94,7 @@ def main():
     parser.add_argument("--classes", type=positive_int, default=10, help="classes K (10)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="rows B (32)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    parser.add_argument(
-        "--seconds", type=positive_float, default=5.0, help="measured time S (5)"
-    )
+    parser.add_argument("--seconds", type=positive_float, default=5.0, help="measured time S (5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()

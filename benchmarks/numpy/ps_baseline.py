@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 import zmq  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from arguments import hidden_sizes, positive_float, positive_int  # noqa: E402
 from mlp import MLP, Gradient, load_csv  # noqa: E402
 
 HELLO, WEIGHTS, GRADIENT, DONE, BYE = b"hello", b"weights", b"gradient", b"done", b"bye"
@@ -140,7 +141,11 @@ def worker_main(endpoint, index, count, train_path, sizes, batch_size, epochs, s
                 samples += len(chosen)
                 pushes += 1
         socket.send_multipart(
-            [DONE, struct.pack(INDEX_FORMAT, index), struct.pack(DONE_FORMAT, samples, pushes, loss_sum)]
+            [
+                DONE,
+                struct.pack(INDEX_FORMAT, index),
+                struct.pack(DONE_FORMAT, samples, pushes, loss_sum),
+            ]
         )
         receive(BYE)
     except BaselineError as error:
@@ -202,30 +207,6 @@ def serve(router, model, params, lr, workers, timeout, processes):
     return seconds, applied_samples, pushes, list(finished.values())
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
-def hidden_sizes(text):
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H or H1,H2,..., got {text!r}") from None
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be at least 1, got {text!r}")
-    return sizes
-
-
 def parse_arguments():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -239,11 +220,15 @@ def parse_arguments():
         "--hidden", type=hidden_sizes, default=[128], help="hidden sizes H or H1,H2,... (128)"
     )
     parser.add_argument("--batch-size", type=positive_int, default=32, help="rows per push (32)")
-    parser.add_argument("--epochs", type=positive_int, default=30, help="passes over each shard (30)")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=30, help="passes over each shard (30)"
+    )
     parser.add_argument("--lr", type=positive_float, default=0.1, help="SGD learning rate (0.1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and shuffles (0)")
     parser.add_argument(
-        "--timeout", type=positive_float, default=60.0,
+        "--timeout",
+        type=positive_float,
+        default=60.0,
         help="longest wait for any message, seconds (60)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -282,8 +267,15 @@ def run(args, processes):
                 target=worker_main,
                 name=f"ps_baseline worker {index}",
                 args=(
-                    endpoint, index, args.workers, args.train, sizes,
-                    args.batch_size, args.epochs, args.seed, args.timeout,
+                    endpoint,
+                    index,
+                    args.workers,
+                    args.train,
+                    sizes,
+                    args.batch_size,
+                    args.epochs,
+                    args.seed,
+                    args.timeout,
                 ),
                 daemon=True,
             )

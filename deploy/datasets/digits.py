@@ -53,7 +53,7 @@ def split():
 def pixel_text(value):
     """value/16 in the shortest decimal that reads back exactly: 0, 0.0625, ..., 1."""
     text = repr(value / 16)  # exact: a multiple of 1/16 has a short binary and decimal form
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def csv_bytes(pixels, labels):
@@ -137,10 +137,14 @@ def reference(directory):
     print(f"scikit-learn {sklearn.__version__}, numpy {np.__version__}")
     print(f"train {len(y_train)} rows, test {len(y_test)} rows, {x_train.shape[1]} features")
     models = (
-        (f"LogisticRegression(max_iter={LOGISTIC_MAX_ITER})",
-         LogisticRegression(max_iter=LOGISTIC_MAX_ITER)),
-        (f"MLPClassifier(hidden_layer_sizes=(128,), random_state=0, max_iter={MLP_MAX_ITER})",
-         MLPClassifier(hidden_layer_sizes=(128,), random_state=0, max_iter=MLP_MAX_ITER)),
+        (
+            f"LogisticRegression(max_iter={LOGISTIC_MAX_ITER})",
+            LogisticRegression(max_iter=LOGISTIC_MAX_ITER),
+        ),
+        (
+            f"MLPClassifier(hidden_layer_sizes=(128,), random_state=0, max_iter={MLP_MAX_ITER})",
+            MLPClassifier(hidden_layer_sizes=(128,), random_state=0, max_iter=MLP_MAX_ITER),
+        ),
     )
     for name, model in models:
         with warnings.catch_warnings(record=True) as caught:
