@@ -14,7 +14,8 @@ BLAS runs on one thread (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and
 MKL_NUM_THREADS are set to 1 before numpy is imported), to compare with one
 worker's compute elsewhere. samples_per_s is batches x batch size / seconds over the
 whole measured time, after a warm-up of a tenth of it (at most 1 s); the median and
-the best of the ~0.25 s windows inside it are given too.
+the best of the ~0.25 s windows inside it are given too, and samples_per_cpu_s, the
+rate per second of CPU time this process got (a steadier figure on a busy machine).
 """
 
 import os
@@ -51,7 +52,8 @@ def blas_description():
 
 
 def measure(gradient, params, batches, seconds):
-    """(total batches, total seconds, per-window samples/s) over about `seconds`."""
+    """(total batches, wall seconds, CPU seconds of this process, per-window samples/s)
+    over about `seconds` of wall time."""
     warm_up = min(1.0, seconds / 10)
     batch_size = batches[0][0].shape[0]
     step = 0
@@ -64,6 +66,7 @@ def measure(gradient, params, batches, seconds):
     windows = []
     total_steps = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     end = start + seconds
     window_start, window_steps = start, 0
     now = start
@@ -78,7 +81,7 @@ def measure(gradient, params, batches, seconds):
             if now - window_start >= 0.25:
                 windows.append(window_steps * batch_size / (now - window_start))
                 window_start, window_steps = now, 0
-    return total_steps, now - start, windows
+    return total_steps, now - start, time.process_time() - cpu_start, windows
 
 
 def main():
@@ -113,16 +116,18 @@ def main():
         for _ in range(8)
     ]
     gradient = Gradient(model)
-    steps, seconds, windows = measure(gradient, params, batches, args.seconds)
+    steps, seconds, cpu_seconds, windows = measure(gradient, params, batches, args.seconds)
     samples_per_s = steps * args.batch_size / seconds
     result = {
         "samples_per_s": samples_per_s,
         "median_window_samples_per_s": statistics.median(windows) if windows else None,
         "best_window_samples_per_s": max(windows) if windows else None,
+        "samples_per_cpu_s": steps * args.batch_size / cpu_seconds,
         "batches_per_s": steps / seconds,
         "gflops": samples_per_s * model.flops_per_sample() / 1e9,
         "batches": steps,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "layers": model.sizes,
         "parameters": model.count,
         "batch_size": args.batch_size,
@@ -138,7 +143,8 @@ def main():
             f"{samples_per_s:,.0f} samples/s ({steps / seconds:,.0f} batches/s, "
             f"{result['gflops']:.2f} GFLOP/s) over {seconds:.2f} s; "
             f"windows median {result['median_window_samples_per_s'] or 0:,.0f}, "
-            f"best {result['best_window_samples_per_s'] or 0:,.0f}"
+            f"best {result['best_window_samples_per_s'] or 0:,.0f}; "
+            f"{result['samples_per_cpu_s']:,.0f} per CPU second ({cpu_seconds:.2f} s of CPU)"
         )
         blas = result["blas"]
         if blas:

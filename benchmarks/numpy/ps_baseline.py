@@ -53,10 +53,11 @@ from mlp import MLP, Gradient, load_csv  # noqa: E402
 HELLO, WEIGHTS, GRADIENT, DONE, BYE = b"hello", b"weights", b"gradient", b"done", b"bye"
 # Messages from a worker (frames): HELLO, its index (u32 little-endian);
 # GRADIENT, rows in the batch (u32), the flat gradient (raw float64);
-# DONE, its index, samples and pushes (u64 each) and the sum of batch losses (f64).
+# DONE, its index, then samples and pushes (u64 each), the sum of batch losses and
+# the CPU seconds the worker used while training (f64 each).
 # From the server: WEIGHTS, the flat weights (raw float64); BYE.
 INDEX_FORMAT = "<I"
-DONE_FORMAT = "<QQd"
+DONE_FORMAT = "<QQdd"
 
 
 class BaselineError(Exception):
@@ -129,6 +130,7 @@ def worker_main(endpoint, index, count, train_path, sizes, batch_size, epochs, s
     try:
         socket.send_multipart([HELLO, struct.pack(INDEX_FORMAT, index)])
         params = np.frombuffer(receive(WEIGHTS)[1], dtype=np.float64)
+        cpu_start = time.process_time()
         samples = pushes = 0
         loss_sum = 0.0
         for _epoch in range(epochs):
@@ -144,7 +146,9 @@ def worker_main(endpoint, index, count, train_path, sizes, batch_size, epochs, s
             [
                 DONE,
                 struct.pack(INDEX_FORMAT, index),
-                struct.pack(DONE_FORMAT, samples, pushes, loss_sum),
+                struct.pack(
+                    DONE_FORMAT, samples, pushes, loss_sum, time.process_time() - cpu_start
+                ),
             ]
         )
         receive(BYE)
@@ -158,7 +162,8 @@ def worker_main(endpoint, index, count, train_path, sizes, batch_size, epochs, s
 
 def serve(router, model, params, lr, workers, timeout, processes):
     """Answer hellos, apply gradients as they come, until every worker said "done".
-    Returns (seconds of training, samples applied, pushes, per-worker done tuples)."""
+    Returns (wall and CPU seconds of training, samples applied, pushes, and what each
+    worker's "done" said)."""
     waiting = []
     finished = {}
     applied_samples = pushes = 0
@@ -195,6 +200,7 @@ def serve(router, model, params, lr, workers, timeout, processes):
             waiting.append(identity)
             if len(waiting) == workers:
                 started = time.perf_counter()
+                cpu_start = time.process_time()
                 for each in waiting:
                     router.send_multipart([each, WEIGHTS, params])
         elif kind == DONE:
@@ -204,7 +210,8 @@ def serve(router, model, params, lr, workers, timeout, processes):
         else:
             raise BaselineError(f"unknown message kind {kind!r}")
     seconds = time.perf_counter() - started
-    return seconds, applied_samples, pushes, list(finished.values())
+    cpu_seconds = time.process_time() - cpu_start
+    return seconds, cpu_seconds, applied_samples, pushes, [finished[i] for i in sorted(finished)]
 
 
 def parse_arguments():
@@ -281,7 +288,7 @@ def run(args, processes):
             )
             process.start()
             processes.append(process)
-        seconds, samples, pushes, done = serve(
+        seconds, server_cpu_seconds, samples, pushes, done = serve(
             router, model, params, args.lr, args.workers, args.timeout, processes
         )
     finally:
@@ -302,6 +309,8 @@ def run(args, processes):
         "samples_applied": samples,
         "pushes": pushes,
         "pushes_per_s": pushes / seconds,
+        "server_cpu_seconds": server_cpu_seconds,
+        "worker_cpu_seconds": [each[3] for each in done],
         "mean_batch_loss": sum(each[2] for each in done) / max(1, worker_pushes),
         "workers": args.workers,
         "layers": sizes,
