@@ -107,7 +107,15 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     let layout = [TensorSpec(name: "w", count: 3)]
     let tensors = NamedTensors(layout: layout, values: [0.2333, -0.233, -0.52133])
     let model = ModelDescriptor(name: "chain", layout: layout)
-    let samples = [Sample(index: 0, x: 1, label: -1), Sample(index: 1, x: -1, label: 1)]
+    let rows = [0, 1]
+    // A dense model's descriptor: tensors with shapes.
+    let dense = ModelDescriptor(
+      name: "mlp.relu",
+      layout: [
+        TensorSpec(name: "layer1.weight", shape: [2, 3]), TensorSpec(name: "layer1.bias", count: 3),
+        TensorSpec(name: "layer2.weight", shape: [3, 2], elementType: .float32),
+        TensorSpec(name: "layer2.bias", count: 2, elementType: .float32),
+      ])
     let weights = WeightsReply(version: 3, acknowledgedSequence: 2, parameters: tensors)
     let messages: [WireMessage] = [
       .join(
@@ -116,7 +124,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
           dataset: DatasetIdentity(rows: 2, fingerprint: 42))),
       .push(
         GradientPush(
-          workerID: 1, sequence: 3, computedAtVersion: 2, samples: samples, gradient: tensors)),
+          workerID: 1, sequence: 3, computedAtVersion: 2, rows: rows, gradient: tensors)),
+      .join(
+        Join(
+          workerID: 2, shard: try Shard(index: 0, count: 1), model: dense,
+          dataset: DatasetIdentity(rows: 1797, fingerprint: 7))),
       .weights(weights), .statusRequest,
       .status(
         ServerStatus(
@@ -141,7 +153,8 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       .auditRecord(
         AuditRecord(
           workerID: 1, sequence: 3, computedAtVersion: 2, appliedAtVersion: 3, modelName: "chain",
-          weights: tensors, samples: samples, gradient: tensors)),
+          weights: tensors, dataset: DatasetIdentity(rows: 2, fingerprint: 42), rows: rows,
+          gradient: tensors)),
       .leave(workerID: 1), .left(workerID: 1),
       .error(ErrorReply(code: .replayed, message: "push 3 was already applied")),
       .heartbeat(workerID: 1), .leaseRequest(workerID: 1),
@@ -151,15 +164,19 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         AuditResult(workerID: 1, sequence: 3, passed: true, maximumRelativeError: 4.5e-12)),
       .pushes([
         GradientPush(
-          workerID: 1, sequence: 4, computedAtVersion: 3, samples: [samples[0]], gradient: tensors),
+          workerID: 1, sequence: 4, computedAtVersion: 3, rows: [0], gradient: tensors),
         GradientPush(
-          workerID: 1, sequence: 5, computedAtVersion: 3, samples: [samples[1]], gradient: tensors),
+          workerID: 1, sequence: 5, computedAtVersion: 3, rows: [1], gradient: tensors),
       ]),
     ]
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    var seen: [String: Int] = [:]
     for message in messages {
-      try Data(WireCodec.encode(message)).write(
-        to: URL(fileURLWithPath: "\(directory)/\(message.type)"))
+      // A second seed of a type is named `type-2`.
+      let type = "\(message.type)"
+      seen[type, default: 0] += 1
+      let name = seen[type]! == 1 ? type : "\(type)-\(seen[type]!)"
+      try Data(WireCodec.encode(message)).write(to: URL(fileURLWithPath: "\(directory)/\(name)"))
     }
     let checkpoint = ServerCheckpoint(
       mode: .async,

@@ -17,13 +17,21 @@ public struct GradientComparison: Equatable, Sendable {
   public var noiseBound: Double
   /// The relative tolerance the comparison was judged with.
   public var tolerance: Double
+  /// Set when every difference step tried could cross a point where the model
+  /// is not differentiable (a ReLU's kink): the difference is then no evidence
+  /// about the gradient, and the comparison neither passes on merit nor fails.
+  public var crossesKink: Bool = false
+  /// The finite-difference step used (smaller than the auditor's when a kink
+  /// was near).
+  public var step: Double = 0
 
   /// `|a − n| / max(|a|, |n|)`.
   public var relativeError: Double { TrainingMath.relativeError(analytic, numeric) }
 
   /// Disagreement beyond tolerance plus noise: a wrong gradient.
   public var passed: Bool {
-    abs(analytic - numeric) <= tolerance * max(abs(analytic), abs(numeric)) + noiseBound
+    crossesKink
+      || abs(analytic - numeric) <= tolerance * max(abs(analytic), abs(numeric)) + noiseBound
   }
 
   /// Whether the noise is small enough (≤ 1% of the tolerance) for the relative
@@ -32,7 +40,7 @@ public struct GradientComparison: Equatable, Sendable {
   /// little; such a check can still fail on a gross error, but its relative
   /// error is not reported as a figure of merit.
   public var isConclusive: Bool {
-    noiseBound <= 0.01 * tolerance * max(abs(analytic), abs(numeric))
+    !crossesKink && noiseBound <= 0.01 * tolerance * max(abs(analytic), abs(numeric))
   }
 
   /// The size of what was compared: the larger of `|analytic|` and `|numeric|`.
@@ -64,6 +72,8 @@ public struct GradientAudit: Equatable, Sendable {
   public var maximumRelativeError: Double {
     comparisons.filter(\.isConclusive).map(\.relativeError).max() ?? 0
   }
+  /// Comparisons skipped because every step tried could cross a kink.
+  public var kinkCount: Int { comparisons.filter(\.crossesKink).count }
   /// Largest relative error among all comparisons, conclusive or not.
   public var maximumRawRelativeError: Double {
     comparisons.map(\.relativeError).max() ?? 0
@@ -114,15 +124,33 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
     self.gradientRounding = gradientRounding
   }
 
-  /// Audits `gradient`, claimed to be the mean-loss gradient over `samples` at
-  /// `weights`. `seed` picks the random direction (and coordinate subset), so
-  /// an audit can be repeated exactly.
+  /// Audits `gradient`, claimed to be the mean-loss gradient over the rows
+  /// `rows` of `dataset` at `weights`. `seed` picks the random direction (and
+  /// coordinate subset), so an audit can be repeated exactly.
+  public func audit(
+    weights: [Double], dataset: Dataset, rows: [Int], gradient: [Double], seed: UInt64
+  ) -> GradientAudit {
+    let workspace = objective.model.makeWorkspace(batchCapacity: max(1, rows.count))
+    workspace.load(rows: rows, of: dataset)
+    return audit(weights: weights, workspace: workspace, gradient: gradient, seed: seed)
+  }
+
+  /// Audits `gradient` over one-feature `samples` (the tutorial's kind).
   public func audit(weights: [Double], samples: [Sample], gradient: [Double], seed: UInt64)
     -> GradientAudit
   {
+    audit(
+      weights: weights, workspace: objective.workspace(for: samples), gradient: gradient,
+      seed: seed)
+  }
+
+  /// Audits `gradient` over the batch loaded in `workspace`.
+  public func audit(
+    weights: [Double], workspace: BatchWorkspace, gradient: [Double], seed: UInt64
+  ) -> GradientAudit {
     precondition(weights.count == objective.model.parameterCount && gradient.count == weights.count)
-    let bounds = objective.gradientBounds(weights: weights, samples: samples)
-    let loss = { (point: [Double]) in objective.boundedLoss(weights: point, samples: samples) }
+    let bounds = objective.gradientBounds(weights: weights, workspace: workspace)
+    let loss = { (point: [Double]) in objective.boundedLoss(weights: point, workspace: workspace) }
     let safety = 2.0
     var generator = SplitMix64(seed: seed)
 
@@ -130,16 +158,18 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
     var unit = [Double](repeating: 0, count: weights.count)
     for index in coordinateIndices(count: weights.count, generator: &generator) {
       unit[index] = 1
-      let estimate = FiniteDifference.directional(
-        loss, at: weights, direction: unit, step: step, gradientMagnitude: bounds.magnitude)
+      let (estimate, usedStep, kink) = difference(
+        loss, at: weights, along: unit, bounds: bounds, workspace: workspace)
       unit[index] = 0
-      coordinates.append(
-        GradientComparison(
-          label: "w[\(index)]", analytic: gradient[index], numeric: estimate.value,
-          noiseBound: safety
-            * (estimate.errorBound + bounds.rounding[index]
-              + gradientRounding * abs(gradient[index])),
-          tolerance: tolerance))
+      var comparison = GradientComparison(
+        label: "w[\(index)]", analytic: gradient[index], numeric: estimate.value,
+        noiseBound: safety
+          * (estimate.errorBound + bounds.rounding[index]
+            + gradientRounding * abs(gradient[index])),
+        tolerance: tolerance)
+      comparison.crossesKink = kink
+      comparison.step = usedStep
+      coordinates.append(comparison)
     }
 
     let direction = randomUnitVector(count: weights.count, generator: &generator)
@@ -153,12 +183,40 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
       projectedMagnitude += abs(gradient[index] * direction[index])
     }
     projectedBound += Rounding.gamma(weights.count) * projectedMagnitude
-    let estimate = FiniteDifference.directional(
-      loss, at: weights, direction: direction, step: step, gradientMagnitude: bounds.magnitude)
-    let directional = GradientComparison(
+    let (estimate, usedStep, kink) = difference(
+      loss, at: weights, along: direction, bounds: bounds, workspace: workspace)
+    var directional = GradientComparison(
       label: "direction", analytic: projected, numeric: estimate.value,
       noiseBound: safety * (estimate.errorBound + projectedBound), tolerance: tolerance)
+    directional.crossesKink = kink
+    directional.step = usedStep
     return GradientAudit(coordinates: coordinates, direction: directional)
+  }
+
+  /// How many times the step is divided by 16 to get clear of a kink before
+  /// the comparison is called inconclusive.
+  public static var kinkRetries: Int { 3 }
+
+  /// The five-point difference along `direction`, with a step small enough
+  /// that the evaluations (at up to ±2 steps) cross no kink of the model, if
+  /// one of `kinkRetries + 1` steps is; otherwise the last estimate and `true`.
+  private func difference(
+    _ loss: ([Double]) -> BoundedValue, at weights: [Double], along direction: [Double],
+    bounds: GradientBounds, workspace: BatchWorkspace
+  ) -> (FiniteDifferenceEstimate, step: Double, crossesKink: Bool) {
+    var trial = step
+    for attempt in 0...Self.kinkRetries {
+      let kink = objective.model.mayCrossKink(
+        weights: weights, direction: direction, step: 2 * trial, workspace: workspace)
+      if !kink || attempt == Self.kinkRetries {
+        let estimate = FiniteDifference.directional(
+          loss, at: weights, direction: direction, step: trial,
+          gradientMagnitude: bounds.magnitude)
+        return (estimate, trial, kink)
+      }
+      trial /= 16
+    }
+    preconditionFailure("unreachable")
   }
 
   private func coordinateIndices(count: Int, generator: inout SplitMix64) -> [Int] {

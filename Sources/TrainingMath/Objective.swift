@@ -12,145 +12,184 @@ public struct BoundedValue: Equatable, Sendable {
   }
 }
 
-/// Which backward pass computes a gradient.
-public enum BackwardAlgorithm: Sendable {
-  /// Backpropagation: chain-rule factors computed once, last layer to first, O(L).
-  case cached
-  /// The naive chain rule, recomputing the product above each layer, O(L²).
-  case naive
+/// How a model does on a set of rows: mean loss and, for classifiers, accuracy.
+public struct Evaluation: Equatable, Sendable {
+  /// Rows evaluated.
+  public var count: Int
+  /// Mean loss over them.
+  public var loss: Double
+  /// Rows whose highest-scoring class is their label (classifiers only).
+  public var correct: Int?
+
+  /// The fraction of rows classified right, or nil for a regression model.
+  public var accuracy: Double? { correct.map { count > 0 ? Double($0) / Double(count) : 0 } }
 }
 
-/// The training objective of a model: the mean squared-error loss over a batch
-/// of samples, its gradient by backpropagation, and rounding bounds for audits.
+/// The training objective of a model: the mean of its loss over a mini-batch
+/// of a dataset's rows, its gradient by backpropagation, and rounding bounds
+/// for audits. Batches go through a `BatchWorkspace`, so a loop over batches
+/// allocates nothing.
 public struct Objective<Model: DifferentiableModel>: Sendable {
   /// The model whose loss this is.
   public let model: Model
+  /// The model's loss.
+  public let lossFunction: any Loss
 
   /// The objective of `model`.
-  public init(model: Model) { self.model = model }
+  public init(model: Model) {
+    self.model = model
+    self.lossFunction = model.loss
+  }
+
+  // MARK: The batch in a workspace
+
+  /// Mean loss of the batch loaded in `workspace`, at `weights`.
+  public func loss(weights: [Double], workspace: BatchWorkspace) -> Double {
+    guard workspace.batchSize > 0 else { return 0 }
+    model.forward(weights: weights, workspace: workspace)
+    var total = 0.0
+    lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: false)
+    return total / Double(workspace.batchSize)
+  }
+
+  /// Writes the gradient of the mean loss of the batch loaded in `workspace`
+  /// into `gradient` and returns the mean loss. Forward caches activations;
+  /// backward reuses them.
+  @discardableResult
+  public func gradient(weights: [Double], workspace: BatchWorkspace, into gradient: inout [Double])
+    -> Double
+  {
+    guard workspace.batchSize > 0 else {
+      for index in gradient.indices { gradient[index] = 0 }
+      return 0
+    }
+    model.forward(weights: weights, workspace: workspace)
+    var total = 0.0
+    lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: true)
+    model.backward(weights: weights, workspace: workspace, gradient: &gradient)
+    return total / Double(workspace.batchSize)
+  }
+
+  /// The mean loss of the batch in `workspace` with a bound on its rounding error.
+  public func boundedLoss(weights: [Double], workspace: BatchWorkspace) -> BoundedValue {
+    guard workspace.batchSize > 0 else { return BoundedValue(value: 0, bound: 0) }
+    model.forward(weights: weights, workspace: workspace)
+    var total = 0.0
+    lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: false)
+    model.outputErrorBounds(weights: weights, workspace: workspace)
+    var bound = 0.0
+    lossFunction.accumulateErrorBounds(workspace: workspace, into: &bound, writeGradient: false)
+    let count = Double(workspace.batchSize)
+    let mean = total / count
+    // Summation error γ(n)·Σ|v| (every per-example loss is >= 0) and the division's own rounding.
+    let summation = Rounding.gamma(workspace.batchSize) * total
+    return BoundedValue(value: mean, bound: (bound + summation) / count + Rounding.unit * mean)
+  }
+
+  /// Per coordinate, bounds on the rounding error of the backpropagated mean
+  /// gradient of the batch in `workspace` and on |∂loss/∂w_i| itself.
+  public func gradientBounds(weights: [Double], workspace: BatchWorkspace) -> GradientBounds {
+    guard workspace.batchSize > 0 else {
+      let zeros = [Double](repeating: 0, count: model.parameterCount)
+      return GradientBounds(rounding: zeros, magnitude: zeros)
+    }
+    model.forward(weights: weights, workspace: workspace)
+    var total = 0.0
+    lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: true)
+    model.outputErrorBounds(weights: weights, workspace: workspace)
+    var bound = 0.0
+    lossFunction.accumulateErrorBounds(workspace: workspace, into: &bound, writeGradient: true)
+    return model.gradientErrorBounds(weights: weights, workspace: workspace)
+  }
+
+  // MARK: Rows of a dataset
+
+  /// Writes the gradient of the mean loss over `rows` of `dataset` into
+  /// `gradient` and returns the mean loss, in the caller's workspace.
+  @discardableResult
+  public func gradient(
+    weights: [Double], dataset: Dataset, rows: [Int], into gradient: inout [Double],
+    workspace: BatchWorkspace
+  ) -> Double {
+    workspace.load(rows: rows, of: dataset)
+    return self.gradient(weights: weights, workspace: workspace, into: &gradient)
+  }
+
+  /// The gradient of the mean loss over `rows` of `dataset`, as a new array.
+  public func gradient(weights: [Double], dataset: Dataset, rows: [Int]) -> [Double] {
+    var result = [Double](repeating: 0, count: model.parameterCount)
+    let workspace = model.makeWorkspace(batchCapacity: max(1, rows.count))
+    gradient(weights: weights, dataset: dataset, rows: rows, into: &result, workspace: workspace)
+    return result
+  }
+
+  /// Mean loss and, for classifiers, accuracy over every row of `dataset`,
+  /// in batches of `batchCapacity`. Per-example losses are summed in row order.
+  public func evaluate(weights: [Double], dataset: Dataset, batchCapacity: Int = 256) -> Evaluation
+  {
+    let count = dataset.count
+    guard count > 0 else { return Evaluation(count: 0, loss: 0, correct: nil) }
+    let workspace = model.makeWorkspace(batchCapacity: min(batchCapacity, count))
+    var total = 0.0
+    var correct = 0
+    var start = 0
+    while start < count {
+      let end = min(start + workspace.batchCapacity, count)
+      workspace.load(rows: start..<end, of: dataset)
+      model.forward(weights: weights, workspace: workspace)
+      lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: false)
+      if lossFunction.isClassification { correct += workspace.correctPredictions() }
+      start = end
+    }
+    return Evaluation(
+      count: count, loss: total / Double(count),
+      correct: lossFunction.isClassification ? correct : nil)
+  }
+
+  /// Mean loss over every row of `dataset`.
+  public func loss(weights: [Double], dataset: Dataset) -> Double {
+    evaluate(weights: weights, dataset: dataset).loss
+  }
+
+  // MARK: One-feature samples (the tutorial's kind)
 
   /// Mean loss over `samples` at `weights` (0 for an empty batch).
   public func loss(weights: [Double], samples: [Sample]) -> Double {
     guard !samples.isEmpty else { return 0 }
-    var activations = model.makeActivations()
-    var total = 0.0
-    for sample in samples {
-      let prediction = model.forward(weights: weights, input: sample.x, activations: &activations)
-      total += SquaredErrorLoss.value(prediction: prediction, label: sample.label)
-    }
-    return total / Double(samples.count)
+    return loss(weights: weights, workspace: workspace(for: samples))
   }
 
   /// Writes the gradient of the mean loss over `samples` into `gradient` and
-  /// returns the mean loss. Forward caches activations; backward reuses them.
+  /// returns the mean loss.
   @discardableResult
-  public func gradient(
-    weights: [Double], samples: [Sample], into gradient: inout [Double],
-    algorithm: BackwardAlgorithm = .cached
-  ) -> Double {
-    var activations = model.makeActivations()
-    return self.gradient(
-      weights: weights, samples: samples, into: &gradient, activations: &activations,
-      algorithm: algorithm)
+  public func gradient(weights: [Double], samples: [Sample], into gradient: inout [Double])
+    -> Double
+  {
+    self.gradient(weights: weights, workspace: workspace(for: samples), into: &gradient)
   }
 
-  /// The same, with the caller's buffer for the activations (of
-  /// `model.activationCount` elements), so a loop over batches allocates nothing.
-  @discardableResult
-  public func gradient(
-    weights: [Double], samples: [Sample], into gradient: inout [Double],
-    activations: inout [Double], algorithm: BackwardAlgorithm = .cached
-  ) -> Double {
-    for index in gradient.indices { gradient[index] = 0 }
-    guard !samples.isEmpty else { return 0 }
-    var total = 0.0
-    for sample in samples {
-      let prediction = model.forward(weights: weights, input: sample.x, activations: &activations)
-      total += SquaredErrorLoss.value(prediction: prediction, label: sample.label)
-      let outputGradient = SquaredErrorLoss.derivative(prediction: prediction, label: sample.label)
-      switch algorithm {
-      case .cached:
-        model.backward(
-          weights: weights, activations: activations, outputGradient: outputGradient,
-          gradient: &gradient)
-      case .naive:
-        guard let chain = model as? ChainModel else {
-          preconditionFailure("the naive chain rule is defined for ChainModel only")
-        }
-        chain.naiveBackward(
-          weights: weights, activations: activations, outputGradient: outputGradient,
-          gradient: &gradient)
-      }
-    }
-    if samples.count > 1 {
-      let count = Double(samples.count)
-      for index in gradient.indices { gradient[index] /= count }
-    }
-    return total / Double(samples.count)
-  }
-
-  /// The gradient as a new array.
+  /// The gradient over `samples` as a new array.
   public func gradient(weights: [Double], samples: [Sample]) -> [Double] {
     var result = [Double](repeating: 0, count: model.parameterCount)
     gradient(weights: weights, samples: samples, into: &result)
     return result
   }
 
-  /// The mean loss with a bound on its rounding error.
+  /// The mean loss over `samples` with a bound on its rounding error.
   public func boundedLoss(weights: [Double], samples: [Sample]) -> BoundedValue {
-    guard !samples.isEmpty else { return BoundedValue(value: 0, bound: 0) }
-    var activations = model.makeActivations()
-    var total = 0.0
-    var bound = 0.0
-    for sample in samples {
-      let prediction = model.forward(weights: weights, input: sample.x, activations: &activations)
-      let value = SquaredErrorLoss.value(prediction: prediction, label: sample.label)
-      total += value
-      bound += SquaredErrorLoss.valueErrorBound(
-        prediction: prediction, label: sample.label,
-        predictionBound: model.predictionErrorBound(prediction: prediction))
-    }
-    let count = Double(samples.count)
-    let mean = total / count
-    // Summation error γ(n)·Σ|v| and the division's own rounding.
-    let summation = Rounding.gamma(samples.count) * total
-    return BoundedValue(value: mean, bound: (bound + summation) / count + Rounding.unit * mean)
+    boundedLoss(weights: weights, workspace: workspace(for: samples))
   }
 
-  /// Per coordinate, a bound on the rounding error of the backpropagated mean
-  /// gradient, and a bound on |∂loss/∂w_i| itself (for finite-difference step errors).
-  /// The residual's rounding error δr enters every coordinate as δr·|∂e/∂w_i|.
-  public func gradientBounds(weights: [Double], samples: [Sample]) -> (
-    rounding: [Double], magnitude: [Double]
-  ) {
-    let count = model.parameterCount
-    var rounding = [Double](repeating: 0, count: count)
-    var magnitude = [Double](repeating: 0, count: count)
-    guard !samples.isEmpty else { return (rounding, magnitude) }
-    var activations = model.makeActivations()
-    var jacobian = [Double](repeating: 0, count: count)
-    let depthGamma = Rounding.gamma(2 * model.activationCount + 2)
-    for sample in samples {
-      let prediction = model.forward(weights: weights, input: sample.x, activations: &activations)
-      let residual = abs(SquaredErrorLoss.derivative(prediction: prediction, label: sample.label))
-      let residualBound = SquaredErrorLoss.residualErrorBound(
-        prediction: prediction, label: sample.label,
-        predictionBound: model.predictionErrorBound(prediction: prediction))
-      for index in jacobian.indices { jacobian[index] = 0 }
-      model.backward(
-        weights: weights, activations: activations, outputGradient: 1, gradient: &jacobian)
-      for index in 0..<count {
-        let slope = abs(jacobian[index]) * (1 + depthGamma)
-        rounding[index] += residualBound * slope + depthGamma * residual * slope
-        magnitude[index] += (residual + residualBound) * slope
-      }
-    }
-    let n = Double(samples.count)
-    let summation = Rounding.gamma(samples.count + 1)
-    for index in 0..<count {
-      rounding[index] = rounding[index] / n + summation * magnitude[index] / n
-      magnitude[index] /= n
-    }
-    return (rounding, magnitude)
+  /// Rounding and magnitude bounds of the mean gradient over `samples`.
+  public func gradientBounds(weights: [Double], samples: [Sample]) -> GradientBounds {
+    gradientBounds(weights: weights, workspace: workspace(for: samples))
+  }
+
+  /// A workspace holding `samples` (one feature each) as its batch.
+  public func workspace(for samples: [Sample]) -> BatchWorkspace {
+    let dataset = Dataset(samples: samples)
+    let workspace = model.makeWorkspace(batchCapacity: max(1, samples.count))
+    workspace.load(rows: 0..<samples.count, of: dataset)
+    return workspace
   }
 }

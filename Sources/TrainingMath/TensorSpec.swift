@@ -14,7 +14,7 @@ public enum ElementType: UInt8, Equatable, Hashable, Sendable, CaseIterable {
   }
 }
 
-/// The name and element count of one parameter tensor. A model's parameters are
+/// The name, shape and element type of one parameter tensor. A model's parameters are
 /// a flat vector cut into named tensors in declaration order; the server stores
 /// them by name and knows nothing else about the model.
 public struct TensorSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
@@ -23,17 +23,56 @@ public struct TensorSpec: Equatable, Hashable, Sendable, CustomStringConvertible
 
   /// The tensor's name, e.g. `w`.
   public var name: String
-  /// Number of elements.
-  public var count: Int
+  /// Number of elements: the product of the shape.
+  public private(set) var count: Int
+  /// Number of dimensions, 1 to `maximumRank`.
+  public private(set) var rank: Int
+  /// The dimensions in the first `rank` lanes, the rest 1: kept inline so a
+  /// decoded layout allocates nothing for its shapes.
+  public private(set) var dimensions: SIMD4<Int>
   /// How the elements are stored.
   public var elementType: ElementType
 
-  /// A tensor named `name` with `count` elements of `elementType`.
+  /// Most dimensions a tensor may have.
+  public static let maximumRank = 4
+
+  /// A vector named `name` with `count` elements of `elementType`.
   public init(name: String, count: Int, elementType: ElementType = .float64) {
     self.name = name
     self.count = count
+    self.rank = 1
+    self.dimensions = SIMD4(count, 1, 1, 1)
     self.elementType = elementType
   }
+
+  /// A tensor named `name` of shape `shape` (1 to 4 dimensions, each >= 1),
+  /// outermost first: `[64, 128]` is a 64×128 matrix stored row-major.
+  public init(name: String, shape: [Int], elementType: ElementType = .float64) {
+    precondition(!shape.isEmpty && shape.count <= Self.maximumRank, "rank must be 1...4")
+    self.name = name
+    self.count = shape.reduce(1, *)
+    self.rank = shape.count
+    var dimensions = SIMD4<Int>(1, 1, 1, 1)
+    for (axis, size) in shape.enumerated() { dimensions[axis] = size }
+    self.dimensions = dimensions
+    self.elementType = elementType
+  }
+
+  /// A tensor of `rank` dimensions given in the first lanes of `dimensions`
+  /// (the others 1), e.g. as decoded: allocates nothing.
+  public init(name: String, rank: Int, dimensions: SIMD4<Int>, elementType: ElementType) {
+    precondition((1...Self.maximumRank).contains(rank), "rank must be 1...4")
+    self.name = name
+    self.rank = rank
+    var padded = dimensions
+    for axis in rank..<Self.maximumRank { padded[axis] = 1 }
+    self.dimensions = padded
+    self.count = padded[0] * padded[1] * padded[2] * padded[3]
+    self.elementType = elementType
+  }
+
+  /// The dimensions, outermost first (`[count]` for a vector).
+  public var shape: [Int] { (0..<rank).map { dimensions[$0] } }
 
   /// Whether `name` is a usable tensor name: 1 to 64 characters from
   /// `A-Z a-z 0-9 . _ -`, so names print and parse safely everywhere.
@@ -47,7 +86,8 @@ public struct TensorSpec: Equatable, Hashable, Sendable, CustomStringConvertible
   }
 
   public var description: String {
-    elementType == .float64 ? "\(name)[\(count)]" : "\(name)[\(count)]:float32"
+    let dimensions = shape.map(String.init).joined(separator: ",")
+    return elementType == .float64 ? "\(name)[\(dimensions)]" : "\(name)[\(dimensions)]:float32"
   }
 }
 
@@ -67,6 +107,16 @@ extension Array where Element == TensorSpec {
     }
   }
 
+  /// Whether `other` stores the same values: the same names, element counts
+  /// and types in the same order, whatever the shapes (a tensor split across
+  /// server shards comes back as a vector).
+  public func hasSameStorage(as other: [TensorSpec]) -> Bool {
+    count == other.count
+      && zip(self, other).allSatisfy {
+        $0.name == $1.name && $0.count == $1.count && $0.elementType == $1.elementType
+      }
+  }
+
   /// Whether some tensor is Float32 (its values are rounded to it on the server
   /// and on the wire).
   public var hasFloat32: Bool { contains { $0.elementType == .float32 } }
@@ -81,8 +131,11 @@ extension Array where Element == TensorSpec {
       let lower = Swift.max(offset, range.lowerBound)
       let upper = Swift.min(offset + spec.count, range.upperBound)
       if lower < upper {
+        // A whole tensor keeps its shape; a part of one is a vector.
         result.append(
-          TensorSpec(name: spec.name, count: upper - lower, elementType: spec.elementType))
+          lower == offset && upper == offset + spec.count
+            ? spec
+            : TensorSpec(name: spec.name, count: upper - lower, elementType: spec.elementType))
       }
       offset += spec.count
     }

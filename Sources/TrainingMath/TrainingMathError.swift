@@ -7,6 +7,7 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
   case emptyDataset
   case invalidGeneratorSettings(String)
   case invalidOptimizer(String)
+  case invalidModel(String)
 
   public var description: String {
     switch self {
@@ -22,6 +23,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
       "cannot generate data: \(reason)"
     case .invalidOptimizer(let reason):
       "invalid optimizer: \(reason)"
+    case .invalidModel(let reason):
+      "invalid model: \(reason)"
     }
   }
 }

@@ -1,3 +1,5 @@
+import TrainingMath
+
 /// Where an encoder writes: a counter (to size a frame) or a writer (to fill it).
 /// Encoding twice through one generic path keeps size and bytes in agreement.
 public protocol ByteSink {
@@ -23,6 +25,12 @@ extension ByteSink {
 
   /// Appends a Float64 as its IEEE 754 bits, little-endian.
   mutating func write(_ value: Double) { write(value.bitPattern) }
+
+  /// Appends a tensor's shape: `u8 rank`, then rank × `u64` dimensions.
+  mutating func writeShape(of spec: TensorSpec) {
+    write(UInt8(spec.rank))
+    for axis in 0..<spec.rank { write(UInt64(spec.dimensions[axis])) }
+  }
 
   /// Appends a string as a length of type `Length` and its UTF-8 bytes.
   mutating func write<Length: FixedWidthInteger>(_ string: String, lengthAs: Length.Type) {

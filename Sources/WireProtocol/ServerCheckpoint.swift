@@ -95,7 +95,7 @@ public struct ServerCheckpoint: Equatable, Sendable {
 /// that is truncated, altered or of another format is refused with the reason.
 public enum CheckpointCodec {
   /// The format version written.
-  public static let formatVersion: UInt16 = 2
+  public static let formatVersion: UInt16 = 3
   static let magic: [UInt8] = Array("PSCK".utf8)
 
   /// Why a checkpoint file was refused.
@@ -141,8 +141,9 @@ public enum CheckpointCodec {
     }
     let computed = CRC32.checksum(bytes.dropLast(4))
     let format = UInt16(bytes[4]) | UInt16(bytes[5]) << 8
-    // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to 256.
-    guard format == formatVersion || format == 1 else { throw .unsupportedFormat(format) }
+    // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to
+    // 256; format 3 gave the model's tensors shapes.
+    guard (1...formatVersion).contains(format) else { throw .unsupportedFormat(format) }
     guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
     let result = bytes.withUnsafeBytes { buffer in
       Result { () throws(Failure) in
@@ -201,7 +202,7 @@ extension ServerCheckpoint {
   {
     let modelLength = Int(try reader.read(UInt32.self, "model size"))
     var modelReader = ByteReader(try reader.readBytes(modelLength, "model"))
-    let model = try ModelDescriptor.decode(from: &modelReader)
+    let model = try ModelDescriptor.decode(from: &modelReader, withShapes: format >= 3)
     try modelReader.expectEnd()
     guard let mode = ConsistencyMode(rawValue: try reader.read(UInt8.self, "mode")) else {
       throw CheckpointCodec.Failure.malformed("mode")

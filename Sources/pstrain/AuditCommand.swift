@@ -16,6 +16,12 @@ struct AuditCommand: ParsableCommand {
 
   @OptionGroup var server: ConnectOptions
 
+  @Option(
+    help:
+      "The workers' data file: audits read the rows they name from it (default: the tutorial's two samples)."
+  )
+  var data: String?
+
   @OptionGroup var audit: AuditToleranceOptions
 
   @Option(help: "Give up collecting gradients after this many milliseconds.")
@@ -43,7 +49,8 @@ struct AuditCommand: ParsableCommand {
           message: "no workers are training at \(server.connect); nothing to audit", code: 2)
       }
       let coordinator = CoordinatorLoop(
-        connection: connection, every: 1, tolerance: audit.tolerance)
+        connection: connection, every: 1, tolerance: audit.tolerance,
+        dataset: try loadDataset(data))
       try coordinator.run(
         timeoutMilliseconds: waitMs,
         stopWhen: { tally in

@@ -150,3 +150,25 @@ func runReportingErrors(code: Int32 = 1, _ body: () throws -> Void) throws {
     throw ExitCode(code)
   }
 }
+
+/// Checks that `dataset` is data `model` can train on: as many features as
+/// the model's inputs and, for a classifier, every label a class it has.
+func checkData(_ dataset: Dataset, fits model: some DifferentiableModel, path: String? = nil)
+  throws
+{
+  let name = path.map { "data file \($0)" } ?? "the data"
+  guard dataset.featureCount == model.inputCount else {
+    throw Failure(
+      message:
+        "\(name) has \(dataset.featureCount) feature\(dataset.featureCount == 1 ? "" : "s"), the server's model \(model.name) takes \(model.inputCount)"
+    )
+  }
+  guard model.isClassifier else { return }
+  for (row, label) in dataset.labels.enumerated()
+  where label.rounded() != label || label < 0 || label >= Double(model.outputCount) {
+    throw Failure(
+      message:
+        "\(name), row \(row + 1): label \(label) is not a class of the model (0...\(model.outputCount - 1))"
+    )
+  }
+}

@@ -19,6 +19,12 @@ struct CoordinatorCommand: ParsableCommand {
   @Option(help: "Audit every N versions.")
   var every: UInt64 = 10
 
+  @Option(
+    help:
+      "The workers' data file: audits read the rows they name from it (default: the tutorial's two samples)."
+  )
+  var data: String?
+
   @OptionGroup var audit: AuditToleranceOptions
 
   @OptionGroup var metrics: MetricsOptions
@@ -35,6 +41,7 @@ struct CoordinatorCommand: ParsableCommand {
   func run() throws {
     try runReportingErrors {
       let logger = logging.logger("coordinator")
+      let dataset = try loadDataset(data)
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
       let readiness = Readiness(
@@ -45,7 +52,8 @@ struct CoordinatorCommand: ParsableCommand {
       // Fail fast when no server answers.
       _ = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let coordinator = CoordinatorLoop(
-        connection: connection, every: every, tolerance: audit.tolerance, readiness: readiness)
+        connection: connection, every: every, tolerance: audit.tolerance, dataset: dataset,
+        readiness: readiness)
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {

@@ -160,7 +160,7 @@ struct TrainCommand: ParsableCommand {
       "coordinator",
       [
         "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--json",
-      ] + audit.arguments)
+      ] + audit.arguments + (work.data.map { ["--data", $0] } ?? []))
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })

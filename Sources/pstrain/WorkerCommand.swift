@@ -72,8 +72,9 @@ struct WorkerCommand: ParsableCommand {
       let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
-      let model = try ModelCatalog.chain(
+      let model = try ModelCatalog.model(
         for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))
+      try checkData(dataset, fits: model)
       let source: WorkSource
       let workerID: UInt32
       switch (shard, status.epochs > 0) {

@@ -115,7 +115,8 @@ import WireProtocol
     _ = try clean.line(startingWith: "worker 0: shard")
     _ = try faulty.line(startingWith: "worker 1: shard")
 
-    let failing = try runPstrain(["audit", "--connect", endpoint, "--json"], within: 60)
+    let failing = try runPstrain(
+      ["audit", "--connect", endpoint, "--data", data, "--json"], within: 60)
     #expect(failing.status == 1, "\(failing.output) \(failing.errors)")
     let verdict = try lastJSONObject(failing.output)
     #expect((verdict["audits"] as? [String: Any])?["failed_workers"] as? [Int] == [1])
@@ -123,7 +124,7 @@ import WireProtocol
     // The faulty worker leaves the membership on SIGTERM; the clean one keeps training.
     #expect(try faulty.terminate() != 0)
     #expect(try workerIDs(endpoint) == [0])
-    let passing = try runPstrain(["audit", "--connect", endpoint], within: 60)
+    let passing = try runPstrain(["audit", "--connect", endpoint, "--data", data], within: 60)
     #expect(passing.status == 0, "\(passing.output) \(passing.errors)")
     #expect(passing.output.contains("audit: passed"))
     #expect(clean.process.isRunning)
@@ -312,7 +313,7 @@ import WireProtocol
     defer { faulty.stop() }
     _ = try faulty.line(startingWith: "worker 0:")
     // flip=3 corrupts a coordinate that lives on the second server: the merged audit sees it.
-    let audit = try runPstrain(["audit", "--connect", endpoints], within: 60)
+    let audit = try runPstrain(["audit", "--connect", endpoints, "--data", data], within: 60)
     #expect(audit.status == 1, "\(audit.output) \(audit.errors)")
     let status = try runPstrain(["status", "--connect", endpoints, "--json"], within: 30)
     #expect((try lastJSONObject(status.output)["weights"] as? [Double])?.count == 4)
@@ -398,7 +399,9 @@ struct PlotTests {
     ])
     defer { worker.stop() }
     _ = try worker.line(startingWith: "worker 0:")
-    let coordinator = try Launched(["coordinator", "--connect", endpoint, "--every", "20"])
+    let coordinator = try Launched([
+      "coordinator", "--connect", endpoint, "--every", "20", "--data", data,
+    ])
     defer { coordinator.stop() }
     try waitFor("an audit verdict at the server", within: 30) {
       (try serverStatus(endpoint)["audits_reported"] as? Int ?? 0) > 0

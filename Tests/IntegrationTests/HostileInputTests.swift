@@ -23,7 +23,7 @@ import ZeroMQ
       .push(
         GradientPush(
           workerID: 0, sequence: 1, computedAtVersion: 0,
-          samples: [Sample(index: 0, x: 1, label: -1)],
+          rows: [0],
           gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 3)], values: [1, 2, 3]))))
     let one = withUnsafeBytes(of: 2.0.bitPattern.littleEndian) { Array($0) }
     let nan = withUnsafeBytes(of: Double.nan.bitPattern.littleEndian) { Array($0) }
@@ -50,7 +50,7 @@ import ZeroMQ
     // A message may span frames only with tensor values in frames of their own.
     let push = GradientPush(
       workerID: 0, sequence: 1, computedAtVersion: 0,
-      samples: [Sample(index: 0, x: 1, label: -1)],
+      rows: [0],
       gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 3)], values: [1, 2, 3]))
     let split = WireCodec.encodeFrames(.push(push), threshold: 8)
     #expect(split.count == 2 && split[1].count == 24)  // the values, a frame of their own
@@ -132,7 +132,7 @@ import ZeroMQ
     let push = WireMessage.push(
       GradientPush(
         workerID: 0, sequence: 1, computedAtVersion: 0,
-        samples: [Sample(index: 0, x: 1, label: -1)],
+        rows: [0],
         gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 3)], values: [1, 1, 1])))
     try socket.send(Message(bytes: WireCodec.encode(join)))
     try socket.send(Message(bytes: WireCodec.encode(push)))

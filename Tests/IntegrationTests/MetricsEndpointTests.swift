@@ -32,7 +32,8 @@ extension MetricsTests {
       ])
       do {
         let coordinator = try Launched([
-          "coordinator", "--connect", endpoint, "--every", "50", "--metrics", "127.0.0.1:0",
+          "coordinator", "--connect", endpoint, "--every", "50", "--data", data, "--metrics",
+          "127.0.0.1:0",
         ])
         return (server, worker, coordinator)
       } catch {

@@ -13,14 +13,15 @@ struct AuditNoiseReportTests {
     let gradient = Objective(model: model).gradient(weights: weights, samples: samples)
     return AuditRecord(
       workerID: 2, sequence: 40, computedAtVersion: 80, appliedAtVersion: 81, modelName: "chain",
-      weights: NamedTensors(layout: model.layout, values: weights), samples: samples,
+      weights: NamedTensors(layout: model.layout, values: weights),
+      dataset: DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint), rows: [0],
       gradient: NamedTensors(layout: model.layout, values: gradient))
   }
 
   @Test func theTextSaysBelowRoundingNoiseWithTheGradientsSize() throws {
     let report = try AuditReport.audit(
       record(weights: [1, 1, (-1.0).nextUp]),
-      tolerance: GradientAuditor<ChainModel>.defaultTolerance)
+      tolerance: GradientAuditor<ChainModel>.defaultTolerance, dataset: .seed)
     #expect(!report.audit.isConclusive)
     let magnitude = AuditReport.approximately(report.audit.gradientMagnitude)
     #expect(magnitude.hasPrefix("~") && magnitude.hasSuffix("e-16"))
@@ -37,15 +38,17 @@ struct AuditNoiseReportTests {
   @Test func aConclusiveAuditStillShowsItsRelativeError() throws {
     let report = try AuditReport.audit(
       record(weights: ChainModel.seedWeights),
-      tolerance: GradientAuditor<ChainModel>.defaultTolerance)
+      tolerance: GradientAuditor<ChainModel>.defaultTolerance, dataset: .seed)
     #expect(report.text.hasPrefix("audit ok    worker 2 push 40 at v80: max rel err "))
   }
 
   @Test func theTallyKeepsTheLargestGradientBelowNoise() throws {
     var tally = AuditTally()
     let tolerance = GradientAuditor<ChainModel>.defaultTolerance
-    let small = try AuditReport.audit(record(weights: [1, 1, (-1.0).nextUp]), tolerance: tolerance)
-    let exact = try AuditReport.audit(record(weights: [1, 1, -1]), tolerance: tolerance)
+    let small = try AuditReport.audit(
+      record(weights: [1, 1, (-1.0).nextUp]), tolerance: tolerance, dataset: .seed)
+    let exact = try AuditReport.audit(
+      record(weights: [1, 1, -1]), tolerance: tolerance, dataset: .seed)
     tally.add(small)
     tally.add(exact)
     #expect(tally.inconclusive == 2)

@@ -26,7 +26,7 @@ import WireProtocol
   func gradient(_ workerID: UInt32, at version: UInt64) -> GradientPush {
     GradientPush(
       workerID: workerID, sequence: 1, computedAtVersion: version,
-      samples: [Sample(index: 0, x: 1, label: -1)],
+      rows: [0],
       gradient: NamedTensors(layout: layout, values: [0.5, -0.5]))
   }
 
@@ -35,7 +35,9 @@ import WireProtocol
     -> [Outgoing]
   {
     var outbox: [Outgoing] = []
-    audits.appendRecords(for: push, appliedAt: version, to: &outbox)
+    audits.appendRecords(
+      for: push, dataset: DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint),
+      appliedAt: version, to: &outbox)
     return outbox
   }
 

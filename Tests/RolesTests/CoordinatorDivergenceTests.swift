@@ -14,9 +14,10 @@ import WireProtocol
     let record = AuditRecord(
       workerID: 0, sequence: 1, computedAtVersion: 1, appliedAtVersion: 2,
       modelName: ChainModel.name, weights: NamedTensors(layout: layout, values: [1e200, 1e200, 1]),
-      samples: [Dataset.seed.samples[0]],
+      dataset: DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint),
+      rows: [0],
       gradient: NamedTensors(layout: layout, values: [1, 1, 1]))
-    let report = try AuditReport.audit(record, tolerance: 1e-7)
+    let report = try AuditReport.audit(record, tolerance: 1e-7, dataset: .seed)
     #expect(report.audit.maximumRawRelativeError.isNaN)
     // What the coordinator sent before: min(NaN, x) is NaN, which the decoder refuses.
     #expect(throws: DecodeError.self) {

@@ -32,7 +32,7 @@ func push(_ id: UInt32, _ sequence: UInt64, at version: UInt64, _ gradient: [Dou
   .push(
     GradientPush(
       workerID: id, sequence: sequence, computedAtVersion: version,
-      samples: [Sample(index: Int(id), x: 1, label: -1)],
+      rows: [Int(id) % 2],
       gradient: NamedTensors(layout: chain3.layout, values: gradient)))
 }
 
@@ -134,7 +134,7 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
         .push(
           GradientPush(
             workerID: 0, sequence: 71, computedAtVersion: 1,
-            samples: [Sample(index: 0, x: 1, label: 1)],
+            rows: [0],
             gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 2)], values: [1, 1]))),
         peerA, .layoutMismatch
       ),
@@ -463,7 +463,7 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
       .push(
         GradientPush(
           workerID: 0, sequence: 1, computedAtVersion: 0,
-          samples: [Sample(index: 0, x: 1, label: -1)],
+          rows: [0],
           gradient: gradient)), from: peerA, now: 1)
     #expect(server.version == 1)
     #expect(server.parameters.allSatisfy { Double(Float($0)) == $0 })

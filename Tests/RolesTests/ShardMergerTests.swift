@@ -95,7 +95,8 @@ import WireProtocol
         AuditRecord(
           workerID: 3, sequence: sequence, computedAtVersion: computed, appliedAtVersion: applied,
           modelName: "chain", weights: NamedTensors(layout: layout, values: weights),
-          samples: [Sample(index: 0, x: 1, label: -1)],
+          dataset: DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint),
+          rows: [0],
           gradient: NamedTensors(layout: layout, values: weights.map { $0 * 10 })))
     }
     merger.accept(record(1, computed: 4, applied: 5, [0.1, 0.2]), from: 0)

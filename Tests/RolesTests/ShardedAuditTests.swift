@@ -70,7 +70,8 @@ final class FakeShard {
                 AuditRecord(
                   workerID: UInt32(worker), sequence: 1, computedAtVersion: 0,
                   appliedAtVersion: 1, modelName: "chain", weights: slice,
-                  samples: [Sample(index: 0, x: 1, label: -1)], gradient: slice)),
+                  dataset: DatasetIdentity(rows: 2, fingerprint: Dataset.seed.fingerprint),
+                  rows: [0], gradient: slice)),
               to: frames[0])
           }
           if index == 0 { sent.signal() }

@@ -12,7 +12,7 @@ import WireProtocol
   {
     GradientPush(
       workerID: workerID, sequence: sequence, computedAtVersion: version,
-      samples: [Sample(index: Int(workerID), x: 1, label: -1)],
+      rows: [Int(workerID)],
       gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [value]))
   }
 

@@ -15,7 +15,8 @@ func runInMemory(
     for item in outgoing {
       if let index = peers.firstIndex(of: item.peer) { inbox[index].append(item.message) }
       if item.peer == auditor, case .auditRecord(let record) = item.message {
-        reports.append(try AuditReport.audit(record, tolerance: 1e-7))
+        reports.append(
+          try AuditReport.audit(record, tolerance: 1e-7, dataset: workers[0].dataset))
       }
     }
   }
@@ -121,7 +122,7 @@ func runInMemory(
       Issue.record("no push")
       return
     }
-    #expect(push.samples.map(\.index) == [0, 1, 2, 3])
+    #expect(push.rows == [0, 1, 2, 3])
     #expect(
       push.gradient.values
         == Objective(model: model).gradient(
@@ -164,7 +165,7 @@ func runInMemory(
           version: 2, acknowledgedSequence: 2, appliedBelow: AppliedBitmap(words: [appliedBelow]),
           parameters: weights)))
     var rows: [Int] = []
-    if case .send(.push(let push)) = step { rows = push.samples.map(\.index) }
+    if case .send(.push(let push)) = step { rows = push.rows }
     #expect(rows == redone)
     #expect(session.pushesApplied == UInt64(2 - redone.count))
     #expect(

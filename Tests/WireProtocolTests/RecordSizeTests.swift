@@ -35,14 +35,13 @@ import TrainingMath
       - WireCodec.encodedSize(of: try status(workers: 2))
     #expect(perWorker == WorkerStatus.encodedSize)
     #expect(WorkerStatus.encodedSize == 36)
-    let samples = [Sample(index: 1, x: 2, label: 3)]
     let push = GradientPush(
-      workerID: 1, sequence: 1, computedAtVersion: 0, samples: samples,
+      workerID: 1, sequence: 1, computedAtVersion: 0, rows: [1],
       gradient: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [0.5]))
     var longer = push
-    longer.samples += samples
-    let perSample =
+    longer.rows += [2]
+    let perRow =
       WireCodec.encodedSize(of: .push(longer)) - WireCodec.encodedSize(of: .push(push))
-    #expect(perSample == Sample.encodedSize)
+    #expect(perRow == RowNumbers.encodedSize)
   }
 }

@@ -16,25 +16,39 @@ public struct AuditReport: Equatable, Sendable {
   /// The comparisons.
   public var audit: GradientAudit
 
-  /// Audits `record` with `tolerance`. The random direction is seeded by the
-  /// worker and sequence, so the same record always gets the same audit.
-  public static func audit(_ record: AuditRecord, tolerance: Double) throws(RoleError)
-    -> AuditReport
+  /// Audits `record` with `tolerance`, reading its rows from `dataset`, which
+  /// must be the data the workers read (same rows and fingerprint). The random
+  /// direction is seeded by the worker and sequence, so the same record always
+  /// gets the same audit.
+  public static func audit(_ record: AuditRecord, tolerance: Double, dataset: Dataset)
+    throws(RoleError) -> AuditReport
   {
-    let model = try ModelCatalog.chain(
+    let identity = DatasetIdentity(rows: UInt64(dataset.count), fingerprint: dataset.fingerprint)
+    guard identity == record.dataset else {
+      throw .invalidArgument(
+        "the coordinator reads \(identity), the workers read \(record.dataset): give the coordinator the workers' data file (--data)"
+      )
+    }
+    let model = try ModelCatalog.model(
       for: ModelDescriptor(name: record.modelName, layout: record.weights.layout))
+    return audit(record, model: model, tolerance: tolerance, dataset: dataset)
+  }
+
+  private static func audit(
+    _ record: AuditRecord, model: some DifferentiableModel, tolerance: Double, dataset: Dataset
+  ) -> AuditReport {
     // A gradient that travelled as Float32 was rounded to it: that is noise, not error.
     let auditor = GradientAuditor(
       model: model, tolerance: tolerance,
       gradientRounding: record.gradient.layout.hasFloat32 ? ElementType.float32.unitRoundoff : 0)
     let seed = (UInt64(record.workerID) << 40) ^ record.sequence
     let audit = auditor.audit(
-      weights: record.weights.values, samples: record.samples, gradient: record.gradient.values,
-      seed: seed)
+      weights: record.weights.values, dataset: dataset, rows: record.rows,
+      gradient: record.gradient.values, seed: seed)
     return AuditReport(
       workerID: record.workerID, sequence: record.sequence,
       computedAtVersion: record.computedAtVersion, appliedAtVersion: record.appliedAtVersion,
-      sampleRows: record.samples.map(\.index), audit: audit)
+      sampleRows: record.rows, audit: audit)
   }
 
   /// What an audit whose every comparison was below rounding noise says: the

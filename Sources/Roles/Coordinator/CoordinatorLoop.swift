@@ -10,17 +10,22 @@ public final class CoordinatorLoop {
   private let connection: any ServerLink
   private let every: UInt64
   private let tolerance: Double
+  /// The data the workers read: audit records name rows of it.
+  private let dataset: Dataset
   /// Totals so far.
   public private(set) var tally = AuditTally()
   private let metrics = CoordinatorMetrics()
   private let readiness: Readiness?
 
-  /// A coordinator auditing every `every` versions with `tolerance`; `readiness` is marked
-  /// whenever the server confirms the subscription (at every renewal).
+  /// A coordinator auditing every `every` versions with `tolerance`, reading
+  /// the audited rows from `dataset`; `readiness` is marked whenever the server
+  /// confirms the subscription (at every renewal).
   public init(
-    connection: any ServerLink, every: UInt64, tolerance: Double, readiness: Readiness? = nil
+    connection: any ServerLink, every: UInt64, tolerance: Double, dataset: Dataset,
+    readiness: Readiness? = nil
   ) {
     self.connection = connection
+    self.dataset = dataset
     self.every = every
     self.tolerance = tolerance
     self.readiness = readiness
@@ -66,7 +71,7 @@ public final class CoordinatorLoop {
   }
 
   private func audit(_ record: AuditRecord, report: (AuditReport) -> Void) throws(RoleError) {
-    let result = try AuditReport.audit(record, tolerance: tolerance)
+    let result = try AuditReport.audit(record, tolerance: tolerance, dataset: dataset)
     tally.add(result)
     metrics.record(result)
     // Tell the server, so `pstrain status` shows the latest verdict: the

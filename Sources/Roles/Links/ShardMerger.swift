@@ -140,8 +140,10 @@ public struct ShardMerger: Sendable {
   static func concatenate(_ parts: [NamedTensors]) -> NamedTensors {
     var layout: [TensorSpec] = []
     for spec in parts.flatMap(\.layout) {
-      if layout.last?.name == spec.name {
-        layout[layout.count - 1].count += spec.count
+      if let last = layout.last, last.name == spec.name {
+        // A tensor split across shards comes back as a vector of its elements.
+        layout[layout.count - 1] = TensorSpec(
+          name: last.name, count: last.count + spec.count, elementType: last.elementType)
       } else {
         layout.append(spec)
       }

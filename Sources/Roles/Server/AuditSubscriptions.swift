@@ -123,10 +123,10 @@ final class AuditSubscriptions {
   /// each subscriber owed one (its gradient's values copied from `inPlace`
   /// when read where they arrived).
   func appendRecords(
-    for push: GradientPush, inPlace: BorrowedValues? = nil,
+    for push: GradientPush, inPlace: BorrowedValues? = nil, dataset: DatasetIdentity?,
     appliedAt version: UInt64, to outbox: inout [Outgoing]
   ) {
-    guard !subscribers.isEmpty,
+    guard !subscribers.isEmpty, let dataset,
       let snapshot = history.last(where: { $0.version == push.computedAtVersion })
     else {
       return  // computed at weights too old to have been kept; audit its next gradient
@@ -141,7 +141,7 @@ final class AuditSubscriptions {
         computedAtVersion: push.computedAtVersion, appliedAtVersion: version,
         modelName: modelName,
         weights: NamedTensors(layout: layout, values: snapshot.weights),
-        samples: push.samples,
+        dataset: dataset, rows: push.rows,
         gradient: inPlace.map {
           NamedTensors(layout: push.gradient.layout, values: $0.copied())
         }

@@ -316,13 +316,21 @@ public final class ParameterServer {
         "worker \(push.workerID) must wait for the answer to its previous push")
     }
     if let refusal = work?.refusal(
-      of: push.samples.lazy.map(\.index), from: push.workerID,
+      of: push.rows, from: push.workerID,
       after: barrier.pendingRows(of: push.workerID))
     {
       return refuse(peer, .leaseLost, refusal)
     }
     guard push.gradient.layout == sliceLayout else {
       return refuseLayout(of: push, from: peer)
+    }
+    if let rows = membership.dataset?.rows,
+      let beyond = push.rows.first(where: { UInt64($0) >= rows })
+    {
+      return refuse(
+        peer, .datasetMismatch,
+        "push \(push.sequence) of worker \(push.workerID) names row \(beyond), the data has \(rows) rows"
+      )
     }
     switch configuration.mode {
     case .async:
@@ -393,7 +401,7 @@ public final class ParameterServer {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
     membership.markApplied(push, staleness: staleness)
     if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
-    work?.markApplied(push.samples.lazy.map(\.index), from: push.workerID)
+    work?.markApplied(push.rows, from: push.workerID)
   }
 
   /// Sync and ssp: applies every step whose members have all contributed (the
@@ -449,7 +457,8 @@ public final class ParameterServer {
   private func appendAuditRecords(
     for push: GradientPush, inPlace: BorrowedValues? = nil
   ) {
-    audits.appendRecords(for: push, inPlace: inPlace, appliedAt: version, to: &outbox)
+    audits.appendRecords(
+      for: push, inPlace: inPlace, dataset: membership.dataset, appliedAt: version, to: &outbox)
   }
 
   // MARK: - Replies

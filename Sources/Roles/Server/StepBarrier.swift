@@ -84,8 +84,8 @@ final class StepBarrier {
     kept.workerID = push.workerID
     kept.sequence = push.sequence
     kept.computedAtVersion = push.computedAtVersion
-    kept.samples.removeAll(keepingCapacity: true)
-    kept.samples.append(contentsOf: push.samples)
+    kept.rows.removeAll(keepingCapacity: true)
+    kept.rows.append(contentsOf: push.rows)
     kept.gradient.layout = push.gradient.layout  // shared, and only read
     kept.gradient.values.removeAll(keepingCapacity: true)
     if let inPlace {
@@ -109,7 +109,7 @@ final class StepBarrier {
   /// The rows of the gradients of `workerID` waiting for their steps.
   func pendingRows(of workerID: UInt32) -> Int {
     var rows = 0
-    for (slot, push) in pendingSteps where slot.workerID == workerID { rows += push.samples.count }
+    for (slot, push) in pendingSteps where slot.workerID == workerID { rows += push.rows.count }
     return rows
   }
 

@@ -124,15 +124,15 @@ extension WorkerSession {
       spare.count > pushesPerFrame
       ? spare.removeFirst()
       : GradientPush(
-        workerID: workerID, sequence: 0, computedAtVersion: 0, samples: [],
+        workerID: workerID, sequence: 0, computedAtVersion: 0, rows: [],
         gradient: NamedTensors(
           layout: layout, values: [Double](repeating: 0, count: layout.totalCount)))
-    push.samples.removeAll(keepingCapacity: true)
-    for row in batch { push.samples.append(dataset.samples[row]) }
+    push.rows.removeAll(keepingCapacity: true)
+    for row in batch { push.rows.append(row) }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
+    workspace.load(rows: batch, of: dataset)
     let batchLoss = objective.gradient(
-      weights: point, samples: push.samples, into: &push.gradient.values,
-      activations: &activations)
+      weights: point, workspace: workspace, into: &push.gradient.values)
     lossSum += batchLoss
     if !batchLoss.isFinite && divergence == nil {
       divergence = .diverged(

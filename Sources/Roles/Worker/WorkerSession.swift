@@ -127,8 +127,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   var recentWeights: [[Double]] = []
   var lossSum = 0.0
   var batches = 0
-  /// The forward pass's cached activations, reused by every batch.
-  var activations: [Double]
+  /// The batch's inputs and the forward pass's cached activations, reused by every batch.
+  let workspace: BatchWorkspace
 
   /// A worker for `model` over `dataset`.
   public init(
@@ -166,7 +166,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
     self.fault = fault
     self.objective = Objective(model: model)
     self.layout = model.layout
-    self.activations = model.makeActivations()
+    self.workspace = model.makeWorkspace(batchCapacity: batchSize)
   }
 
   /// The rows of this worker's shard (empty in leased mode).
@@ -284,7 +284,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   }
 
   private func take(_ update: WeightsReply) throws(RoleError) {
-    guard update.parameters.layout == layout else {
+    guard update.parameters.layout == layout || update.parameters.layout.hasSameStorage(as: layout)
+    else {
       throw .unexpectedReply(
         expected: "weights in layout \(layout)",
         got: "layout \(update.parameters.layout)")

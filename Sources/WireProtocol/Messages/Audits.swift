@@ -51,15 +51,19 @@ public struct AuditRecord: Equatable, Sendable {
   public var modelName: String
   /// The server's weights at `computedAtVersion`.
   public var weights: NamedTensors
-  /// The samples the gradient is of.
-  public var samples: [Sample]
+  /// The data the run reads (row count and fingerprint): the auditor reads
+  /// the rows from its own copy, and checks it is the same.
+  public var dataset: DatasetIdentity
+  /// The dataset rows the gradient is of.
+  public var rows: [Int]
   /// The gradient as pushed.
   public var gradient: NamedTensors
 
   /// An audit record.
   public init(
     workerID: UInt32, sequence: UInt64, computedAtVersion: UInt64, appliedAtVersion: UInt64,
-    modelName: String, weights: NamedTensors, samples: [Sample], gradient: NamedTensors
+    modelName: String, weights: NamedTensors, dataset: DatasetIdentity, rows: [Int],
+    gradient: NamedTensors
   ) {
     self.workerID = workerID
     self.sequence = sequence
@@ -67,7 +71,8 @@ public struct AuditRecord: Equatable, Sendable {
     self.appliedAtVersion = appliedAtVersion
     self.modelName = modelName
     self.weights = weights
-    self.samples = samples
+    self.dataset = dataset
+    self.rows = rows
     self.gradient = gradient
   }
 }
@@ -134,7 +139,8 @@ extension SubscriptionState {
 
 extension AuditRecord {
   /// `u32 worker id`, `u64 sequence`, `u64 computed-at version`, `u64 applied-at
-  /// version`, model name, weights tensors, samples, gradient tensors.
+  /// version`, model name, weights tensors, `u64 dataset rows`, `u64 dataset
+  /// fingerprint`, rows, gradient tensors.
   func encode<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(workerID)
     sink.write(sequence)
@@ -142,7 +148,9 @@ extension AuditRecord {
     sink.write(appliedAtVersion)
     sink.write(modelName, lengthAs: UInt8.self)
     weights.encode(into: &sink)
-    Sample.encode(samples, into: &sink)
+    sink.write(dataset.rows)
+    sink.write(dataset.fingerprint)
+    RowNumbers.encode(rows, into: &sink)
     gradient.encode(into: &sink)
   }
 
@@ -153,15 +161,21 @@ extension AuditRecord {
     let appliedAt = try reader.read(UInt64.self, "applied-at version")
     let modelName = try reader.readName("model name")
     let weights = try NamedTensors.decode(from: &reader, "weights")
-    var samples: [Sample] = []
-    try Sample.decode(from: &reader, into: &samples)
+    let datasetRows = try reader.read(UInt64.self, "dataset rows")
+    let fingerprint = try reader.read(UInt64.self, "dataset fingerprint")
+    var rows: [Int] = []
+    try RowNumbers.decode(from: &reader, into: &rows)
+    guard let highest = rows.max(), UInt64(highest) < datasetRows else {
+      throw .invalid(field: "rows", reason: "a row is beyond the dataset's \(datasetRows) rows")
+    }
     let gradient = try NamedTensors.decode(from: &reader, "gradient")
     guard gradient.layout == weights.layout else {
       throw .invalid(field: "gradient", reason: "layout differs from the weights' layout")
     }
     return AuditRecord(
       workerID: workerID, sequence: sequence, computedAtVersion: computedAt,
-      appliedAtVersion: appliedAt, modelName: modelName, weights: weights, samples: samples,
+      appliedAtVersion: appliedAt, modelName: modelName, weights: weights,
+      dataset: DatasetIdentity(rows: datasetRows, fingerprint: fingerprint), rows: rows,
       gradient: gradient)
   }
 }

@@ -1,6 +1,6 @@
 import TrainingMath
 
-// Gradients: `push` and `pushes` (a worker's gradients with their samples),
+// Gradients: `push` and `pushes` (a worker's gradients with their row numbers),
 // `weights` (the server's answer, with its applied-below bitmap). A push
 // decodes into the previous one's storage, and its values may be read in place.
 
@@ -12,28 +12,30 @@ public struct GradientPush: Equatable, Sendable {
   public var sequence: UInt64
   /// The weights version the gradient was computed at.
   public var computedAtVersion: UInt64
-  /// The samples (with row numbers) whose mean loss this is the gradient of.
-  public var samples: [Sample]
+  /// The dataset rows whose mean loss this is the gradient of: numbers, not
+  /// features, so a push does not grow with the feature count (whoever
+  /// re-checks it reads the same data file, `DatasetIdentity`).
+  public var rows: [Int]
   /// The gradient, in the server's layout.
   public var gradient: NamedTensors
 
   /// A gradient push.
   public init(
-    workerID: UInt32, sequence: UInt64, computedAtVersion: UInt64, samples: [Sample],
+    workerID: UInt32, sequence: UInt64, computedAtVersion: UInt64, rows: [Int],
     gradient: NamedTensors
   ) {
     self.workerID = workerID
     self.sequence = sequence
     self.computedAtVersion = computedAtVersion
-    self.samples = samples
+    self.rows = rows
     self.gradient = gradient
   }
 }
 
 extension GradientPush {
-  /// A placeholder push with no samples and no tensors, to decode into.
+  /// A placeholder push with no rows and no tensors, to decode into.
   public static let empty = GradientPush(
-    workerID: 0, sequence: 0, computedAtVersion: 0, samples: [], gradient: .empty)
+    workerID: 0, sequence: 0, computedAtVersion: 0, rows: [], gradient: .empty)
 }
 
 /// The server's parameters at a version.
@@ -65,12 +67,12 @@ public struct WeightsReply: Equatable, Sendable {
 
 extension GradientPush {
   /// A push body, as `push` carries it and `pushes` n times: `u32 worker id`,
-  /// `u64 sequence`, `u64 computed-at version`, samples, gradient tensors.
+  /// `u64 sequence`, `u64 computed-at version`, rows, gradient tensors.
   func encode<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(workerID)
     sink.write(sequence)
     sink.write(computedAtVersion)
-    Sample.encode(samples, into: &sink)
+    RowNumbers.encode(rows, into: &sink)
     gradient.encode(into: &sink)
   }
 
@@ -94,7 +96,7 @@ extension GradientPush {
       throw .outOfRange(field: "sequence", value: "0", allowed: "sequence numbers start at 1")
     }
     push.computedAtVersion = try reader.read(UInt64.self, "computed-at version")
-    try Sample.decode(from: &reader, into: &push.samples)
+    try RowNumbers.decode(from: &reader, into: &push.rows)
     try NamedTensors.decode(
       from: &reader, into: &push.gradient, borrowing: borrowing, borrowed: &borrowed, "gradient")
   }
@@ -180,44 +182,33 @@ extension AppliedBitmap {
   }
 }
 
-extension Sample {
-  /// Bytes of one encoded sample, as `encode(into:)` writes it: the decoder's
-  /// bound on the sample count comes from it.
-  static let encodedSize = ByteCounter.size { Sample(index: 0, x: 0, label: 0).encode(into: &$0) }
+/// Row numbers on the wire: `u32 n` (1 to `WireCodec.maximumSamples`), then n × `u64 row`, each below 2^48.
+enum RowNumbers {
+  /// Bytes of one encoded row number.
+  static let encodedSize = 8
 
-  /// `u64 row`, `f64 x`, `f64 label`.
-  func encode<Sink: ByteSink>(into sink: inout Sink) {
-    sink.write(UInt64(index))
-    sink.write(x)
-    sink.write(label)
+  /// Writes `rows`.
+  static func encode<Sink: ByteSink>(_ rows: [Int], into sink: inout Sink) {
+    sink.write(UInt32(rows.count))
+    for row in rows { sink.write(UInt64(row)) }
   }
 
-  /// Samples: `u32 n`, then n samples.
-  static func encode<Sink: ByteSink>(_ samples: [Sample], into sink: inout Sink) {
-    sink.write(UInt32(samples.count))
-    for sample in samples { sample.encode(into: &sink) }
-  }
-
-  /// Decodes samples into `samples`, reusing its capacity.
-  static func decode(from reader: inout ByteReader, into samples: inout [Sample])
-    throws(DecodeError)
-  {
-    let count = Int(try reader.read(UInt32.self, "sample count"))
+  /// Decodes row numbers into `rows`, reusing its capacity.
+  static func decode(from reader: inout ByteReader, into rows: inout [Int]) throws(DecodeError) {
+    let count = Int(try reader.read(UInt32.self, "row count"))
     guard count >= 1, count <= WireCodec.maximumSamples else {
       throw .outOfRange(
-        field: "sample count", value: String(count), allowed: "1...\(WireCodec.maximumSamples)")
+        field: "row count", value: String(count), allowed: "1...\(WireCodec.maximumSamples)")
     }
-    try reader.requireElements(count, of: encodedSize, "samples")
-    samples.removeAll(keepingCapacity: true)
-    samples.reserveCapacity(count)
+    try reader.requireElements(count, of: encodedSize, "rows")
+    rows.removeAll(keepingCapacity: true)
+    rows.reserveCapacity(count)
     for index in 0..<count {
-      let row = try reader.read(UInt64.self, "sample[\(index)] row")
+      let row = try reader.read(UInt64.self, "row[\(index)]")
       guard row < WireCodec.maximumRow else {
-        throw .outOfRange(field: "sample[\(index)] row", value: String(row), allowed: "below 2^48")
+        throw .outOfRange(field: "row[\(index)]", value: String(row), allowed: "below 2^48")
       }
-      let x = try reader.readFinite("sample[\(index)] x")
-      let label = try reader.readFinite("sample[\(index)] label")
-      samples.append(Sample(index: Int(row), x: x, label: label))
+      rows.append(Int(row))
     }
   }
 }

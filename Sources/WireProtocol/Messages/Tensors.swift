@@ -24,35 +24,39 @@ public struct ModelDescriptor: Equatable, Hashable, Sendable, CustomStringConver
 }
 
 extension ModelDescriptor {
-  /// `name` model name, `u16 n` tensors, then per tensor: `name`, `u64 elements`, `u8 element type`.
+  /// `name` model name, `u16 n` tensors, then per tensor: `name`, shape, `u8 element type`.
   func encode<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(name, lengthAs: UInt8.self)
     sink.write(UInt16(layout.count))
     for spec in layout {
       sink.write(spec.name, lengthAs: UInt8.self)
-      sink.write(UInt64(spec.count))
+      sink.writeShape(of: spec)
       sink.write(spec.elementType.rawValue)
     }
   }
 
-  static func decode(from reader: inout ByteReader) throws(DecodeError) -> ModelDescriptor {
+  /// Decodes a descriptor; `withShapes: false` reads the form before shapes
+  /// (`u64 elements` per tensor), as checkpoints of formats 1 and 2 hold it.
+  static func decode(from reader: inout ByteReader, withShapes: Bool = true) throws(DecodeError)
+    -> ModelDescriptor
+  {
     let name = try reader.readName("model name")
     let count = try reader.readLayoutCount("model")
     var layout: [TensorSpec] = []
     for _ in 0..<count {
       let tensorName = try reader.readName("tensor name")
-      let elements = try reader.read(UInt64.self, "tensor size")
-      guard elements >= 1, elements <= UInt64(Int32.max) else {
-        throw .outOfRange(
-          field: "tensor \(tensorName) size", value: String(elements), allowed: "1...\(Int32.max)")
-      }
+      let (rank, dimensions) =
+        withShapes
+        ? try reader.readShape("tensor \(tensorName)")
+        : (1, SIMD4(try reader.readVectorLength("tensor \(tensorName)"), 1, 1, 1))
       let typeByte = try reader.read(UInt8.self, "tensor \(tensorName) element type")
       guard let type = ElementType(rawValue: typeByte) else {
         throw .outOfRange(
           field: "tensor \(tensorName) element type", value: String(typeByte),
           allowed: "1 (float64) or 2 (float32)")
       }
-      layout.append(TensorSpec(name: tensorName, count: Int(elements), elementType: type))
+      layout.append(
+        TensorSpec(name: tensorName, rank: rank, dimensions: dimensions, elementType: type))
     }
     try checkUniqueNames(layout)
     return ModelDescriptor(name: name, layout: layout)
@@ -60,7 +64,7 @@ extension ModelDescriptor {
 }
 
 extension NamedTensors {
-  /// `u16 n`, then per tensor: `name`, `u8 element type`, `u64 elements` and
+  /// `u16 n`, then per tensor: `name`, `u8 element type`, shape and
   /// the values (Float64 ones through `ByteSink.write(float64Values:)`, which
   /// may give them a frame of their own).
   func encode<Sink: ByteSink>(into sink: inout Sink) {
@@ -69,7 +73,7 @@ extension NamedTensors {
     for spec in layout {
       sink.write(spec.name, lengthAs: UInt8.self)
       sink.write(spec.elementType.rawValue)
-      sink.write(UInt64(spec.count))
+      sink.writeShape(of: spec)
       switch spec.elementType {
       case .float64:
         sink.write(float64Values: values[offset..<(offset + spec.count)])
@@ -141,7 +145,8 @@ extension NamedTensors {
           field: "\(field()) \(name) element type", value: String(tag),
           allowed: "1 (float64) or 2 (float32)")
       }
-      let elements = try reader.read(UInt64.self, "\(field()) \(name) size")
+      let (rank, dimensions) = try reader.readShape("\(field()) \(name)")
+      let elements = UInt64(dimensions[0] * dimensions[1] * dimensions[2] * dimensions[3])
       let (byteCount, overflow) = Int(clamping: elements).multipliedReportingOverflow(
         by: type.byteCount)
       let ownFrame = try reader.enterValues(
@@ -180,7 +185,7 @@ extension NamedTensors {
       }
       try reader.leaveValues()
       total = end
-      let spec = TensorSpec(name: name, count: Int(elements), elementType: type)
+      let spec = TensorSpec(name: name, rank: rank, dimensions: dimensions, elementType: type)
       if position < layout.count {
         if layout[position] != spec { layout[position] = spec }
       } else {
@@ -278,7 +283,7 @@ extension NamedTensors {
   /// byte, the name, the type tag, the size. (Its values follow, in this frame
   /// or one of their own.)
   private static func skipHeader(of spec: TensorSpec, _ reader: inout ByteReader) {
-    reader.skip(1 + spec.name.utf8.count + 1 + 8)
+    reader.skip(1 + spec.name.utf8.count + 1 + 1 + 8 * spec.rank)
   }
 
   /// The values of tensors whose `layout` was just read from the same bytes,
@@ -319,6 +324,43 @@ extension ByteReader {
         field: field(), reason: "\"\(name)\" is not 1-64 characters of A-Z a-z 0-9 . _ -")
     }
     return name
+  }
+
+  /// A shape: `u8 rank` (1 to 4), then rank × `u64` dimensions, each at least
+  /// 1, whose product is at most 2^31 − 1 elements. Unused lanes are 1.
+  mutating func readShape(_ field: @autoclosure () -> String) throws(DecodeError) -> (
+    rank: Int, dimensions: SIMD4<Int>
+  ) {
+    let rank = Int(try read(UInt8.self, "\(field()) rank"))
+    guard rank >= 1, rank <= TensorSpec.maximumRank else {
+      throw .outOfRange(
+        field: "\(field()) rank", value: String(rank), allowed: "1...\(TensorSpec.maximumRank)")
+    }
+    var dimensions = SIMD4<Int>(1, 1, 1, 1)
+    var product: UInt64 = 1
+    for axis in 0..<rank {
+      let size = try read(UInt64.self, "\(field()) dimension \(axis)")
+      let (next, overflow) = product.multipliedReportingOverflow(by: size)
+      guard size >= 1, !overflow, next <= UInt64(Int32.max) else {
+        throw .outOfRange(
+          field: "\(field()) size",
+          value: size == 0 ? "a dimension of 0" : "more than \(Int32.max)",
+          allowed: "1...\(Int32.max) elements")
+      }
+      product = next
+      dimensions[axis] = Int(size)
+    }
+    return (rank, dimensions)
+  }
+
+  /// A vector's length as `u64 elements` (1 to 2^31 − 1): the form before shapes.
+  mutating func readVectorLength(_ field: @autoclosure () -> String) throws(DecodeError) -> Int {
+    let elements = try read(UInt64.self, "\(field()) size")
+    guard elements >= 1, elements <= UInt64(Int32.max) else {
+      throw .outOfRange(
+        field: "\(field()) size", value: String(elements), allowed: "1...\(Int32.max)")
+    }
+    return Int(elements)
   }
 
   /// A tensor count, `u16` 1 to 256.

@@ -5,10 +5,13 @@ import TrainingMath
 
 /// Cached against naive backprop, and the audit's two ways of checking.
 enum ComputeBenchmarks {
+  /// Which backward pass of the chain a figure measures.
+  enum ChainBackward { case cached, naive }
+
   /// ns per layer of forward + backward (cached or naive) at depth `layers`,
   /// repeated for about `budget` seconds.
   static func nanosecondsPerLayer(
-    layers: Int, budget: Double, algorithm: BackwardAlgorithm
+    layers: Int, budget: Double, algorithm: ChainBackward
   ) -> Double {
     let model = ChainModel(layers: layers)
     let weights = (0..<layers).map { 1 + 1e-9 * Double($0 % 7) }

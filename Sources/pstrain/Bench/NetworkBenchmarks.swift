@@ -113,7 +113,7 @@ enum NetworkBenchmarks {
     .push(
       GradientPush(
         workerID: worker, sequence: sequence, computedAtVersion: version,
-        samples: [Sample(index: 0, x: 1, label: -1)],
+        rows: [0],
         gradient: gradient ?? smallGradient(layers: layers)))
   }
 
