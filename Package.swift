@@ -71,7 +71,7 @@ let package = Package(
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
     .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
-    .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath"]),
+    .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath", "AllocationCounter"]),
     .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "TrainingMath"]),
     .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
     .testTarget(
