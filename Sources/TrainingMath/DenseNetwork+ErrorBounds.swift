@@ -57,12 +57,14 @@ extension DenseNetwork {
   /// (Float32 networks add the rounding of the point to Float, u·(|w| + s|u|)
   /// in every weight). A kink may be crossed where |ẑ| ≤ Δz + 2ε_z, ε_z the
   /// forward rounding bound above. For a five-point difference at w ± 2h·u,
-  /// pass step = 2h.
+  /// pass step = 2h. Runs the forward pass at `weights` first (the workspace
+  /// may hold another point's activations), overwriting the outputs and the cache.
   public func mayCrossKink(
     weights: [Double], direction: [Double], step: Double, workspace: BatchWorkspace
   ) -> Bool {
     guard activation == .relu, layerCount > 1, workspace.batchSize > 0 else { return false }
     precondition(direction.count == parameterCount, "direction has \(direction.count) elements")
+    forward(weights: weights, workspace: workspace)
     let audit = DenseAudit(network: self, weights: weights, workspace: workspace)
     return audit.mayCrossKink(direction: direction, step: step)
   }

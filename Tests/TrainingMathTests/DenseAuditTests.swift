@@ -89,6 +89,45 @@ import Testing
     #expect(zPlus > 0 && zMinus < 0)
   }
 
+  /// The check runs its own forward pass: activations another point left in
+  /// the workspace do not hide the kink.
+  @Test func kinkCheckIgnoresStaleActivations() {
+    let (network, weights, workspace) = nearKink(gap: 1e-7)
+    network.forward(
+      weights: [Double](repeating: 1, count: network.parameterCount), workspace: workspace)
+    let direction = [Double](repeating: 1, count: network.parameterCount)
+    #expect(
+      network.mayCrossKink(
+        weights: weights, direction: direction, step: 1e-5, workspace: workspace))
+  }
+
+  /// The gradient auditor accepts the dense networks' gradients and, in Float64, rejects one that is off by 1e-4
+  /// (Float32 networks: their rounding hides that much).
+  @Test(arguments: Activation.allCases)
+  func auditorAcceptsDenseGradients(activation: Activation) {
+    for loss in LossKind.allCases {
+      for elementType in ElementType.allCases {
+        let fixture = DenseFixture(
+          hidden: [5, 4], activation: activation, loss: loss, elementType: elementType, seed: 3)
+        let gradient = fixture.gradient(at: fixture.weights)
+        let auditor = GradientAuditor(model: fixture.network)
+        let audit = auditor.audit(
+          weights: fixture.weights, workspace: fixture.workspace, gradient: gradient, seed: 9)
+        let label = "\(activation) \(loss) \(elementType)"
+        #expect(audit.passed, "\(label)")
+        // The five-point rule's truncation at the default step, not rounding,
+        // limits what a Float64 audit resolves: about 1e-7 relative here.
+        if elementType == .float64 {
+          #expect(audit.direction.smallestDetectableRelativeError < 1e-6, "\(label)")
+        }
+        let wrong = gradient.map { $0 * (1 + 1e-4) }
+        let caught = auditor.audit(
+          weights: fixture.weights, workspace: fixture.workspace, gradient: wrong, seed: 9)
+        if elementType == .float64 { #expect(!caught.passed, "\(label)") }
+      }
+    }
+  }
+
   @Test func smoothActivationsHaveNoKinks() {
     let (network, weights, workspace) = nearKink(gap: 0, activation: .tanh)
     let direction = [Double](repeating: 1, count: network.parameterCount)
