@@ -101,8 +101,9 @@ import Testing
         weights: weights, direction: direction, step: 1e-5, workspace: workspace))
   }
 
-  /// The gradient auditor accepts the dense networks' gradients and, in Float64, rejects one that is off by 1e-4
-  /// (Float32 networks: their rounding hides that much).
+  /// The gradient auditor accepts the dense networks' gradients and, in
+  /// Float64, rejects one that is off by 1e-4 (in Float32 the rounding of the
+  /// differenced losses hides that much).
   @Test(arguments: Activation.allCases)
   func auditorAcceptsDenseGradients(activation: Activation) {
     for loss in LossKind.allCases {
