@@ -7,10 +7,9 @@ import BLAS
 /// in any order, with or without fused multiply-adds,
 /// |fl(x·y) − x·y| ≤ γ_n Σ|x_i y_i| (Higham, Accuracy and Stability, §3.1),
 /// so every matrix product's error is bounded by a product of absolute values,
-/// which these functions compute with BLAS in Float64. The bounds are first
-/// order in the errors they propagate, with every product of two errors kept,
-/// and are evaluated in Float64 (their own rounding, relative 1e-10 at most
-/// here, is covered by the factor `DenseAudit.slack`).
+/// which these functions compute with BLAS in Float64. No product of two
+/// errors is dropped; the bounds are evaluated in Float64 (their own rounding,
+/// relative 1e-10 at most here, is covered by the factor `DenseAudit.slack`).
 ///
 /// Forward, layer l with inputs â (computed, error e ≥ |â − a|), weights Ŵ, b̂
 /// as used (Float32 networks: the Double weights rounded to Float, off by δW, δb;
@@ -28,8 +27,12 @@ import BLAS
 ///
 ///     dW: γ_(B+2)·(|â| + e)ᵀ·D + eᵀ·D + (|â| + e)ᵀ·E     (magnitude (|â| + e)ᵀ·D)
 ///     db: γ_(B+2)·Σ_rows D + Σ_rows E                    (magnitude Σ_rows D)
-///     dA: D_A = D·(|Ŵ| + δW)ᵀ,  E_A = γ_(n_out+2)·D·|Ŵ|ᵀ + E·|Ŵ|ᵀ + D·δWᵀ
-///     dZ_(l−1) = dA ⊙ f'(a):  E' = D_A·δd + E_A·(|d̂| + δd) + u·D_A·(|d̂| + δd)
+///     dA: D_A = (1 + γ_(n_out+2))·D·(|Ŵ| + δW)ᵀ,  E_A = γ_(n_out+2)·D·|Ŵ|ᵀ + E·|Ŵ|ᵀ + D·δWᵀ
+///     dZ_(l−1) = dA ⊙ f'(a):  D' = (1 + u)·D_A·(|d̂| + δd),
+///                             E' = D_A·δd + E_A·(|d̂| + δd) + u·D_A·(|d̂| + δd)
+///
+/// (D_A and D' bound the computed values as well as the exact ones, hence the
+/// (1 + γ) factors.)
 ///
 /// with δd the error of the computed derivative d̂: e(2|â| + e) + γ_2(1 + â²)
 /// for tanh, e(|1 − 2â| + e) + γ_2|â|(1 + |â|) for sigmoid, and for relu 0
@@ -228,10 +231,9 @@ struct DenseAudit {
             output: hidden[index], error: error[index], preactivation: z[index],
             preactivationBound: zBound[index])
           let slopeUpper = abs(slope) + slopeError
-          nextDelta[index] = previousDelta[index] * slopeUpper
-          nextError[index] =
-            previousDelta[index] * slopeError + errorA * slopeUpper
-            + unit * previousDelta[index] * slopeUpper
+          let upperA = (1 + gammaOut) * previousDelta[index]
+          nextDelta[index] = (1 + unit) * upperA * slopeUpper
+          nextError[index] = upperA * slopeError + errorA * slopeUpper + unit * upperA * slopeUpper
         }
         delta = nextDelta
         deltaError = nextError
