@@ -39,7 +39,7 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
     case .emptyDataset:
       "the dataset has no rows"
     case .invalidClassLabel(let row, let value, let reason):
-      "row \(row) (counting data rows from 0): label \(value) \(reason)"
+      "row \(row) (counting data rows from 0): label \(Self.number(value)) \(reason)"
     case .invalidClassCount(let reason):
       "invalid class count: \(reason)"
     case .invalidGeneratorSettings(let reason):
@@ -47,6 +47,11 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
     case .invalidOptimizer(let reason):
       "invalid optimizer: \(reason)"
     }
+  }
+
+  /// `value` as an integer when it is one (`2`, not `2.0`).
+  private static func number(_ value: Double) -> String {
+    value.rounded() == value && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
   }
 
   /// `names` quoted and comma-separated, the first 12 only when there are more.
