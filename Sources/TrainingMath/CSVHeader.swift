@@ -80,33 +80,38 @@ struct CSVHeader {
     var current = ""
     var quoted = false
     var insideQuotes = false
-    var characters = line.makeIterator()
+    var justClosed = false
     func finish() {
       fields.append((quoted ? current : String(trimmedBlanks(current)), quoted))
       current = ""
       quoted = false
     }
-    while let character = characters.next() {
+    for character in line {
+      let wasJustClosed = justClosed
+      justClosed = false
       if insideQuotes {
         if character == "\"" {
           insideQuotes = false
+          justClosed = true
         } else {
           current.append(character)
         }
-      } else if character == "\"" {
-        // An opening quote, or the second of a doubled quote inside a quoted name.
-        if quoted { current.append("\"") }
-        if !quoted { current = "" }
-        quoted = true
-        insideQuotes = true
       } else if character == "," {
         finish()
-      } else if !(quoted && (character == " " || character == "\t")) {
-        if quoted {
-          throw .invalidHeader(
-            line: number, reason: "text after the closing quote of \"\(current)\"")
+      } else if !quoted {
+        // A quote opens a quoted name only where the name starts; elsewhere it is a character.
+        if character == "\"" && trimmedBlanks(current).isEmpty {
+          current = ""
+          quoted = true
+          insideQuotes = true
+        } else {
+          current.append(character)
         }
-        current.append(character)
+      } else if character == "\"" && wasJustClosed {
+        current.append("\"")  // a doubled quote inside a quoted name
+        insideQuotes = true
+      } else if character != " " && character != "\t" {
+        throw .invalidHeader(line: number, reason: "text after the closing quote of \"\(current)\"")
       }
     }
     guard !insideQuotes else {

@@ -68,6 +68,17 @@ import Testing
   @Test func headerNamesMayBeQuoted() throws {
     let dataset = try Dataset(csv: "\"pixel 1\", \"a,b\" ,\"say \"\"hi\"\"\",label\n1,2,3,4\n")
     #expect(dataset.featureNames == ["pixel 1", "a,b", "say \"hi\""])
+    // A quote inside an unquoted name is a character of it.
+    #expect(try Dataset(csv: "pixel \"1\",label\n1,2\n").featureNames == ["pixel \"1\""])
+    #expect(
+      throws: TrainingMathError.invalidHeader(
+        line: 1, reason: "text after the closing quote of \"a\"")
+    ) {
+      try Dataset(csv: "\"a\" \"b\",label\n1,2\n")
+    }
+    #expect(throws: TrainingMathError.invalidHeader(line: 1, reason: "column 1 has no name")) {
+      try Dataset(csv: "\"\",label\n1,2\n")
+    }
     // A quoted number is a name, so the line is a header.
     #expect(try Dataset(csv: "\"1\",\"2\"\n3,4\n").featureNames == ["1"])
   }
