@@ -35,7 +35,7 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
     case .invalidHeader(let line, let reason):
       "line \(line): invalid header: \(reason)"
     case .missingLabelColumn(let name, let columns):
-      "no column \"\(name.prefix(80))\" for the label; the header's columns are \(Self.list(columns))"
+      "no column \"\(name.prefix(80))\" for the label; the columns are \(Self.list(columns))"
     case .emptyDataset:
       "the dataset has no rows"
     case .invalidClassLabel(let row, let value, let reason):

@@ -34,7 +34,7 @@ import Testing
     ) { try Dataset(csv: "a,b,label\n1,2,3\n", labelColumn: "y") }
     #expect(
       TrainingMathError.missingLabelColumn(name: "y", columns: ["a", "b", "label"]).description
-        == "no column \"y\" for the label; the header's columns are \"a\", \"b\", \"label\"")
+        == "no column \"y\" for the label; the columns are \"a\", \"b\", \"label\"")
     let many = (0..<20).map { "c\($0)" }
     #expect(
       TrainingMathError.missingLabelColumn(name: "y", columns: many).description.hasSuffix(
@@ -167,8 +167,8 @@ import Testing
 
   @Test func csvReadsBackToTheSameBits() throws {
     let awkward: [Double] = [
-      -0.0, 0, 0.1, 1.0 / 3, -2.5e-310, 5e-324, 1.7976931348623157e308, -1e22,
-      123_456_789_012_345_678,
+      -0.0, 0, 0.1, 1.0 / 3, Double(bitPattern: 0x8000_0000_1234_5678),  // a subnormal
+      .leastNonzeroMagnitude, .greatestFiniteMagnitude, -1e22, 123_456_789_012_345_680,
       0x1.fffffffffffffp-1,
     ]
     let dataset = Dataset(
