@@ -18,13 +18,15 @@ extension Dataset {
     let header = try CSVHeader(first.text(of: text), line: first.number)
     let labelIndex = try header.labelIndex(named: labelColumn)
     let columnCount = header.names.count
-    // Reserve for as many rows as lines like the first would fill.
-    let estimatedRows = bytes.count / (first.end - first.start + 1) + 1
+    var pending = header.isData ? first : lines.next(in: bytes)
+    // Reserve for as many rows as lines like the first row would fill, and no
+    // more than could fit (a row takes two bytes a column at least).
+    let firstRowBytes = pending.map { $0.end - $0.start + 1 } ?? bytes.count
+    let estimatedRows = min(bytes.count / firstRowBytes, bytes.count / (2 * columnCount)) + 1
     var features: [Double] = []
     var labels: [Double] = []
     features.reserveCapacity(estimatedRows * (columnCount - 1))
     labels.reserveCapacity(estimatedRows)
-    var pending = header.isData ? first : lines.next(in: bytes)
     while let line = pending {
       var column = 0
       var fieldStart = line.start
