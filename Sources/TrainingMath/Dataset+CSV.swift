@@ -8,12 +8,12 @@ extension Dataset {
   /// one; every other column is a feature. A file without a header has its label
   /// last and features named `x` (one) or `x1...xD`, so the tutorial's `x,label`
   /// files, with or without their header, read as before. Fields may have spaces
-  /// around them; lines may end in `\r\n`. Every value must be a finite decimal
-  /// number, and every row must have as many fields as the header (or the first
-  /// row); errors name the line and the column.
+  /// around them; lines may end in `\r\n`; a byte order mark is skipped. Every
+  /// value must be a finite decimal number, and every row must have as many
+  /// fields as the header (or the first row); errors name the line and the column.
   public init(csv text: String, labelColumn: String? = nil) throws(TrainingMathError) {
     let bytes = text.utf8Span.span
-    var lines = CSVLines()
+    var lines = CSVLines(skippingByteOrderMarkOf: bytes)
     guard let first = lines.next(in: bytes) else { throw .emptyDataset }
     let header = try CSVHeader(first.text(of: text), line: first.number)
     let labelIndex = try header.labelIndex(named: labelColumn)
@@ -109,6 +109,12 @@ struct CSVLines {
 
   private var position = 0
   private var number = 0
+
+  /// Lines from the start of `bytes`, after a UTF-8 byte order mark if there is
+  /// one (spreadsheets write it).
+  init(skippingByteOrderMarkOf bytes: Span<UInt8>) {
+    if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { position = 3 }
+  }
 
   /// The next line of `bytes` that holds data, or nil at the end.
   mutating func next(in bytes: Span<UInt8>) -> Line? {

@@ -52,6 +52,8 @@ import Testing
       #expect(dataset.features == expected.features && dataset.labels == expected.labels, "\(text)")
       #expect(dataset.featureCount == 1)
     }
+    #expect(try Dataset(csv: "\u{FEFF}0.5,-0.5\n").labels == [-0.5])  // a byte order mark
+    #expect(try Dataset(csv: "\u{FEFF}a,label\n1,2\n").featureNames == ["a"])
     #expect(try Dataset(csv: "0.5,-0.5\n").featureNames == ["x"])
     #expect(try Dataset(csv: "0.5,-0.5\n").labelName == "label")
     let wide = try Dataset(csv: "1,2,3,4\n5,6,7,8\n")
