@@ -136,8 +136,14 @@ struct ServerTrainingOptions: ParsableArguments {
 
 /// What a worker trains on: `worker` and `train` take the same flags.
 struct WorkerTrainingOptions: ParsableArguments {
-  @Option(help: "CSV file of x,label rows (default: the tutorial's two samples).")
+  @Option(
+    help:
+      "CSV file with a header row: the label column and the feature columns (default: the tutorial's two samples)."
+  )
   var data: String?
+
+  @Option(help: "The data's label column (default: the column named label, else the last).")
+  var labelColumn: String?
 
   @Option(help: "Passes of each worker over its shard.")
   var epochs: Int = 500
@@ -174,8 +180,16 @@ struct WorkerTrainingOptions: ParsableArguments {
       "--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--pipeline", "\(pipeline)",
       "--pushes-per-frame", "\(pushesPerFrame)",
     ]
-      + (data.map { ["--data", $0] } ?? [])
+      + dataArguments
   }
+
+  /// `--data` and `--label-column`, for every process that reads the data.
+  var dataArguments: [String] {
+    (data.map { ["--data", $0] } ?? []) + (labelColumn.map { ["--label-column", $0] } ?? [])
+  }
+
+  /// The data these flags name.
+  func loadData() throws -> Dataset { try loadDataset(data, labelColumn: labelColumn) }
 }
 
 /// How strictly gradients are audited: `coordinator`, `audit` and `train`.

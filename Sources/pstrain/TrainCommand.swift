@@ -84,7 +84,7 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
-      let dataset = try loadDataset(work.data)
+      let dataset = try work.loadData()
       let model = try training.model(
         features: dataset.featureCount, classes: try classCount(of: dataset))
       try checkData(dataset, fits: model, path: work.data)
@@ -194,7 +194,7 @@ struct TrainCommand: ParsableCommand {
       "coordinator",
       [
         "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--json",
-      ] + audit.arguments + (work.data.map { ["--data", $0] } ?? []))
+      ] + audit.arguments + work.dataArguments)
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
