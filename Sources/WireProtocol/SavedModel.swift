@@ -47,7 +47,7 @@ public enum SavedModelCodec {
   static let magic: [UInt8] = Array("PSMD".utf8)
 
   /// Why a saved-model file was refused.
-  public enum Failure: Error, Equatable, CustomStringConvertible {
+  public enum Failure: Error, Equatable, CustomStringConvertible, ChecksummedFileFailure {
     case notASavedModel
     case unsupportedFormat(UInt16)
     case checksumMismatch(stored: UInt32, computed: UInt32)
@@ -73,22 +73,9 @@ public enum SavedModelCodec {
 
   /// Parses and verifies saved-model file bytes.
   public static func decode(_ bytes: [UInt8]) throws(Failure) -> SavedModel {
-    do {
-      return try ChecksummedFile.decode(bytes, magic: magic, formats: 1...formatVersion) {
-        reader, _ in try SavedModel.decode(from: &reader)
-      }
-    } catch let refusal as ChecksummedFile.Refusal {
-      switch refusal {
-      case .wrongMagic: throw .notASavedModel
-      case .unsupportedFormat(let format): throw .unsupportedFormat(format)
-      case .checksumMismatch(let stored, let computed):
-        throw .checksumMismatch(stored: stored, computed: computed)
-      }
-    } catch let failure as Failure {
-      throw failure
-    } catch {
-      throw .malformed("\(error)")
-    }
+    try ChecksummedFile.decode(
+      bytes, magic: magic, formats: 1...formatVersion, failure: Failure.self
+    ) { reader, _ in try SavedModel.decode(from: &reader) }
   }
 }
 
@@ -166,4 +153,9 @@ extension SavedModel: FileBody {
       model: model, weights: weights, version: version, gradientsApplied: applied,
       dataset: dataset, createdBy: createdBy)
   }
+}
+
+extension SavedModelCodec.Failure {
+  /// `ChecksummedFileFailure`'s name for `notASavedModel`.
+  static var wrongMagic: Self { .notASavedModel }
 }

@@ -99,7 +99,7 @@ public enum CheckpointCodec {
   static let magic: [UInt8] = Array("PSCK".utf8)
 
   /// Why a checkpoint file was refused.
-  public enum Failure: Error, Equatable, CustomStringConvertible {
+  public enum Failure: Error, Equatable, CustomStringConvertible, ChecksummedFileFailure {
     case notACheckpoint
     case unsupportedFormat(UInt16)
     case checksumMismatch(stored: UInt32, computed: UInt32)
@@ -124,24 +124,11 @@ public enum CheckpointCodec {
 
   /// Parses and verifies checkpoint file bytes.
   public static func decode(_ bytes: [UInt8]) throws(Failure) -> ServerCheckpoint {
-    do {
-      // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to
-      // 256; format 3 gave the model's tensors shapes.
-      return try ChecksummedFile.decode(bytes, magic: magic, formats: 1...formatVersion) {
-        try ServerCheckpoint.decode(from: &$0, format: $1)
-      }
-    } catch let refusal as ChecksummedFile.Refusal {
-      switch refusal {
-      case .wrongMagic: throw .notACheckpoint
-      case .unsupportedFormat(let format): throw .unsupportedFormat(format)
-      case .checksumMismatch(let stored, let computed):
-        throw .checksumMismatch(stored: stored, computed: computed)
-      }
-    } catch let failure as Failure {
-      throw failure
-    } catch {
-      throw .malformed("\(error)")
-    }
+    // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to
+    // 256; format 3 gave the model's tensors shapes.
+    try ChecksummedFile.decode(
+      bytes, magic: magic, formats: 1...formatVersion, failure: Failure.self
+    ) { try ServerCheckpoint.decode(from: &$0, format: $1) }
   }
 }
 
@@ -413,4 +400,9 @@ public enum CRC32 {
       return crc ^ 0xFFFF_FFFF
     }
   }
+}
+
+extension CheckpointCodec.Failure {
+  /// `ChecksummedFileFailure`'s name for `notACheckpoint`.
+  static var wrongMagic: Self { .notACheckpoint }
 }
