@@ -41,7 +41,8 @@ extension ServerCommand {
     return ServerStartingPoint(model: model, weights: saved.weights, options: options, saved: saved)
   }
 
-  /// The model flags given with other than their defaults, as typed.
+  /// The flags that choose a model (all but --features and --classes) given
+  /// with other than their defaults, as typed.
   private func modelFlagsGiven() throws -> [String] {
     // Parsed from nothing: the defaults (a value built with init() holds none).
     let defaults = try ServerTrainingOptions.parse([])
@@ -53,18 +54,34 @@ extension ServerCommand {
     }
     if training.loss != defaults.loss { given.append("--loss \(training.loss.rawValue)") }
     if training.dtype != defaults.dtype { given.append("--dtype \(training.dtype.rawValue)") }
-    if let features { given.append("--features \(features)") }
-    if let classes { given.append("--classes \(classes)") }
     return given
   }
 
-  /// Refuses model flags that describe another model than `model`, read from `file`.
+  /// Refuses model flags that describe another model than `model`, read from
+  /// `file`: with flags that choose a model, the model they describe (for the
+  /// file's features and classes unless given); with only --features and
+  /// --classes, its input and output counts.
   private func checkModelFlags(match model: AnyDifferentiableModel, in file: String) throws {
-    let given = try modelFlagsGiven()
+    let sizes =
+      (features.map { ["--features \($0)"] } ?? []) + (classes.map { ["--classes \($0)"] } ?? [])
+    let given = try modelFlagsGiven() + sizes
     guard !given.isEmpty else { return }
     let saved = ModelCatalog.descriptor(of: model)
     let conflict =
       "--init-from \(file) holds the model \(saved), but \(given.joined(separator: " "))"
+    guard given.count > sizes.count else {
+      let inputs = "\(model.inputCount) feature\(model.inputCount == 1 ? "" : "s")"
+      let outputs = model.isClassifier ? "\(model.outputCount) classes" : "no classes (regression)"
+      guard features ?? model.inputCount == model.inputCount,
+        classes == nil || (model.isClassifier && classes == model.outputCount)
+      else {
+        throw Failure(
+          message:
+            "\(conflict) does not fit it (\(inputs), \(outputs)); drop the model flags to use the file's model"
+        )
+      }
+      return
+    }
     let flagged: AnyDifferentiableModel
     do {
       flagged = try training.model(

@@ -112,4 +112,38 @@ private func trainAndSave(data: String, _ extra: [String] = []) throws -> (
     #expect(
       conflict.errors.contains("holds the model chain(w[4]), but --layers 5 describes chain(w[5])"))
   }
+
+  /// For a classifier, predict's loss is train's and its accuracy is the share
+  /// of rows whose predicted class is their label (and train's, when train
+  /// reports one).
+  @Test func predictMeasuresAClassifiersAccuracy() throws {
+    let data = try temporaryFile("classes.csv")
+    let generated = try runPstrain([
+      "data", "generate", "--rows", "60", "--classes", "3", "--features", "2", "--seed", "4",
+      "--out", data,
+    ])
+    #expect(generated.status == 0, "\(generated.errors)")
+    let file = try temporaryFile("softmax.psmd")
+    let train = try runPstrain([
+      "train", "--model", "softmax", "--data", data, "--epochs", "3", "--json", "--save-model",
+      file,
+    ])
+    // TODO(lead): drop this guard once ModelSpec builds the dense models in this binary.
+    if train.errors.contains("not built into this binary yet") { return }
+    #expect(train.status == 0, "\(train.errors.suffix(500))")
+    let run = try runPstrain(["predict", "--model-file", file, "--data", data, "--json"])
+    #expect(run.status == 0, "\(run.errors)")
+    #expect(try exactNumber("loss", in: run.output) == exactNumber("loss", in: train.output))
+    let object = try lastJSONObject(run.output)
+    let predictions = try #require(object["predictions"] as? [Int])
+    let labels = try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n")
+      .dropFirst().compactMap { $0.split(separator: ",").last.flatMap { Int($0) } }
+    #expect(predictions.count == 60 && labels.count == 60)
+    let correct = zip(predictions, labels).filter { $0 == $1 }.count
+    let accuracy = try #require(object["accuracy"] as? Double)
+    #expect(accuracy == Double(correct) / 60)
+    if train.output.contains("\"accuracy\":") {
+      #expect(accuracy == (try exactNumber("accuracy", in: train.output)))
+    }
+  }
 }
