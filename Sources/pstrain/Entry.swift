@@ -44,6 +44,7 @@ struct PStrain: ParsableCommand {
     subcommands: [
       TrainCommand.self, ServerCommand.self, WorkerCommand.self, CoordinatorCommand.self,
       AuditCommand.self, StatusCommand.self, DataCommand.self, CheckpointCommand.self,
+      PredictCommand.self, ModelCommand.self,
       KeygenCommand.self, BenchCommand.self,
       GradientTableCommand.self,
     ]
