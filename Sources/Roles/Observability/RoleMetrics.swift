@@ -8,6 +8,9 @@ public final class ServerMetrics {
   private let liveWorkers = Gauge(label: "pstrain_workers_live")
   private let applied = Counter(label: "pstrain_gradients_applied_total")
   private let staleness = Recorder(label: "pstrain_gradient_staleness_versions")
+  private let testLoss = Gauge(label: "pstrain_test_loss")
+  private let testAccuracy = Gauge(label: "pstrain_test_accuracy")
+  private var lastEvaluation: EvaluationReport?
   private var rejected: [ErrorCode: Counter] = [:]
   private var lastApplied: UInt64 = 0
   private var lastRejected: [ErrorCode: UInt64] = [:]
@@ -33,6 +36,12 @@ public final class ServerMetrics {
       lastRejected[code] = count
     }
     for sample in server.drainStaleness() { staleness.record(Int64(sample)) }
+    // The coordinator's latest evaluation on held-out data, once per report.
+    if let evaluation = server.lastEvaluation, evaluation != lastEvaluation {
+      lastEvaluation = evaluation
+      testLoss.record(evaluation.loss)
+      if let accuracy = evaluation.accuracy { testAccuracy.record(accuracy) }
+    }
   }
 }
 
