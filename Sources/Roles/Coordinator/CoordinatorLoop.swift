@@ -24,6 +24,10 @@ public final class CoordinatorLoop {
   /// The evaluation under way, and the status it is of.
   private var running:
     (evaluation: EvaluationInProgress<AnyDifferentiableModel>, version: UInt64, final: Bool)?
+  /// The last evaluation finished.
+  private var lastEvaluation: HeldOutEvaluation?
+  /// An evaluation to report with nothing to compute.
+  private var ready: HeldOutEvaluation?
   /// The longest an evaluation runs at a time before the loop looks for messages
   /// again (one batch at least).
   public static let evaluationSliceMilliseconds: UInt64 = 5
@@ -64,7 +68,8 @@ public final class CoordinatorLoop {
       if session.isFinished { return }
       // While an evaluation is under way, only look for messages between its slices.
       if let message = try connection.receive(
-        timeoutMilliseconds: running == nil ? CoordinatorSession.pollMilliseconds : 0,
+        timeoutMilliseconds: running == nil && ready == nil
+          ? CoordinatorSession.pollMilliseconds : 0,
         graceAfterStopMilliseconds: nil)
       {
         switch try session.receive(message) {
@@ -78,6 +83,7 @@ public final class CoordinatorLoop {
         }
       }
       if let finished = evaluateSlice() {
+        lastEvaluation = finished
         session.evaluated(version: finished.version)
         try connection.send(.evaluation(finished.report))
         evaluated(finished)
@@ -94,6 +100,11 @@ public final class CoordinatorLoop {
         "the server sent \(status.parameters.values.count) parameters, its model \(heldOut.model.name) has \(heldOut.model.parameterCount): evaluations need every parameter (connect to every server shard)"
       )
     }
+    if final, let last = lastEvaluation, last.version == status.version {
+      // The final weights were evaluated already: that evaluation is the final one.
+      ready = HeldOutEvaluation(version: last.version, result: last.result, isFinal: true)
+      return
+    }
     running = (
       EvaluationInProgress(
         objective: Objective(model: heldOut.model), weights: status.parameters.values,
@@ -105,6 +116,10 @@ public final class CoordinatorLoop {
   /// Evaluates batches of the evaluation under way for up to
   /// `evaluationSliceMilliseconds`; returns it once complete.
   private func evaluateSlice() -> HeldOutEvaluation? {
+    if let ready {
+      self.ready = nil
+      return ready
+    }
     guard var current = running else { return nil }
     let start = MonotonicClock.milliseconds()
     repeat {

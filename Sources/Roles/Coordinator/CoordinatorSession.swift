@@ -129,7 +129,9 @@ public struct CoordinatorSession: Sendable {
   /// version of the weights evaluated. After the final one, the session ends.
   public mutating func evaluated(version: UInt64) {
     evaluation?.evaluated(version: version)
-    if phase == .finalEvaluation { phase = .finished }
+    // The final request goes only when no evaluation is under way: the one that
+    // finishes after it is the final one.
+    if phase == .finalEvaluation && finalAsked { phase = .finished }
   }
 
   /// What `message` from the server means. Records are audited in every phase but the last
@@ -162,7 +164,6 @@ public struct CoordinatorSession: Sendable {
       guard evaluation?.isAwaitingReply == true, phase != .finished else { return .none }
       let final = phase == .finalEvaluation
       guard evaluation?.received(statusAt: status.version, final: final) == true else {
-        if final { phase = .finished }
         return .none
       }
       return .evaluate(status, final: final)

@@ -65,12 +65,13 @@ public struct EvaluationSchedule: Equatable, Sendable {
   }
 
   /// A status at `version` arrived: whether to evaluate its weights. At the end
-  /// (`final`), any version not evaluated yet is; before, a due one. Evaluating
+  /// (`final`) always, so that a run's last report is of its final weights (an
+  /// evaluation of the same version may be reused); before, when due. Evaluating
   /// starts when this says yes, and lasts until `evaluated(version:)`.
   public mutating func received(statusAt version: UInt64, final: Bool = false) -> Bool {
     askedAt = nil
     observe(version: version)
-    let evaluate = final ? lastEvaluated != version : isDue(atVersion: version)
+    let evaluate = final || isDue(atVersion: version)
     if evaluate { isEvaluating = true }
     return evaluate
   }
