@@ -3,6 +3,7 @@ import PackageDescription
 
 /// Layers, each depending only on those below it:
 /// CZeroMQ -> ZeroMQ -> TrainingMath -> WireProtocol -> Roles -> pstrain,
+/// COpenBLAS -> BLAS (every CBLAS call) beside ZeroMQ, used by TrainingMath,
 /// SystemCalls (every raw POSIX call) beside ZeroMQ, used by Roles and pstrain,
 /// and MetricsHTTP (swift-nio) beside Roles, used by pstrain alone.
 ///
@@ -29,10 +30,18 @@ let package = Package(
       providers: [.apt(["libzmq3-dev"])]
     ),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+    .systemLibrary(
+      name: "COpenBLAS",
+      path: "Modules/COpenBLAS",
+      pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]
+    ),
+    // Matrix products for the dense models: the one place that calls CBLAS.
+    .target(name: "BLAS", dependencies: ["COpenBLAS"]),
     // Files, signals, clocks, sleeping, process control, limits: the one place
     // above libzmq that calls the C library.
     .target(name: "SystemCalls"),
-    .target(name: "TrainingMath"),
+    .target(name: "TrainingMath", dependencies: ["BLAS"]),
     .target(name: "WireProtocol", dependencies: ["TrainingMath"]),
     .target(
       name: "Roles",
@@ -61,7 +70,8 @@ let package = Package(
     .executableTarget(name: "CodecFuzzer", dependencies: ["WireProtocol", "TrainingMath"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
-    .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath"]),
+    .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+    .testTarget(name: "TrainingMathTests", dependencies: ["TrainingMath", "AllocationCounter"]),
     .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "TrainingMath"]),
     .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
     .testTarget(

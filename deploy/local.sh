@@ -5,8 +5,8 @@
 #   deploy/local.sh test                          build, then run every test
 #   deploy/local.sh setup                         only install the system packages
 #
-# Each command first installs what the build needs (libzmq3-dev, pkg-config)
-# when it is missing, with apt-get (via sudo when not root); `test` run as root
+# Each command first installs what the build needs (libzmq3-dev, libopenblas-dev,
+# pkg-config) when it is missing, with apt-get (via sudo when not root); `test` run as root
 # also tries to install the tools some tests use (iproute2, nftables, slurm-wlm,
 # munge, kubectl, curl, prometheus (for promtool), librsvg2-bin and, from PyPI,
 # kubernetes-validate).
@@ -19,6 +19,7 @@ install_dependencies() {
   local required=()
   command -v pkg-config >/dev/null 2>&1 || required+=(pkg-config)
   pkg-config --exists libzmq 2>/dev/null || required+=(libzmq3-dev)
+  pkg-config --exists openblas 2>/dev/null || required+=(libopenblas-dev)
   if ((${#required[@]})); then
     echo "installing ${required[*]}" >&2
     $sudo apt-get update -qq

@@ -1,0 +1,64 @@
+/// Where a dense network keeps its per-batch buffers inside a workspace's flat
+/// caches, for a given batch capacity: regions are fixed by the capacity, and
+/// a smaller batch uses the first rows of each.
+///
+/// `cache[0]` (Float64 networks): the hidden layers' activations, one region
+/// per layer, then two scratch regions for the backward pass's gradients.
+/// `floatCache[0]` (Float32 networks): the weights converted to Float, the
+/// inputs, the same activation and scratch regions, the outputs, the output
+/// gradient and the parameter gradient, all in Float.
+struct DenseBuffers {
+  /// Units per layer of the network.
+  let widths: [Int]
+  /// Rows each region holds.
+  let capacity: Int
+  /// Whether the network computes in Float.
+  let usesFloat: Bool
+
+  init(network: DenseNetwork, batchCapacity: Int) {
+    widths = network.widths
+    capacity = batchCapacity
+    usesFloat = network.elementType == .float32
+  }
+
+  var parameterCount: Int {
+    var total = 0
+    for layer in 1..<widths.count { total += (widths[layer - 1] + 1) * widths[layer] }
+    return total
+  }
+
+  /// The widest hidden layer (0 without hidden layers).
+  var widestHidden: Int {
+    var widest = 0
+    for layer in 1..<(widths.count - 1) { widest = max(widest, widths[layer]) }
+    return widest
+  }
+
+  /// Where the activations of hidden layer `hidden` (1-based, like the
+  /// parameter names) start, relative to the activation regions.
+  func activationOffset(hidden: Int) -> Int {
+    var offset = 0
+    for layer in 1..<hidden { offset += capacity * widths[layer] }
+    return offset
+  }
+
+  /// Elements of all hidden layers' activations.
+  var activationCount: Int { activationOffset(hidden: widths.count - 1) }
+  /// Elements of one scratch region.
+  var scratchCount: Int { capacity * widestHidden }
+
+  /// Offsets inside the cache in use (Double or Float).
+  var weightsStart: Int { 0 }
+  var inputsStart: Int { usesFloat ? parameterCount : 0 }
+  var activationsStart: Int { usesFloat ? inputsStart + capacity * widths[0] : 0 }
+  var firstScratchStart: Int { activationsStart + activationCount }
+  var secondScratchStart: Int { firstScratchStart + scratchCount }
+  var outputsStart: Int { secondScratchStart + scratchCount }
+  var outputGradientStart: Int { outputsStart + capacity * widths[widths.count - 1] }
+  var gradientStart: Int { outputGradientStart + capacity * widths[widths.count - 1] }
+
+  /// Length of `cache[0]`.
+  var doubleCount: Int { usesFloat ? 0 : secondScratchStart + scratchCount }
+  /// Length of `floatCache[0]`.
+  var floatCount: Int { usesFloat ? gradientStart + parameterCount : 0 }
+}
