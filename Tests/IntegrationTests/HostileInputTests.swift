@@ -11,13 +11,20 @@ import ZeroMQ
     return try #require(try socket.receive()).bytes
   }
 
-  @Test func malformedFramesGetErrorRepliesAndChangeNothing() throws {
-    let (server, endpoint) = try startServer()
-    defer { server.stop() }
+  /// A raw DEALER connected to `endpoint` (keep the context while it is used).
+  func dealer(to endpoint: String) throws -> (Context, Socket) {
     let context = try Context()
     let socket = try Socket(context, kind: .dealer)
     try socket.set(.linger(milliseconds: 100))
     try socket.connect(endpoint)
+    return (context, socket)
+  }
+
+  @Test func malformedFramesGetErrorRepliesAndChangeNothing() throws {
+    let (server, endpoint) = try startServer()
+    defer { server.stop() }
+    let (context, socket) = try dealer(to: endpoint)
+    defer { withExtendedLifetime(context) {} }
 
     var nanPush = WireCodec.encode(
       .push(
@@ -181,16 +188,14 @@ import ZeroMQ
   }
 }
 
-/// Hostile `evaluation` frames against a real server: refused with the field named, and the
-/// evaluation `status` shows stays the last good one.
-@Suite(.serialized) struct HostileEvaluationTests {
+extension HostileInputTests {
+  /// Hostile `evaluation` frames: refused with the field named, and the evaluation
+  /// `status` shows stays the last good one.
   @Test func aNaNLossOrAnAccuracyOfTwoIsRefusedByName() throws {
     let (server, endpoint) = try startServer()
     defer { server.stop() }
-    let context = try Context()
-    let socket = try Socket(context, kind: .dealer)
-    try socket.set(.linger(milliseconds: 100))
-    try socket.connect(endpoint)
+    let (context, socket) = try dealer(to: endpoint)
+    defer { withExtendedLifetime(context) {} }
     let good = EvaluationReport(version: 0, rows: 60, loss: 0.375, accuracy: 0.5)
     try socket.send(Message(bytes: WireCodec.encode(.evaluation(good))))
     func patched(_ value: Double, with replacement: Double) throws -> [UInt8] {
@@ -206,8 +211,7 @@ import ZeroMQ
       (try patched(0.5, with: 2), "evaluation accuracy"),
     ] {
       try socket.send(Message(bytes: bytes))
-      #expect(try socket.waitForInput(timeoutMilliseconds: 10_000))
-      let answer = try WireCodec.decode(try #require(try socket.receive()).bytes)
+      let answer = try WireCodec.decode(try reply(socket))
       guard case .error(let refusal) = answer else {
         Issue.record("expected a refusal naming \(field), got \(answer.type)")
         continue
