@@ -432,6 +432,10 @@ struct TrainCommand: ParsableCommand {
   /// (rows × epochs over the gradients a whole run pushes).
   private func samplesApplied(_ status: ServerStatus, rows: Int) -> Double {
     if leased {
+      // Once finished, the epoch is the count of epochs and the last one's rows stay counted.
+      guard status.epoch < status.epochs else {
+        return Double(status.epochs) * Double(status.datasetRows)
+      }
       return Double(status.epoch) * Double(status.datasetRows) + Double(status.rowsAppliedInEpoch)
     }
     func batches(_ count: Int) -> Int { (count + work.batchSize - 1) / work.batchSize }
