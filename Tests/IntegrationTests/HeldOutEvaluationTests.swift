@@ -58,7 +58,7 @@ private func writeCSV(_ text: String) throws -> String {
     let data = try generateData(rows: 200, seed: 7, noise: 0.1)
     let test = try generateData(rows: 60, seed: 8, noise: 0.1)
     defer { for path in [data, test] { try? FileManager.default.removeItem(atPath: path) } }
-    let (server, endpoint) = try startServer(["--workers", "1"])
+    let (server, endpoint) = try startServer(["--workers", "1", "--metrics", "127.0.0.1:0"])
     defer { server.stop() }
     let coordinator = try Launched([
       "coordinator", "--connect", endpoint, "--data", data, "--test-data", test,
@@ -84,6 +84,15 @@ private func writeCSV(_ text: String) throws -> String {
     #expect(text.status == 0)
     #expect(text.output.contains("test:      loss "), "\(text.output)")
     #expect(text.output.contains("over 60 held-out rows at version "))
+    // The server's gauges: a test loss, and no accuracy for a regression model.
+    if FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") {
+      let url = String(try server.line(startingWith: "metrics ").dropFirst("metrics ".count))
+      let metrics = try runTool("/usr/bin/curl", ["-s", "--max-time", "5", url], seconds: 30).output
+      let gauge = metrics.split(separator: "\n").first { $0.hasPrefix("pstrain_test_loss ") }
+      #expect(
+        gauge.flatMap { Double($0.split(separator: " ").last!) }?.isFinite == true, "\(metrics)")
+      #expect(!metrics.contains("pstrain_test_accuracy "), "\(metrics)")
+    }
 
     worker.stop()
     #expect(try coordinator.terminate() == 0, "\(coordinator.errors)")
