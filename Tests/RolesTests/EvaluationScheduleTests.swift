@@ -128,6 +128,29 @@ private let endAcknowledged = WireMessage.subscription(
     #expect(session.evaluation?.lastEvaluated == 12)
   }
 
+  @Test func anUnansweredStatusHoldsARenewalBackNoLongerThanTheLeaseAllows() throws {
+    #expect(
+      CoordinatorSession.renewalMilliseconds + EvaluationSchedule.replyMilliseconds
+        < UInt64(CoordinatorSession.leaseMilliseconds))
+    var session = CoordinatorSession(every: 1, evaluation: EvaluationSchedule(every: 10))
+    _ = session.messagesToSend(now: 0, stop: false)
+    _ = try session.receive(confirmation)
+    // Asked just before the renewal is due, and never answered.
+    let asked = CoordinatorSession.renewalMilliseconds - 1
+    _ = session.messagesToSend(now: asked, stop: false)
+    #expect(session.evaluation?.isAwaitingReply == true)
+    #expect(
+      session.messagesToSend(now: asked + EvaluationSchedule.replyMilliseconds - 1, stop: false)
+        .isEmpty)
+    let renewal = session.messagesToSend(
+      now: asked + EvaluationSchedule.replyMilliseconds, stop: false)
+    guard case .auditSubscribe(let request) = renewal.first else {
+      Issue.record("expected the renewal once the status was given up, got \(renewal)")
+      return
+    }
+    #expect(request.every == 1)
+  }
+
   @Test func atTheEndTheFinalWeightsAreEvaluatedAfterTheDrain() throws {
     var session = CoordinatorSession(every: 1, evaluation: EvaluationSchedule(every: 10))
     _ = session.messagesToSend(now: 0, stop: false)

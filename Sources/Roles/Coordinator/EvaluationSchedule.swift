@@ -8,8 +8,10 @@
 public struct EvaluationSchedule: Equatable, Sendable {
   /// Without audit records to tell the version, a status is asked for this often.
   public static let pollMilliseconds: UInt64 = 1000
-  /// A status request unanswered for this long is given up (a new one may go).
-  public static let replyMilliseconds: UInt64 = 5000
+  /// A status request unanswered for this long is given up (a new one may go). A
+  /// renewal of the audit subscription waits for the answer, so this plus the renewal
+  /// period stays below the subscription's lease.
+  public static let replyMilliseconds: UInt64 = 3000
 
   /// Evaluate every `every` versions.
   public let every: UInt64
