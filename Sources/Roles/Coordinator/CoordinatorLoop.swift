@@ -34,7 +34,8 @@ public final class CoordinatorLoop {
 
   /// A coordinator auditing every `every` versions with `tolerance`, reading
   /// the audited rows from `dataset`; `readiness` is marked whenever the server
-  /// confirms the subscription (at every renewal).
+  /// confirms the subscription (at every renewal). With `heldOut`, it also
+  /// evaluates the server's weights on that data as its schedule says.
   public init(
     connection: any ServerLink, every: UInt64, tolerance: Double, dataset: Dataset,
     readiness: Readiness? = nil, heldOut: HeldOutData? = nil
