@@ -11,7 +11,7 @@ import TrainingMath
 import WireProtocol
 
 /// One input: decoding must either fail with a DecodeError or produce a message
-/// that encodes back to exactly the same bytes; a checkpoint likewise.
+/// that encodes back to exactly the same bytes; a checkpoint and a saved model likewise.
 /// The previous input's message: decoding into it (as the server and worker
 /// loops do) must give exactly what a fresh decode gives.
 nonisolated(unsafe) var previous = WireMessage.push(.empty)
@@ -82,6 +82,10 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
   {
     fatalError("checkpoint decode/encode is not the identity")
   }
+  // A saved model has one format: identity holds for every file that decodes.
+  if let saved = try? SavedModelCodec.decode(array), SavedModelCodec.encode(saved) != array {
+    fatalError("saved-model decode/encode is not the identity")
+  }
 }
 
 #if FUZZING
@@ -102,7 +106,8 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       return 0
     })
 #else
-  /// `--write-seeds DIR`: one valid frame of every message type, and a checkpoint.
+  /// `--write-seeds DIR`: one valid frame of every message type, a checkpoint
+  /// and a saved model.
   func writeSeeds(to directory: String) throws {
     let layout = [TensorSpec(name: "w", count: 3)]
     let tensors = NamedTensors(layout: layout, values: [0.2333, -0.233, -0.52133])
@@ -195,7 +200,13 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       work: .init(epochs: 4, chunkRows: 1, epoch: 1, nextRows: [1, 1]))
     try Data(CheckpointCodec.encode(checkpoint)).write(
       to: URL(fileURLWithPath: "\(directory)/checkpoint"))
-    print("wrote \(messages.count + 1) seeds to \(directory)")
+    let saved = SavedModel(
+      model: dense, weights: (0..<17).map { Double(Float(Double($0) / 8 - 1)) }, version: 3,
+      gradientsApplied: 6, dataset: DatasetIdentity(rows: 1797, fingerprint: 7),
+      createdBy: "pstrain 0.1.0 train")
+    try Data(SavedModelCodec.encode(saved)).write(
+      to: URL(fileURLWithPath: "\(directory)/saved-model"))
+    print("wrote \(messages.count + 2) seeds to \(directory)")
   }
 
   if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--write-seeds" {

@@ -84,12 +84,19 @@ public final class BatchWorkspace {
   /// (classifiers: outputs are class scores, targets class indices).
   public func correctPredictions() -> Int {
     var correct = 0
-    for example in 0..<batchSize {
-      let base = example * outputCount
-      var best = 0
-      for k in 1..<max(1, outputCount) where outputs[base + k] > outputs[base + best] { best = k }
-      if Double(best) == targets[example] { correct += 1 }
+    for example in 0..<batchSize
+    where Double(predictedClass(ofExample: example)) == targets[example] {
+      correct += 1
     }
     return correct
+  }
+
+  /// The class with the highest output of example `example` of the batch (the
+  /// first on a tie), for classifiers after `forward`.
+  public func predictedClass(ofExample example: Int) -> Int {
+    let base = example * outputCount
+    var best = 0
+    for k in 1..<max(1, outputCount) where outputs[base + k] > outputs[base + best] { best = k }
+    return best
   }
 }

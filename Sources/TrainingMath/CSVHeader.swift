@@ -8,17 +8,17 @@ struct CSVHeader {
   /// The line the names came from.
   let line: Int
 
-  /// The header of a file whose first data-holding line is `first`. A line is
+  /// The header of a file whose first data-holding line, numbered `line`, is `text`. A line is
   /// data when every field is an unquoted number; it needs at least two fields
   /// either way (a feature and the label). Names may be quoted, with `""` for a
   /// quote inside; they must be non-empty and distinct.
-  init(_ first: CSVLines.Line, in text: String) throws(TrainingMathError) {
-    line = first.number
-    let fields = try Self.fields(of: text[first.start..<first.end], line: first.number)
+  init(_ text: Substring, line: Int) throws(TrainingMathError) {
+    self.line = line
+    let fields = try Self.fields(of: text, line: line)
     isData = fields.allSatisfy { !$0.quoted && Double($0.text) != nil }
     guard fields.count >= 2 else {
       throw .malformedRow(
-        line: first.number, text: String(text[first.start..<first.end]),
+        line: line, text: String(text),
         reason: "expected at least 2 columns (features, then the label), found 1")
     }
     if isData {
@@ -80,33 +80,38 @@ struct CSVHeader {
     var current = ""
     var quoted = false
     var insideQuotes = false
-    var characters = line.makeIterator()
+    var justClosed = false
     func finish() {
       fields.append((quoted ? current : String(trimmedBlanks(current)), quoted))
       current = ""
       quoted = false
     }
-    while let character = characters.next() {
+    for character in line {
+      let wasJustClosed = justClosed
+      justClosed = false
       if insideQuotes {
         if character == "\"" {
           insideQuotes = false
+          justClosed = true
         } else {
           current.append(character)
         }
-      } else if character == "\"" {
-        // An opening quote, or the second of a doubled quote inside a quoted name.
-        if quoted { current.append("\"") }
-        if !quoted { current = "" }
-        quoted = true
-        insideQuotes = true
       } else if character == "," {
         finish()
-      } else if !(quoted && (character == " " || character == "\t")) {
-        if quoted {
-          throw .invalidHeader(
-            line: number, reason: "text after the closing quote of \"\(current)\"")
+      } else if !quoted {
+        // A quote opens a quoted name only where the name starts; elsewhere it is a character.
+        if character == "\"" && trimmedBlanks(current).isEmpty {
+          current = ""
+          quoted = true
+          insideQuotes = true
+        } else {
+          current.append(character)
         }
-        current.append(character)
+      } else if character == "\"" && wasJustClosed {
+        current.append("\"")  // a doubled quote inside a quoted name
+        insideQuotes = true
+      } else if character != " " && character != "\t" {
+        throw .invalidHeader(line: number, reason: "text after the closing quote of \"\(current)\"")
       }
     }
     guard !insideQuotes else {

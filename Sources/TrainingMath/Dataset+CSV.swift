@@ -8,58 +8,52 @@ extension Dataset {
   /// one; every other column is a feature. A file without a header has its label
   /// last and features named `x` (one) or `x1...xD`, so the tutorial's `x,label`
   /// files, with or without their header, read as before. Fields may have spaces
-  /// around them; lines may end in `\r\n`. Every value must be a finite decimal
-  /// number, and every row must have as many fields as the header (or the first
-  /// row); errors name the line and the column.
+  /// around them; lines may end in `\r\n`; a byte order mark is skipped. Every
+  /// value must be a finite decimal number, and every row must have as many
+  /// fields as the header (or the first row); errors name the line and the column.
   public init(csv text: String, labelColumn: String? = nil) throws(TrainingMathError) {
-    var lines = CSVLines(text)
-    guard let first = lines.next() else { throw .emptyDataset }
-    let header = try CSVHeader(first, in: text)
+    let bytes = text.utf8Span.span
+    var lines = CSVLines(skippingByteOrderMarkOf: bytes)
+    guard let first = lines.next(in: bytes) else { throw .emptyDataset }
+    let header = try CSVHeader(first.text(of: text), line: first.number)
     let labelIndex = try header.labelIndex(named: labelColumn)
     let columnCount = header.names.count
-    let featureCount = columnCount - 1
-    // Reserve for as many rows as lines like the first would fill.
-    let estimatedRows =
-      text.utf8.count / max(1, text.utf8.distance(from: first.start, to: first.end) + 1) + 1
+    var pending = header.isData ? first : lines.next(in: bytes)
+    // Reserve for as many rows as lines like the first row would fill, and no
+    // more than could fit (a row takes two bytes a column at least).
+    let firstRowBytes = pending.map { $0.end - $0.start + 1 } ?? bytes.count
+    let estimatedRows = min(bytes.count / firstRowBytes, bytes.count / (2 * columnCount)) + 1
     var features: [Double] = []
     var labels: [Double] = []
-    features.reserveCapacity(estimatedRows * featureCount)
+    features.reserveCapacity(estimatedRows * (columnCount - 1))
     labels.reserveCapacity(estimatedRows)
-    var pending = header.isData ? first : lines.next()
     while let line = pending {
       var column = 0
       var fieldStart = line.start
-      var position = line.start
-      while true {
-        let atEnd = position == line.end
-        if atEnd || text.utf8[position] == CSVLines.comma {
-          guard column < columnCount else {
+      for position in line.start...line.end
+      where position == line.end || bytes[position] == CSVLines.comma {
+        guard column < columnCount,
+          let value = CSVLines.number(in: text, bytes, from: fieldStart, to: position)
+        else {
+          let found = line.fieldCount(in: bytes)
+          guard found == columnCount else {
             throw .wrongFieldCount(
-              line: line.number, expected: columnCount, found: line.fieldCount(in: text),
-              hasHeader: !header.isData)
+              line: line.number, expected: columnCount, found: found, hasHeader: !header.isData)
           }
-          guard let value = CSVLines.number(in: text, from: fieldStart, to: position) else {
-            let found = line.fieldCount(in: text)
-            guard found == columnCount else {
-              throw .wrongFieldCount(
-                line: line.number, expected: columnCount, found: found, hasHeader: !header.isData)
-            }
-            throw .invalidNumber(
-              line: line.number, column: header.names[column],
-              text: String(CSVLines.trimmed(text, from: fieldStart, to: position)))
-          }
-          if column == labelIndex { labels.append(value) } else { features.append(value) }
-          column += 1
-          if atEnd { break }
-          fieldStart = text.utf8.index(after: position)
+          let (start, end) = CSVLines.trimmedBounds(bytes, from: fieldStart, to: position)
+          throw .invalidNumber(
+            line: line.number, column: header.names[column],
+            text: String(CSVLines.substring(of: text, from: start, to: end)))
         }
-        text.utf8.formIndex(after: &position)
+        if column == labelIndex { labels.append(value) } else { features.append(value) }
+        column += 1
+        fieldStart = position + 1
       }
       guard column == columnCount else {
         throw .wrongFieldCount(
           line: line.number, expected: columnCount, found: column, hasHeader: !header.isData)
       }
-      pending = lines.next()
+      pending = lines.next(in: bytes)
     }
     guard !labels.isEmpty else { throw .emptyDataset }
     var featureNames = header.names
@@ -89,42 +83,49 @@ extension Dataset {
 }
 
 /// The lines of CSV text that hold data: blank lines and lines starting with `#`
-/// are skipped, and each line's surrounding spaces and `\r` are left out.
+/// are skipped, and each line's surrounding spaces and `\r` are left out. Lines
+/// and fields are found on the text's UTF-8 bytes, by offset.
 struct CSVLines {
-  /// One line: its number (from 1) and its bounds in the text's UTF-8 view.
+  /// One line: its number (from 1) and its bounds as UTF-8 offsets.
   struct Line {
     var number: Int
-    var start: String.Index
-    var end: String.Index
+    var start: Int
+    var end: Int
+
+    /// The line's text.
+    func text(of text: String) -> Substring { CSVLines.substring(of: text, from: start, to: end) }
 
     /// The number of comma-separated fields of the line (for error messages).
-    func fieldCount(in text: String) -> Int {
-      text.utf8[start..<end].reduce(1) { $0 + ($1 == CSVLines.comma ? 1 : 0) }
+    func fieldCount(in bytes: Span<UInt8>) -> Int {
+      var count = 1
+      for position in start..<end where bytes[position] == CSVLines.comma { count += 1 }
+      return count
     }
   }
 
   static let comma = UInt8(ascii: ",")
   static let quote = UInt8(ascii: "\"")
+  static let newline = UInt8(ascii: "\n")
 
-  private let text: String
-  private var position: String.Index
+  private var position = 0
   private var number = 0
 
-  init(_ text: String) {
-    self.text = text
-    position = text.utf8.startIndex
+  /// Lines from the start of `bytes`, after a UTF-8 byte order mark if there is
+  /// one (spreadsheets write it).
+  init(skippingByteOrderMarkOf bytes: Span<UInt8>) {
+    if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { position = 3 }
   }
 
-  /// The next line that holds data, or nil at the end of the text.
-  mutating func next() -> Line? {
-    let bytes = text.utf8
-    while position != bytes.endIndex {
+  /// The next line of `bytes` that holds data, or nil at the end.
+  mutating func next(in bytes: Span<UInt8>) -> Line? {
+    while position < bytes.count {
       number += 1
-      let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
-      let (start, end) = Self.trimmedBounds(text, from: position, to: newline)
-      position = newline == bytes.endIndex ? newline : bytes.index(after: newline)
-      if start != end && bytes[start] != UInt8(ascii: "#") {
-        return Line(number: number, start: start, end: end)
+      var end = position
+      while end < bytes.count && bytes[end] != Self.newline { end += 1 }
+      let (start, trimmedEnd) = Self.trimmedBounds(bytes, from: position, to: end)
+      position = end + 1
+      if start != trimmedEnd && bytes[start] != UInt8(ascii: "#") {
+        return Line(number: number, start: start, end: trimmedEnd)
       }
     }
     return nil
@@ -135,36 +136,36 @@ struct CSVLines {
     byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
   }
 
-  /// `start..<end` of `text` without blanks at either end.
-  static func trimmedBounds(_ text: String, from start: String.Index, to end: String.Index)
-    -> (String.Index, String.Index)
-  {
-    let bytes = text.utf8
+  /// `start..<end` without blanks at either end.
+  static func trimmedBounds(_ bytes: Span<UInt8>, from start: Int, to end: Int) -> (Int, Int) {
     var start = start
     var end = end
-    while start != end && isBlank(bytes[start]) { bytes.formIndex(after: &start) }
-    while start != end && isBlank(bytes[bytes.index(before: end)]) { bytes.formIndex(before: &end) }
+    while start != end && isBlank(bytes[start]) { start += 1 }
+    while start != end && isBlank(bytes[end - 1]) { end -= 1 }
     return (start, end)
   }
 
-  /// The field `start..<end` of `text` without blanks at either end.
-  static func trimmed(_ text: String, from start: String.Index, to end: String.Index) -> Substring {
-    let (start, end) = trimmedBounds(text, from: start, to: end)
-    return text[start..<end]
+  /// The UTF-8 bytes `start..<end` of `text` as a substring (offsets at ASCII
+  /// bytes, so on scalar boundaries).
+  static func substring(of text: String, from start: Int, to end: Int) -> Substring {
+    let utf8 = text.utf8
+    let from = utf8.index(utf8.startIndex, offsetBy: start)
+    return text[from..<utf8.index(from, offsetBy: end - start)]
   }
 
   /// The field `start..<end` as a finite number (blanks around it, and quotes
   /// around a whole field, allowed), or nil.
-  static func number(in text: String, from start: String.Index, to end: String.Index) -> Double? {
-    var (start, end) = trimmedBounds(text, from: start, to: end)
-    let bytes = text.utf8
-    if start != end, bytes[start] == quote, bytes.distance(from: start, to: end) >= 2,
-      bytes[bytes.index(before: end)] == quote
-    {
-      bytes.formIndex(after: &start)
-      bytes.formIndex(before: &end)
+  static func number(in text: String, _ bytes: Span<UInt8>, from start: Int, to end: Int)
+    -> Double?
+  {
+    var (start, end) = trimmedBounds(bytes, from: start, to: end)
+    if end - start >= 2 && bytes[start] == quote && bytes[end - 1] == quote {
+      start += 1
+      end -= 1
     }
-    guard let value = Double(text[start..<end]), value.isFinite else { return nil }
+    guard let value = Double(substring(of: text, from: start, to: end)), value.isFinite else {
+      return nil
+    }
     return value
   }
 }

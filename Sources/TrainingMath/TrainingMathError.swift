@@ -36,11 +36,11 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
     case .invalidHeader(let line, let reason):
       "line \(line): invalid header: \(reason)"
     case .missingLabelColumn(let name, let columns):
-      "no column \"\(name.prefix(80))\" for the label; the header's columns are \(Self.list(columns))"
+      "no column \"\(name.prefix(80))\" for the label; the columns are \(Self.list(columns))"
     case .emptyDataset:
       "the dataset has no rows"
     case .invalidClassLabel(let row, let value, let reason):
-      "row \(row) (counting data rows from 0): label \(value) \(reason)"
+      "row \(row) (counting data rows from 0): label \(Self.number(value)) \(reason)"
     case .invalidClassCount(let reason):
       "invalid class count: \(reason)"
     case .invalidGeneratorSettings(let reason):
@@ -50,6 +50,11 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
     case .invalidModel(let reason):
       "invalid model: \(reason)"
     }
+  }
+
+  /// `value` as an integer when it is one (`2`, not `2.0`).
+  private static func number(_ value: Double) -> String {
+    value.rounded() == value && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
   }
 
   /// `names` quoted and comma-separated, the first 12 only when there are more.

@@ -99,7 +99,7 @@ public enum CheckpointCodec {
   static let magic: [UInt8] = Array("PSCK".utf8)
 
   /// Why a checkpoint file was refused.
-  public enum Failure: Error, Equatable, CustomStringConvertible {
+  public enum Failure: Error, Equatable, CustomStringConvertible, ChecksummedFileFailure {
     case notACheckpoint
     case unsupportedFormat(UInt16)
     case checksumMismatch(stored: UInt32, computed: UInt32)
@@ -117,55 +117,24 @@ public enum CheckpointCodec {
     }
   }
 
-  /// The checkpoint as file bytes: written with the wire's `ByteSink`, sized
-  /// by a `ByteCounter` first, then the CRC of everything before it.
+  /// The checkpoint as file bytes (see `ChecksummedFile`).
   public static func encode(_ checkpoint: ServerCheckpoint) -> [UInt8] {
-    var counter = ByteCounter()
-    checkpoint.encode(into: &counter)
-    let size = counter.count + MemoryLayout<UInt32>.size
-    return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-      var writer = ByteWriter(UnsafeMutableRawBufferPointer(buffer))
-      checkpoint.encode(into: &writer)
-      writer.write(CRC32.checksum(UnsafeBufferPointer(rebasing: buffer[..<writer.offset])))
-      initialized = writer.offset
-    }
+    ChecksummedFile.encode(magic: magic, format: formatVersion, checkpoint)
   }
 
   /// Parses and verifies checkpoint file bytes.
   public static func decode(_ bytes: [UInt8]) throws(Failure) -> ServerCheckpoint {
-    guard bytes.count >= magic.count + 2 + 4, Array(bytes.prefix(4)) == magic else {
-      throw .notACheckpoint
-    }
-    let stored = bytes.suffix(4).enumerated().reduce(UInt32(0)) {
-      $0 | UInt32($1.element) << (8 * $1.offset)
-    }
-    let computed = CRC32.checksum(bytes.dropLast(4))
-    let format = UInt16(bytes[4]) | UInt16(bytes[5]) << 8
     // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to
     // 256; format 3 gave the model's tensors shapes.
-    guard (1...formatVersion).contains(format) else { throw .unsupportedFormat(format) }
-    guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
-    let result = bytes.withUnsafeBytes { buffer in
-      Result { () throws(Failure) in
-        var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[6..<(buffer.count - 4)]))
-        do {
-          return try ServerCheckpoint.decode(from: &reader, format: format)
-        } catch let failure as Failure {
-          throw failure
-        } catch {
-          throw .malformed("\(error)")
-        }
-      }
-    }
-    return try result.get()
+    try ChecksummedFile.decode(
+      bytes, magic: magic, formats: 1...formatVersion, failure: Failure.self
+    ) { try ServerCheckpoint.decode(from: &$0, format: $1) }
   }
 }
 
-extension ServerCheckpoint {
-  /// Everything before the CRC: magic, format version, the fields.
-  fileprivate func encode<Sink: ByteSink>(into sink: inout Sink) {
-    CheckpointCodec.magic.withUnsafeBytes { sink.write(bytes: $0) }
-    sink.write(CheckpointCodec.formatVersion)
+extension ServerCheckpoint: FileBody {
+  /// The fields between the format version and the CRC.
+  func encodeBody<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(UInt32(ByteCounter.size { model.encode(into: &$0) }))
     model.encode(into: &sink)
     sink.write(mode.rawValue)
@@ -362,7 +331,7 @@ extension Optimizer {
 extension ByteReader {
   /// `count` finite Float64 values as a new array, allocated only once the
   /// bytes are known to be there.
-  fileprivate mutating func readFiniteArray(count: Int, _ field: @autoclosure () -> String)
+  mutating func readFiniteArray(count: Int, _ field: @autoclosure () -> String)
     throws(DecodeError) -> [Double]
   {
     try requireElements(count, of: 8, field())
@@ -431,4 +400,9 @@ public enum CRC32 {
       return crc ^ 0xFFFF_FFFF
     }
   }
+}
+
+extension CheckpointCodec.Failure {
+  /// `ChecksummedFileFailure`'s name for `notACheckpoint`.
+  static var wrongMagic: Self { .notACheckpoint }
 }

@@ -36,8 +36,9 @@ struct CheckpointCommand: ParsableCommand {
           print(
             "  version   \(checkpoint.version) (\(checkpoint.gradientsApplied) gradients applied)")
           print(
-            "  model     \(checkpoint.model), \(checkpoint.mode), \(checkpoint.optimizer.settings) at step \(checkpoint.optimizer.step)"
+            "  training  \(checkpoint.mode), \(checkpoint.optimizer.settings) at step \(checkpoint.optimizer.step)"
           )
+          for line in modelLines(checkpoint.model) { print(line) }
           print(
             "  weights   \(checkpoint.parameters.prefix(8).map { "\($0)" }.joined(separator: " "))")
           if let work = checkpoint.work {

@@ -153,15 +153,17 @@ func runReportingErrors(code: Int32 = 1, _ body: () throws -> Void) throws {
 }
 
 /// Checks that `dataset` is data `model` can train on: as many features as
-/// the model's inputs and, for a classifier, every label a class it has.
-func checkData(_ dataset: Dataset, fits model: some DifferentiableModel, path: String? = nil)
-  throws
-{
+/// the model's inputs and, for a classifier, every label a class it has;
+/// `whose` says whose model it is in a message.
+func checkData(
+  _ dataset: Dataset, fits model: some DifferentiableModel, path: String? = nil,
+  whose: String = "the server's model"
+) throws {
   let name = path.map { "data file \($0)" } ?? "the data"
   guard dataset.featureCount == model.inputCount else {
     throw Failure(
       message:
-        "\(name) has \(dataset.featureCount) feature\(dataset.featureCount == 1 ? "" : "s"), the server's model \(model.name) takes \(model.inputCount)"
+        "\(name) has \(dataset.featureCount) feature\(dataset.featureCount == 1 ? "" : "s"), \(whose) \(model.name) takes \(model.inputCount)"
     )
   }
   guard model.isClassifier else { return }

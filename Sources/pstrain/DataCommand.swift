@@ -12,15 +12,15 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Write deterministic synthetic data as CSV with a header.",
       discussion: """
-        Without --classes: N rows x,label with x uniform in [-1, 1) and label = -x + noise
+        Without --classes: N rows x,label with x uniform in [-1, 1) and label = -x + noise \
         (Gaussian, standard deviation --noise), for regression.
 
-        With --classes K: N rows f0,...,f{D-1},label of D = --features features and a class
-        label 0...K-1, balanced (row r has class r mod K): each class is two clusters of unit
-        noise on either side of an offset, which a linear model gets roughly right and a small
+        With --classes K: N rows f0,...,f{D-1},label of D = --features features and a class \
+        label 0...K-1, balanced (row r has class r mod K): each class is two clusters of unit \
+        noise on either side of an offset, which a linear model gets roughly right and a small \
         MLP better.
 
-        The same flags write the same bytes on every machine (with --noise > 0, on machines
+        The same flags write the same bytes on every machine (with --noise > 0, on machines \
         whose C library computes log and cos alike, as glibc does).
         """)
 

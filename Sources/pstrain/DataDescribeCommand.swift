@@ -8,8 +8,8 @@ extension DataCommand {
     static let configuration = CommandConfiguration(
       abstract: "Describe a CSV data file: rows, features, label column, classes, fingerprint.",
       discussion: """
-        Reads FILE as train and worker do. The labels are classes when every one is an integer
-        0...K-1 (K from --classes, or the largest label + 1); then the rows per class are
+        Reads FILE as train and worker do. The labels are classes when every one is an integer \
+        0...K-1 (K from --classes, or the largest label + 1); then the rows per class are \
         listed. The fingerprint is the one workers report when they join.
         """)
 

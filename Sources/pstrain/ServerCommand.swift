@@ -83,6 +83,14 @@ struct ServerCommand: ParsableCommand {
     help: "Resume from the newest checkpoint in --checkpoint-dir (start fresh if there is none).")
   var resume = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Start from the weights of this saved model (from pstrain train --save-model), at version 0.",
+      discussion:
+        "The file's model is used: --model, --layers, --activation, --loss, --dtype, --features and --classes may be left out; given with other than their defaults they must describe the file's model, or the server refuses to start. With --shard K/M the server keeps its part of the weights. With --resume, a checkpoint wins once there is one."
+    ))
+  var initFrom: String?
+
   @Flag(help: "With --epochs, keep serving after the epochs are done (default: exit).")
   var stay = false
 
@@ -151,8 +159,8 @@ struct ServerCommand: ParsableCommand {
           "--workers \(workers) needs a connection each, but this process may open only \(limit) files; raise the limit (ulimit -n)"
         )
       }
-      let model = try training.model(
-        features: try requiredFeatures(), classes: try requiredClasses())
+      let start = try startingPoint()
+      let model = start.model
       let ownShard = try Shard(parsing: shard)
       guard ownShard.count == 1 || epochs == nil else {
         throw Failure(
@@ -165,11 +173,10 @@ struct ServerCommand: ParsableCommand {
       let server = try { () throws -> ParameterServer in
         let configuration = ServerConfiguration(
           mode: training.mode.mode, requiredWorkers: workers,
-          optimizer: try training.optimizerSettings(), model: ModelCatalog.descriptor(of: model),
+          optimizer: try start.options.optimizerSettings(),
+          model: ModelCatalog.descriptor(of: model),
           initialParameters: latest == nil
-            ? Array(
-              model.initialWeights(seed: training.initSeed)[
-                ownShard.rows(of: model.parameterCount)]) : [],
+            ? Array(start.weights[ownShard.rows(of: model.parameterCount)]) : [],
           deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows,
           staleness: training.staleness, shard: ownShard, validatingParameters: latest == nil)
         if let latest {
@@ -230,6 +237,10 @@ struct ServerCommand: ParsableCommand {
           "resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
         )
         logger.notice("\(server.resumeReport)")
+      } else if let saved = start.saved, let initFrom {
+        logger.notice(
+          "starting from the saved model \(initFrom) (\(saved.createdBy), version \(saved.version) of its run)"
+        )
       } else if resume, let checkpointDir {
         logger.notice("--resume: no checkpoint in \(checkpointDir) yet; starting at version 0")
       }

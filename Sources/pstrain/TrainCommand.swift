@@ -67,6 +67,12 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "End stdout with one JSON object.")
   var json = false
 
+  @Option(
+    help:
+      "Write the final weights with the model to this file (for pstrain predict and server --init-from)."
+  )
+  var saveModel: String?
+
   func validate() throws {
     guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1...256") }
     guard work.epochs >= 1 else { throw ValidationError("--epochs must be >= 1") }
@@ -104,6 +110,10 @@ struct TrainCommand: ParsableCommand {
       defer { cluster.stopAll() }
       let outcome = try train(dataset: dataset, model: model, cluster: cluster)
       report(outcome, model: model, dataset: dataset)
+      if let saveModel {
+        try SaveTrainedModel.write(
+          outcome, model: model, dataset: dataset, to: saveModel, progress: progress)
+      }
       if outcome.interrupted {
         // As a shell reports the signal: 130 for SIGINT, 143 for SIGTERM.
         let signal = ShutdownSignal.signalNumber

@@ -36,7 +36,7 @@ struct DataFit {
     rowCount = dataset.count
     loss = evaluation.loss
     correct = evaluation.correct
-    let predictions = Self.predictions(model: model, weights: weights, dataset: dataset)
+    let predictions = model.predictions(weights: weights, dataset: dataset)
     var largest = 0.0
     for row in 0..<dataset.count {
       let error = abs(predictions[row] - dataset.labels[row])
@@ -56,37 +56,6 @@ struct DataFit {
         index: index, x: dataset.features[index * dataset.featureCount],
         label: dataset.labels[index], prediction: predictions[index])
     }
-  }
-
-  /// Each row's prediction: the output of a regression model, the class with
-  /// the highest score of a classifier.
-  static func predictions(model: some DifferentiableModel, weights: [Double], dataset: Dataset)
-    -> [Double]
-  {
-    var result: [Double] = []
-    result.reserveCapacity(dataset.count)
-    let workspace = model.makeWorkspace(batchCapacity: min(256, max(1, dataset.count)))
-    var start = 0
-    while start < dataset.count {
-      let end = min(start + workspace.batchCapacity, dataset.count)
-      workspace.load(rows: start..<end, of: dataset)
-      model.forward(weights: weights, workspace: workspace)
-      let width = model.outputCount
-      for example in 0..<(end - start) {
-        if model.isClassifier {
-          var best = 0
-          for k in 1..<max(1, width)
-          where workspace.outputs[example * width + k] > workspace.outputs[example * width + best] {
-            best = k
-          }
-          result.append(Double(best))
-        } else {
-          result.append(workspace.outputs[example * width])
-        }
-      }
-      start = end
-    }
-    return result
   }
 
   /// The `loss` and `predictions` lines of the text summary.

@@ -34,7 +34,7 @@ import Testing
     ) { try Dataset(csv: "a,b,label\n1,2,3\n", labelColumn: "y") }
     #expect(
       TrainingMathError.missingLabelColumn(name: "y", columns: ["a", "b", "label"]).description
-        == "no column \"y\" for the label; the header's columns are \"a\", \"b\", \"label\"")
+        == "no column \"y\" for the label; the columns are \"a\", \"b\", \"label\"")
     let many = (0..<20).map { "c\($0)" }
     #expect(
       TrainingMathError.missingLabelColumn(name: "y", columns: many).description.hasSuffix(
@@ -52,6 +52,8 @@ import Testing
       #expect(dataset.features == expected.features && dataset.labels == expected.labels, "\(text)")
       #expect(dataset.featureCount == 1)
     }
+    #expect(try Dataset(csv: "\u{FEFF}0.5,-0.5\n").labels == [-0.5])  // a byte order mark
+    #expect(try Dataset(csv: "\u{FEFF}a,label\n1,2\n").featureNames == ["a"])
     #expect(try Dataset(csv: "0.5,-0.5\n").featureNames == ["x"])
     #expect(try Dataset(csv: "0.5,-0.5\n").labelName == "label")
     let wide = try Dataset(csv: "1,2,3,4\n5,6,7,8\n")
@@ -68,6 +70,17 @@ import Testing
   @Test func headerNamesMayBeQuoted() throws {
     let dataset = try Dataset(csv: "\"pixel 1\", \"a,b\" ,\"say \"\"hi\"\"\",label\n1,2,3,4\n")
     #expect(dataset.featureNames == ["pixel 1", "a,b", "say \"hi\""])
+    // A quote inside an unquoted name is a character of it.
+    #expect(try Dataset(csv: "pixel \"1\",label\n1,2\n").featureNames == ["pixel \"1\""])
+    #expect(
+      throws: TrainingMathError.invalidHeader(
+        line: 1, reason: "text after the closing quote of \"a\"")
+    ) {
+      try Dataset(csv: "\"a\" \"b\",label\n1,2\n")
+    }
+    #expect(throws: TrainingMathError.invalidHeader(line: 1, reason: "column 1 has no name")) {
+      try Dataset(csv: "\"\",label\n1,2\n")
+    }
     // A quoted number is a name, so the line is a header.
     #expect(try Dataset(csv: "\"1\",\"2\"\n3,4\n").featureNames == ["1"])
   }
@@ -156,8 +169,8 @@ import Testing
 
   @Test func csvReadsBackToTheSameBits() throws {
     let awkward: [Double] = [
-      -0.0, 0, 0.1, 1.0 / 3, -2.5e-310, 5e-324, 1.7976931348623157e308, -1e22,
-      123_456_789_012_345_678,
+      -0.0, 0, 0.1, 1.0 / 3, Double(bitPattern: 0x8000_0000_1234_5678),  // a subnormal
+      .leastNonzeroMagnitude, .greatestFiniteMagnitude, -1e22, 123_456_789_012_345_680,
       0x1.fffffffffffffp-1,
     ]
     let dataset = Dataset(

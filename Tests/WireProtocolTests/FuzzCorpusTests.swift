@@ -16,6 +16,8 @@ import Testing
       let bytes = Array(try Data(contentsOf: Self.corpus.appendingPathComponent(name)))
       if name == "checkpoint" {
         #expect(CheckpointCodec.encode(try CheckpointCodec.decode(bytes)) == bytes)
+      } else if name == "saved-model" {
+        #expect(SavedModelCodec.encode(try SavedModelCodec.decode(bytes)) == bytes)
       } else {
         let message = try WireCodec.decode(bytes)
         // `join-2`: a second seed of a type.
