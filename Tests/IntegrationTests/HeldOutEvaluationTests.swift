@@ -54,6 +54,39 @@ private func writeCSV(_ text: String) throws -> String {
     if !leased { #expect(summary["gradients_applied"] as? Int == 2 * 15 * 30) }
   }
 
+  /// A softmax classifier: accuracy on the training data and on the held-out rows.
+  @Test func aClassifiersAccuracyIsReportedOnBothData() throws {
+    let all = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-classes-\(UUID().uuidString).csv"
+    ).path
+    let generated = try runPstrain([
+      "data", "generate", "--rows", "400", "--seed", "1", "--classes", "3", "--features", "4",
+      "--out", all,
+    ])
+    #expect(generated.status == 0, "\(generated.errors)")
+    // The first 300 rows to train on, the last 100 held out, each file with the header.
+    let lines = try String(contentsOfFile: all, encoding: .utf8).split(separator: "\n")
+    let data = try writeCSV((lines.prefix(301)).joined(separator: "\n") + "\n")
+    let test = try writeCSV(([lines[0]] + lines.suffix(100)).joined(separator: "\n") + "\n")
+    defer { for path in [all, data, test] { try? FileManager.default.removeItem(atPath: path) } }
+    let run = try runPstrain([
+      "train", "--model", "softmax", "--data", data, "--test-data", test, "--epochs", "20",
+      "--lr", "0.1", "--batch-size", "10", "--json",
+    ])
+    #expect(run.status == 0, "\(run.errors)")
+    let summary = try lastJSONObject(run.output)
+    let trainAccuracy = try #require(summary["train_accuracy"] as? Double)
+    let testAccuracy = try #require(summary["test_accuracy"] as? Double)
+    // Three classes: chance is a third; the clusters are easy for a linear model.
+    #expect(trainAccuracy > 0.6 && trainAccuracy <= 1)
+    #expect(testAccuracy > 0.6 && testAccuracy <= 1)
+    let history = try #require(summary["history"] as? [[String: Any]])
+    #expect(!history.isEmpty)
+    #expect(
+      history.allSatisfy { ($0["test_accuracy"] as? Double).map { (0...1).contains($0) } == true })
+    #expect(history.last?["test_accuracy"] as? Double == testAccuracy)
+  }
+
   @Test func statusOfARunningServerShowsTheTestLoss() throws {
     let data = try generateData(rows: 200, seed: 7, noise: 0.1)
     let test = try generateData(rows: 60, seed: 8, noise: 0.1)
