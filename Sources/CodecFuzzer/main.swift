@@ -152,7 +152,8 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
           resume: ResumeStatus(
             checkpointFile: "checkpoint-00000000000000000002.pstckpt", version: 2,
             gradientsApplied: 4, rowsToLease: 1,
-            workers: [.init(workerID: 1, lastSequence: 2)]))),
+            workers: [.init(workerID: 1, lastSequence: 2)]),
+          lastEvaluation: EvaluationReport(version: 3, rows: 2, loss: 0.0125, accuracy: nil))),
       .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
       .subscription(SubscriptionState(every: 10, recordsSent: 4, recordsDropped: 0)),
       .auditRecord(
@@ -173,6 +174,9 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         GradientPush(
           workerID: 1, sequence: 5, computedAtVersion: 3, rows: [1], gradient: tensors),
       ]),
+      // A classifier's, with an accuracy, and a regression model's, without.
+      .evaluation(EvaluationReport(version: 40, rows: 360, loss: 0.31, accuracy: 0.9125)),
+      .evaluation(EvaluationReport(version: 3, rows: 2, loss: 0.0125, accuracy: nil)),
     ]
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     var seen: [String: Int] = [:]

@@ -127,23 +127,10 @@ public struct Objective<Model: DifferentiableModel>: Sendable {
   /// in batches of `batchCapacity`. Per-example losses are summed in row order.
   public func evaluate(weights: [Double], dataset: Dataset, batchCapacity: Int = 256) -> Evaluation
   {
-    let count = dataset.count
-    guard count > 0 else { return Evaluation(count: 0, loss: 0, correct: nil) }
-    let workspace = model.makeWorkspace(batchCapacity: min(batchCapacity, count))
-    var total = 0.0
-    var correct = 0
-    var start = 0
-    while start < count {
-      let end = min(start + workspace.batchCapacity, count)
-      workspace.load(rows: start..<end, of: dataset)
-      model.forward(weights: weights, workspace: workspace)
-      lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: false)
-      if lossFunction.isClassification { correct += workspace.correctPredictions() }
-      start = end
-    }
-    return Evaluation(
-      count: count, loss: total / Double(count),
-      correct: lossFunction.isClassification ? correct : nil)
+    var evaluation = EvaluationInProgress(
+      objective: self, weights: weights, dataset: dataset, batchCapacity: batchCapacity)
+    while !evaluation.isComplete { evaluation.advance() }
+    return evaluation.evaluation
   }
 
   /// Mean loss over every row of `dataset`.

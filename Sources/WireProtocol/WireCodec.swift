@@ -8,7 +8,7 @@ import TrainingMath
 /// This file holds the entry points, the header and the dispatch by message
 /// type; each payload's encoder and decoder sit beside its type in
 /// `Messages/` (`Membership`, `Gradients`, `Tensors`, `Status`, `Audits`,
-/// `Leases`, `Errors`).
+/// `Leases`, `Evaluations`, `Errors`).
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
   public static let protocolVersion: UInt8 = 5
@@ -124,6 +124,8 @@ public enum WireCodec {
       answer.encode(into: &sink)
     case .auditResult(let result):
       result.encode(into: &sink)
+    case .evaluation(let report):
+      report.encode(into: &sink)
     case .error(let reply):
       reply.encode(into: &sink)
     }
@@ -304,6 +306,8 @@ public enum WireCodec {
       return .noLease(try NoLease.decode(from: &reader))
     case .auditResult:
       return .auditResult(try AuditResult.decode(from: &reader))
+    case .evaluation:
+      return .evaluation(try EvaluationReport.decode(from: &reader))
     case .error:
       return .error(try ErrorReply.decode(from: &reader))
     }

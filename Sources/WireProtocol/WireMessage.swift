@@ -39,6 +39,9 @@ public enum WireMessage: Equatable, Sendable {
   /// frame, with consecutive sequence numbers, applied in order as if pushed one
   /// by one, or all refused; answered with one `.weights` acknowledging the last.
   case pushes([GradientPush])
+  /// Coordinator → server: how the model did on held-out data at a version,
+  /// for `status` and the server's metrics (no reply; the latest is kept).
+  case evaluation(EvaluationReport)
 
   /// The message's type, as written in its header.
   public var type: MessageType {
@@ -60,6 +63,7 @@ public enum WireMessage: Equatable, Sendable {
     case .noLease: .noLease
     case .auditResult: .auditResult
     case .pushes: .pushes
+    case .evaluation: .evaluation
     }
   }
 }
@@ -83,6 +87,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
   case noLease = 15
   case auditResult = 16
   case pushes = 17
+  case evaluation = 18
 
   public var description: String {
     switch self {
@@ -103,6 +108,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case .noLease: "no-lease"
     case .auditResult: "audit-result"
     case .pushes: "pushes"
+    case .evaluation: "evaluation"
     }
   }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Roles
 import TrainingMath
+import WireProtocol
 
 /// `pstrain coordinator`: audits applied gradients periodically.
 struct CoordinatorCommand: ParsableCommand {
@@ -10,8 +11,12 @@ struct CoordinatorCommand: ParsableCommand {
     discussion: """
       Every N versions the server sends the next gradient it applies from each worker, with
       the weights and samples it was computed at. Each is compared with central finite
-      differences of the loss per coordinate and along a random direction. Runs until
-      SIGINT or SIGTERM, then prints a summary; exits 1 if any audit failed.
+      differences of the loss per coordinate and along a random direction. With --test-data,
+      the server's weights are also evaluated on that held-out data every --eval-every
+      versions and once more at the end (test loss, and accuracy for a classifier), and each
+      evaluation is reported to the server, which shows the latest in `pstrain status` and
+      its metrics. Runs until SIGINT or SIGTERM, then prints a summary; exits 1 if any audit
+      failed.
       """)
 
   @OptionGroup var server: ConnectOptions
@@ -28,6 +33,15 @@ struct CoordinatorCommand: ParsableCommand {
   @Option(help: "The data's label column (default: the column named label, else the last).")
   var labelColumn: String?
 
+  @Option(
+    help:
+      "Held-out data to evaluate the server's weights on (same columns as --data; the workers must not train on it)."
+  )
+  var testData: String?
+
+  @Option(help: "With --test-data: evaluate every N versions (default: 10 × --every).")
+  var evalEvery: UInt64?
+
   @OptionGroup var audit: AuditToleranceOptions
 
   @OptionGroup var metrics: MetricsOptions
@@ -39,6 +53,10 @@ struct CoordinatorCommand: ParsableCommand {
 
   func validate() throws {
     guard every >= 1 else { throw ValidationError("--every must be >= 1") }
+    if let evalEvery {
+      guard evalEvery >= 1 else { throw ValidationError("--eval-every must be >= 1") }
+      guard testData != nil else { throw ValidationError("--eval-every needs --test-data") }
+    }
   }
 
   func run() throws {
@@ -53,19 +71,36 @@ struct CoordinatorCommand: ParsableCommand {
       let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }
       // Fail fast when no server answers.
-      _ = try connection.status(timeoutMilliseconds: server.timeoutMs)
+      let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
+      let heldOut = try testData.map { path in
+        let model = try ModelCatalog.model(
+          for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))
+        let test = try loadDataset(path, labelColumn: labelColumn)
+        guard test.count > 0 else { throw Failure(message: "test data file \(path) has no rows") }
+        try checkData(test, fits: model, path: path)
+        return HeldOutData(
+          dataset: test, model: model, every: evalEvery ?? min(every, .max / 10) * 10)
+      }
       let coordinator = CoordinatorLoop(
         connection: connection, every: every, tolerance: audit.tolerance, dataset: dataset,
-        readiness: readiness)
+        readiness: readiness, heldOut: heldOut)
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {
           if json {
-            print("{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(audit.tolerance)}")
+            print(
+              "{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(audit.tolerance),"
+                + "\"eval_every\":\(heldOut.map { String($0.every) } ?? "null")}")
           } else {
             logger.info("auditing every \(every) versions, tolerance \(audit.tolerance)")
           }
-        }
+          if let heldOut, !json {
+            logger.info(
+              "evaluating on \(heldOut.dataset.count) held-out rows every \(heldOut.every) versions"
+            )
+          }
+        },
+        evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) }
       ) { report in
         print(json ? report.json : report.text)
       }

@@ -11,6 +11,10 @@ enum MetricsHelp {
     "pstrain_pushes_rejected_total": "Pushes the server refused, by reason.",
     "pstrain_gradient_staleness_versions":
       "Versions between the weights a gradient was computed at and the server's when applied.",
+    "pstrain_test_loss":
+      "Mean loss on the held-out data at the coordinator's latest evaluation (coordinator --test-data).",
+    "pstrain_test_accuracy":
+      "Fraction of the held-out data classified right at the coordinator's latest evaluation (classifiers).",
     "pstrain_pushes_total": "Gradients this worker pushed.",
     "pstrain_push_round_trip_seconds": "Time from a worker's push to the server's answer.",
     "pstrain_audits_total": "Gradients the coordinator audited, by result.",

@@ -81,6 +81,7 @@ struct StatusCommand: ParsableCommand {
     ]
     if let checkpoints = status.checkpoints { lines.append(checkpointText(checkpoints)) }
     if let resume = resumeText(status) { lines.append(resume) }
+    if let evaluation = status.lastEvaluation { lines.append(evaluationText(evaluation)) }
     lines += ["", "  worker       shard    pushes applied    last push    staleness"]
     for worker in status.workers {
       lines.append(
@@ -112,7 +113,8 @@ struct StatusCommand: ParsableCommand {
       + "\"audits_reported\":\(status.auditsReported),\"audits_failed\":\(status.auditsFailed),"
       + "\"last_audit\":\(status.lastAudit.map(lastAuditJSON) ?? "null"),"
       + "\"checkpoints\":\(status.checkpoints.map(checkpointJSON) ?? "null"),"
-      + "\"resume\":\(status.resume.map(resumeJSON) ?? "null")}"
+      + "\"resume\":\(status.resume.map(resumeJSON) ?? "null"),"
+      + "\"last_evaluation\":\(status.lastEvaluation.map(evaluationJSON) ?? "null")}"
   }
 
   /// The checkpoint report as JSON; ages in seconds, null where there is nothing.
@@ -195,6 +197,20 @@ struct StatusCommand: ParsableCommand {
       "\(status.auditsReported) audits, \(status.auditsFailed) failed; last: worker \(audit.workerID) push \(audit.sequence) \(verdict)"
   }
 
+  /// The latest evaluation on held-out data as JSON: `version`, `rows`, `test_loss`,
+  /// `test_accuracy` (null for a regression model).
+  static func evaluationJSON(_ evaluation: EvaluationReport) -> String {
+    "{\"version\":\(evaluation.version),\"rows\":\(evaluation.rows),"
+      + "\"test_loss\":\(JSON.number(evaluation.loss)),"
+      + "\"test_accuracy\":\(evaluation.accuracy.map(JSON.number) ?? "null")}"
+  }
+
+  /// The latest evaluation on held-out data, in words.
+  static func evaluationText(_ evaluation: EvaluationReport) -> String {
+    "test:      loss \(evaluation.loss) over \(evaluation.rows) held-out rows at version \(evaluation.version)"
+      + (evaluation.accuracy.map { ", accuracy \(HeldOutEvaluation.percent($0))" } ?? "")
+  }
+
   /// The status for people.
   static func text(_ status: ServerStatus) -> String {
     var lines = [
@@ -205,6 +221,7 @@ struct StatusCommand: ParsableCommand {
         + (status.parameters.values.count > 8 ? " ..." : ""),
       "workers:   \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) presumed dead",
       "audits:    \(lastAuditText(status))",
+      status.lastEvaluation.map(evaluationText) ?? "test:      no evaluation reported",
     ]
     if let checkpoints = status.checkpoints {
       lines.append(checkpointText(checkpoints))

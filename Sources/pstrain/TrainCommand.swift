@@ -49,6 +49,15 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Rows per lease, with --leased.")
   var chunkRows: Int = 64
 
+  @Option(
+    help:
+      "Held-out data (the columns of --data) the coordinator evaluates the weights on: test loss (and accuracy) in the progress, the summary, --json and --plot."
+  )
+  var testData: String?
+
+  @Option(help: "With --test-data: evaluate every N versions (default: about 20 times a run).")
+  var evalEvery: UInt64?
+
   @Option(help: "Write loss and audit-error curves over updates to this SVG file.")
   var plot: String?
 
@@ -79,6 +88,10 @@ struct TrainCommand: ParsableCommand {
     }
     guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
     guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
+    if let evalEvery {
+      guard evalEvery >= 1 else { throw ValidationError("--eval-every must be >= 1") }
+      guard testData != nil else { throw ValidationError("--eval-every needs --test-data") }
+    }
     try validateFault(fault)
   }
 
@@ -88,6 +101,11 @@ struct TrainCommand: ParsableCommand {
       let model = try training.model(
         features: dataset.featureCount, classes: try classCount(of: dataset))
       try checkData(dataset, fits: model, path: work.data)
+      // Checked here too, so that a bad file stops the run before any process starts.
+      if let testData {
+        try checkData(
+          try loadDataset(testData, labelColumn: work.labelColumn), fits: model, path: testData)
+      }
       let cluster = LocalCluster(executable: currentExecutablePath())
       defer { cluster.stopAll() }
       let outcome = try train(dataset: dataset, model: model, cluster: cluster)
@@ -138,6 +156,10 @@ struct TrainCommand: ParsableCommand {
     var interrupted: Bool
     var endpoint: String
     var seconds: Double
+    /// From the workers' start until they were done.
+    var trainingSeconds: Double
+    /// The coordinator's evaluations on `--test-data`.
+    var evaluations: EvaluationHistory
   }
 
   /// The coordinator's summary, read from its JSON line.
@@ -194,7 +216,7 @@ struct TrainCommand: ParsableCommand {
       "coordinator",
       [
         "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--json",
-      ] + audit.arguments + work.dataArguments)
+      ] + audit.arguments + work.dataArguments + evaluationArguments(rows: dataset.count))
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
@@ -211,6 +233,7 @@ struct TrainCommand: ParsableCommand {
         model: model, dataset: dataset)
     }
     var workerProcesses: [ChildProcess] = []
+    let trainingStarted = Date()
     for index in 0..<workers {
       var arguments = ["worker", "--connect", endpoint, "--id", "\(index)"] + work.arguments
       if !leased { arguments += ["--shard", "\(index)/\(workers)"] }
@@ -235,7 +258,7 @@ struct TrainCommand: ParsableCommand {
     var interrupted = false
     // A bar that redraws in place when a person watches; plain lines for pipes and logs.
     let bar = !json && StandardStreams.outputIsTerminal
-    let expectedGradients = Double(work.epochs * dataset.count)
+    let expectedSamples = Double(work.epochs * dataset.count)
     let workerDiverged = {
       workerProcesses.contains { $0.exitStatus == WorkerCommand.divergedStatus }
     }
@@ -264,21 +287,28 @@ struct TrainCommand: ParsableCommand {
             divergence = (status.version, problem)
           }
           if bar {
-            let fraction = min(1, Double(status.gradientsApplied) / max(1, expectedGradients))
+            let fraction = min(
+              1, samplesApplied(status, rows: dataset.count) / max(1, expectedSamples))
             let filled = Int(fraction * 30)
             print(
-              "\rtrain [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))%  version \(status.version)  loss \(String(format: "%.3e", loss))   ",
+              "\rtrain [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))%  version \(status.version)  loss \(String(format: "%.3e", loss))"
+                + (latestEvaluation(coordinator).map { "  \($0.shortText)" } ?? "") + "   ",
               terminator: "")
             StandardStreams.flushAll()  // all output streams: the bar has no newline
           } else if reportNow {
             progress(
               "train: version \(status.version), \(status.workers.count) workers training, loss \(loss)"
+                + (latestEvaluation(coordinator).map {
+                  ", \($0.shortText) at version \($0.version)"
+                }
+                  ?? "")
             )
           }
         }
       }
       Sleep.milliseconds(10)
     }
+    let trainingSeconds = Date().timeIntervalSince(trainingStarted)
     if bar { print("") }
     // Stopping early (a signal, divergence): the workers and the coordinator are
     // stopped first and the servers last, all within a second, so that what was
@@ -326,17 +356,28 @@ struct TrainCommand: ParsableCommand {
     let coordinatorExit =
       stoppingEarly
       ? coordinator.exitStatus : coordinator.stop()
-    if let plot, let recorder {
+    // Recorded and polled points of the loss on the training data, one per version.
+    var trainLoss: [UInt64: Double] = [:]
+    for (version, loss) in lossCurve { trainLoss[UInt64(version)] = loss }
+    if let recorder {
       let recorded = recorder.finish()
       if let failure = recorded.failure {
         warnings.append("the loss curve has only the polled points: \(failure)")
       }
-      // Recorded and polled points together, one per version, in order.
-      var byVersion: [Double: Double] = [:]
-      for (version, loss) in lossCurve + recorded.points { byVersion[version] = loss }
-      byVersion[Double(status.version)] = finalLoss
-      let curve = byVersion.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-      try writePlot(to: plot, loss: curve, auditLines: coordinator.outputLines)
+      for (version, loss) in recorded.points { trainLoss[UInt64(version)] = loss }
+    }
+    trainLoss[status.version] = finalLoss
+    let evaluations = EvaluationHistory(
+      coordinatorLines: coordinator.outputLines, trainLoss: trainLoss)
+    if testData != nil, evaluations.last?.final != true, !stoppingEarly {
+      warnings.append(
+        "the coordinator made no final evaluation on --test-data; the test figures are of version \(evaluations.last.map { String($0.version) } ?? "none")"
+      )
+    }
+    if let plot {
+      let curve = trainLoss.sorted { $0.key < $1.key }.map { (Double($0.key), $0.value) }
+      try writePlot(
+        to: plot, loss: curve, evaluations: evaluations, auditLines: coordinator.outputLines)
     }
     let summaryLine = coordinator.outputLines.last(where: { $0.contains("\"type\":\"summary\"") })
     struct SummaryLine: Decodable { var audits: AuditSummary }
@@ -377,7 +418,41 @@ struct TrainCommand: ParsableCommand {
           layers: training.layers, dataset: dataset)
       },
       interrupted: interrupted, endpoint: endpoint,
-      seconds: Date().timeIntervalSince(started))
+      seconds: Date().timeIntervalSince(started), trainingSeconds: trainingSeconds,
+      evaluations: evaluations)
+  }
+
+  /// The coordinator's flags for `--test-data`: the file, and how often to evaluate
+  /// (by default about 20 times over the versions the run should make).
+  private func evaluationArguments(rows: Int) -> [String] {
+    guard let testData else { return [] }
+    let every = evalEvery ?? UInt64(max(1, expectedVersions(rows: rows) / 20))
+    return ["--test-data", testData, "--eval-every", "\(every)"]
+  }
+
+  /// The latest evaluation the coordinator printed (nil without `--test-data`).
+  private func latestEvaluation(_ coordinator: ChildProcess) -> CoordinatorEvaluationLine? {
+    testData == nil ? nil : EvaluationHistory.latest(in: coordinator.outputLines)
+  }
+
+  /// Samples whose gradients the server applied, each epoch's counted again. Under
+  /// leases the server counts rows; workers on fixed shards push one gradient per
+  /// batch, the last of each epoch short when the batch size does not divide the
+  /// shard, so gradients are converted at the run's rows per gradient
+  /// (rows × epochs over the gradients a whole run pushes).
+  private func samplesApplied(_ status: ServerStatus, rows: Int) -> Double {
+    if leased {
+      // Once finished, the epoch is the count of epochs and the last one's rows stay counted.
+      guard status.epoch < status.epochs else {
+        return Double(status.epochs) * Double(status.datasetRows)
+      }
+      return Double(status.epoch) * Double(status.datasetRows) + Double(status.rowsAppliedInEpoch)
+    }
+    func batches(_ count: Int) -> Int { (count + work.batchSize - 1) / work.batchSize }
+    let gradientsPerEpoch = (0..<workers).reduce(0) { total, index in
+      total + batches((index + 1) * rows / workers - index * rows / workers)
+    }
+    return Double(status.gradientsApplied) * Double(rows) / Double(max(1, gradientsPerEpoch))
   }
 
   /// The versions the run should make (an estimate under leases), to sample the
@@ -395,8 +470,12 @@ struct TrainCommand: ParsableCommand {
     return work.epochs * perEpoch
   }
 
-  /// Writes the SVG of `--plot`: the loss samples and every audit the coordinator printed.
-  private func writePlot(to path: String, loss: [(Double, Double)], auditLines: [String]) throws {
+  /// Writes the SVG of `--plot`: the loss samples, the evaluations on `--test-data` and
+  /// every audit the coordinator printed.
+  private func writePlot(
+    to path: String, loss: [(Double, Double)], evaluations: EvaluationHistory,
+    auditLines: [String]
+  ) throws {
     let audits = auditLines.compactMap { line -> TrainingPlot.Audit? in
       guard let audit = CoordinatorAuditLine(line), let x = audit.appliedAt,
         let y = audit.rawMaxRelativeError
@@ -412,7 +491,14 @@ struct TrainCommand: ParsableCommand {
         gradientMagnitude: audit.gradientMagnitude ?? 0)
     }
     let plot = TrainingPlot(
-      loss: loss, audits: audits, tolerance: audit.tolerance,
+      loss: loss,
+      testLoss: evaluations.points.compactMap { point in
+        point.testLoss.flatMap { $0.isFinite ? (Double(point.version), $0) : nil }
+      },
+      testAccuracy: evaluations.points.compactMap { point in
+        point.testAccuracy.map { (Double(point.version), $0) }
+      },
+      audits: audits, tolerance: audit.tolerance,
       title:
         "pstrain: \(workers) workers, \(training.mode), \(work.epochs) epochs, lr \(training.learningRate), \(audits.count) audits"
     )
@@ -428,12 +514,19 @@ struct TrainCommand: ParsableCommand {
     let weights = outcome.status.parameters.values
     let fit = DataFit(model: model, weights: weights, dataset: dataset)
     let audits = outcome.audits
+    let trainAccuracy = fit.correct.map { Double($0) / Double(max(1, fit.rowCount)) }
+    let samplesPerSecond =
+      samplesApplied(outcome.status, rows: dataset.count) / max(1e-9, outcome.trainingSeconds)
     if json {
       print(
         "{\"weights\":\(JSON.numbers(weights)),\(fit.jsonMembers),"
           + "\"updates\":\(outcome.status.version),\"gradients_applied\":\(outcome.status.gradientsApplied),"
           + "\"rejected\":\(outcome.status.rejected),\"mode\":\"\(training.mode)\",\"workers\":\(workers),"
           + "\"epochs\":\(work.epochs),\"lr\":\(JSON.number(training.learningRate)),\"seconds\":\(JSON.number(outcome.seconds)),"
+          + "\"training_seconds\":\(JSON.number(outcome.trainingSeconds)),"
+          + "\"samples_per_s\":\(JSON.number(samplesPerSecond)),"
+          + "\"train_accuracy\":\(trainAccuracy.map(JSON.number) ?? "null"),"
+          + "\(outcome.evaluations.jsonMembers),"
           + "\"audits\":{\"count\":\(audits.count),\"failed\":\(audits.failed),"
           + "\"inconclusive\":\(audits.inconclusive),"
           + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))},"
@@ -449,8 +542,14 @@ struct TrainCommand: ParsableCommand {
       print("train: \(how) \(String(format: "%.2f", outcome.seconds)) s")
       print("  weights     \(weightsText(weights))")
       for line in fit.textLines { print(line) }
+      if let trainAccuracy, let correct = fit.correct {
+        print(
+          "  accuracy    \(HeldOutEvaluation.percent(trainAccuracy)) (\(correct) of \(fit.rowCount) training rows)"
+        )
+      }
+      if let line = outcome.evaluations.textLine { print(line) }
       print(
-        "  updates     \(outcome.status.version) (\(outcome.status.gradientsApplied) gradients, \(outcome.status.rejected) rejected)"
+        "  updates     \(outcome.status.version) (\(outcome.status.gradientsApplied) gradients, \(outcome.status.rejected) rejected), \(String(format: "%.0f", samplesPerSecond)) samples/s over \(String(format: "%.2f", outcome.trainingSeconds)) s of training"
       )
       print(
         "  audits      \(audits.count), \(audits.failed) failed, \(audits.inconclusive) below rounding noise, max relative error \(audits.maximumRelativeError ?? 0)"

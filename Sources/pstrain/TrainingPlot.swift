@@ -1,14 +1,20 @@
 import Foundation
 import Roles
 
-/// An SVG picture of a run: the loss over updates and each audit's relative
-/// error over updates, both on log scales, with the audit tolerance marked.
+/// An SVG picture of a run: the loss over updates (on the training data, and
+/// on held-out data when evaluated), the accuracy on held-out data when the
+/// model classifies, and each audit's relative error over updates; losses and
+/// errors on log scales, with the audit tolerance marked.
 /// An audit below rounding noise measured no relative error: it is drawn
 /// apart, as an open grey circle at the smallest relative error it could have
 /// flagged (its noise bound), never as if its error were that large.
 struct TrainingPlot {
   /// (update, mean loss over the data).
   var loss: [(Double, Double)] = []
+  /// (update, mean loss over the held-out data), at each evaluation.
+  var testLoss: [(Double, Double)] = []
+  /// (update, fraction of the held-out data classified right), at each evaluation.
+  var testAccuracy: [(Double, Double)] = []
   /// One audit: when, its largest relative error, and its verdict.
   struct Audit {
     var update: Double
@@ -33,6 +39,8 @@ struct TrainingPlot {
   static let passedColor = "#2ca02c"
   static let failedColor = "#d62728"
   static let noiseColor = "#888888"
+  static let trainColor = "#1f77b4"
+  static let testColor = "#ff7f0e"
 
   /// The audits as marks: passed and failed ones at their relative error,
   /// those below rounding noise at their noise bound, open.
@@ -82,18 +90,35 @@ struct TrainingPlot {
 
   func svg() -> String {
     let legend = auditLegend
-    let height = 2 * panelHeight + 150 + 16 * Double(legend.count)
+    let accuracyPanel = !testAccuracy.isEmpty
+    let panels = accuracyPanel ? 3.0 : 2.0
+    let height = panels * panelHeight + 150 + 50 * (panels - 2) + 16 * Double(legend.count)
     var out = """
       <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
       <rect width="100%" height="100%" fill="white"/>
       <text x="\(left)" y="24" font-size="16" font-weight="bold">\(escape(title))</text>
 
       """
-    let maxUpdate = max(1, (loss.map(\.0) + audits.map(\.update)).max() ?? 1)
+    let maxUpdate = max(
+      1, (loss.map(\.0) + testLoss.map(\.0) + audits.map(\.update)).max() ?? 1)
+    // The training loss first: its polyline is the first of the picture.
     out += panel(
-      top: 60, label: "loss (mean over the data)", maxX: maxUpdate,
-      series: [(loss.map { ($0.0, $0.1) }, "#1f77b4", true)], points: [], threshold: nil)
-    let auditTop = 60 + panelHeight + 50
+      top: 60,
+      label: testLoss.isEmpty
+        ? "loss (mean over the data)"
+        : "loss (mean over the data: training, blue; held-out, orange)",
+      maxX: maxUpdate,
+      series: [(loss, Self.trainColor), (testLoss, Self.testColor)],
+      points: testLoss.map { Mark(x: $0.0, y: $0.1, color: Self.testColor) }, threshold: nil)
+    var auditTop = 60 + panelHeight + 50
+    if accuracyPanel {
+      out += panel(
+        top: auditTop, label: "accuracy on the held-out data", maxX: maxUpdate,
+        series: [(testAccuracy, Self.testColor)],
+        points: testAccuracy.map { Mark(x: $0.0, y: $0.1, color: Self.testColor) },
+        threshold: nil, unitScale: true)
+      auditTop += panelHeight + 50
+    }
     out += panel(
       top: auditTop, label: "audit relative error", maxX: maxUpdate, series: [],
       points: auditMarks, threshold: tolerance)
@@ -120,10 +145,11 @@ struct TrainingPlot {
     text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
   }
 
-  /// One panel with a log10 y axis spanning the data's decades.
+  /// One panel with a log10 y axis spanning the data's decades, or with
+  /// `unitScale` a linear one from 0 to 1 (for fractions).
   private func panel(
-    top: Double, label: String, maxX: Double, series: [([(Double, Double)], String, Bool)],
-    points: [Mark], threshold: Double?
+    top: Double, label: String, maxX: Double, series: [([(Double, Double)], String)],
+    points: [Mark], threshold: Double?, unitScale: Bool = false
   ) -> String {
     let plotWidth = width - left - right
     let values =
@@ -133,6 +159,7 @@ struct TrainingPlot {
     let high = max(low + 1, ceil(log10(positive.max() ?? 1)))
     func x(_ value: Double) -> Double { left + plotWidth * value / maxX }
     func y(_ value: Double) -> Double {
+      if unitScale { return top + panelHeight * (1 - min(1, max(0, value))) }
       let clamped = max(value, pow(10, low))
       return top + panelHeight * (1 - (log10(clamped) - low) / (high - low))
     }
@@ -140,19 +167,25 @@ struct TrainingPlot {
       "<g>\n<text x=\"\(left)\" y=\"\(top - 6)\" font-weight=\"bold\">\(escape(label))</text>\n"
     out +=
       "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(panelHeight)\" fill=\"none\" stroke=\"#444\"/>\n"
-    let step = max(1, Int((high - low) / 8))
-    for decade in stride(from: Int(low), through: Int(high), by: step) {
-      let yy = y(pow(10, Double(decade)))
+    // Grid lines: every decade (at most 8) on a log axis, every quarter on a unit one.
+    let grid =
+      unitScale
+      ? stride(from: 0.0, through: 1, by: 0.25).map { ($0, "\(Int($0 * 100))%") }
+      : stride(from: Int(low), through: Int(high), by: max(1, Int((high - low) / 8))).map {
+        (pow(10, Double($0)), "1e\($0)")
+      }
+    for (value, text) in grid {
+      let yy = y(value)
       out +=
         "<line x1=\"\(left)\" y1=\"\(yy)\" x2=\"\(left + plotWidth)\" y2=\"\(yy)\" stroke=\"#ddd\"/>\n"
-      out += "<text x=\"\(left - 6)\" y=\"\(yy + 4)\" text-anchor=\"end\">1e\(decade)</text>\n"
+      out += "<text x=\"\(left - 6)\" y=\"\(yy + 4)\" text-anchor=\"end\">\(text)</text>\n"
     }
     for tick in 0...4 {
       let value = maxX * Double(tick) / 4
       out +=
         "<text x=\"\(x(value))\" y=\"\(top + panelHeight + 16)\" text-anchor=\"middle\">\(Int(value))</text>\n"
     }
-    for (data, color, _) in series where !data.isEmpty {
+    for (data, color) in series where !data.isEmpty {
       // A diverged run's infinite or NaN losses have no place on a log axis.
       let path = data.filter { $0.1.isFinite }.map { "\(x($0.0)),\(y($0.1))" }.joined(
         separator: " ")

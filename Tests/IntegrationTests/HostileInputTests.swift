@@ -11,13 +11,20 @@ import ZeroMQ
     return try #require(try socket.receive()).bytes
   }
 
-  @Test func malformedFramesGetErrorRepliesAndChangeNothing() throws {
-    let (server, endpoint) = try startServer()
-    defer { server.stop() }
+  /// A raw DEALER connected to `endpoint` (keep the context while it is used).
+  func dealer(to endpoint: String) throws -> (Context, Socket) {
     let context = try Context()
     let socket = try Socket(context, kind: .dealer)
     try socket.set(.linger(milliseconds: 100))
     try socket.connect(endpoint)
+    return (context, socket)
+  }
+
+  @Test func malformedFramesGetErrorRepliesAndChangeNothing() throws {
+    let (server, endpoint) = try startServer()
+    defer { server.stop() }
+    let (context, socket) = try dealer(to: endpoint)
+    defer { withExtendedLifetime(context) {} }
 
     var nanPush = WireCodec.encode(
       .push(
@@ -178,5 +185,42 @@ import ZeroMQ
         try String(contentsOfFile: rogue + ".key", encoding: .utf8).split(separator: "\n")[1].split(
           separator: " "
         ).last!))
+  }
+}
+
+extension HostileInputTests {
+  /// Hostile `evaluation` frames: refused with the field named, and the evaluation
+  /// `status` shows stays the last good one.
+  @Test func aNaNLossOrAnAccuracyOfTwoIsRefusedByName() throws {
+    let (server, endpoint) = try startServer()
+    defer { server.stop() }
+    let (context, socket) = try dealer(to: endpoint)
+    defer { withExtendedLifetime(context) {} }
+    let good = EvaluationReport(version: 0, rows: 60, loss: 0.375, accuracy: 0.5)
+    try socket.send(Message(bytes: WireCodec.encode(.evaluation(good))))
+    func patched(_ value: Double, with replacement: Double) throws -> [UInt8] {
+      var bytes = WireCodec.encode(.evaluation(good))
+      let old = withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+      let at = try #require((0...(bytes.count - 8)).first { Array(bytes[$0..<($0 + 8)]) == old })
+      bytes.replaceSubrange(
+        at..<(at + 8), with: withUnsafeBytes(of: replacement.bitPattern.littleEndian) { Array($0) })
+      return bytes
+    }
+    for (bytes, field) in [
+      (try patched(0.375, with: .nan), "evaluation loss"),
+      (try patched(0.5, with: 2), "evaluation accuracy"),
+    ] {
+      try socket.send(Message(bytes: bytes))
+      let answer = try WireCodec.decode(try reply(socket))
+      guard case .error(let refusal) = answer else {
+        Issue.record("expected a refusal naming \(field), got \(answer.type)")
+        continue
+      }
+      #expect(refusal.message.hasPrefix(field), "\(refusal.message)")
+    }
+    let status = try serverStatus(endpoint)
+    let shown = try #require(status["last_evaluation"] as? [String: Any])
+    #expect(shown["test_loss"] as? Double == 0.375)
+    #expect(shown["test_accuracy"] as? Double == 0.5)
   }
 }

@@ -92,6 +92,16 @@ let everyMessage: [WireMessage] = {
             TensorSpec(name: "half", count: 2, elementType: .float32),
             TensorSpec(name: "full", count: 1),
           ], values: [0.5, -Double(Float.greatestFiniteMagnitude), 0.1]))),
+    .evaluation(EvaluationReport(version: 40, rows: 360, loss: 0.31, accuracy: 0.9125)),
+    .evaluation(EvaluationReport(version: .max, rows: 1, loss: 0, accuracy: nil)),
+    .evaluation(
+      EvaluationReport(version: 0, rows: .max, loss: .greatestFiniteMagnitude, accuracy: 1)),
+    .status(
+      ServerStatus(
+        mode: .async, version: 50, gradientsApplied: 50, rejected: 0, learningRate: 0.05,
+        requiredWorkers: 1, modelName: "chain", parameters: tensors, workers: [],
+        workersLeft: 0, auditRecordsSent: 0,
+        lastEvaluation: EvaluationReport(version: 40, rows: 360, loss: 0.31, accuracy: 0))),
   ]
     + [
       CheckpointHealth(
@@ -234,9 +244,9 @@ let everyMessage: [WireMessage] = {
       workers: [], workersLeft: 0, auditRecordsSent: 0, checkpoints: health)
     let bytes = WireCodec.encode(.status(status))
     // The report is the 1 + 1 + 16 + 24 + 2 + 4 + 8 bytes before the resume
-    // report's one byte (0: none).
-    #expect(bytes.last == 0)
-    let start = bytes.count - 1 - 56
+    // report's and the evaluation's one byte each (0: none).
+    #expect(Array(bytes.suffix(2)) == [0, 0])
+    let start = bytes.count - 2 - 56
     #expect(Array(bytes[start..<(start + 2)]) == [1, 1])
     for (offset, value, field) in [
       (0, 2, "checkpoint report present"), (1, 9, "durable checkpoint present"),

@@ -4,8 +4,11 @@ import WireProtocol
 import ZeroMQ
 
 /// The coordinator: subscribes to the server's applied gradients every N
-/// versions, audits each against finite differences, and reports. The
-/// subscription's protocol is `CoordinatorSession`; this loop moves its messages.
+/// versions, audits each against finite differences, and reports. With held-out
+/// data it also evaluates the server's weights on it every M versions and at the
+/// end, a slice at a time between messages so that audits are not held up, and
+/// reports each evaluation to the server. The protocol is `CoordinatorSession`;
+/// this loop moves its messages.
 public final class CoordinatorLoop {
   private let connection: any ServerLink
   private let every: UInt64
@@ -16,14 +19,28 @@ public final class CoordinatorLoop {
   public private(set) var tally = AuditTally()
   private let metrics = CoordinatorMetrics()
   private let readiness: Readiness?
+  /// What to evaluate on, and how often (nil: no evaluations).
+  private let heldOut: HeldOutData?
+  /// The evaluation under way, and the status it is of.
+  private var running:
+    (evaluation: EvaluationInProgress<AnyDifferentiableModel>, version: UInt64, final: Bool)?
+  /// The last evaluation finished.
+  private var lastEvaluation: HeldOutEvaluation?
+  /// An evaluation to report with nothing to compute.
+  private var ready: HeldOutEvaluation?
+  /// The longest an evaluation runs at a time before the loop looks for messages
+  /// again (one batch at least).
+  public static let evaluationSliceMilliseconds: UInt64 = 5
 
   /// A coordinator auditing every `every` versions with `tolerance`, reading
   /// the audited rows from `dataset`; `readiness` is marked whenever the server
-  /// confirms the subscription (at every renewal).
+  /// confirms the subscription (at every renewal). With `heldOut`, it also
+  /// evaluates the server's weights on that data as its schedule says.
   public init(
     connection: any ServerLink, every: UInt64, tolerance: Double, dataset: Dataset,
-    readiness: Readiness? = nil
+    readiness: Readiness? = nil, heldOut: HeldOutData? = nil
   ) {
+    self.heldOut = heldOut
     self.connection = connection
     self.dataset = dataset
     self.every = every
@@ -35,11 +52,14 @@ public final class CoordinatorLoop {
   /// satisfied), then ends the subscription, auditing every record the server
   /// sent before it acknowledged the end. `report` sees each audit.
   /// `subscribed` runs once, when the server has confirmed the subscription.
+  /// `evaluated` sees each evaluation on the held-out data, the last one final.
   public func run(
     timeoutMilliseconds: Int? = nil, stopWhen: (AuditTally) -> Bool = { _ in false },
-    shouldStop: () -> Bool, subscribed: () -> Void = {}, report: (AuditReport) -> Void
+    shouldStop: () -> Bool, subscribed: () -> Void = {},
+    evaluated: (HeldOutEvaluation) -> Void = { _ in }, report: (AuditReport) -> Void
   ) throws(RoleError) {
-    var session = CoordinatorSession(every: every)
+    var session = CoordinatorSession(
+      every: every, evaluation: heldOut.map { EvaluationSchedule(every: $0.every) })
     let start = MonotonicClock.milliseconds()
     while true {
       let now = MonotonicClock.milliseconds()
@@ -47,21 +67,73 @@ public final class CoordinatorLoop {
       let stop = shouldStop() || stopWhen(tally) || timedOut
       for message in session.messagesToSend(now: now, stop: stop) { try connection.send(message) }
       if session.isFinished { return }
-      guard
-        let message = try connection.receive(
-          timeoutMilliseconds: CoordinatorSession.pollMilliseconds,
-          graceAfterStopMilliseconds: nil)
-      else { continue }
-      switch try session.receive(message) {
-      case .audit(let record): try audit(record, report: report)
-      case .confirmed:
-        readiness?.markReady()
-        subscribed()
-      case .renewed: readiness?.markReady()
-      case .none: break
+      // While an evaluation is under way, only look for messages between its slices.
+      if let message = try connection.receive(
+        timeoutMilliseconds: running == nil && ready == nil
+          ? CoordinatorSession.pollMilliseconds : 0,
+        graceAfterStopMilliseconds: nil)
+      {
+        switch try session.receive(message) {
+        case .audit(let record): try audit(record, report: report)
+        case .confirmed:
+          readiness?.markReady()
+          subscribed()
+        case .renewed: readiness?.markReady()
+        case .evaluate(let status, let final): try startEvaluation(of: status, final: final)
+        case .none: break
+        }
+      }
+      if let finished = evaluateSlice() {
+        lastEvaluation = finished
+        session.evaluated(version: finished.version)
+        try connection.send(.evaluation(finished.report))
+        evaluated(finished)
       }
       if session.isFinished { return }
     }
+  }
+
+  /// Starts evaluating the weights of `status` on the held-out data.
+  private func startEvaluation(of status: ServerStatus, final: Bool) throws(RoleError) {
+    guard let heldOut else { return }
+    guard status.parameters.values.count == heldOut.model.parameterCount else {
+      throw .invalidArgument(
+        "the server sent \(status.parameters.values.count) parameters, its model \(heldOut.model.name) has \(heldOut.model.parameterCount): evaluations need every parameter (connect to every server shard)"
+      )
+    }
+    if final, let last = lastEvaluation, last.version == status.version {
+      // The final weights were evaluated already: that evaluation is the final one.
+      ready = HeldOutEvaluation(version: last.version, result: last.result, isFinal: true)
+      return
+    }
+    running = (
+      EvaluationInProgress(
+        objective: Objective(model: heldOut.model), weights: status.parameters.values,
+        dataset: heldOut.dataset),
+      status.version, final
+    )
+  }
+
+  /// Evaluates batches of the evaluation under way for up to
+  /// `evaluationSliceMilliseconds`; returns it once complete.
+  private func evaluateSlice() -> HeldOutEvaluation? {
+    if let ready {
+      self.ready = nil
+      return ready
+    }
+    guard var current = running else { return nil }
+    let start = MonotonicClock.milliseconds()
+    repeat {
+      current.evaluation.advance()
+    } while !current.evaluation.isComplete
+      && MonotonicClock.milliseconds() - start < Self.evaluationSliceMilliseconds
+    guard current.evaluation.isComplete else {
+      running = current
+      return nil
+    }
+    running = nil
+    return HeldOutEvaluation(
+      version: current.version, result: current.evaluation.evaluation, isFinal: current.final)
   }
 
   /// A relative error the wire takes: at diverged weights the finite differences are

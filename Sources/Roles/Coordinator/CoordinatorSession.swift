@@ -2,8 +2,12 @@ import WireProtocol
 
 /// The coordinator's side of an audit subscription, with no sockets and no clock of its own:
 /// it says when to subscribe and renew, notices the server's confirmation, ends the
-/// subscription when asked and decides when the final drain is over. Times are milliseconds
-/// of any monotonic clock, passed in, so tests drive it without waiting.
+/// subscription when asked and decides when the final drain is over. With an
+/// `EvaluationSchedule` it also asks for the server's status when the weights are due for an
+/// evaluation on held-out data, and once more after the drain. One request is in flight at a
+/// time (a subscription or a status), as several server shards need: their answers are
+/// joined by request. Times are milliseconds of any monotonic clock, passed in, so tests
+/// drive it without waiting.
 public struct CoordinatorSession: Sendable {
   /// Where the session is.
   public enum Phase: Equatable, Sendable {
@@ -12,7 +16,10 @@ public struct CoordinatorSession: Sendable {
     /// The end of the subscription was sent; records sent before the server acknowledged
     /// it are still audited, until the acknowledgement or `drainMilliseconds`.
     case draining(until: UInt64)
-    /// Nothing more will be audited.
+    /// Audits are over; the final weights are asked for and evaluated (with an
+    /// evaluation schedule only).
+    case finalEvaluation
+    /// Nothing more will be audited or evaluated.
     case finished
   }
 
@@ -24,6 +31,9 @@ public struct CoordinatorSession: Sendable {
     case confirmed
     /// The server confirmed a renewal: the subscription is live.
     case renewed
+    /// Evaluate the weights of this status on the held-out data, then call
+    /// `evaluated(version:)`; `final` for the evaluation at the end.
+    case evaluate(ServerStatus, final: Bool)
     /// Nothing to do.
     case none
   }
@@ -44,10 +54,16 @@ public struct CoordinatorSession: Sendable {
   /// Whether the server has confirmed the subscription.
   public private(set) var isConfirmed = false
   private var lastSubscription: UInt64? = nil
+  /// Whether a subscription request is unanswered.
+  private var awaitingSubscription = false
+  /// When to evaluate on held-out data (nil: the coordinator does not).
+  public private(set) var evaluation: EvaluationSchedule?
 
-  /// A session auditing every `every` versions.
-  public init(every: UInt64) {
+  /// A session auditing every `every` versions and, with `evaluation`, evaluating on
+  /// held-out data as it says.
+  public init(every: UInt64, evaluation: EvaluationSchedule? = nil) {
     self.every = every
+    self.evaluation = evaluation
   }
 
   /// Whether the session has ended.
@@ -55,32 +71,81 @@ public struct CoordinatorSession: Sendable {
 
   /// The messages to send at `now`: the subscription and its renewals while auditing; once
   /// `stop` is true, one message ending it, and then none. Ends the drain when it runs out.
+  /// With an evaluation schedule, a status request when the schedule wants one and no other
+  /// request is unanswered; a renewal or the end waits for the status (at most
+  /// `EvaluationSchedule.replyMilliseconds`), and after the drain one more status is asked
+  /// for, for the final evaluation.
   public mutating func messagesToSend(now: UInt64, stop: Bool) -> [WireMessage] {
+    evaluation?.expire(now: now)
+    let awaitingStatus = evaluation?.isAwaitingReply ?? false
     switch phase {
     case .auditing where stop:
+      if awaitingStatus { return [] }
       phase = .draining(until: now + Self.drainMilliseconds)
       return [.auditSubscribe(AuditSubscription(every: 0, leaseMilliseconds: 1))]
     case .auditing:
-      if let last = lastSubscription, now - last < Self.renewalMilliseconds { return [] }
-      lastSubscription = now
-      return [
-        .auditSubscribe(AuditSubscription(every: every, leaseMilliseconds: Self.leaseMilliseconds))
-      ]
+      if lastSubscription.map({ now - $0 >= Self.renewalMilliseconds }) ?? true {
+        if awaitingStatus { return [] }
+        lastSubscription = now
+        awaitingSubscription = true
+        return [
+          .auditSubscribe(
+            AuditSubscription(every: every, leaseMilliseconds: Self.leaseMilliseconds))
+        ]
+      }
+      guard !awaitingSubscription, evaluation?.wantsStatus(now: now) == true else { return [] }
+      evaluation?.asked(now: now)
+      return [.statusRequest]
     case .draining(let until):
-      if now >= until { phase = .finished }
+      if now >= until { endAudits() }
       return []
+    case .finalEvaluation:
+      // An evaluation still running finishes first; then one request, and the end
+      // when it is answered and evaluated, or given up.
+      guard let schedule = evaluation, !schedule.isEvaluating, !schedule.isAwaitingReply else {
+        return []
+      }
+      if finalAsked {
+        phase = .finished  // the final request went unanswered
+        return []
+      }
+      finalAsked = true
+      evaluation?.asked(now: now)
+      return [.statusRequest]
     case .finished:
       return []
     }
   }
 
-  /// What `message` from the server means. Records are audited in every phase but the last;
-  /// the acknowledgement of the end finishes the drain; an error reply is thrown.
+  /// Whether the final status request was sent.
+  private var finalAsked = false
+
+  /// Audits are over: the final evaluation next, if there is one.
+  private mutating func endAudits() {
+    phase = evaluation == nil ? .finished : .finalEvaluation
+  }
+
+  /// The evaluation asked for with `.evaluate` is finished: `version` is the
+  /// version of the weights evaluated. After the final one, the session ends.
+  public mutating func evaluated(version: UInt64) {
+    evaluation?.evaluated(version: version)
+    // The final request goes only when no evaluation is under way: the one that
+    // finishes after it is the final one.
+    if phase == .finalEvaluation && finalAsked { phase = .finished }
+  }
+
+  /// What `message` from the server means. Records are audited in every phase but the last
+  /// (the final evaluation's and after); the acknowledgement of the end finishes the drain; a
+  /// status answering the session's request may be due for an evaluation; an error reply is
+  /// thrown.
   public mutating func receive(_ message: WireMessage) throws(RoleError) -> Event {
     switch message {
     case .auditRecord(let record):
-      return phase == .finished ? .none : .audit(record)
+      guard phase == .auditing || isDraining else { return .none }
+      evaluation?.observe(version: record.appliedAtVersion)
+      return .audit(record)
     case .subscription(let state):
+      awaitingSubscription = false
       switch phase {
       case .auditing where !isConfirmed:
         isConfirmed = true
@@ -88,15 +153,28 @@ public struct CoordinatorSession: Sendable {
       case .auditing:
         return .renewed
       case .draining where state.every == 0:
-        phase = .finished
+        endAudits()
         return .none
       default:
         return .none
       }
+    case .status(let status) where evaluation != nil:
+      // Only the answer to this session's request counts: a stray one, or one given up on,
+      // is not evaluated.
+      guard evaluation?.isAwaitingReply == true, phase != .finished else { return .none }
+      let final = phase == .finalEvaluation
+      guard evaluation?.received(statusAt: status.version, final: final) == true else {
+        return .none
+      }
+      return .evaluate(status, final: final)
     case .error(let error):
       throw .refused(error)
     default:
       throw .unexpectedReply(expected: "audit records", got: "\(message.type)")
     }
+  }
+
+  private var isDraining: Bool {
+    if case .draining = phase { true } else { false }
   }
 }

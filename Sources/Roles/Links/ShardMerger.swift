@@ -70,10 +70,11 @@ public struct ShardMerger: Sendable {
   }
 
   /// The message each shard is sent for `message`, in shard order. A request that is answered
-  /// forgets the answers collected so far; heartbeats and audit results are not answered.
+  /// forgets the answers collected so far; heartbeats, audit results and evaluations are not
+  /// answered.
   public mutating func split(_ message: WireMessage) throws(RoleError) -> [WireMessage] {
     switch message {
-    case .heartbeat, .auditResult:
+    case .heartbeat, .auditResult, .evaluation:
       break  // no answer comes; keep collecting the answers to the last request
     default:
       answers = Array(repeating: nil, count: slices.count)

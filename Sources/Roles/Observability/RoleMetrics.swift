@@ -8,6 +8,11 @@ public final class ServerMetrics {
   private let liveWorkers = Gauge(label: "pstrain_workers_live")
   private let applied = Counter(label: "pstrain_gradients_applied_total")
   private let staleness = Recorder(label: "pstrain_gradient_staleness_versions")
+  // Made at the first evaluation (and the accuracy's at the first of a classifier), so
+  // that a server with none exports no figure, rather than a 0 that was never measured.
+  private var testLoss: Gauge?
+  private var testAccuracy: Gauge?
+  private var lastEvaluation: EvaluationReport?
   private var rejected: [ErrorCode: Counter] = [:]
   private var lastApplied: UInt64 = 0
   private var lastRejected: [ErrorCode: UInt64] = [:]
@@ -33,6 +38,16 @@ public final class ServerMetrics {
       lastRejected[code] = count
     }
     for sample in server.drainStaleness() { staleness.record(Int64(sample)) }
+    // The coordinator's latest evaluation on held-out data, once per report.
+    if let evaluation = server.lastEvaluation, evaluation != lastEvaluation {
+      lastEvaluation = evaluation
+      if testLoss == nil { testLoss = Gauge(label: "pstrain_test_loss") }
+      testLoss?.record(evaluation.loss)
+      if let accuracy = evaluation.accuracy {
+        if testAccuracy == nil { testAccuracy = Gauge(label: "pstrain_test_accuracy") }
+        testAccuracy?.record(accuracy)
+      }
+    }
   }
 }
 

@@ -39,6 +39,8 @@ public final class ParameterServer {
   public private(set) var auditsReported: UInt64 = 0
   public private(set) var auditsFailed: UInt64 = 0
   public private(set) var lastAudit: AuditResult?
+  /// The latest evaluation on held-out data a coordinator reported.
+  public private(set) var lastEvaluation: EvaluationReport?
   /// Refusals so far, by reason.
   public private(set) var rejectedByReason: [ErrorCode: UInt64] = [:]
   /// How checkpoints are going, for `status` (kept by the server loop's
@@ -181,6 +183,9 @@ public final class ParameterServer {
       auditsReported += 1
       if !result.passed { auditsFailed += 1 }
       lastAudit = result
+      return []
+    case .evaluation(let report):
+      lastEvaluation = report
       return []
     case .weights, .status, .subscription, .auditRecord, .left, .error, .lease, .noLease:
       return refuse(

@@ -103,6 +103,8 @@ public struct ServerStatus: Equatable, Sendable {
   public var checkpoints: CheckpointHealth?
   /// What the server restored when it started with `--resume` (nil otherwise).
   public var resume: ResumeStatus?
+  /// The latest evaluation on held-out data a coordinator reported (nil: none yet).
+  public var lastEvaluation: EvaluationReport?
 
   /// A server status.
   public init(
@@ -114,8 +116,9 @@ public struct ServerStatus: Equatable, Sendable {
     staleness: UInt64 = 0, serverShard: Shard = Shard.whole,
     parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
     auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil, checkpoints: CheckpointHealth? = nil,
-    resume: ResumeStatus? = nil
+    resume: ResumeStatus? = nil, lastEvaluation: EvaluationReport? = nil
   ) {
+    self.lastEvaluation = lastEvaluation
     self.checkpoints = checkpoints
     self.resume = resume
     self.auditsReported = auditsReported
@@ -192,6 +195,8 @@ extension ServerStatus {
     checkpoints?.encode(into: &sink)
     sink.write(UInt8(resume == nil ? 0 : 1))
     resume?.encode(into: &sink)
+    sink.write(UInt8(lastEvaluation == nil ? 0 : 1))
+    lastEvaluation?.encode(into: &sink)
   }
 
   static func decode(from reader: inout ByteReader) throws(DecodeError) -> ServerStatus {
@@ -240,6 +245,8 @@ extension ServerStatus {
     }
     let resume =
       try reader.readFlag("resume present") ? try ResumeStatus.decode(from: &reader) : nil
+    let lastEvaluation =
+      try reader.readFlag("evaluation present") ? try EvaluationReport.decode(from: &reader) : nil
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
@@ -248,7 +255,8 @@ extension ServerStatus {
       workersDead: dead, optimizer: optimizer, currentLearningRate: currentRate,
       staleness: staleness, serverShard: serverShard, parameterOffset: offset,
       totalParameters: total, auditsReported: auditsReported, auditsFailed: auditsFailed,
-      lastAudit: lastAudit, checkpoints: checkpoints, resume: resume)
+      lastAudit: lastAudit, checkpoints: checkpoints, resume: resume,
+      lastEvaluation: lastEvaluation)
   }
 }
 

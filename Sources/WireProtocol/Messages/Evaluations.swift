@@ -1,0 +1,52 @@
+// Evaluations: `evaluation`, the coordinator's measure of the model on held-out
+// data, which the server keeps (the latest) for `status` and its metrics.
+
+/// How the model did on held-out data at one version, as the coordinator
+/// reports it to the server.
+public struct EvaluationReport: Equatable, Sendable {
+  /// The version of the weights evaluated.
+  public var version: UInt64
+  /// Rows of the held-out data evaluated (at least 1).
+  public var rows: UInt64
+  /// The mean loss over them (finite, >= 0).
+  public var loss: Double
+  /// The fraction classified right, in [0, 1]; nil for a regression model.
+  public var accuracy: Double?
+
+  /// A report of an evaluation at `version` over `rows` rows.
+  public init(version: UInt64, rows: UInt64, loss: Double, accuracy: Double?) {
+    self.version = version
+    self.rows = rows
+    self.loss = loss
+    self.accuracy = accuracy
+  }
+}
+
+extension EvaluationReport {
+  /// `u64 version`, `u64 rows`, `f64 loss`, `u8` 1 if an accuracy follows, then `f64 accuracy`.
+  func encode<Sink: ByteSink>(into sink: inout Sink) {
+    sink.write(version)
+    sink.write(rows)
+    sink.write(loss)
+    sink.write(UInt8(accuracy == nil ? 0 : 1))
+    if let accuracy { sink.write(accuracy) }
+  }
+
+  static func decode(from reader: inout ByteReader) throws(DecodeError) -> EvaluationReport {
+    let version = try reader.read(UInt64.self, "evaluation version")
+    let rows = try reader.read(UInt64.self, "evaluation rows")
+    guard rows >= 1 else {
+      throw .outOfRange(field: "evaluation rows", value: "0", allowed: ">= 1")
+    }
+    let loss = try reader.readNonNegative("evaluation loss")
+    var accuracy: Double? = nil
+    if try reader.readFlag("evaluation accuracy present") {
+      let value = try reader.readFinite("evaluation accuracy")
+      guard (0...1).contains(value) else {
+        throw .outOfRange(field: "evaluation accuracy", value: "\(value)", allowed: "0 to 1")
+      }
+      accuracy = value
+    }
+    return EvaluationReport(version: version, rows: rows, loss: loss, accuracy: accuracy)
+  }
+}
