@@ -199,6 +199,28 @@ let denseConfigurations: [(Activation, LossKind, ElementType)] = Activation.allC
     }
   }
 
+  /// Float32 layers wider than one band (`DenseBuffers.floatBand` fan-in
+  /// rows) run as several products and conversions; twice in a row, so the
+  /// gradient band must have been left zero.
+  @Test func widePassesInBandsMatchNaiveLoops() {
+    let wide = DenseBuffers.floatBand * 2 + 44
+    let fixture = DenseFixture(
+      hidden: [DenseBuffers.floatBand + 12], activation: .tanh, loss: .crossEntropy,
+      elementType: .float32, inputs: wide)
+    let naive = fixture.naive(at: fixture.weights)
+    _ = fixture.gradient(at: fixture.weights)
+    let gradient = fixture.gradient(at: fixture.weights)
+    let scale = naive.gradient.map(abs).max()!
+    for (blas, reference) in zip(gradient, naive.gradient) {
+      #expect(abs(blas - reference) <= 1e-5 * scale)
+    }
+    let outputs = Array(fixture.workspace.outputs[0..<(5 * 3)])
+    let outputScale = naive.outputs.map(abs).max()!
+    for (blas, reference) in zip(outputs, naive.outputs) {
+      #expect(abs(blas - reference) <= 1e-5 * outputScale)
+    }
+  }
+
   /// The gradient matches central differences of the mean loss on every
   /// coordinate; differences are of the naive Float64 loss, so that Float32
   /// networks are checked against the function they round.
