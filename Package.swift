@@ -60,7 +60,7 @@ let package = Package(
     .executableTarget(
       name: "pstrain",
       dependencies: [
-        "Roles", "TrainingMath", "WireProtocol", "ZeroMQ", "SystemCalls", "MetricsHTTP",
+        "Roles", "TrainingMath", "WireProtocol", "ZeroMQ", "SystemCalls", "MetricsHTTP", "BLAS",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),

@@ -97,8 +97,26 @@ extension ModelSpec {
         throw .invalidModel("the chain needs 1...1000000000 layers, got \(layers)")
       }
       return AnyDifferentiableModel(ChainModel(layers: layers, elementType: elementType))
-    case .linear, .softmax, .mlp:
-      throw .invalidModel("\(self) is not built into this binary yet")
+    case .linear, .softmax, .mlp(_):
+      guard (1...1_000_000).contains(features) else {
+        throw .invalidModel("a dense model needs 1...1000000 features, got \(features)")
+      }
+      let outputs = isClassifier ? classes : 1
+      guard !isClassifier || (2...100_000).contains(classes) else {
+        throw .invalidModel("a classifier needs 2...100000 classes, got \(classes)")
+      }
+      var hidden: [Int] = []
+      if case .mlp(let widths) = kind { hidden = widths }
+      let widths = [features] + hidden + [outputs]
+      var parameters = 0
+      for layer in 1..<widths.count { parameters += (widths[layer - 1] + 1) * widths[layer] }
+      guard parameters <= Int(Int32.max) else {
+        throw .invalidModel("\(self) over \(features) features has \(parameters) parameters, above 2^31 - 1")
+      }
+      return AnyDifferentiableModel(
+        DenseNetwork(
+          inputCount: features, hiddenSizes: hidden, outputCount: outputs, activation: activation,
+          loss: isClassifier ? .crossEntropy : .squared, elementType: elementType))
     }
   }
 
@@ -114,6 +132,28 @@ extension ModelSpec {
       return AnyDifferentiableModel(
         ChainModel(layers: layout[0].count, elementType: layout[0].elementType))
     }
-    throw .invalidModel("unknown model \"\(name)\" (this build knows: chain)")
+    guard DenseNetwork.isWireName(name) else {
+      throw .invalidModel(
+        "unknown model \"\(name)\" (this build knows: chain, linear, softmax, mlp.<activation>[.squared])"
+      )
+    }
+    return AnyDifferentiableModel(try DenseNetwork(named: name, layout: Self.restoringShapes(layout)))
+  }
+
+  /// `layout` with each dense layer's weight given its [in, out] shape where
+  /// it arrived as a vector (a tensor split across server shards comes back
+  /// as one): out is the bias's length that follows it.
+  static func restoringShapes(_ layout: [TensorSpec]) -> [TensorSpec] {
+    var result = layout
+    for index in result.indices.dropLast() {
+      let (weight, bias) = (result[index], result[index + 1])
+      guard weight.name.hasSuffix(".weight"), weight.rank == 1, bias.name.hasSuffix(".bias"),
+        bias.count > 0, weight.count % bias.count == 0
+      else { continue }
+      result[index] = TensorSpec(
+        name: weight.name, shape: [weight.count / bias.count, bias.count],
+        elementType: weight.elementType)
+    }
+    return result
   }
 }

@@ -22,6 +22,9 @@ struct AuditCommand: ParsableCommand {
   )
   var data: String?
 
+  @Option(help: "The data's label column (default: the column named label, else the last).")
+  var labelColumn: String?
+
   @OptionGroup var audit: AuditToleranceOptions
 
   @Option(help: "Give up collecting gradients after this many milliseconds.")
@@ -50,7 +53,7 @@ struct AuditCommand: ParsableCommand {
       }
       let coordinator = CoordinatorLoop(
         connection: connection, every: 1, tolerance: audit.tolerance,
-        dataset: try loadDataset(data))
+        dataset: try loadDataset(data, labelColumn: labelColumn))
       try coordinator.run(
         timeoutMilliseconds: waitMs,
         stopWhen: { tally in

@@ -79,8 +79,9 @@ struct ConnectOptions: ParsableArguments {
   }
 }
 
-/// Loads `--data FILE`, or the tutorial's two samples when no file is named.
-func loadDataset(_ path: String?) throws -> Dataset {
+/// Loads `--data FILE`, or the tutorial's two samples when no file is named; the
+/// label is `labelColumn` if given (see `Dataset(csv:labelColumn:)`).
+func loadDataset(_ path: String?, labelColumn: String? = nil) throws -> Dataset {
   guard let path else { return .seed }
   let text: String
   do {
@@ -89,7 +90,7 @@ func loadDataset(_ path: String?) throws -> Dataset {
     throw Failure(message: "cannot read data file \(path): \(error.localizedDescription)")
   }
   do {
-    return try Dataset(csv: text)
+    return try Dataset(csv: text, labelColumn: labelColumn)
   } catch {
     throw Failure(message: "data file \(path): \(error)")
   }

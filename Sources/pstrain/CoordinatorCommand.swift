@@ -25,6 +25,9 @@ struct CoordinatorCommand: ParsableCommand {
   )
   var data: String?
 
+  @Option(help: "The data's label column (default: the column named label, else the last).")
+  var labelColumn: String?
+
   @OptionGroup var audit: AuditToleranceOptions
 
   @OptionGroup var metrics: MetricsOptions
@@ -41,7 +44,7 @@ struct CoordinatorCommand: ParsableCommand {
   func run() throws {
     try runReportingErrors {
       let logger = logging.logger("coordinator")
-      let dataset = try loadDataset(data)
+      let dataset = try loadDataset(data, labelColumn: labelColumn)
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
       let readiness = Readiness(

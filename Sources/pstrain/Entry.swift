@@ -1,4 +1,6 @@
 import ArgumentParser
+import BLAS
+import Foundation
 import Roles
 import SystemCalls
 
@@ -10,6 +12,9 @@ enum Entry {
     StandardStreams.lineBufferOutput()
     ShutdownSignal.install()
     ParentDeath.bindToParentIfStartedByTrain()
+    // Several workers share a machine, one training loop each: one BLAS thread
+    // per process, unless the environment asks for more (OPENBLAS_NUM_THREADS).
+    if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { BLAS.setThreadCount(1) }
     let commandLine: ResolvedCommandLine
     do {
       commandLine = try LayeredConfiguration.resolveCommandLine()

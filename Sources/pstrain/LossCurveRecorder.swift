@@ -19,7 +19,7 @@ final class LossCurveRecorder: Sendable {
   private let failure = Mutex<String?>(nil)
 
   /// Starts recording from the server(s) at `endpoint`.
-  init(endpoint: String, every: UInt64, model: ChainModel, dataset: Dataset) {
+  init(endpoint: String, every: UInt64, model: AnyDifferentiableModel, dataset: Dataset) {
     Thread.detachNewThread { [self] in
       defer { done.signal() }
       do {
@@ -38,7 +38,8 @@ final class LossCurveRecorder: Sendable {
   }
 
   private func record(
-    endpoint: String, every: UInt64, objective: Objective<ChainModel>, _ dataset: Dataset
+    endpoint: String, every: UInt64, objective: Objective<AnyDifferentiableModel>,
+    _ dataset: Dataset
   ) throws {
     let (context, link) = try ConnectOptions.parse(["--connect", endpoint]).open()
     defer { withExtendedLifetime(context) {} }
@@ -56,7 +57,7 @@ final class LossCurveRecorder: Sendable {
       guard case .audit(let record) = try session.receive(message) else { continue }
       let version = record.computedAtVersion
       guard points.withLock({ $0[version] == nil }) else { continue }  // one per version
-      let loss = objective.loss(weights: record.weights.values, samples: dataset.samples)
+      let loss = objective.loss(weights: record.weights.values, dataset: dataset)
       points.withLock { $0[version] = loss }
     }
   }

@@ -39,6 +39,12 @@ struct ServerCommand: ParsableCommand {
 
   @OptionGroup var training: ServerTrainingOptions
 
+  @Option(help: "Features per example (linear, softmax and mlp models; the chain takes 1).")
+  var features: Int?
+
+  @Option(help: "Classes K (softmax and mlp classifiers).")
+  var classes: Int?
+
   @OptionGroup var metrics: MetricsOptions
 
   @OptionGroup var logging: LoggingOptions
@@ -82,6 +88,12 @@ struct ServerCommand: ParsableCommand {
 
   func validate() throws {
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
+    if let features, !(1...1_000_000).contains(features) {
+      throw ValidationError("--features must be 1...1000000")
+    }
+    if let classes, !(2...100_000).contains(classes) {
+      throw ValidationError("--classes must be 2...100000")
+    }
     do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
     guard deadAfterMs >= 100 else { throw ValidationError("--dead-after-ms must be >= 100") }
     guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
@@ -98,6 +110,26 @@ struct ServerCommand: ParsableCommand {
       throw ValidationError("--workers must be 1...\(Shard.maximumCount)")
     }
     try validateEndpoint(bind, flag: "--bind", binding: true)
+  }
+
+  /// `--features`, which every model but the chain needs.
+  func requiredFeatures() throws -> Int {
+    if training.model == "chain" { return features ?? 1 }
+    guard let features else {
+      throw Failure(
+        message: "--model \(training.model) needs --features D (the number of feature columns)")
+    }
+    return features
+  }
+
+  /// `--classes`, which classifiers need.
+  func requiredClasses() throws -> Int {
+    let spec = try training.modelSpec()
+    guard spec.isClassifier else { return 1 }
+    guard let classes else {
+      throw Failure(message: "--model \(training.model) classifies: give --classes K")
+    }
+    return classes
   }
 
   func run() throws {
@@ -119,7 +151,8 @@ struct ServerCommand: ParsableCommand {
           "--workers \(workers) needs a connection each, but this process may open only \(limit) files; raise the limit (ulimit -n)"
         )
       }
-      let model = training.model
+      let model = try training.model(
+        features: try requiredFeatures(), classes: try requiredClasses())
       let ownShard = try Shard(parsing: shard)
       guard ownShard.count == 1 || epochs == nil else {
         throw Failure(
@@ -134,7 +167,9 @@ struct ServerCommand: ParsableCommand {
           mode: training.mode.mode, requiredWorkers: workers,
           optimizer: try training.optimizerSettings(), model: ModelCatalog.descriptor(of: model),
           initialParameters: latest == nil
-            ? Array(model.initialWeights()[ownShard.rows(of: model.parameterCount)]) : [],
+            ? Array(
+              model.initialWeights(seed: training.initSeed)[
+                ownShard.rows(of: model.parameterCount)]) : [],
           deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows,
           staleness: training.staleness, shard: ownShard, validatingParameters: latest == nil)
         if let latest {

@@ -26,11 +26,38 @@ struct ServerTrainingOptions: ParsableArguments {
   @Option(help: "Learning-rate schedule: constant, step:EVERY:FACTOR or cosine:TOTAL[:MIN].")
   var lrSchedule: String = "constant"
 
+  @Option(
+    help: ArgumentHelp(
+      "The model: chain, linear, softmax or mlp:H1[,H2,...].",
+      discussion:
+        "chain: the tutorial's e = wL*...*w1*x on one feature (--layers L), squared error. linear: y = W.x + b, squared error. softmax: multinomial logistic regression over --classes K, cross-entropy. mlp:128 or mlp:256,128: dense layers with biases and --activation between them, softmax cross-entropy (or --loss squared for regression with one output)."
+    ))
+  var model: String = "chain"
+
   @Option(help: "Depth L of the chain model e = wL*...*w1*x.")
   var layers: Int = 3
 
+  @Option(help: "Activation between an MLP's layers: relu, tanh or sigmoid.")
+  var activation: Activation = .relu
+
+  @Option(
+    help: "An MLP's loss: cross-entropy (classification, the default) or squared (regression).")
+  var loss: LossArgument = .crossEntropy
+
+  @Option(
+    help:
+      "Seed of the initial weights of linear, softmax and mlp models (He for relu, Glorot otherwise)."
+  )
+  var initSeed: UInt64 = 1
+
   @Option(help: "How the server keeps and sends the weights: float64 or float32.")
   var dtype: DType = .float64
+
+  /// `--loss`.
+  enum LossArgument: String, ExpressibleByArgument, CaseIterable {
+    case crossEntropy = "cross-entropy"
+    case squared
+  }
 
   /// `--dtype`.
   enum DType: String, ExpressibleByArgument, CaseIterable {
@@ -43,15 +70,38 @@ struct ServerTrainingOptions: ParsableArguments {
   /// then 0.5/L. A step moves the chain's product by about lr·L·x² (every layer's
   /// weight moves it), so a fixed rate that suits 3 layers diverges at the first
   /// step of 1000; 0.5/L keeps that move near 0.5·x² at any depth.
-  var learningRate: Double { lr ?? Self.defaultLearningRate(layers: layers) }
+  var learningRate: Double {
+    lr ?? (model == "chain" ? Self.defaultLearningRate(layers: layers) : Self.denseLearningRate)
+  }
+
+  /// The default `--lr` of linear, softmax and MLP models: plain SGD on mean
+  /// mini-batch gradients of inputs scaled to about [0, 1].
+  static let denseLearningRate = 0.1
 
   /// The default `--lr` for a chain of `layers` layers.
   static func defaultLearningRate(layers: Int) -> Double {
     min(0.05, 0.5 / Double(max(1, layers)))
   }
 
-  /// The chain model these flags describe.
-  var model: ChainModel { ChainModel(layers: layers, elementType: dtype.elementType) }
+  /// The model spec these flags describe.
+  func modelSpec() throws -> ModelSpec {
+    do {
+      return try ModelSpec(parsing: model, activation: activation, squaredLoss: loss == .squared)
+    } catch {
+      throw ValidationError("--model: \(error)")
+    }
+  }
+
+  /// The model these flags describe, for data of `features` features and
+  /// `classes` classes (ignored by regression models).
+  func model(features: Int, classes: Int) throws -> AnyDifferentiableModel {
+    do {
+      return try modelSpec().model(
+        features: features, classes: classes, layers: layers, elementType: dtype.elementType)
+    } catch let error as TrainingMathError {
+      throw Failure(message: "\(error)")
+    }
+  }
 
   func validate() throws {
     guard learningRate.isFinite, learningRate > 0 else {
@@ -61,6 +111,7 @@ struct ServerTrainingOptions: ParsableArguments {
     guard (1...100_000_000).contains(layers) else {
       throw ValidationError("--layers must be 1...100000000")
     }
+    _ = try modelSpec()
   }
 
   /// The optimizer these flags describe.
@@ -75,8 +126,9 @@ struct ServerTrainingOptions: ParsableArguments {
   var arguments: [String] {
     [
       "--mode", mode.rawValue, "--staleness", "\(staleness)", "--dtype", dtype.rawValue,
-      "--lr", "\(learningRate)", "--layers",
-      "\(layers)", "--optimizer",
+      "--lr", "\(learningRate)", "--model", model, "--layers", "\(layers)",
+      "--activation", activation.rawValue, "--loss", loss.rawValue, "--init-seed", "\(initSeed)",
+      "--optimizer",
       optimizer.rawValue, "--momentum", "\(momentum)", "--lr-schedule", lrSchedule,
     ]
   }
@@ -84,8 +136,14 @@ struct ServerTrainingOptions: ParsableArguments {
 
 /// What a worker trains on: `worker` and `train` take the same flags.
 struct WorkerTrainingOptions: ParsableArguments {
-  @Option(help: "CSV file of x,label rows (default: the tutorial's two samples).")
+  @Option(
+    help:
+      "CSV file with a header row: the label column and the feature columns (default: the tutorial's two samples)."
+  )
   var data: String?
+
+  @Option(help: "The data's label column (default: the column named label, else the last).")
+  var labelColumn: String?
 
   @Option(help: "Passes of each worker over its shard.")
   var epochs: Int = 500
@@ -122,8 +180,16 @@ struct WorkerTrainingOptions: ParsableArguments {
       "--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--pipeline", "\(pipeline)",
       "--pushes-per-frame", "\(pushesPerFrame)",
     ]
-      + (data.map { ["--data", $0] } ?? [])
+      + dataArguments
   }
+
+  /// `--data` and `--label-column`, for every process that reads the data.
+  var dataArguments: [String] {
+    (data.map { ["--data", $0] } ?? []) + (labelColumn.map { ["--label-column", $0] } ?? [])
+  }
+
+  /// The data these flags name.
+  func loadData() throws -> Dataset { try loadDataset(data, labelColumn: labelColumn) }
 }
 
 /// How strictly gradients are audited: `coordinator`, `audit` and `train`.
@@ -148,3 +214,5 @@ func validateFault(_ fault: String?) throws {
   guard let fault else { return }
   do { _ = try GradientFault(parsing: fault) } catch { throw ValidationError("--fault: \(error)") }
 }
+
+extension Activation: ExpressibleByArgument {}

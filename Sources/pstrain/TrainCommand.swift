@@ -28,6 +28,9 @@ struct TrainCommand: ParsableCommand {
 
   @OptionGroup var work: WorkerTrainingOptions
 
+  @Option(help: "Classes K of a classifier (default: the largest label in the data + 1).")
+  var classes: Int?
+
   @Option(help: "The coordinator audits every N versions.")
   var auditEvery: UInt64 = 10
 
@@ -75,11 +78,14 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
-      let dataset = try loadDataset(work.data)
+      let dataset = try work.loadData()
+      let model = try training.model(
+        features: dataset.featureCount, classes: try classCount(of: dataset))
+      try checkData(dataset, fits: model, path: work.data)
       let cluster = LocalCluster(executable: currentExecutablePath())
       defer { cluster.stopAll() }
-      let outcome = try train(dataset: dataset, cluster: cluster)
-      report(outcome, dataset: dataset)
+      let outcome = try train(dataset: dataset, model: model, cluster: cluster)
+      report(outcome, model: model, dataset: dataset)
       if outcome.interrupted {
         // As a shell reports the signal: 130 for SIGINT, 143 for SIGTERM.
         let signal = ShutdownSignal.signalNumber
@@ -88,6 +94,20 @@ struct TrainCommand: ParsableCommand {
       if outcome.divergence != nil { throw ExitCode(Self.divergedStatus) }
       if !outcome.problems.isEmpty { throw ExitCode(1) }
     }
+  }
+
+  /// `--classes`, or for a classifier the largest label + 1 (1 for regression).
+  func classCount(of dataset: Dataset) throws -> Int {
+    guard try training.modelSpec().isClassifier else { return 1 }
+    if let classes { return classes }
+    let largest = dataset.labels.max() ?? 0
+    guard largest >= 1, largest.rounded() == largest, largest < 100_000 else {
+      throw Failure(
+        message:
+          "--model \(training.model) classifies, but the labels are not classes 0...K-1 (largest \(largest)); give --classes K or pick a regression model"
+      )
+    }
+    return Int(largest) + 1
   }
 
   /// The exit status after Ctrl-C (SIGINT), as a shell reports it.
@@ -129,12 +149,16 @@ struct TrainCommand: ParsableCommand {
     if json { printToStandardError(line) } else { print(line) }
   }
 
-  private func train(dataset: Dataset, cluster: LocalCluster) throws -> Outcome {
+  private func train(dataset: Dataset, model: AnyDifferentiableModel, cluster: LocalCluster)
+    throws -> Outcome
+  {
     let started = Date()
     let serverArguments =
       [
         "server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)",
       ] + training.arguments
+      + ["--features", "\(model.inputCount)"]
+      + (model.isClassifier ? ["--classes", "\(model.outputCount)"] : [])
       // --stay: the run reads the server's status after the workers are done, then stops it.
       + (leased ? ["--epochs", "\(work.epochs)", "--chunk-rows", "\(chunkRows)", "--stay"] : [])
     var servers: [ChildProcess] = []
@@ -160,7 +184,7 @@ struct TrainCommand: ParsableCommand {
       "coordinator",
       [
         "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--json",
-      ] + audit.arguments + (work.data.map { ["--data", $0] } ?? []))
+      ] + audit.arguments + work.dataArguments)
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
@@ -174,7 +198,7 @@ struct TrainCommand: ParsableCommand {
       LossCurveRecorder(
         endpoint: endpoint,
         every: LossCurveRecorder.period(forExpectedVersions: expectedVersions(rows: dataset.count)),
-        model: training.model, dataset: dataset)
+        model: model, dataset: dataset)
     }
     var workerProcesses: [ChildProcess] = []
     for index in 0..<workers {
@@ -186,11 +210,11 @@ struct TrainCommand: ParsableCommand {
 
     let (context, connection) = try ConnectOptions.parse(["--connect", endpoint]).open()
     defer { withExtendedLifetime(context) {} }
-    let model = training.model
     let objective = Objective(model: model)
     let divergenceCheck = DivergenceCheck(
-      initialLoss: objective.loss(weights: model.initialWeights(), samples: dataset.samples),
-      dataset: dataset)
+      initialLoss: objective.loss(
+        weights: model.initialWeights(seed: training.initSeed), dataset: dataset),
+      dataset: dataset, regression: !model.isClassifier)
     let deadline = started.addingTimeInterval(Double(timeoutS))
     var problems: [String] = []
     var warnings: [String] = []
@@ -224,7 +248,7 @@ struct TrainCommand: ParsableCommand {
         lastProgress = Date()
         if let status = try? connection.status(timeoutMilliseconds: 2000) {
           lastStatus = status
-          let loss = objective.loss(weights: status.parameters.values, samples: dataset.samples)
+          let loss = objective.loss(weights: status.parameters.values, dataset: dataset)
           lossCurve.append((Double(status.version), loss))
           if let problem = divergenceCheck.problem(loss: loss) {
             divergence = (status.version, problem)
@@ -278,7 +302,7 @@ struct TrainCommand: ParsableCommand {
       guard stoppingEarly, let lastStatus else { throw error }
       status = lastStatus
     }
-    let finalLoss = objective.loss(weights: status.parameters.values, samples: dataset.samples)
+    let finalLoss = objective.loss(weights: status.parameters.values, dataset: dataset)
     if divergence == nil, let problem = divergenceCheck.problem(loss: finalLoss) {
       divergence = (status.version, problem)
     }
@@ -390,9 +414,9 @@ struct TrainCommand: ParsableCommand {
     progress("train: wrote \(path)")
   }
 
-  private func report(_ outcome: Outcome, dataset: Dataset) {
+  private func report(_ outcome: Outcome, model: AnyDifferentiableModel, dataset: Dataset) {
     let weights = outcome.status.parameters.values
-    let fit = DataFit(model: training.model, weights: weights, dataset: dataset)
+    let fit = DataFit(model: model, weights: weights, dataset: dataset)
     let audits = outcome.audits
     if json {
       print(

@@ -26,13 +26,20 @@ struct DataFit {
 
   static let shownRows = 3
 
-  init(model: ChainModel, weights: [Double], dataset: Dataset) {
+  /// Rows classified right, for a classifier (its prediction is the class with
+  /// the highest score; `largestError` then counts 1 for a wrong class).
+  var correct: Int?
+
+  init(model: some DifferentiableModel, weights: [Double], dataset: Dataset) {
     let objective = Objective(model: model)
+    let evaluation = objective.evaluate(weights: weights, dataset: dataset)
     rowCount = dataset.count
-    loss = objective.loss(weights: weights, samples: dataset.samples)
+    loss = evaluation.loss
+    correct = evaluation.correct
+    let predictions = Self.predictions(model: model, weights: weights, dataset: dataset)
     var largest = 0.0
-    for sample in dataset.samples {
-      let error = abs(model.predict(weights: weights, input: sample.x) - sample.label)
+    for row in 0..<dataset.count {
+      let error = abs(predictions[row] - dataset.labels[row])
       if error.isNaN {
         largest = .nan
         break
@@ -45,11 +52,41 @@ struct DataFit {
       count <= Self.shownRows
       ? Array(0..<count) : Array(Set([0, count / 2, count - 1])).sorted()
     shown = picked.map { index in
-      let sample = dataset.samples[index]
-      return Row(
-        index: sample.index, x: sample.x, label: sample.label,
-        prediction: model.predict(weights: weights, input: sample.x))
+      Row(
+        index: index, x: dataset.features[index * dataset.featureCount],
+        label: dataset.labels[index], prediction: predictions[index])
     }
+  }
+
+  /// Each row's prediction: the output of a regression model, the class with
+  /// the highest score of a classifier.
+  static func predictions(model: some DifferentiableModel, weights: [Double], dataset: Dataset)
+    -> [Double]
+  {
+    var result: [Double] = []
+    result.reserveCapacity(dataset.count)
+    let workspace = model.makeWorkspace(batchCapacity: min(256, max(1, dataset.count)))
+    var start = 0
+    while start < dataset.count {
+      let end = min(start + workspace.batchCapacity, dataset.count)
+      workspace.load(rows: start..<end, of: dataset)
+      model.forward(weights: weights, workspace: workspace)
+      let width = model.outputCount
+      for example in 0..<(end - start) {
+        if model.isClassifier {
+          var best = 0
+          for k in 1..<max(1, width)
+          where workspace.outputs[example * width + k] > workspace.outputs[example * width + best] {
+            best = k
+          }
+          result.append(Double(best))
+        } else {
+          result.append(workspace.outputs[example * width])
+        }
+      }
+      start = end
+    }
+    return result
   }
 
   /// The `loss` and `predictions` lines of the text summary.
@@ -86,11 +123,17 @@ struct DivergenceCheck {
   /// does not make rounding noise read as a millionfold growth.
   private var reference: Double
 
-  /// A check against `initialLoss`, the loss at the initial weights over `dataset`.
-  init(initialLoss: Double, dataset: Dataset) {
+  /// A check against `initialLoss`, the loss at the initial weights over
+  /// `dataset`; `regression` says whether predicting 0 has a loss to compare with.
+  init(initialLoss: Double, dataset: Dataset, regression: Bool = true) {
     self.initialLoss = initialLoss
-    let zeroPredictionLoss = Objective(model: ChainModel(layers: 1)).loss(
-      weights: [0], samples: dataset.samples)
+    var zeroPredictionLoss = 0.0
+    if regression {
+      for label in dataset.labels {
+        zeroPredictionLoss += SquaredErrorLoss.value(prediction: 0, label: label)
+      }
+      zeroPredictionLoss /= Double(max(1, dataset.count))
+    }
     reference = max(initialLoss, zeroPredictionLoss)
   }
 
@@ -114,7 +157,7 @@ struct DivergenceCheck {
   /// half the rate that diverged if that is lower.
   static func suggestedRate(after rate: Double, layers: Int, dataset: Dataset) -> Double {
     let meanSquare =
-      dataset.samples.reduce(0.0) { $0 + $1.x * $1.x } / Double(max(1, dataset.count))
+      dataset.features.reduce(0.0) { $0 + $1 * $1 } / Double(max(1, dataset.count))
     let stable = meanSquare > 0 ? 0.5 / (Double(layers) * meanSquare) : .infinity
     let wanted = min(rate / 2, stable)
     let decade = pow(10, floor(log10(wanted)))

@@ -57,7 +57,7 @@ struct WorkerCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
-      let dataset = try loadDataset(work.data)
+      let dataset = try work.loadData()
       let routingID = (0..<16).map { _ in UInt8.random(in: 0...255) }
       // The id is known before the server is asked (a leasing worker's is
       // drawn now), so a wait for the server is logged under it like the rest.

@@ -15,25 +15,21 @@ import Testing
   }
 
   @Test func reportsTheLineOfABadRow() {
-    #expect(throws: TrainingMathError.self) { try Dataset(csv: "1,2\n3\n") }
-    do {
-      _ = try Dataset(csv: "x,label\n1,2\nnan,1\n")
-      Issue.record("NaN accepted")
-    } catch {
-      guard case .malformedRow(let line, _, _) = error else {
-        Issue.record("\(error)")
-        return
-      }
-      #expect(line == 3)
-    }
     #expect(
-      throws: TrainingMathError.malformedRow(
-        line: 1, text: "1,inf", reason: "label is not a finite number")
-    ) {
+      throws: TrainingMathError.wrongFieldCount(line: 2, expected: 2, found: 1, hasHeader: false)
+    ) { try Dataset(csv: "1,2\n3\n") }
+    #expect(throws: TrainingMathError.invalidNumber(line: 3, column: "x", text: "nan")) {
+      try Dataset(csv: "x,label\n1,2\nnan,1\n")
+    }
+    #expect(throws: TrainingMathError.invalidNumber(line: 1, column: "label", text: "inf")) {
       try Dataset(csv: "1,inf")
     }
     #expect(throws: TrainingMathError.emptyDataset) { try Dataset(csv: "x,label\n# nothing\n") }
-    #expect(throws: TrainingMathError.self) { try Dataset(csv: "1,2,3") }
+    #expect(
+      throws: TrainingMathError.wrongFieldCount(line: 2, expected: 2, found: 3, hasHeader: true)
+    ) {
+      try Dataset(csv: "x,label\n1,2,3")
+    }
   }
 
   @Test func generationIsDeterministicAndRoundTripsThroughCSV() throws {
