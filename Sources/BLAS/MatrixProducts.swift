@@ -2,24 +2,31 @@
 /// the previous one), with the shapes checked against the buffers' counts.
 extension BLAS {
   /// c ← alpha·op(a)·op(b) + beta·c, where op(a) is `rows × inner`, op(b) is
-  /// `inner × columns` and c is `rows × columns`, all row-major and packed;
-  /// `a` is stored `rows × inner` (or `inner × rows` when transposed), likewise
-  /// `b`. Only the first `rows·columns` elements of `c` are written, so a
-  /// buffer sized for a larger batch can hold a smaller one. `c` must not
-  /// overlap `a` or `b`. With `beta` 0, `c`'s old contents are ignored.
+  /// `inner × columns` and c is `rows × columns`, all row-major; `a` is stored
+  /// `rows × inner` (or `inner × rows` when transposed), likewise `b`. `b` and
+  /// `c` are packed; `a`'s stored rows start `strideA` elements apart (default:
+  /// packed), so `a` may be a band of columns of a wider matrix. Only the first
+  /// `rows·columns` elements of `c` are written, so a buffer sized for a larger
+  /// batch can hold a smaller one. `c` must not overlap `a` or `b`. With `beta`
+  /// 0, `c`'s old contents are ignored.
   @inlinable
   public static func multiply<Element: BLASElement>(
-    _ a: UnsafeBufferPointer<Element>, _ transposeA: Transpose = .none,
+    _ a: UnsafeBufferPointer<Element>, _ transposeA: Transpose = .none, strideA: Int? = nil,
     _ b: UnsafeBufferPointer<Element>, _ transposeB: Transpose = .none,
     into c: UnsafeMutableBufferPointer<Element>,
     rows: Int, columns: Int, inner: Int, alpha: Element = 1, beta: Element = 0
   ) {
     precondition(rows >= 0 && columns >= 0 && inner >= 0, "negative matrix dimension")
-    precondition(a.count >= rows * inner, "a holds \(a.count), needs \(rows)×\(inner)")
+    let (storedRows, storedColumns) = transposeA == .none ? (rows, inner) : (inner, rows)
+    let lda = strideA ?? storedColumns
+    precondition(
+      lda >= storedColumns, "a's row stride \(lda) is below its \(storedColumns) columns")
+    let aSpan = storedRows == 0 || storedColumns == 0 ? 0 : (storedRows - 1) * lda + storedColumns
+    precondition(a.count >= aSpan, "a holds \(a.count), needs \(rows)×\(inner) at stride \(lda)")
     precondition(b.count >= inner * columns, "b holds \(b.count), needs \(inner)×\(columns)")
     precondition(c.count >= rows * columns, "c holds \(c.count), needs \(rows)×\(columns)")
     precondition(
-      !overlaps(c, a, rows * columns, rows * inner)
+      !overlaps(c, a, rows * columns, aSpan)
         && !overlaps(c, b, rows * columns, inner * columns), "c overlaps an operand")
     guard rows > 0 && columns > 0 else { return }
     guard inner > 0 else {
@@ -28,10 +35,9 @@ extension BLAS {
     }
     Element.uncheckedGEMM(
       transposeA: transposeA, transposeB: transposeB, m: int32(rows), n: int32(columns),
-      k: int32(inner), alpha: alpha, a: a.baseAddress!,
-      lda: int32(transposeA == .none ? inner : rows), b: b.baseAddress!,
-      ldb: int32(transposeB == .none ? columns : inner), beta: beta, c: c.baseAddress!,
-      ldc: int32(columns))
+      k: int32(inner), alpha: alpha, a: a.baseAddress!, lda: int32(max(1, lda)),
+      b: b.baseAddress!, ldb: int32(transposeB == .none ? columns : inner), beta: beta,
+      c: c.baseAddress!, ldc: int32(columns))
   }
 
   /// `multiply` on arrays, without copying them.

@@ -6,8 +6,11 @@
 /// per layer, then two scratch regions for the backward pass's gradients.
 /// `floatCache[0]` (Float32 networks): the weights converted to Float, the
 /// inputs, the same activation and scratch regions, the outputs, the output
-/// gradient and the parameter gradient, all in Float.
+/// gradient and one band of the parameter gradient (zero between uses), all in Float.
 struct DenseBuffers {
+  /// Fan-in rows per product in Float32 networks (see `DenseKernels`): a band
+  /// of a wide layer's weights, converted, stays in cache for its product.
+  static let floatBand = 128
   /// Units per layer of the network.
   let widths: [Int]
   /// Rows each region holds.
@@ -19,6 +22,18 @@ struct DenseBuffers {
     widths = network.widths
     capacity = batchCapacity
     usesFloat = network.elementType == .float32
+  }
+
+  /// Fan-in rows per product: whole layers in Float64.
+  var band: Int { usesFloat ? Self.floatBand : Int.max }
+
+  /// Elements of the largest band of the gradient (weights or biases).
+  var gradientBandCount: Int {
+    var largest = 0
+    for layer in 1..<widths.count {
+      largest = max(largest, min(band, widths[layer - 1]) * widths[layer])
+    }
+    return largest
   }
 
   var parameterCount: Int {
@@ -60,5 +75,5 @@ struct DenseBuffers {
   /// Length of `cache[0]`.
   var doubleCount: Int { usesFloat ? 0 : secondScratchStart + scratchCount }
   /// Length of `floatCache[0]`.
-  var floatCount: Int { usesFloat ? gradientStart + parameterCount : 0 }
+  var floatCount: Int { usesFloat ? gradientStart + gradientBandCount : 0 }
 }

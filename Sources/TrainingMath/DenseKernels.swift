@@ -1,17 +1,25 @@
 import BLAS
 
 /// The batched forward and backward passes of a dense network in one element
-/// type, on buffers the caller owns: one `BLAS.multiply` per layer and pass,
-/// plus fused loops for the bias, the activation and its derivative. Nothing
-/// here allocates.
+/// type, on buffers the caller owns: matrix products through `BLAS`, plus
+/// fused loops for the bias, the activation and its derivative. Nothing here
+/// allocates.
+///
+/// Products over a layer's weights run in bands of `buffers.band` fan-in rows.
+/// A Float32 network converts each band of weights just before its product
+/// (`prepareWeights`) and each band of the gradient just after
+/// (`finishGradient`), while the band is still in cache; a Float64 network
+/// uses one band per layer and does nothing in either.
 enum DenseKernels {
   /// Runs `batch` rows of `inputs` through the layers: each hidden layer's
   /// activations go to its region of `activations` (laid out by `buffers`),
-  /// the last layer's outputs (no activation) to `outputs`.
+  /// the last layer's outputs (no activation) to `outputs`. Calls
+  /// `prepareWeights` with each range of `weights` before reading it.
   static func forward<Scalar: NetworkScalar>(
     buffers: DenseBuffers, activation: Activation, batch: Int,
     weights: UnsafeBufferPointer<Scalar>, inputs: UnsafeBufferPointer<Scalar>,
-    activations: UnsafeMutableBufferPointer<Scalar>, outputs: UnsafeMutableBufferPointer<Scalar>
+    activations: UnsafeMutableBufferPointer<Scalar>, outputs: UnsafeMutableBufferPointer<Scalar>,
+    prepareWeights: (Range<Int>) -> Void
   ) {
     let widths = buffers.widths
     let layers = widths.count - 1
@@ -28,34 +36,51 @@ enum DenseKernels {
         destination = UnsafeMutableBufferPointer(
           rebasing: activations[start..<(start + batch * fanOut)])
       }
-      BLAS.multiply(
-        previous, .none, UnsafeBufferPointer(rebasing: weights[weightOffset..<biasOffset]), .none,
-        into: destination, rows: batch, columns: fanOut, inner: fanIn)
-      let bias = UnsafeBufferPointer(rebasing: weights[biasOffset..<(biasOffset + fanOut)])
+      var first = 0
+      while first < fanIn {
+        let last = min(first + buffers.band, fanIn)
+        let band = (weightOffset + first * fanOut)..<(weightOffset + last * fanOut)
+        prepareWeights(band)
+        BLAS.multiply(
+          UnsafeBufferPointer(rebasing: previous[first...]), .none, strideA: fanIn,
+          UnsafeBufferPointer(rebasing: weights[band]), .none, into: destination, rows: batch,
+          columns: fanOut, inner: last - first, beta: first == 0 ? 0 : 1)
+        first = last
+      }
+      let biasRange = biasOffset..<(biasOffset + fanOut)
+      prepareWeights(biasRange)
       addBias(
-        bias, to: destination, rows: batch, then: layer == layers ? nil : activation)
+        UnsafeBufferPointer(rebasing: weights[biasRange]), to: destination, rows: batch,
+        then: layer == layers ? nil : activation)
       previous = UnsafeBufferPointer(destination)
-      weightOffset = biasOffset + fanOut
+      weightOffset = biasRange.upperBound
     }
   }
 
-  /// Writes into `gradient` the gradient of the batch's mean loss: starts
-  /// from `outputGradient` (per example, scaled by 1/batch on the way) and,
-  /// layer by layer from the last, dW = Aᵀ·dZ, db = column sums of dZ and
+  /// Writes the gradient of the batch's mean loss: starts from
+  /// `outputGradient` (per example, scaled by 1/batch on the way) and, layer
+  /// by layer from the last, dW = Aᵀ·dZ, db = column sums of dZ and
   /// dA = dZ·Wᵀ masked by the activation's derivative, alternating between
-  /// the two scratch regions. Reuses the activations `forward` left.
+  /// the two scratch regions. Reuses the weights and activations `forward`
+  /// left. Each range of the gradient is written into the buffer
+  /// `gradientBuffer` gives for it (exactly as long), then `finishGradient` is
+  /// called; when `gradientBuffersAreZero`, the buffers hold zeros on entry
+  /// (`finishGradient` must leave them so) and products add into them.
   static func backward<Scalar: NetworkScalar>(
     buffers: DenseBuffers, activation: Activation, batch: Int,
     weights: UnsafeBufferPointer<Scalar>, inputs: UnsafeBufferPointer<Scalar>,
     activations: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
     scratch: (UnsafeMutableBufferPointer<Scalar>, UnsafeMutableBufferPointer<Scalar>),
-    gradient: UnsafeMutableBufferPointer<Scalar>
+    gradientBuffer: (Range<Int>) -> UnsafeMutableBufferPointer<Scalar>,
+    gradientBuffersAreZero: Bool, finishGradient: (Range<Int>) -> Void
   ) {
+    // Accumulating into buffers known to be zero spares BLAS its pass that zeroes them.
+    let weightBeta: Scalar = gradientBuffersAreZero ? 1 : 0
     let widths = buffers.widths
     let layers = widths.count - 1
     var scale = 1 / Scalar(batch)
     var delta = UnsafeBufferPointer(rebasing: outputGradient[0..<(batch * widths[layers])])
-    var weightEnd = gradient.count
+    var weightEnd = buffers.parameterCount
     var useFirstScratch = true
     for layer in stride(from: layers, through: 1, by: -1) {
       let (fanIn, fanOut) = (widths[layer - 1], widths[layer])
@@ -68,13 +93,20 @@ enum DenseKernels {
         let start = buffers.activationOffset(hidden: layer - 1)
         previous = UnsafeBufferPointer(rebasing: activations[start..<(start + batch * fanIn)])
       }
-      BLAS.multiply(
-        previous, .transposed, delta, .none,
-        into: UnsafeMutableBufferPointer(rebasing: gradient[weightOffset..<biasOffset]),
-        rows: fanIn, columns: fanOut, inner: batch, alpha: scale)
-      sumColumns(
-        delta, rows: batch, scale: scale,
-        into: UnsafeMutableBufferPointer(rebasing: gradient[biasOffset..<weightEnd]))
+      var first = 0
+      while first < fanIn {
+        let last = min(first + buffers.band, fanIn)
+        let band = (weightOffset + first * fanOut)..<(weightOffset + last * fanOut)
+        BLAS.multiply(
+          UnsafeBufferPointer(rebasing: previous[first...]), .transposed, strideA: fanIn, delta,
+          .none, into: gradientBuffer(band), rows: last - first, columns: fanOut, inner: batch,
+          alpha: scale, beta: weightBeta)
+        finishGradient(band)
+        first = last
+      }
+      let biasRange = biasOffset..<weightEnd
+      sumColumns(delta, rows: batch, scale: scale, into: gradientBuffer(biasRange))
+      finishGradient(biasRange)
       if layer > 1 {
         let target = useFirstScratch ? scratch.0 : scratch.1
         let destination = UnsafeMutableBufferPointer(rebasing: target[0..<(batch * fanIn)])
@@ -163,5 +195,19 @@ enum DenseKernels {
   ) {
     precondition(destination.count >= source.count, "conversion target too short")
     for index in 0..<source.count { destination[index] = Destination(source[index]) }
+  }
+
+  /// destination[i] ← source[i] converted, then source[i] ← 0: the Float
+  /// gradient band goes out as Double and is left zero for the next product.
+  @inline(__always)
+  static func moveConverting<Source: BinaryFloatingPoint, Destination: BinaryFloatingPoint>(
+    _ source: UnsafeMutableBufferPointer<Source>,
+    into destination: UnsafeMutableBufferPointer<Destination>
+  ) {
+    precondition(destination.count >= source.count, "conversion target too short")
+    for index in 0..<source.count {
+      destination[index] = Destination(source[index])
+      source[index] = 0
+    }
   }
 }

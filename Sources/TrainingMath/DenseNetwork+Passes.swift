@@ -1,8 +1,8 @@
 /// The protocol's forward and backward passes: Float64 networks run the
 /// kernels on the workspace's Double buffers directly; Float32 networks
-/// convert the weights (once, in `forward`) and the batch into Float buffers
-/// in `workspace.floatCache`, run the same kernels in Float, and convert the
-/// outputs and the gradient back to Double.
+/// convert the weights (once, band by band in `forward`) and the batch into
+/// Float buffers in `workspace.floatCache`, run the same kernels in Float, and
+/// convert the outputs and the gradient (band by band) back to Double.
 extension DenseNetwork {
   public func forward(weights: [Double], workspace: BatchWorkspace) {
     let buffers = checkedBuffers(weights: weights, workspace: workspace)
@@ -15,11 +15,12 @@ extension DenseNetwork {
             workspace.cache[0].withUnsafeMutableBufferPointer { cache in
               DenseKernels.forward(
                 buffers: buffers, activation: activation, batch: batch, weights: weights,
-                inputs: inputs, activations: cache, outputs: outputs)
+                inputs: inputs, activations: cache, outputs: outputs, prepareWeights: { _ in })
             }
           } else {
             workspace.floatCache[0].withUnsafeMutableBufferPointer { cache in
-              let floatWeights = convert(weights, into: cache, at: buffers.weightsStart)
+              let floatWeights = UnsafeMutableBufferPointer(
+                rebasing: cache[buffers.weightsStart..<(buffers.weightsStart + parameterCount)])
               let floatInputs = convert(
                 UnsafeBufferPointer(rebasing: inputs[0..<(batch * inputCount)]), into: cache,
                 at: buffers.inputsStart)
@@ -28,8 +29,14 @@ extension DenseNetwork {
               let floatOutputs = UnsafeMutableBufferPointer(
                 rebasing: cache[buffers.outputsStart..<buffers.outputGradientStart])
               DenseKernels.forward(
-                buffers: buffers, activation: activation, batch: batch, weights: floatWeights,
-                inputs: floatInputs, activations: activations, outputs: floatOutputs)
+                buffers: buffers, activation: activation, batch: batch,
+                weights: UnsafeBufferPointer(floatWeights), inputs: floatInputs,
+                activations: activations, outputs: floatOutputs,
+                prepareWeights: { band in
+                  DenseKernels.convert(
+                    UnsafeBufferPointer(rebasing: weights[band]),
+                    into: UnsafeMutableBufferPointer(rebasing: floatWeights[band]))
+                })
               DenseKernels.convert(
                 UnsafeBufferPointer(rebasing: floatOutputs[0..<(batch * outputCount)]),
                 into: outputs)
@@ -60,13 +67,14 @@ extension DenseNetwork {
                   inputs: inputs,
                   activations: UnsafeBufferPointer(
                     rebasing: cache[buffers.activationsStart..<buffers.firstScratchStart]),
-                  outputGradient: outputGradient,
-                  scratch: scratchRegions(cache, buffers), gradient: gradient)
+                  outputGradient: outputGradient, scratch: scratchRegions(cache, buffers),
+                  gradientBuffer: { UnsafeMutableBufferPointer(rebasing: gradient[$0]) },
+                  gradientBuffersAreZero: false, finishGradient: { _ in })
               }
             } else {
               workspace.floatCache[0].withUnsafeMutableBufferPointer { cache in
-                let floatGradient = UnsafeMutableBufferPointer(
-                  rebasing: cache[buffers.gradientStart..<(buffers.gradientStart + parameterCount)])
+                let floatBand = UnsafeMutableBufferPointer(
+                  rebasing: cache[buffers.gradientStart..<buffers.floatCount])
                 DenseKernels.backward(
                   buffers: buffers, activation: activation, batch: batch,
                   weights: UnsafeBufferPointer(
@@ -78,8 +86,14 @@ extension DenseNetwork {
                   outputGradient: convert(
                     UnsafeBufferPointer(rebasing: outputGradient[0..<(batch * outputCount)]),
                     into: cache, at: buffers.outputGradientStart),
-                  scratch: scratchRegions(cache, buffers), gradient: floatGradient)
-                DenseKernels.convert(UnsafeBufferPointer(floatGradient), into: gradient)
+                  scratch: scratchRegions(cache, buffers),
+                  gradientBuffer: { UnsafeMutableBufferPointer(rebasing: floatBand[0..<$0.count]) },
+                  gradientBuffersAreZero: true,
+                  finishGradient: { band in
+                    DenseKernels.moveConverting(
+                      UnsafeMutableBufferPointer(rebasing: floatBand[0..<band.count]),
+                      into: UnsafeMutableBufferPointer(rebasing: gradient[band]))
+                  })
               }
             }
           }

@@ -21,9 +21,7 @@ public struct SoftmaxCrossEntropyLoss: Loss, Equatable {
   public func accumulate(workspace: BatchWorkspace, into total: inout Double, writeGradient: Bool) {
     let classes = workspace.outputCount
     for example in 0..<workspace.batchSize {
-      let row = example * classes
-      let target = Self.targetClass(workspace.targets[example], classes: classes)
-      let maximum = Self.maximum(workspace.outputs, row: row, count: classes)
+      let (row, target, maximum) = Self.example(example, of: workspace)
       var sum = 0.0
       for j in 0..<classes { sum += exp(workspace.outputs[row + j] - maximum) }
       total += log(sum) - (workspace.outputs[row + target] - maximum)
@@ -54,9 +52,7 @@ public struct SoftmaxCrossEntropyLoss: Loss, Equatable {
     let u = Rounding.unit
     let classes = workspace.outputCount
     for example in 0..<workspace.batchSize {
-      let row = example * classes
-      let target = Self.targetClass(workspace.targets[example], classes: classes)
-      let maximum = Self.maximum(workspace.outputs, row: row, count: classes)
+      let (row, target, maximum) = Self.example(example, of: workspace)
       var largestBound = 0.0
       var sum = 0.0
       var sumError = 0.0
@@ -83,6 +79,17 @@ public struct SoftmaxCrossEntropyLoss: Loss, Equatable {
         workspace.outputGradientBounds[row + j] = rounding + propagated
       }
     }
+  }
+
+  /// Where example `index`'s logits start in `workspace.outputs`, its target
+  /// class, and its largest logit.
+  static func example(_ index: Int, of workspace: BatchWorkspace) -> (
+    row: Int, target: Int, maximum: Double
+  ) {
+    let classes = workspace.outputCount
+    let row = index * classes
+    let target = targetClass(workspace.targets[index], classes: classes)
+    return (row, target, maximum(workspace.outputs, row: row, count: classes))
   }
 
   /// The class index a target holds; anything else stops the process.

@@ -108,3 +108,29 @@ import Testing
     #expect(BLAS.threadCount == 1)
   }
 }
+
+/// A band of columns of a wider matrix, used in place through `strideA`.
+@Suite struct StridedProductTests {
+  @Test(arguments: [Transpose.none, .transposed])
+  func bandOfColumnsMatchesPackedCopy(transposeA: Transpose) {
+    // `wide` is stored 4 × 7; the band is columns 2..<5 (4 × 3).
+    let wide: [Double] = (0..<28).map { Double(($0 * 5) % 9) - 4 }
+    let band = (0..<4).flatMap { row in (2..<5).map { wide[row * 7 + $0] } }
+    // op(band) is 4 × 3 as stored, 3 × 4 transposed; b matches the inner size.
+    let (rows, inner) = transposeA == .none ? (4, 3) : (3, 4)
+    let b: [Double] = (0..<(inner * 2)).map { Double($0) - 3 }
+    var expected = [Double](repeating: 0, count: rows * 2)
+    BLAS.multiply(band, transposeA, b, into: &expected, rows: rows, columns: 2, inner: inner)
+    var c = [Double](repeating: 0, count: rows * 2)
+    wide.withUnsafeBufferPointer { wide in
+      b.withUnsafeBufferPointer { b in
+        c.withUnsafeMutableBufferPointer { c in
+          BLAS.multiply(
+            UnsafeBufferPointer(rebasing: wide[2...]), transposeA, strideA: 7, b, into: c,
+            rows: rows, columns: 2, inner: inner)
+        }
+      }
+    }
+    #expect(c == expected)
+  }
+}

@@ -10,35 +10,31 @@ import Testing
   /// Float64 network is allowed twice its bound), and the magnitude bounds the gradient.
   @Test(arguments: Activation.allCases)
   func boundsCoverTheReference(activation: Activation) {
-    for loss in LossKind.allCases {
-      for elementType in ElementType.allCases {
-        let fixture = DenseFixture(
-          hidden: [6, 5], activation: activation, loss: loss, elementType: elementType, seed: 5)
-        let reference = fixture.naive(at: fixture.weights)
-        let gradient = fixture.gradient(at: fixture.weights)
-        let network = fixture.network
-        let workspace = fixture.workspace
-        network.outputErrorBounds(weights: fixture.weights, workspace: workspace)
-        var lossBound = 0.0
-        network.loss.accumulateErrorBounds(
-          workspace: workspace, into: &lossBound, writeGradient: true)
-        let bounds = network.gradientErrorBounds(weights: fixture.weights, workspace: workspace)
-        let allowance = elementType == .float64 ? 2.0 : 1.0
-        let label = "\(activation) \(loss) \(elementType)"
-        for index in reference.outputs.indices {
-          let difference = abs(workspace.outputs[index] - reference.outputs[index])
-          #expect(difference <= allowance * workspace.outputBounds[index] + 1e-300, "\(label)")
-        }
-        let scale = gradient.map(abs).max()!
-        for index in gradient.indices {
-          let difference = abs(gradient[index] - reference.gradient[index])
-          #expect(difference <= allowance * bounds.rounding[index] + 1e-300, "\(label) \(index)")
-          #expect(abs(gradient[index]) <= bounds.magnitude[index], "\(label) \(index)")
-        }
-        // Bounds that say something: far below the gradient's size.
-        let loosest = bounds.rounding.max()!
-        #expect(loosest <= (elementType == .float64 ? 1e-12 : 1e-4) * scale, "\(label)")
+    forEachLossAndElementType(activation, hidden: [6, 5], seed: 5) { fixture, label in
+      let elementType = fixture.network.elementType
+      let reference = fixture.naive(at: fixture.weights)
+      let gradient = fixture.gradient(at: fixture.weights)
+      let network = fixture.network
+      let workspace = fixture.workspace
+      network.outputErrorBounds(weights: fixture.weights, workspace: workspace)
+      var lossBound = 0.0
+      network.loss.accumulateErrorBounds(
+        workspace: workspace, into: &lossBound, writeGradient: true)
+      let bounds = network.gradientErrorBounds(weights: fixture.weights, workspace: workspace)
+      let allowance = elementType == .float64 ? 2.0 : 1.0
+      for index in reference.outputs.indices {
+        let difference = abs(workspace.outputs[index] - reference.outputs[index])
+        #expect(difference <= allowance * workspace.outputBounds[index] + 1e-300, "\(label)")
       }
+      let scale = gradient.map(abs).max()!
+      for index in gradient.indices {
+        let difference = abs(gradient[index] - reference.gradient[index])
+        #expect(difference <= allowance * bounds.rounding[index] + 1e-300, "\(label) \(index)")
+        #expect(abs(gradient[index]) <= bounds.magnitude[index], "\(label) \(index)")
+      }
+      // Bounds that say something: far below the gradient's size.
+      let loosest = bounds.rounding.max()!
+      #expect(loosest <= (elementType == .float64 ? 1e-12 : 1e-4) * scale, "\(label)")
     }
   }
 
@@ -106,26 +102,22 @@ import Testing
   /// differenced losses hides that much).
   @Test(arguments: Activation.allCases)
   func auditorAcceptsDenseGradients(activation: Activation) {
-    for loss in LossKind.allCases {
-      for elementType in ElementType.allCases {
-        let fixture = DenseFixture(
-          hidden: [5, 4], activation: activation, loss: loss, elementType: elementType, seed: 3)
-        let gradient = fixture.gradient(at: fixture.weights)
-        let auditor = GradientAuditor(model: fixture.network)
-        let audit = auditor.audit(
-          weights: fixture.weights, workspace: fixture.workspace, gradient: gradient, seed: 9)
-        let label = "\(activation) \(loss) \(elementType)"
-        #expect(audit.passed, "\(label)")
-        // The five-point rule's truncation at the default step, not rounding,
-        // limits what a Float64 audit resolves: about 1e-7 relative here.
-        if elementType == .float64 {
-          #expect(audit.direction.smallestDetectableRelativeError < 1e-6, "\(label)")
-        }
-        let wrong = gradient.map { $0 * (1 + 1e-4) }
-        let caught = auditor.audit(
-          weights: fixture.weights, workspace: fixture.workspace, gradient: wrong, seed: 9)
-        if elementType == .float64 { #expect(!caught.passed, "\(label)") }
+    forEachLossAndElementType(activation, hidden: [5, 4], seed: 3) { fixture, label in
+      let elementType = fixture.network.elementType
+      let gradient = fixture.gradient(at: fixture.weights)
+      let auditor = GradientAuditor(model: fixture.network)
+      let audit = auditor.audit(
+        weights: fixture.weights, workspace: fixture.workspace, gradient: gradient, seed: 9)
+      #expect(audit.passed, "\(label)")
+      // The five-point rule's truncation at the default step, not rounding,
+      // limits what a Float64 audit resolves: about 1e-7 relative here.
+      if elementType == .float64 {
+        #expect(audit.direction.smallestDetectableRelativeError < 1e-6, "\(label)")
       }
+      let wrong = gradient.map { $0 * (1 + 1e-4) }
+      let caught = auditor.audit(
+        weights: fixture.weights, workspace: fixture.workspace, gradient: wrong, seed: 9)
+      if elementType == .float64 { #expect(!caught.passed, "\(label)") }
     }
   }
 

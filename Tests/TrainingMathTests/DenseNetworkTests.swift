@@ -88,6 +88,20 @@ struct DenseFixture {
   }
 }
 
+/// For `activation`, a fixture of every loss and element type with these
+/// hidden layers and seed, and a label naming the configuration.
+func forEachLossAndElementType(
+  _ activation: Activation, hidden: [Int], seed: UInt64, _ body: (DenseFixture, String) -> Void
+) {
+  for loss in LossKind.allCases {
+    for elementType in ElementType.allCases {
+      let fixture = DenseFixture(
+        hidden: hidden, activation: activation, loss: loss, elementType: elementType, seed: seed)
+      body(fixture, "\(activation) \(loss) \(elementType)")
+    }
+  }
+}
+
 /// Every configuration the tests run through: activation × loss × element type.
 let denseConfigurations: [(Activation, LossKind, ElementType)] = Activation.allCases.flatMap {
   activation in
@@ -199,37 +213,56 @@ let denseConfigurations: [(Activation, LossKind, ElementType)] = Activation.allC
     }
   }
 
+  /// Float32 layers wider than one band (`DenseBuffers.floatBand` fan-in
+  /// rows) run as several products and conversions; twice in a row, so the
+  /// gradient band must have been left zero.
+  @Test func widePassesInBandsMatchNaiveLoops() {
+    let wide = DenseBuffers.floatBand * 2 + 44
+    let fixture = DenseFixture(
+      hidden: [DenseBuffers.floatBand + 12], activation: .tanh, loss: .crossEntropy,
+      elementType: .float32, inputs: wide)
+    let naive = fixture.naive(at: fixture.weights)
+    _ = fixture.gradient(at: fixture.weights)
+    let gradient = fixture.gradient(at: fixture.weights)
+    let scale = naive.gradient.map(abs).max()!
+    for (blas, reference) in zip(gradient, naive.gradient) {
+      #expect(abs(blas - reference) <= 1e-5 * scale)
+    }
+    let outputs = Array(fixture.workspace.outputs[0..<(5 * 3)])
+    let outputScale = naive.outputs.map(abs).max()!
+    for (blas, reference) in zip(outputs, naive.outputs) {
+      #expect(abs(blas - reference) <= 1e-5 * outputScale)
+    }
+  }
+
   /// The gradient matches central differences of the mean loss on every
   /// coordinate; differences are of the naive Float64 loss, so that Float32
   /// networks are checked against the function they round.
   @Test(arguments: Activation.allCases)
   func gradientMatchesCentralDifferences(activation: Activation) {
-    for loss in LossKind.allCases {
-      for elementType in ElementType.allCases {
-        let fixture = DenseFixture(
-          hidden: [5, 4], activation: activation, loss: loss, elementType: elementType, seed: 11)
-        let gradient = fixture.gradient(at: fixture.weights)
-        if activation == .relu {
-          let direction = [Double](repeating: 1, count: fixture.network.parameterCount)
-          #expect(
-            !fixture.network.mayCrossKink(
-              weights: fixture.weights, direction: direction, step: 1e-5,
-              workspace: fixture.workspace))
-        }
-        let step = 1e-6
-        let tolerance = elementType == .float64 ? 1e-7 : 2e-5
-        let scale = gradient.map(abs).max()!
-        for index in fixture.weights.indices {
-          var plus = fixture.weights
-          var minus = fixture.weights
-          plus[index] += step
-          minus[index] -= step
-          let numeric =
-            (fixture.naiveMeanLoss(at: plus) - fixture.naiveMeanLoss(at: minus)) / (2 * step)
-          #expect(
-            abs(gradient[index] - numeric) <= tolerance * max(scale, 1),
-            "\(activation) \(loss) \(elementType) parameter \(index)")
-        }
+    forEachLossAndElementType(activation, hidden: [5, 4], seed: 11) { fixture, label in
+      let elementType = fixture.network.elementType
+      let gradient = fixture.gradient(at: fixture.weights)
+      if activation == .relu {
+        let direction = [Double](repeating: 1, count: fixture.network.parameterCount)
+        #expect(
+          !fixture.network.mayCrossKink(
+            weights: fixture.weights, direction: direction, step: 1e-5,
+            workspace: fixture.workspace))
+      }
+      let step = 1e-6
+      let tolerance = elementType == .float64 ? 1e-7 : 2e-5
+      let scale = gradient.map(abs).max()!
+      for index in fixture.weights.indices {
+        var plus = fixture.weights
+        var minus = fixture.weights
+        plus[index] += step
+        minus[index] -= step
+        let numeric =
+          (fixture.naiveMeanLoss(at: plus) - fixture.naiveMeanLoss(at: minus)) / (2 * step)
+        #expect(
+          abs(gradient[index] - numeric) <= tolerance * max(scale, 1),
+          "\(label) parameter \(index)")
       }
     }
   }
