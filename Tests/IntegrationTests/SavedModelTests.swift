@@ -128,8 +128,6 @@ private func trainAndSave(data: String, _ extra: [String] = []) throws -> (
       "train", "--model", "softmax", "--data", data, "--epochs", "3", "--json", "--save-model",
       file,
     ])
-    // TODO(lead): drop this guard once ModelSpec builds the dense models in this binary.
-    if train.errors.contains("not built into this binary yet") { return }
     #expect(train.status == 0, "\(train.errors.suffix(500))")
     let run = try runPstrain(["predict", "--model-file", file, "--data", data, "--json"])
     #expect(run.status == 0, "\(run.errors)")
