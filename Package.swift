@@ -41,7 +41,12 @@ let package = Package(
     // Files, signals, clocks, sleeping, process control, limits: the one place
     // above libzmq that calls the C library.
     .target(name: "SystemCalls"),
-    .target(name: "TrainingMath", dependencies: ["BLAS"]),
+    .target(
+      name: "TrainingMath", dependencies: ["BLAS"],
+      // Optimised in debug builds too: the integration tests run real processes of
+      // the debug binary, and an unspecialised audit of a dense network there takes
+      // seconds where the optimised one takes milliseconds.
+      swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
     .target(name: "WireProtocol", dependencies: ["TrainingMath"]),
     .target(
       name: "Roles",

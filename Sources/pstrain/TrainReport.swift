@@ -60,7 +60,16 @@ struct DataFit {
 
   /// The `loss` and `predictions` lines of the text summary.
   var textLines: [String] {
-    [
+    if correct != nil {
+      // A classifier: classes, not distances.
+      return [
+        "  loss        \(loss) (mean cross-entropy over \(rowCount) rows)",
+        "  predictions "
+          + shown.map { "row \($0.index): class \(Int($0.prediction)) (label \(Int($0.label)))" }
+          .joined(separator: "; "),
+      ]
+    }
+    return [
       "  loss        \(loss) (mean over \(rowCount) rows), largest |e - label| \(largestError)",
       "  predictions "
         + shown.map { "row \($0.index): x \($0.x) -> e \($0.prediction) (label \($0.label))" }

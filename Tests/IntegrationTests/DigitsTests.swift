@@ -27,8 +27,9 @@ struct DigitsTests {
     let train = try runPstrain(
       [
         "train", "--model", "mlp:128", "--data", directory + "/digits-train.csv",
-        "--workers", "4", "--mode", mode, "--batch-size", "32", "--epochs", "12",
-        "--audit-every", "60", "--json", "--save-model", model,
+        "--workers", "4", "--mode", mode, "--batch-size", "32", "--epochs", "30",
+        "--optimizer", "momentum", "--lr", mode == "sync" ? "0.05" : "0.02", "--audit-every", "50",
+        "--json", "--save-model", model,
       ], within: 300)
     #expect(train.status == 0, "\(train.errors.suffix(800))")
     let summary = try lastJSONObject(train.output)
