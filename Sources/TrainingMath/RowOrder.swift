@@ -28,15 +28,28 @@ public struct RowOrder: Sendable {
     if self.epoch == epoch, self.range == range { return }
     self.epoch = epoch
     self.range = range
-    rows.removeAll(keepingCapacity: true)
-    rows.append(contentsOf: range)
+    if rows.count != range.count { rows = Array(range) }
     var generator = SplitMix64(seed: Self.key(seed: seed, stream: stream, epoch: epoch))
-    var index = rows.count - 1
-    while index > 0 {
-      let other = Self.below(index + 1, using: &generator)
-      rows.swapAt(index, other)
-      index -= 1
+    // In the buffer's storage: `swapAt` and the array's checks allocated in debug builds.
+    rows.withUnsafeMutableBufferPointer { order in
+      for index in order.indices { order[index] = range.lowerBound + index }
+      var index = order.count - 1
+      while index > 0 {
+        let other = Self.below(index + 1, using: &generator)
+        let row = order[index]
+        order[index] = order[other]
+        order[other] = row
+        index -= 1
+      }
     }
+  }
+
+  /// Appends the rows at `positions` of the order to `batch`, positions
+  /// counted like the rows of `range` (from its first row): a batch of the
+  /// epoch, taken in place without copying the order.
+  public func appendRows(at positions: Range<Int>, to batch: inout [Int]) {
+    let first = range.lowerBound
+    for position in positions { batch.append(rows[position - first]) }
   }
 
   /// The generator's seed for one epoch: seed, stream and epoch mixed through

@@ -1,3 +1,4 @@
+import AllocationCounter
 import Testing
 
 @testable import TrainingMath
@@ -39,6 +40,28 @@ import Testing
     #expect(rows(seed: 1, stream: 0, epoch: 1) != base)
     #expect(rows(seed: 1, stream: 1, epoch: 0) != base)
     #expect(rows(seed: 2, stream: 0, epoch: 0) != base)
+  }
+
+  /// Drawing another epoch's order reuses the buffer, and taking a batch's
+  /// rows from it appends in place: nothing is allocated once the buffers are sized.
+  @Test func drawingAgainAllocatesNothing() {
+    var order = RowOrder(seed: 1, stream: 0)
+    order.draw(0..<1000, epoch: 0)
+    var batch: [Int] = []
+    batch.reserveCapacity(32)
+    let before = pstrain_thread_allocations()
+    order.draw(0..<1000, epoch: 1)
+    for start in stride(from: 0, to: 1000, by: 32) {
+      batch.removeAll(keepingCapacity: true)
+      order.appendRows(at: start..<min(start + 32, 1000), to: &batch)
+    }
+    let allocations = pstrain_thread_allocations() - before
+    print("row order allocations, one epoch of 1000 rows: \(allocations)")
+    #if DEBUG
+      #expect(allocations < 100)  // unspecialized generics of the loop itself
+    #else
+      #expect(allocations == 0)
+    #endif
   }
 
   /// Fixed figures: the order must not change between machines or releases

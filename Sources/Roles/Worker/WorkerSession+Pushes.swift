@@ -134,11 +134,12 @@ extension WorkerSession {
           layout: layout, values: [Double](repeating: 0, count: layout.totalCount)))
     push.rows.removeAll(keepingCapacity: true)
     // Shuffled, `batch` is a range of positions in the epoch's order.
-    if let shuffled = redoing ? redoOrder : order {
-      let first = shuffled.range.lowerBound
-      for position in batch { push.rows.append(shuffled.rows[position - first]) }
-    } else {
+    if order == nil {
       for row in batch { push.rows.append(row) }
+    } else if redoing {
+      redoOrder?.appendRows(at: batch, to: &push.rows)
+    } else {
+      order?.appendRows(at: batch, to: &push.rows)
     }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
     workspace.load(rows: push.rows, of: dataset)
