@@ -100,7 +100,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   }
 
   var awaiting: Awaiting = .joined
-  /// Rows still to push in this epoch (shard) or lease: always a contiguous range.
+  /// Rows still to push in this epoch (shard) or lease: always a contiguous range
+  /// (shuffled, positions in `order`, counted from the shard's first row).
   var remaining: Range<Int> = 0..<0
   /// Whether the current shard epoch has handed out its rows (it ends when they are answered).
   var epochStarted = false
