@@ -86,16 +86,25 @@ public struct OptimizerSettings: Equatable, Sendable, CustomStringConvertible {
   public var beta2: Double
   /// Adam's ε.
   public var epsilon: Double
+  /// Weight decay L: sgd and momentum take the gradient `g + L·w` (L2
+  /// regularization), Adam shrinks the weights by `lr·L·w` beside its step
+  /// (decoupled, AdamW). 0, the default, leaves the update as it was, bit for bit.
+  public var weightDecay: Double
 
-  /// Settings; the learning rate must be finite and positive, the betas in [0, 1).
+  /// Settings; the learning rate must be finite and positive, the betas in
+  /// [0, 1), the weight decay finite and >= 0.
   public init(
     kind: OptimizerKind = .sgd, learningRate: Double, schedule: LearningRateSchedule = .constant,
-    beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8
+    beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0
   ) throws(TrainingMathError) {
     guard learningRate.isFinite, learningRate > 0 else { throw .invalidLearningRate(learningRate) }
     guard beta1 >= 0, beta1 < 1, beta2 >= 0, beta2 < 1, epsilon.isFinite, epsilon > 0 else {
       throw .invalidOptimizer("betas must be in [0, 1) and epsilon > 0")
     }
+    guard weightDecay.isFinite, weightDecay >= 0 else {
+      throw .invalidOptimizer("weight decay must be a finite number >= 0, got \(weightDecay)")
+    }
+    self.weightDecay = weightDecay
     self.kind = kind
     self.learningRate = learningRate
     self.schedule = schedule
@@ -105,11 +114,12 @@ public struct OptimizerSettings: Equatable, Sendable, CustomStringConvertible {
   }
 
   public var description: String {
-    switch kind {
-    case .sgd: "sgd(lr \(learningRate), \(schedule))"
-    case .momentum: "momentum(lr \(learningRate), mu \(beta1), \(schedule))"
+    let decay = weightDecay == 0 ? "" : ", weight decay \(weightDecay)"
+    return switch kind {
+    case .sgd: "sgd(lr \(learningRate), \(schedule)\(decay))"
+    case .momentum: "momentum(lr \(learningRate), mu \(beta1), \(schedule)\(decay))"
     case .adam:
-      "adam(lr \(learningRate), beta1 \(beta1), beta2 \(beta2), eps \(epsilon), \(schedule))"
+      "adam(lr \(learningRate), beta1 \(beta1), beta2 \(beta2), eps \(epsilon), \(schedule)\(decay))"
     }
   }
 }
@@ -251,6 +261,8 @@ private struct UpdateStep {
   let beta1: Double
   let beta2: Double
   let epsilon: Double
+  /// The weight decay L (0: none).
+  let weightDecay: Double
   /// Adam's bias corrections (1 otherwise: two `pow` calls are not worth
   /// paying for SGD on a tiny model, where an update is a few nanoseconds).
   let correction1: Double
@@ -261,6 +273,7 @@ private struct UpdateStep {
     kind = settings.kind
     rate = optimizer.currentLearningRate
     (beta1, beta2, epsilon) = (settings.beta1, settings.beta2, settings.epsilon)
+    weightDecay = settings.weightDecay
     if kind == .adam {
       let t = Double(optimizer.step + 1)
       (correction1, correction2) = (1 - pow(beta1, t), 1 - pow(beta2, t))
@@ -277,13 +290,35 @@ private struct UpdateStep {
     _ g: UnsafeBufferPointer<Double>, to w: UnsafeMutableBufferPointer<W>,
     moments m: UnsafeMutableBufferPointer<Double>, _ v: UnsafeMutableBufferPointer<Double>
   ) {
+    // Without decay, the loops of old: a decay of 0 changes no bit and costs nothing.
+    guard weightDecay != 0 else {
+      apply(g, to: w, moments: m, v, decay: 0, decayed: false)
+      return
+    }
+    apply(g, to: w, moments: m, v, decay: weightDecay, decayed: true)
+  }
+
+  /// The update, with `decay` applied only when `decayed` (a constant in each
+  /// inlined copy, so the loops without decay are exactly those of old).
+  @inline(__always)
+  private func apply<W: BinaryFloatingPoint>(
+    _ g: UnsafeBufferPointer<Double>, to w: UnsafeMutableBufferPointer<W>,
+    moments m: UnsafeMutableBufferPointer<Double>, _ v: UnsafeMutableBufferPointer<Double>,
+    decay: Double, decayed: Bool
+  ) {
     switch kind {
     case .sgd:
-      for index in g.indices { w[index] = W(Double(w[index]) - rate * g[index]) }
+      for index in g.indices {
+        let weight = Double(w[index])
+        let gradient = decayed ? g[index] + decay * weight : g[index]
+        w[index] = W(weight - rate * gradient)
+      }
     case .momentum:
       for index in g.indices {
-        m[index] = beta1 * m[index] + g[index]
-        w[index] = W(Double(w[index]) - rate * m[index])
+        let weight = Double(w[index])
+        let gradient = decayed ? g[index] + decay * weight : g[index]
+        m[index] = beta1 * m[index] + gradient
+        w[index] = W(weight - rate * m[index])
       }
     case .adam:
       for index in g.indices {
@@ -291,7 +326,10 @@ private struct UpdateStep {
         v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
         let mHat = m[index] / correction1
         let vHat = v[index] / correction2
-        w[index] = W(Double(w[index]) - rate * mHat / (vHat.squareRoot() + epsilon))
+        // AdamW: the decay shrinks the weight directly, outside the moments.
+        let weight = Double(w[index])
+        let decayedWeight = decayed ? weight - rate * decay * weight : weight
+        w[index] = W(decayedWeight - rate * mHat / (vHat.squareRoot() + epsilon))
       }
     }
   }

@@ -259,25 +259,33 @@ extension ServerCheckpoint.WorkerSequence {
 }
 
 extension Optimizer {
-  /// Settings (kind, learning rate, betas, epsilon, schedule), step, moments.
+  /// The schedule byte's bit saying a weight decay (`f64`) follows the
+  /// schedule: absent when the decay is 0, so such checkpoints keep the bytes
+  /// they had before weight decay existed (no format change).
+  static let weightDecayFlag: UInt8 = 0x80
+
+  /// Settings (kind, learning rate, betas, epsilon, schedule, weight decay
+  /// unless 0), step, moments.
   fileprivate func encode<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(UInt8(OptimizerKind.allCases.firstIndex(of: settings.kind)!))
     sink.write(settings.learningRate)
     sink.write(settings.beta1)
     sink.write(settings.beta2)
     sink.write(settings.epsilon)
+    let flag = settings.weightDecay == 0 ? 0 : Self.weightDecayFlag
     switch settings.schedule {
     case .constant:
-      sink.write(UInt8(0))
+      sink.write(UInt8(0) | flag)
     case .step(let every, let factor):
-      sink.write(UInt8(1))
+      sink.write(UInt8(1) | flag)
       sink.write(every)
       sink.write(factor)
     case .cosine(let total, let minimum):
-      sink.write(UInt8(2))
+      sink.write(UInt8(2) | flag)
       sink.write(total)
       sink.write(minimum)
     }
+    if flag != 0 { sink.write(settings.weightDecay) }
     sink.write(step)
     for moment in [firstMoment, secondMoment] {
       sink.write(UInt64(moment.count))
@@ -297,7 +305,8 @@ extension Optimizer {
     let beta2 = try reader.readFinite("optimizer beta2")
     let epsilon = try reader.readFinite("optimizer epsilon")
     let schedule: LearningRateSchedule
-    switch try reader.read(UInt8.self, "learning-rate schedule") {
+    let scheduleByte = try reader.read(UInt8.self, "learning-rate schedule")
+    switch scheduleByte & ~weightDecayFlag {
     case 0: schedule = .constant
     case 1:
       schedule = .step(
@@ -309,6 +318,12 @@ extension Optimizer {
         minimum: try reader.readFinite("schedule minimum"))
     default: throw CheckpointCodec.Failure.malformed("learning-rate schedule")
     }
+    var weightDecay = 0.0
+    if scheduleByte & weightDecayFlag != 0 {
+      weightDecay = try reader.readFinite("optimizer weight decay")
+      // One encoding per checkpoint: a decay of 0 is written by leaving the flag out.
+      guard weightDecay > 0 else { throw CheckpointCodec.Failure.malformed("weight decay") }
+    }
     let step = try reader.read(UInt64.self, "optimizer step")
     var moments: [[Double]] = []
     for _ in 0..<2 {
@@ -318,7 +333,7 @@ extension Optimizer {
     do {
       let settings = try OptimizerSettings(
         kind: OptimizerKind.allCases[kindIndex], learningRate: learningRate, schedule: schedule,
-        beta1: beta1, beta2: beta2, epsilon: epsilon)
+        beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
       return try Optimizer(
         settings: settings, step: step, firstMoment: moments[0], secondMoment: moments[1],
         parameterCount: parameterCount)

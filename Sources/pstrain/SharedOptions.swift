@@ -27,6 +27,12 @@ struct ServerTrainingOptions: ParsableArguments {
   var lrSchedule: String = "constant"
 
   @Option(
+    help:
+      "Weight decay L: sgd and momentum step along g + L*w (L2), adam shrinks w by lr*L*w (AdamW); 0 for none."
+  )
+  var weightDecay: Double = 0
+
+  @Option(
     help: ArgumentHelp(
       "The model: chain, linear, softmax or mlp:H1[,H2,...].",
       discussion:
@@ -119,7 +125,7 @@ struct ServerTrainingOptions: ParsableArguments {
     try OptimizerSettings(
       kind: optimizer, learningRate: learningRate,
       schedule: LearningRateSchedule(parsing: lrSchedule),
-      beta1: momentum)
+      beta1: momentum, weightDecay: weightDecay)
   }
 
   /// The same flags, to pass on to a server process.
@@ -130,7 +136,7 @@ struct ServerTrainingOptions: ParsableArguments {
       "--activation", activation.rawValue, "--loss", loss.rawValue, "--init-seed", "\(initSeed)",
       "--optimizer",
       optimizer.rawValue, "--momentum", "\(momentum)", "--lr-schedule", lrSchedule,
-    ]
+    ] + (weightDecay == 0 ? [] : ["--weight-decay", "\(weightDecay)"])
   }
 }
 
@@ -160,6 +166,18 @@ struct WorkerTrainingOptions: ParsableArguments {
   )
   var pushesPerFrame: Int = 1
 
+  @Flag(
+    help:
+      "Visit the shard's rows in a new order every epoch, drawn from --shuffle-seed, the shard and the epoch (fixed shards only)."
+  )
+  var shuffle = false
+
+  @Option(help: "With --shuffle: the seed of the epochs' row orders.")
+  var shuffleSeed: UInt64 = 1
+
+  /// `--shuffle-seed` with `--shuffle`, else nil (rows in file order).
+  var rowOrderSeed: UInt64? { shuffle ? shuffleSeed : nil }
+
   /// `--epochs` is checked by each command (worker: >= 0, train: >= 1), so that the
   /// message states that command's range.
   func validate() throws {
@@ -180,6 +198,7 @@ struct WorkerTrainingOptions: ParsableArguments {
       "--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--pipeline", "\(pipeline)",
       "--pushes-per-frame", "\(pushesPerFrame)",
     ]
+      + (shuffle ? ["--shuffle", "--shuffle-seed", "\(shuffleSeed)"] : [])
       + dataArguments
   }
 

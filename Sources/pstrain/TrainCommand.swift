@@ -86,6 +86,11 @@ struct TrainCommand: ParsableCommand {
     guard serverShards == 1 || !leased else {
       throw ValidationError("--leased needs a single server; drop --server-shards")
     }
+    guard !(leased && work.shuffle) else {
+      throw ValidationError(
+        "--shuffle needs fixed shards: leased rows come in the order the server leases them; drop --leased or --shuffle"
+      )
+    }
     guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
     guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
     if let evalEvery {

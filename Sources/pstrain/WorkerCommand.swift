@@ -83,6 +83,12 @@ struct WorkerCommand: ParsableCommand {
         source = .shard(shard, epochs: work.epochs)
         workerID = id ?? UInt32(shard.index)
       case (nil, true):
+        if work.shuffle {
+          throw Failure(
+            message:
+              "--shuffle needs a fixed shard: the server at \(server.connect) leases rows, in its own order"
+          )
+        }
         source = .leased
         workerID = id ?? drawnID
       case (_?, true):
@@ -111,14 +117,15 @@ struct WorkerCommand: ParsableCommand {
       let session = try WorkerSession(
         workerID: workerID, source: source, dataset: dataset, model: model,
         batchSize: work.batchSize, pipeline: work.pipeline, pushesPerFrame: work.pushesPerFrame,
-        fault: try fault.map(GradientFault.init(parsing:)) ?? .none)
+        fault: try fault.map(GradientFault.init(parsing:)) ?? .none, shuffleSeed: work.rowOrderSeed)
       let plan: String
       let epochs: Int
       switch source {
       case .shard(let shard, let shardEpochs):
         epochs = shardEpochs
+        let order = work.shuffle ? ", shuffled (seed \(work.shuffleSeed))" : ""
         plan =
-          "shard \(shard) (\(session.shardRows.count) of \(dataset.count) rows), \(epochs) epochs"
+          "shard \(shard) (\(session.shardRows.count) of \(dataset.count) rows), \(epochs) epochs\(order)"
       case .leased:
         epochs = Int(status.epochs)
         plan = "leased rows of \(dataset.count), \(status.epochs) epochs"

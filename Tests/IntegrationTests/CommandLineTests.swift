@@ -34,6 +34,7 @@ private func pstrain(_ arguments: [String], config text: String) throws -> (
     (["train", "--audit-every", "-1"], "--audit-every must be >= 1, got -1"),
     (["train", "--tolerance", "-0.5"], "--tolerance must be a finite number > 0"),
     (["train", "--layers", "-4"], "--layers must be 1...100000000"),
+    (["train", "--weight-decay", "-1"], "weight decay must be a finite number >= 0"),
     (["server", "--staleness", "-1"], "--staleness must be >= 0, got -1"),
     (["server", "--dead-after-ms", "-5"], "--dead-after-ms must be >= 100, got -5"),
     (["server", "--checkpoint-every", "-1"], "--checkpoint-every must be >= 1, got -1"),

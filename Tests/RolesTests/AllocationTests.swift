@@ -130,7 +130,8 @@ final class ServerThread {
   /// trains `epochs` epochs of the seed data against `server`, on a thread of
   /// its own; returns that thread's allocations and the pushes applied.
   func workerRun(
-    epochs: Int, pipeline: Int, id: UInt32, server: ServerThread, dataset: Dataset
+    epochs: Int, pipeline: Int, id: UInt32, server: ServerThread, dataset: Dataset,
+    shuffleSeed: UInt64? = nil
   ) throws -> (allocations: UInt64, pushes: UInt64) {
     let result = AllocationResult()
     let done = DispatchSemaphore(value: 0)
@@ -146,7 +147,7 @@ final class ServerThread {
           context: context, endpoint: endpoint, routingID: [7, UInt8(id)])
         let session = try WorkerSession(
           workerID: id, source: .shard(.whole, epochs: epochs), dataset: dataset,
-          model: ChainModel(layers: 3), pipeline: pipeline)
+          model: ChainModel(layers: 3), pipeline: pipeline, shuffleSeed: shuffleSeed)
         try WorkerLoop.run(
           session, connection: connection,
           timing: .init(retryMilliseconds: 2000, replyTimeoutMilliseconds: 20_000),
@@ -163,22 +164,27 @@ final class ServerThread {
   /// The worker's steady state: each further push costs one allocation, libzmq's
   /// buffer for the outgoing push (the reply is decoded into the previous one's
   /// storage, the push built in an answered push's storage, the activations
-  /// reused). Measured as the difference between a short and a long run, so
+  /// reused, with --shuffle each epoch's order drawn in the buffer of the
+  /// last). Measured as the difference between a short and a long run, so
   /// joining and leaving cancel out. Release only: the debug count is printed.
-  @Test(arguments: [1, 4]) func theWorkerPathAllocatesNothingButLibzmqsPushBuffer(pipeline: Int)
-    throws
-  {
+  @Test(arguments: [(1, false), (4, false), (1, true), (4, true)])
+  func theWorkerPathAllocatesNothingButLibzmqsPushBuffer(pipeline: Int, shuffled: Bool) throws {
+    let shuffleSeed: UInt64? = shuffled ? 3 : nil
     let server = try ServerThread()
     defer { server.shutdown() }
     // 1000 rows: a window is refilled at an epoch's end, once per 1000 pushes.
     let dataset = try Dataset.generate(rows: 1000, seed: 1)
     let short = try workerRun(
-      epochs: 1, pipeline: pipeline, id: 1, server: server, dataset: dataset)
+      epochs: 1, pipeline: pipeline, id: 1, server: server, dataset: dataset,
+      shuffleSeed: shuffleSeed)
     let long = try workerRun(
-      epochs: 3, pipeline: pipeline, id: 2, server: server, dataset: dataset)
+      epochs: 3, pipeline: pipeline, id: 2, server: server, dataset: dataset,
+      shuffleSeed: shuffleSeed)
     #expect(long.pushes - short.pushes == 2000)
     let perPush = Double(long.allocations - short.allocations) / 2000
-    print("worker thread heap allocations per push, pipeline \(pipeline): \(perPush)")
+    print(
+      "worker thread heap allocations per push, pipeline \(pipeline), shuffled \(shuffled): \(perPush)"
+    )
     #if DEBUG
       #expect(perPush < 20)
     #else

@@ -17,12 +17,15 @@ import WireProtocol
   /// the worker resends as its loop would). Returns the final server and worker.
   func runWithACrash(
     crashAt: Int, checkpointAt: Int, pipeline: Int = 1, pushesPerFrame: Int = 1,
-    mode: ConsistencyMode = .async, prepare: (WorkerSession<ChainModel>) -> Void = { _ in }
+    mode: ConsistencyMode = .async, batchSize: Int = 1, shuffleSeed: UInt64? = nil,
+    prepare: (WorkerSession<ChainModel>) -> Void = { _ in },
+    sent: (WireMessage) -> Void = { _ in }
   ) throws -> (ParameterServer, WorkerSession<ChainModel>) {
     let data = try Dataset.generate(rows: Self.rows, seed: 11, noise: 0.1)
     let worker = try WorkerSession(
       workerID: 3, source: .shard(.whole, epochs: Self.epochs), dataset: data,
-      model: ChainModel(layers: 3), pipeline: pipeline, pushesPerFrame: pushesPerFrame)
+      model: ChainModel(layers: 3), batchSize: batchSize, pipeline: pipeline,
+      pushesPerFrame: pushesPerFrame, shuffleSeed: shuffleSeed)
     prepare(worker)
     var server = makeServer(mode)
     let peer = PeerID([9, 9])
@@ -41,7 +44,9 @@ import WireProtocol
         let unanswered = worker.unacknowledgedPushes
         queue = unanswered.isEmpty ? [outstanding] : unanswered
       }
-      let replies = server.receive(queue.removeFirst(), from: peer, now: 1)
+      let message = queue.removeFirst()
+      sent(message)
+      let replies = server.receive(message, from: peer, now: 1)
       if snapshot == nil, server.version >= checkpointAt { snapshot = server.checkpoint }
       for reply in replies {
         switch try worker.receive(reply.message) {
@@ -116,6 +121,48 @@ import WireProtocol
       ])
     #expect(server.gradientsApplied == UInt64(total))
     #expect(worker.resyncs == 1)
+  }
+
+  /// With --shuffle, a push redone after the restart carries the rows it had
+  /// the first time (its epoch's order, drawn again), and every epoch's pushes
+  /// as applied cover the rows exactly once.
+  @Test(arguments: [(1, 1, 1), (8, 4, 3), (4, 1, 7)])
+  func shuffledPushesAreRedoneWithTheirRows(pipeline: Int, perFrame: Int, batchSize: Int) throws {
+    let batchesPerEpoch = (Self.rows + batchSize - 1) / batchSize
+    let pushes = Self.epochs * batchesPerEpoch
+    for (crashAt, checkpointAt) in [(pushes * 2 / 3, pushes / 4), (pushes / 2, 1)] {
+      var rowsBySequence: [UInt64: [Int]] = [:]
+      var mismatches = 0
+      var repeated = 0
+      let (server, worker) = try runWithACrash(
+        crashAt: crashAt, checkpointAt: checkpointAt, pipeline: pipeline,
+        pushesPerFrame: perFrame, batchSize: batchSize, shuffleSeed: 5,
+        sent: { message in
+          let pushes: [GradientPush]
+          switch message {
+          case .push(let push): pushes = [push]
+          case .pushes(let many): pushes = many
+          default: pushes = []
+          }
+          for push in pushes {
+            if let first = rowsBySequence[push.sequence] {
+              repeated += 1
+              if first != push.rows { mismatches += 1 }
+            } else {
+              rowsBySequence[push.sequence] = push.rows
+            }
+          }
+        })
+      #expect(server.gradientsApplied == UInt64(pushes), "crash at \(crashAt)")
+      #expect(worker.pushesRedone > 0, "crash at \(crashAt)")
+      #expect(repeated > 0 && mismatches == 0, "crash at \(crashAt)")
+      for epoch in 0..<Self.epochs {
+        let first = UInt64(epoch * batchesPerEpoch + 1)
+        let rows = (first..<first + UInt64(batchesPerEpoch)).flatMap { rowsBySequence[$0] ?? [] }
+        #expect(rows.sorted() == Array(0..<Self.rows), "epoch \(epoch), crash at \(crashAt)")
+        #expect(rows != Array(0..<Self.rows), "epoch \(epoch) is shuffled")
+      }
+    }
   }
 
   func leasedServer(epochs: UInt64, rows: Int) throws -> ParameterServer {

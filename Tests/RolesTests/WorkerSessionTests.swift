@@ -6,7 +6,8 @@ import WireProtocol
 
 /// Drives workers and a server in memory, round-robin, with no sockets.
 func runInMemory(
-  server: ParameterServer, workers: [WorkerSession<ChainModel>], auditor: PeerID? = nil
+  server: ParameterServer, workers: [WorkerSession<ChainModel>], auditor: PeerID? = nil,
+  observe: (WireMessage) -> Void = { _ in }
 ) throws -> [AuditReport] {
   let peers = workers.indices.map { PeerID([1, UInt8($0)]) }
   var reports: [AuditReport] = []
@@ -40,15 +41,33 @@ func runInMemory(
       case .finished: finished.insert(index)
       case .ignore: break
       case .send(let message), .sendAfter(_, let message):
+        observe(message)
         try deliver(server.receive(message, from: peers[index], now: 1))
       case .sendEach(let messages):
-        for message in messages { try deliver(server.receive(message, from: peers[index], now: 1)) }
+        for message in messages {
+          observe(message)
+          try deliver(server.receive(message, from: peers[index], now: 1))
+        }
       }
     }
     idle = progressed ? 0 : idle + 1
     if idle > 2 { throw RoleError.invalidArgument("deadlock") }
   }
   return reports
+}
+
+/// The rows of every push sent, by worker and sequence.
+final class PushRecorder {
+  var rows: [UInt32: [UInt64: [Int]]] = [:]
+
+  func record(_ message: WireMessage) {
+    switch message {
+    case .push(let push): rows[push.workerID, default: [:]][push.sequence] = push.rows
+    case .pushes(let pushes):
+      for push in pushes { rows[push.workerID, default: [:]][push.sequence] = push.rows }
+    default: break
+    }
+  }
 }
 
 @Suite struct WorkerSessionTests {
@@ -107,6 +126,43 @@ func runInMemory(
     #expect(workers[0].shardRows.isEmpty)
     _ = try runInMemory(server: server, workers: workers)
     #expect(server.version == 10)
+  }
+
+  /// With a shuffle seed, each worker pushes every row of its shard exactly
+  /// once per epoch, in an order that changes from epoch to epoch.
+  @Test(arguments: [ConsistencyMode.async, .sync])
+  func shuffledWorkersPushEveryRowOncePerEpoch(mode: ConsistencyMode) throws {
+    let server = makeServer(mode, workers: 3)
+    let data = try Dataset.generate(rows: 50, seed: 4, noise: 0.3)
+    let workers = try (0..<3).map { index in
+      try WorkerSession(
+        workerID: UInt32(index), source: .shard(Shard(index: index, count: 3), epochs: 4),
+        dataset: data, model: model, batchSize: 4, shuffleSeed: 9)
+    }
+    // Each push's rows, by worker and sequence, read where the server receives them.
+    let recorder = PushRecorder()
+    _ = try runInMemory(server: server, workers: workers, observe: recorder.record)
+    for worker in workers {
+      let own = worker.shardRows
+      let perEpoch = (own.count + 3) / 4
+      let pushes = recorder.rows[worker.workerID] ?? [:]
+      #expect(pushes.count == 4 * perEpoch)
+      var orders: [[Int]] = []
+      for epoch in 0..<4 {
+        let first = UInt64(epoch * perEpoch + 1)
+        let rows = (first..<first + UInt64(perEpoch)).flatMap { pushes[$0] ?? [] }
+        #expect(rows.sorted() == Array(own), "worker \(worker.workerID), epoch \(epoch)")
+        orders.append(rows)
+      }
+      #expect(Set(orders).count == 4, "worker \(worker.workerID): a new order every epoch")
+    }
+  }
+
+  @Test func aLeasedWorkerRefusesToShuffle() throws {
+    #expect(throws: RoleError.self) {
+      try WorkerSession(
+        workerID: 0, source: .leased, dataset: .seed, model: model, shuffleSeed: 1)
+    }
   }
 
   @Test func batchesPushTheMeanGradientOfTheirSamples() throws {

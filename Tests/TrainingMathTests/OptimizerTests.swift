@@ -91,3 +91,83 @@ import Testing
     }
   }
 }
+
+/// `--weight-decay`: 0 changes no bit; L > 0 adds L·w to the gradient (sgd,
+/// momentum) or shrinks the weight by lr·L·w beside Adam's step.
+@Suite struct WeightDecayTests {
+  static let gradients: [[Double]] = [[0.3, -0.1, 2.5], [-0.7, 0.2, 0.01], [0.05, 1.5, -0.4]]
+  static let start = [0.5, -0.25, 1.75]
+
+  func run(_ settings: OptimizerSettings) -> [Double] {
+    var optimizer = Optimizer(settings: settings, parameterCount: 3)
+    var weights = Self.start
+    for gradient in Self.gradients { optimizer.apply(gradient: gradient, to: &weights) }
+    return weights
+  }
+
+  @Test(arguments: OptimizerKind.allCases)
+  func aDecayOfZeroChangesNoBit(kind: OptimizerKind) throws {
+    let plain = try OptimizerSettings(kind: kind, learningRate: 0.05)
+    let zero = try OptimizerSettings(kind: kind, learningRate: 0.05, weightDecay: 0)
+    #expect(zero == plain)
+    // The update of old, by hand: the same bits.
+    var weights = Self.start
+    var m = [0.0, 0.0, 0.0]
+    var v = [0.0, 0.0, 0.0]
+    for (step, g) in Self.gradients.enumerated() {
+      for i in 0..<3 {
+        switch kind {
+        case .sgd: weights[i] = weights[i] - 0.05 * g[i]
+        case .momentum:
+          m[i] = 0.9 * m[i] + g[i]
+          weights[i] = weights[i] - 0.05 * m[i]
+        case .adam:
+          m[i] = 0.9 * m[i] + (1 - 0.9) * g[i]
+          v[i] = 0.999 * v[i] + (1 - 0.999) * g[i] * g[i]
+          let t = Double(step + 1)
+          let mHat = m[i] / (1 - pow(0.9, t))
+          let vHat = v[i] / (1 - pow(0.999, t))
+          weights[i] = weights[i] - 0.05 * mHat / (vHat.squareRoot() + 1e-8)
+        }
+      }
+    }
+    #expect(run(zero) == weights)
+  }
+
+  @Test(arguments: OptimizerKind.allCases)
+  func aDecayMatchesAHandComputation(kind: OptimizerKind) throws {
+    let decay = 0.01
+    let settings = try OptimizerSettings(kind: kind, learningRate: 0.05, weightDecay: decay)
+    var weights = Self.start
+    var m = [0.0, 0.0, 0.0]
+    var v = [0.0, 0.0, 0.0]
+    for (step, g) in Self.gradients.enumerated() {
+      for i in 0..<3 {
+        switch kind {
+        case .sgd: weights[i] = weights[i] - 0.05 * (g[i] + decay * weights[i])
+        case .momentum:
+          m[i] = 0.9 * m[i] + (g[i] + decay * weights[i])
+          weights[i] = weights[i] - 0.05 * m[i]
+        case .adam:
+          m[i] = 0.9 * m[i] + (1 - 0.9) * g[i]
+          v[i] = 0.999 * v[i] + (1 - 0.999) * g[i] * g[i]
+          let t = Double(step + 1)
+          let mHat = m[i] / (1 - pow(0.9, t))
+          let vHat = v[i] / (1 - pow(0.999, t))
+          weights[i] =
+            (weights[i] - 0.05 * decay * weights[i]) - 0.05 * mHat / (vHat.squareRoot() + 1e-8)
+        }
+      }
+    }
+    #expect(run(settings) == weights)
+    #expect(run(settings) != run(try OptimizerSettings(kind: kind, learningRate: 0.05)))
+  }
+
+  @Test func aNegativeOrInfiniteDecayIsRefused() {
+    for bad in [-1e-4, .infinity, .nan] {
+      #expect(throws: TrainingMathError.self, "\(bad)") {
+        try OptimizerSettings(learningRate: 0.05, weightDecay: bad)
+      }
+    }
+  }
+}

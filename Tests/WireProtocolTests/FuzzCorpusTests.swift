@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrainingMath
 
 @testable import WireProtocol
 
@@ -41,6 +42,26 @@ import Testing
     let rewritten = CheckpointCodec.encode(checkpoint)
     #expect(rewritten[4] == UInt8(CheckpointCodec.formatVersion))
     #expect(try CheckpointCodec.decode(rewritten) == checkpoint)
+  }
+
+  /// A weight decay is kept in a checkpoint's optimizer settings (a flag bit in
+  /// the schedule byte and an f64 after the schedule); without one the bytes are
+  /// those of before, and a flagged decay of 0 is refused (one encoding each).
+  @Test func aWeightDecayRoundTripsInACheckpoint() throws {
+    let bytes = Array(try Data(contentsOf: Self.corpus.appendingPathComponent("checkpoint")))
+    var checkpoint = try CheckpointCodec.decode(bytes)
+    #expect(checkpoint.optimizer.settings.weightDecay == 0)
+    var settings = checkpoint.optimizer.settings
+    settings.weightDecay = 1e-4
+    let old = checkpoint.optimizer
+    checkpoint.optimizer = try Optimizer(
+      settings: settings, step: old.step, firstMoment: old.firstMoment,
+      secondMoment: old.secondMoment, parameterCount: old.firstMoment.count)
+    let decayed = CheckpointCodec.encode(checkpoint)
+    #expect(decayed.count == bytes.count + 8)
+    let read = try CheckpointCodec.decode(decayed)
+    #expect(read.optimizer.settings.weightDecay == 1e-4)
+    #expect(read == checkpoint)
   }
 
   static let regressions = corpus.deletingLastPathComponent().appendingPathComponent(

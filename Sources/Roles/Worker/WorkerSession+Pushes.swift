@@ -27,6 +27,7 @@ extension WorkerSession {
           let own = shard.rows(of: dataset.count)
           guard epoch < epochs, !own.isEmpty else { return leave() }
           remaining = own
+          order?.draw(own, epoch: epoch)
           epochStarted = true
         }
       }
@@ -97,9 +98,13 @@ extension WorkerSession {
   private func makePush() -> GradientPush {
     let batch: Range<Int>
     let pushSequence: UInt64
+    var redoing = false
     if let again = redo.first {
       // Only pushes of `freshRuns` are ever queued again, so their rows are known.
-      batch = pushedRows(of: again.lowerBound) ?? 0..<0
+      let pushed = pushedBatch(of: again.lowerBound)
+      batch = pushed?.rows ?? 0..<0
+      if let pushed { redoOrder?.draw(shardRows, epoch: pushed.epoch) }
+      redoing = true
       pushSequence = again.lowerBound
       if again.count == 1 {
         redo.removeFirst()
@@ -128,9 +133,16 @@ extension WorkerSession {
         gradient: NamedTensors(
           layout: layout, values: [Double](repeating: 0, count: layout.totalCount)))
     push.rows.removeAll(keepingCapacity: true)
-    for row in batch { push.rows.append(row) }
+    // Shuffled, `batch` is a range of positions in the epoch's order.
+    if order == nil {
+      for row in batch { push.rows.append(row) }
+    } else if redoing {
+      redoOrder?.appendRows(at: batch, to: &push.rows)
+    } else {
+      order?.appendRows(at: batch, to: &push.rows)
+    }
     let point = fault.staleness > 0 ? recentWeights[0] : weights
-    workspace.load(rows: batch, of: dataset)
+    workspace.load(rows: push.rows, of: dataset)
     let batchLoss = objective.gradient(
       weights: point, workspace: workspace, into: &push.gradient.values)
     lossSum += batchLoss

@@ -6,8 +6,10 @@ import WireProtocol
 /// recomputed at the current weights, under the same numbers.
 extension WorkerSession {
   /// The rows of this worker's push `sequence`, when it pushed fresh rows under
-  /// that number (fixed shards).
-  func pushedRows(of sequence: UInt64) -> Range<Int>? {
+  /// that number (fixed shards), and the epoch it belonged to. With shuffling
+  /// the rows are positions in that epoch's `RowOrder` (offset by the shard's
+  /// first row): the push is redone with the same rows as the first time.
+  func pushedBatch(of sequence: UInt64) -> (epoch: Int, rows: Range<Int>)? {
     guard let run = freshRuns.last(where: { $0.first <= sequence }), sequence <= self.sequence
     else { return nil }
     let batch = run.batch + Int(sequence - run.first)
@@ -15,7 +17,7 @@ extension WorkerSession {
     let own = shardRows
     let perEpoch = (own.count + batchSize - 1) / batchSize
     let start = own.lowerBound + (batch % perEpoch) * batchSize
-    return start..<min(start + batchSize, own.upperBound)
+    return (batch / perEpoch, start..<min(start + batchSize, own.upperBound))
   }
 
   /// After a rejoin (fixed shards): every push of this worker that the server

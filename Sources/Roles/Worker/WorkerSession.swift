@@ -54,6 +54,9 @@ public final class WorkerSession<Model: DifferentiableModel> {
   public let pushesPerFrame: Int
   /// The injected fault (normally none).
   public let fault: GradientFault
+  /// The seed of each epoch's order of the shard's rows (fixed shards), or nil
+  /// to visit them in file order every epoch.
+  public let shuffleSeed: UInt64?
   let objective: Objective<Model>
   /// The model's layout, built once (it goes with every push).
   let layout: [TensorSpec]
@@ -97,7 +100,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   }
 
   var awaiting: Awaiting = .joined
-  /// Rows still to push in this epoch (shard) or lease: always a contiguous range.
+  /// Rows still to push in this epoch (shard) or lease: always a contiguous range
+  /// (shuffled, positions in `order`, counted from the shard's first row).
   var remaining: Range<Int> = 0..<0
   /// Whether the current shard epoch has handed out its rows (it ends when they are answered).
   var epochStarted = false
@@ -107,7 +111,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
   /// Sequences of pushes a (restarted) server turned out to lack, ascending,
   /// pushed again (fixed shards) under the same sequence numbers before
   /// `remaining`: the server applies each at most once, and a push's rows
-  /// follow from its sequence (`pushedRows(of:)`).
+  /// follow from its sequence (`pushedBatch(of:)`).
   var redo: [Range<UInt64>] = []
   /// Where the fresh pushes' batches start in the sequence numbers: push
   /// `sequence` of the run `(first, batch)` holds fresh batch `batch + sequence - first`
@@ -129,11 +133,17 @@ public final class WorkerSession<Model: DifferentiableModel> {
   var batches = 0
   /// The batch's inputs and the forward pass's cached activations, reused by every batch.
   let workspace: BatchWorkspace
+  /// This epoch's order of the shard's rows, with `shuffleSeed`: fresh pushes
+  /// take their rows from it (`remaining` then counts positions in the order).
+  var order: RowOrder?
+  /// An earlier epoch's order, drawn again for pushes redone after a server restart.
+  var redoOrder: RowOrder?
 
   /// A worker for `model` over `dataset`.
   public init(
     workerID: UInt32, source: WorkSource, dataset: Dataset, model: Model, batchSize: Int = 1,
-    pipeline: Int = 1, pushesPerFrame: Int = 1, fault: GradientFault = .none
+    pipeline: Int = 1, pushesPerFrame: Int = 1, fault: GradientFault = .none,
+    shuffleSeed: UInt64? = nil
   ) throws(RoleError) {
     guard (1...SequenceWindow.width).contains(UInt64(max(pipeline, 0))) else {
       throw .invalidArgument("pipeline must be 1...\(SequenceWindow.width), got \(pipeline)")
@@ -144,6 +154,10 @@ public final class WorkerSession<Model: DifferentiableModel> {
     }
     if pipeline > 1, case .leased = source {
       throw .invalidArgument("a pipeline needs a fixed shard: leased rows are pushed one at a time")
+    }
+    if shuffleSeed != nil, case .leased = source {
+      throw .invalidArgument(
+        "shuffling needs a fixed shard: leased rows come in the order the server leases them")
     }
     if case .shard(_, let epochs) = source, epochs < 0 {
       throw .invalidArgument("epochs must be >= 0, got \(epochs)")
@@ -164,6 +178,11 @@ public final class WorkerSession<Model: DifferentiableModel> {
     self.pushesPerFrame = max(
       1, min(pushesPerFrame, WireCodec.reusableElementLimit / max(1, model.parameterCount)))
     self.fault = fault
+    self.shuffleSeed = shuffleSeed
+    if let shuffleSeed, case .shard(let shard, _) = source {
+      order = RowOrder(seed: shuffleSeed, stream: UInt64(shard.index))
+      redoOrder = order
+    }
     self.objective = Objective(model: model)
     self.layout = model.layout
     self.workspace = model.makeWorkspace(batchCapacity: batchSize)
