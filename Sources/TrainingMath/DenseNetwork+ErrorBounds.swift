@@ -1,7 +1,7 @@
 import BLAS
 
 /// Rounding-error bounds and kink detection for audits (derivation in
-/// docs/audits-dense.md). Notation: u is the unit roundoff of the precision the
+/// docs/audits.md, "Dense networks"). Notation: u is the unit roundoff of the precision the
 /// passes compute in (binary64 or binary32), γ_n = n·u/(1 − n·u), and |M| is
 /// the elementwise absolute value of a matrix. For a dot product of length n
 /// in any order, with or without fused multiply-adds,
