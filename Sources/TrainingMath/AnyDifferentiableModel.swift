@@ -36,6 +36,10 @@ public struct AnyDifferentiableModel: DifferentiableModel {
   public func gradientErrorBounds(weights: [Double], workspace: BatchWorkspace) -> GradientBounds {
     base.gradientErrorBounds(weights: weights, workspace: workspace)
   }
+  public var auditRule: FiniteDifferenceRule { base.auditRule }
+  public func likelyOutputErrors(weights: [Double], workspace: BatchWorkspace) -> Bool {
+    base.likelyOutputErrors(weights: weights, workspace: workspace)
+  }
   public func mayCrossKink(
     weights: [Double], direction: [Double], step: Double, workspace: BatchWorkspace
   ) -> Bool {

@@ -1,7 +1,7 @@
 import BLAS
 
 /// Rounding-error bounds and kink detection for audits (derivation in
-/// docs/audits-dense.md). Notation: u is the unit roundoff of the precision the
+/// docs/audits.md, "Dense networks"). Notation: u is the unit roundoff of the precision the
 /// passes compute in (binary64 or binary32), γ_n = n·u/(1 − n·u), and |M| is
 /// the elementwise absolute value of a matrix. For a dot product of length n
 /// in any order, with or without fused multiply-adds,
@@ -50,6 +50,44 @@ extension DenseNetwork {
     return audit.gradientBounds(workspace: workspace)
   }
 
+  /// The audit's finite differences (docs/audits.md, "Step and truncation"):
+  /// h = 4e-3 with the half-step check, so the derivative is the five-point
+  /// rule at 2e-3. The loss of a dense network carries a rounding error far
+  /// above the chain's (long dot products) and the step divides it, so the
+  /// step is 40 times the tutorial's; the three-point rule's difference
+  /// (~h²·f‴) would then swamp the 1% truncation estimate, so the
+  /// truncation is measured against the five-point rule at h instead
+  /// (measured on digits: h = 1e-3 leaves most audits below noise, 8e-3 lets
+  /// truncation dominate). Where a relu kink is near, the auditor shortens the step.
+  public var auditRule: FiniteDifferenceRule {
+    FiniteDifferenceRule(step: 4e-3, checksHalfStep: true)
+  }
+
+  /// How many standard deviations `likelyOutputErrors` allows: with
+  /// Hoeffding's inequality an output's first-order rounding error exceeds
+  /// λ·σ with probability at most 2·exp(−λ²/2) ≈ 3e-8 for λ = 6.
+  public static let likelyErrorDeviations = 6.0
+
+  /// The probabilistic estimate of the outputs' rounding (Float64 networks
+  /// only; Float32 ones round their weights to Float, a deterministic error
+  /// the worst case covers). Model (Higham & Mary 2019): every rounding is
+  /// x(1 + δ) with δ independent, mean 0, |δ| ≤ u. To first order the error
+  /// of a pre-activation z = Σ a_i·w_i + b is Σ_k δ_k·t_k over its n + 1
+  /// roundings, t_k its products and partial sums, each at most
+  /// S = Σ|a_i w_i| + |b|; so its variance is at most (n + 1)·u²·S², plus
+  /// what the inputs bring, Σ_i w_i²·Var(a_i), with Var(a) = f'(z)²·Var(z)
+  /// (+ (c_f·u·a)² for tanh and sigmoid). Each output's estimate is
+  /// λ·σ, λ = `likelyErrorDeviations`. Rounding errors are neither exactly
+  /// independent nor of mean 0, and second-order terms are dropped: this is
+  /// an estimate, used only to decide whether an audit is conclusive.
+  public func likelyOutputErrors(weights: [Double], workspace: BatchWorkspace) -> Bool {
+    guard elementType == .float64, workspace.batchSize > 0 else { return false }
+    let audit = DenseAudit(network: self, weights: weights, workspace: workspace)
+    let estimate = audit.likelyOutputErrors(deviations: Self.likelyErrorDeviations)
+    for index in estimate.indices { workspace.outputBounds[index] = estimate[index] }
+    return true
+  }
+
   /// True when some hidden relu pre-activation z of the batch may change sign
   /// for a point w + t·direction with |t| ≤ step. A forward pass of absolute
   /// values bounds how far each z can move (relu is 1-Lipschitz):
@@ -96,6 +134,9 @@ struct DenseAudit {
   /// from the computed inputs, and the forward bound ε_z.
   var preactivations: [[Double]] = []
   var preactivationErrors: [[Double]] = []
+  /// Per layer l = 1...L (index l − 1): |â|·|Ŵ| + |b̂|, which bounds every
+  /// product and partial sum of the pre-activation's dot product.
+  var preactivationMagnitudes: [[Double]] = []
 
   init(network: DenseNetwork, weights given: [Double], workspace: BatchWorkspace) {
     let buffers = network.checkedBuffers(weights: given, workspace: workspace)
@@ -148,6 +189,7 @@ struct DenseAudit {
       }
       preactivations.append(z)
       preactivationErrors.append(bound)
+      preactivationMagnitudes.append(sums)
       if layer == network.layerCount {
         activations.append(Array(workspace.outputs[0..<(batch * fanOut)]))
         activationErrors.append(bound)
@@ -241,6 +283,38 @@ struct DenseAudit {
       end = weightStart
     }
     return GradientBounds(rounding: rounding, magnitude: magnitude)
+  }
+
+  /// See `DenseNetwork.likelyOutputErrors`: λ·σ per output.
+  func likelyOutputErrors(deviations: Double) -> [Double] {
+    let widths = network.widths
+    let u2 = unit * unit
+    var variance = [Double](repeating: 0, count: batch * widths[0])  // the inputs are exact
+    for layer in 1...network.layerCount {
+      let (fanIn, fanOut) = (widths[layer - 1], widths[layer])
+      let squaredWeights = weights[layer - 1].map { $0 * $0 }
+      var next = Self.product(variance, .none, squaredWeights, .none, batch, fanOut, fanIn)
+      let magnitudes = preactivationMagnitudes[layer - 1]
+      for index in next.indices {
+        next[index] += Double(fanIn + 1) * u2 * magnitudes[index] * magnitudes[index]
+      }
+      if layer < network.layerCount {
+        let computed = activations[layer]
+        let own = network.activation.relativeRoundingUnits * unit
+        for index in next.indices {
+          let a = computed[index]
+          let slope: Double
+          switch network.activation {
+          case .relu: slope = a > 0 ? 1 : 0
+          case .tanh: slope = 1 - a * a
+          case .sigmoid: slope = a * (1 - a)
+          }
+          next[index] = slope * slope * next[index] + own * own * a * a
+        }
+      }
+      variance = next
+    }
+    return variance.map { deviations * $0.squareRoot() * Self.slack }
   }
 
   /// The computed derivative f'(z) from a computed activation and a bound on its error.

@@ -48,8 +48,23 @@ public protocol DifferentiableModel: Sendable {
   /// `workspace.outputGradientBounds` when this is called for the gradient.
   func outputErrorBounds(weights: [Double], workspace: BatchWorkspace)
 
+  /// Like `outputErrorBounds`, but a probabilistic estimate instead of a worst
+  /// case: per output, a size its rounding error exceeds only with a stated
+  /// small probability under the standard model of independent rounding
+  /// errors (written to `workspace.outputBounds`). Audits use it only to say
+  /// whether a comparison is conclusive, never to fail one. Returns false,
+  /// writing nothing, when the model has no such estimate (the worst case
+  /// then serves for both).
+  func likelyOutputErrors(weights: [Double], workspace: BatchWorkspace) -> Bool
+
   /// See `outputErrorBounds`: the per-parameter bounds of the mean-loss gradient.
   func gradientErrorBounds(weights: [Double], workspace: BatchWorkspace) -> GradientBounds
+
+  /// How an audit differences this model's loss (see `GradientAuditor`): a
+  /// step long enough that the rounding of the differenced losses, divided by
+  /// it, stays far below the gradient, and a truncation estimate that holds at
+  /// that step. The tutorial's rule (h = 1e-4) unless the model says otherwise.
+  var auditRule: FiniteDifferenceRule { get }
 
   /// Whether a finite-difference step of length `step` along `direction` from
   /// `weights` may cross a point where the model is not differentiable for the
@@ -76,6 +91,12 @@ public struct GradientBounds: Equatable, Sendable {
 }
 
 extension DifferentiableModel {
+  /// The tutorial's rule: h = 1e-4, truncation from the three-point rule.
+  public var auditRule: FiniteDifferenceRule { .tutorial }
+
+  /// No probabilistic estimate: the worst-case bounds serve.
+  public func likelyOutputErrors(weights: [Double], workspace: BatchWorkspace) -> Bool { false }
+
   /// Smooth models never cross a kink.
   public func mayCrossKink(
     weights: [Double], direction: [Double], step: Double, workspace: BatchWorkspace

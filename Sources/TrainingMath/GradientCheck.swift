@@ -24,6 +24,11 @@ public struct GradientComparison: Equatable, Sendable {
   /// The finite-difference step used (smaller than the auditor's when a kink
   /// was near).
   public var step: Double = 0
+  /// A probabilistic estimate of the noise, from the loss evaluations'
+  /// `BoundedValue.likelyBound` (the truncation estimate and the gradient's own
+  /// rounding bound as in `noiseBound`). It decides `isConclusive` only; nil
+  /// means the model has no such estimate and `noiseBound` serves for both.
+  public var likelyNoise: Double? = nil
 
   /// `|a − n| / max(|a|, |n|)`.
   public var relativeError: Double { TrainingMath.relativeError(analytic, numeric) }
@@ -39,8 +44,12 @@ public struct GradientComparison: Equatable, Sendable {
   /// the gradient itself shrinks into rounding noise and the comparison says
   /// little; such a check can still fail on a gross error, but its relative
   /// error is not reported as a figure of merit.
+  ///
+  /// The noise here is `likelyNoise` when there is one: whether a figure is
+  /// worth reporting may rest on a probabilistic estimate, whether a gradient
+  /// is wrong may not.
   public var isConclusive: Bool {
-    !crossesKink && noiseBound <= 0.01 * tolerance * max(abs(analytic), abs(numeric))
+    !crossesKink && (likelyNoise ?? noiseBound) <= 0.01 * tolerance * magnitude
   }
 
   /// The size of what was compared: the larger of `|analytic|` and `|numeric|`.
@@ -94,7 +103,8 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
   /// Default relative tolerance: flags a gradient scaled by 1 + 1e-6, while
   /// correct gradients of the chain model agree to about 1e-11.
   public static var defaultTolerance: Double { 1e-7 }
-  /// The finite-difference step, the tutorial's eps.
+  /// The finite-difference step of the chain model, the tutorial's eps
+  /// (other models may choose their own: `DifferentiableModel.auditStep`).
   public static var defaultStep: Double { 1e-4 }
   /// How many coordinates are checked one by one at most; beyond this a
   /// deterministic random subset is checked (the direction covers all of them).
@@ -104,22 +114,25 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
   public let objective: Objective<Model>
   /// Relative tolerance.
   public let tolerance: Double
-  /// Finite-difference step.
-  public let step: Double
+  /// How the loss is differenced: the step and the truncation estimate.
+  public let rule: FiniteDifferenceRule
+  /// The finite-difference step (before any shortening near a kink).
+  public var step: Double { rule.step }
   /// Coordinates checked one by one at most.
   public let maximumCoordinates: Int
   /// Relative rounding of the gradient values themselves (0 for Float64 gradients
   /// computed exactly as reported; 2^-24 when they travel as Float32).
   public let gradientRounding: Double
 
-  /// An auditor for `model`.
+  /// An auditor for `model`, by the model's `auditRule`, with `step` instead of
+  /// the rule's if given.
   public init(
-    model: Model, tolerance: Double = defaultTolerance, step: Double = defaultStep,
+    model: Model, tolerance: Double = defaultTolerance, step: Double? = nil,
     maximumCoordinates: Int = defaultMaximumCoordinates, gradientRounding: Double = 0
   ) {
     self.objective = Objective(model: model)
     self.tolerance = tolerance
-    self.step = step
+    self.rule = step.map { model.auditRule.with(step: $0) } ?? model.auditRule
     self.maximumCoordinates = maximumCoordinates
     self.gradientRounding = gradientRounding
   }
@@ -156,7 +169,7 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
 
     var coordinates: [GradientComparison] = []
     var unit = [Double](repeating: 0, count: weights.count)
-    for index in coordinateIndices(count: weights.count, generator: &generator) {
+    for index in coordinateIndices(gradient: gradient, generator: &generator) {
       unit[index] = 1
       let (estimate, usedStep, kink) = difference(
         loss, at: weights, along: unit, bounds: bounds, workspace: workspace)
@@ -169,6 +182,12 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
         tolerance: tolerance)
       comparison.crossesKink = kink
       comparison.step = usedStep
+      if estimate.likelyErrorBound != estimate.errorBound {
+        comparison.likelyNoise =
+          safety
+          * (estimate.likelyErrorBound + bounds.rounding[index]
+            + gradientRounding * abs(gradient[index]))
+      }
       coordinates.append(comparison)
     }
 
@@ -190,6 +209,9 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
       noiseBound: safety * (estimate.errorBound + projectedBound), tolerance: tolerance)
     directional.crossesKink = kink
     directional.step = usedStep
+    if estimate.likelyErrorBound != estimate.errorBound {
+      directional.likelyNoise = safety * (estimate.likelyErrorBound + projectedBound)
+    }
     return GradientAudit(coordinates: coordinates, direction: directional)
   }
 
@@ -210,7 +232,7 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
         weights: weights, direction: direction, step: 2 * trial, workspace: workspace)
       if !kink || attempt == Self.kinkRetries {
         let estimate = FiniteDifference.directional(
-          loss, at: weights, direction: direction, step: trial,
+          loss, at: weights, direction: direction, rule: rule.with(step: trial),
           gradientMagnitude: bounds.magnitude)
         return (estimate, trial, kink)
       }
@@ -219,9 +241,28 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
     preconditionFailure("unreachable")
   }
 
-  private func coordinateIndices(count: Int, generator: inout SplitMix64) -> [Int] {
+  /// How many of the largest-|gradient| coordinates a sampled audit always
+  /// checks (when `maximumCoordinates` allows): they are the ones whose
+  /// comparisons stand farthest above rounding noise, so the ones that can
+  /// measure a small relative fault.
+  public static var largestCoordinates: Int { 16 }
+
+  /// Every coordinate when there are at most `maximumCoordinates`; otherwise
+  /// the `largestCoordinates` largest by |gradient| (ties to the lower index)
+  /// and a seeded random rest, sorted.
+  func coordinateIndices(gradient: [Double], generator: inout SplitMix64) -> [Int] {
+    let count = gradient.count
     guard count > maximumCoordinates else { return Array(0..<count) }
     var chosen = Set<Int>()
+    let largest = min(Self.largestCoordinates, maximumCoordinates)
+    if largest > 0 {
+      // A NaN ranks first: it is certainly worth checking.
+      let size = gradient.map { $0.isNaN ? Double.infinity : abs($0) }
+      let ranked = size.indices.sorted { left, right in
+        size[left] != size[right] ? size[left] > size[right] : left < right
+      }
+      chosen.formUnion(ranked.prefix(largest))
+    }
     while chosen.count < maximumCoordinates {
       chosen.insert(Int(generator.next() % UInt64(count)))
     }

@@ -4,11 +4,15 @@ public struct BoundedValue: Equatable, Sendable {
   public var value: Double
   /// |computed − exact| is at most this.
   public var bound: Double
+  /// A probabilistic estimate of |computed − exact| (at most `bound`; equal to
+  /// it when there is none): what an audit uses to call a comparison conclusive.
+  public var likelyBound: Double
 
-  /// A value with its rounding bound.
-  public init(value: Double, bound: Double) {
+  /// A value with its rounding bound and, if known, a sharper probabilistic estimate.
+  public init(value: Double, bound: Double, likelyBound: Double? = nil) {
     self.value = value
     self.bound = bound
+    self.likelyBound = min(bound, likelyBound ?? bound)
   }
 }
 
@@ -83,7 +87,15 @@ public struct Objective<Model: DifferentiableModel>: Sendable {
     let mean = total / count
     // Summation error γ(n)·Σ|v| (every per-example loss is >= 0) and the division's own rounding.
     let summation = Rounding.gamma(workspace.batchSize) * total
-    return BoundedValue(value: mean, bound: (bound + summation) / count + Rounding.unit * mean)
+    var likely: Double? = nil
+    if model.likelyOutputErrors(weights: weights, workspace: workspace) {
+      var estimate = 0.0
+      lossFunction.accumulateErrorBounds(
+        workspace: workspace, into: &estimate, writeGradient: false)
+      likely = (estimate + summation) / count + Rounding.unit * mean
+    }
+    return BoundedValue(
+      value: mean, bound: (bound + summation) / count + Rounding.unit * mean, likelyBound: likely)
   }
 
   /// Per coordinate, bounds on the rounding error of the backpropagated mean

@@ -37,8 +37,13 @@ public struct SoftmaxCrossEntropyLoss: Loss, Equatable {
   /// The bound, per example, with u the Float64 unit roundoff, δ_j the bound on
   /// logit j's error (`workspace.outputBounds`) and Δ = max_j δ_j:
   ///
-  /// - Propagated: the loss is 1-Lipschitz in each logit's direction with
-  ///   Σ_j |∂loss/∂o_j| = Σ_j |p_j − y_j| ≤ 2, so logit errors move it by at most 2Δ.
+  /// - Propagated: between the computed logits ô and the exact ones the loss
+  ///   changes by ∇loss(ξ)·(o − ô) for some ξ on the segment, and
+  ///   |p_j(ξ) − y_j| ≤ |p̂_j − y_j| + p_j(ô)·(r_j + e^(2Δ) − 1) =: s_j, with p̂_j
+  ///   the computed probability, r_j its relative rounding (below) and
+  ///   p_j(ô) ≤ p̂_j(1 + 2r_j); so logit errors move the loss by at most
+  ///   Σ_j s_j·δ_j, and never more than 2Δ (Σ_j |p_j − y_j| ≤ 2). For a
+  ///   well-classified example (p ≈ y) that is far below 2Δ.
   ///   The gradient p − y moves by at most p_j·e^(2Δ)·(δ_j + Δ)
   ///   (∂p_j/∂o_k = p_j(δ_jk − p_k), and p_j grows by at most e^(2Δ) in between).
   /// - Rounding: d_j = o_j − m is within u|d_j|, e^(d_j) within (2 + |d_j|)u
@@ -66,8 +71,21 @@ public struct SoftmaxCrossEntropyLoss: Loss, Equatable {
       let relative = (Rounding.gamma(classes) + sumError / sum) * (1 + 4 * u)
       let logSum = log(sum)
       let targetGap = abs(workspace.outputs[row + target] - maximum)
+      // Σ_j s_j·δ_j with s_j ≥ |p_j(ξ) − y_j| anywhere between the computed and
+      // the exact logits (see above); never more than 2Δ.
+      let spread = expm1(2 * largestBound) * (1 + 8 * u)
+      var propagated = 0.0
+      for j in 0..<classes {
+        let shifted = workspace.outputs[row + j] - maximum
+        let probability = exp(shifted) / sum
+        let rounding = ((3 + abs(shifted)) * u + relative) * (1 + 4 * u)
+        let residual = abs(j == target ? probability - 1 : probability) * (1 + u) + u
+        let sensitivity = residual + probability * (1 + 2 * rounding) * (rounding + spread)
+        propagated += sensitivity * workspace.outputBounds[row + j]
+      }
+      propagated = min(propagated * (1 + Rounding.gamma(2 * classes + 4)), 2 * largestBound)
       total +=
-        (relative * (1 + 2 * relative) + 3 * u * (logSum + targetGap) + 2 * largestBound)
+        (relative * (1 + 2 * relative) + 3 * u * (logSum + targetGap) + propagated)
         * (1 + 4 * u)
       guard writeGradient else { continue }
       let growth = exp(2 * largestBound) * (1 + 8 * u)

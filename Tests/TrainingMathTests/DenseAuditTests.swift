@@ -38,6 +38,24 @@ import Testing
     }
   }
 
+  /// The mean loss's bound (worst case) covers the naive Float64 loops' loss
+  /// (allowed twice in Float64, whose reference has an error of its own), and
+  /// the probabilistic estimate is no larger than the bound.
+  @Test func lossBoundCoversTheReference() {
+    for (activation, loss, elementType) in denseConfigurations {
+      let fixture = DenseFixture(
+        hidden: [6, 5], activation: activation, loss: loss, elementType: elementType, seed: 8)
+      let reference = fixture.naiveMeanLoss(at: fixture.weights)
+      let bounded = Objective(model: fixture.network).boundedLoss(
+        weights: fixture.weights, workspace: fixture.workspace)
+      let allowance = elementType == .float64 ? 2.0 : 1.0
+      let label = "\(activation) \(loss) \(elementType)"
+      #expect(abs(bounded.value - reference) <= allowance * bounded.bound + 1e-300, "\(label)")
+      #expect(bounded.likelyBound <= bounded.bound, "\(label)")
+      #expect((bounded.likelyBound < bounded.bound) == (elementType == .float64), "\(label)")
+    }
+  }
+
   /// A 2-3-1 relu network whose first hidden unit sits `gap` above its kink
   /// for the one example; the other units are far from theirs.
   func nearKink(gap: Double, activation: Activation = .relu) -> (
