@@ -40,7 +40,8 @@ import Testing
 
   /// The mean loss's bound (worst case) covers the naive Float64 loops' loss
   /// (allowed twice in Float64, whose reference has an error of its own), and
-  /// the probabilistic estimate is no larger than the bound.
+  /// the probabilistic estimate is no larger than the bound (for short dot
+  /// products, as here, λ·√n·u exceeds γ(n) and the bound itself serves).
   @Test func lossBoundCoversTheReference() {
     for (activation, loss, elementType) in denseConfigurations {
       let fixture = DenseFixture(
@@ -52,7 +53,6 @@ import Testing
       let label = "\(activation) \(loss) \(elementType)"
       #expect(abs(bounded.value - reference) <= allowance * bounded.bound + 1e-300, "\(label)")
       #expect(bounded.likelyBound <= bounded.bound, "\(label)")
-      #expect((bounded.likelyBound < bounded.bound) == (elementType == .float64), "\(label)")
     }
   }
 
