@@ -16,14 +16,7 @@ struct AuditCommand: ParsableCommand {
 
   @OptionGroup var server: ConnectOptions
 
-  @Option(
-    help:
-      "The workers' data file: audits read the rows they name from it (default: the tutorial's two samples)."
-  )
-  var data: String?
-
-  @Option(help: "The data's label column (default: the column named label, else the last).")
-  var labelColumn: String?
+  @OptionGroup var workerData: AuditedDataOptions
 
   @OptionGroup var audit: AuditToleranceOptions
 
@@ -53,7 +46,7 @@ struct AuditCommand: ParsableCommand {
       }
       let coordinator = CoordinatorLoop(
         connection: connection, every: 1, tolerance: audit.tolerance,
-        dataset: try loadDataset(data, labelColumn: labelColumn))
+        dataset: try workerData.loadData())
       try coordinator.run(
         timeoutMilliseconds: waitMs,
         stopWhen: { tally in

@@ -24,14 +24,7 @@ struct CoordinatorCommand: ParsableCommand {
   @Option(help: "Audit every N versions.")
   var every: UInt64 = 10
 
-  @Option(
-    help:
-      "The workers' data file: audits read the rows they name from it (default: the tutorial's two samples)."
-  )
-  var data: String?
-
-  @Option(help: "The data's label column (default: the column named label, else the last).")
-  var labelColumn: String?
+  @OptionGroup var workerData: AuditedDataOptions
 
   @Option(
     help:
@@ -62,7 +55,7 @@ struct CoordinatorCommand: ParsableCommand {
   func run() throws {
     try runReportingErrors {
       let logger = logging.logger("coordinator")
-      let dataset = try loadDataset(data, labelColumn: labelColumn)
+      let dataset = try workerData.loadData()
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
       let readiness = Readiness(
@@ -75,7 +68,7 @@ struct CoordinatorCommand: ParsableCommand {
       let heldOut = try testData.map { path in
         let model = try ModelCatalog.model(
           for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))
-        let test = try loadDataset(path, labelColumn: labelColumn)
+        let test = try loadDataset(path, labelColumn: workerData.labelColumn)
         guard test.count > 0 else { throw Failure(message: "test data file \(path) has no rows") }
         try checkData(test, fits: model, path: path)
         return HeldOutData(

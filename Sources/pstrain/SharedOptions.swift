@@ -235,3 +235,19 @@ func validateFault(_ fault: String?) throws {
 }
 
 extension Activation: ExpressibleByArgument {}
+
+/// The data the workers read, for the roles that re-check their gradients
+/// (`coordinator`, `audit`): pushes name rows of it.
+struct AuditedDataOptions: ParsableArguments {
+  @Option(
+    help:
+      "The workers' data file: audits read the rows they name from it (default: the tutorial's two samples)."
+  )
+  var data: String?
+
+  @Option(help: "The data's label column (default: the column named label, else the last).")
+  var labelColumn: String?
+
+  /// The data these flags name.
+  func loadData() throws -> Dataset { try loadDataset(data, labelColumn: labelColumn) }
+}
