@@ -77,12 +77,7 @@ public struct Objective<Model: DifferentiableModel>: Sendable {
   /// The mean loss of the batch in `workspace` with a bound on its rounding error.
   public func boundedLoss(weights: [Double], workspace: BatchWorkspace) -> BoundedValue {
     guard workspace.batchSize > 0 else { return BoundedValue(value: 0, bound: 0) }
-    model.forward(weights: weights, workspace: workspace)
-    var total = 0.0
-    lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: false)
-    model.outputErrorBounds(weights: weights, workspace: workspace)
-    var bound = 0.0
-    lossFunction.accumulateErrorBounds(workspace: workspace, into: &bound, writeGradient: false)
+    let (total, bound) = lossWithErrorBound(weights: weights, workspace: workspace, gradient: false)
     let count = Double(workspace.batchSize)
     let mean = total / count
     // Summation error γ(n)·Σ|v| (every per-example loss is >= 0) and the division's own rounding.
@@ -105,13 +100,23 @@ public struct Objective<Model: DifferentiableModel>: Sendable {
       let zeros = [Double](repeating: 0, count: model.parameterCount)
       return GradientBounds(rounding: zeros, magnitude: zeros)
     }
+    _ = lossWithErrorBound(weights: weights, workspace: workspace, gradient: true)
+    return model.gradientErrorBounds(weights: weights, workspace: workspace)
+  }
+
+  /// The forward pass with the output bounds, and the batch's summed loss with
+  /// a bound on its rounding; with `gradient`, the loss's output gradient and
+  /// its bounds are left in the workspace too.
+  private func lossWithErrorBound(weights: [Double], workspace: BatchWorkspace, gradient: Bool)
+    -> (total: Double, bound: Double)
+  {
     model.forward(weights: weights, workspace: workspace)
     var total = 0.0
-    lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: true)
+    lossFunction.accumulate(workspace: workspace, into: &total, writeGradient: gradient)
     model.outputErrorBounds(weights: weights, workspace: workspace)
     var bound = 0.0
-    lossFunction.accumulateErrorBounds(workspace: workspace, into: &bound, writeGradient: true)
-    return model.gradientErrorBounds(weights: weights, workspace: workspace)
+    lossFunction.accumulateErrorBounds(workspace: workspace, into: &bound, writeGradient: gradient)
+    return (total, bound)
   }
 
   // MARK: Rows of a dataset
