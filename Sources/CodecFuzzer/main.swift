@@ -153,8 +153,16 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
             checkpointFile: "checkpoint-00000000000000000002.pstckpt", version: 2,
             gradientsApplied: 4, rowsToLease: 1,
             workers: [.init(workerID: 1, lastSequence: 2)]),
-          lastEvaluation: EvaluationReport(version: 3, rows: 2, loss: 0.0125, accuracy: nil))),
-      .auditSubscribe(AuditSubscription(every: 10, leaseMilliseconds: 6000)),
+          lastEvaluation: EvaluationReport(version: 3, rows: 2, loss: 0.0125, accuracy: nil),
+          quarantine: QuarantineReport(
+            enabled: true,
+            workers: [
+              QuarantinedWorker(
+                workerID: 2, sequence: 40, failedChecks: [.replay], maximumRelativeError: 1e-6,
+                replayMismatches: 1, quarantinedAtVersion: 3, rolledBackTo: 1)
+            ], rollbacks: 1, versionsRolledBack: 2))),
+      .auditSubscribe(
+        AuditSubscription(every: 10, leaseMilliseconds: 6000, probability: 0.02, seed: 7)),
       .subscription(SubscriptionState(every: 10, recordsSent: 4, recordsDropped: 0)),
       .auditRecord(
         AuditRecord(
@@ -168,6 +176,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       .noLease(NoLease(finished: false, retryAfterMilliseconds: 50)),
       .auditResult(
         AuditResult(workerID: 1, sequence: 3, passed: true, maximumRelativeError: 4.5e-12)),
+      .auditResult(
+        AuditResult(
+          workerID: 2, sequence: 40, passed: false, maximumRelativeError: 1e-6,
+          appliedAtVersion: 41, failedChecks: [.finiteDifferences, .replay], replayMismatches: 9,
+          confirmed: true)),
       .pushes([
         GradientPush(
           workerID: 1, sequence: 4, computedAtVersion: 3, rows: [0], gradient: tensors),

@@ -11,7 +11,7 @@ import TrainingMath
 /// `Leases`, `Evaluations`, `Errors`).
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
-  public static let protocolVersion: UInt8 = 5
+  public static let protocolVersion: UInt8 = 6
   /// The magic bytes `P`, `S`.
   public static let magic: (UInt8, UInt8) = (0x50, 0x53)
   /// Most tensors in one message.

@@ -58,7 +58,9 @@ struct StatusScaleTests {
   var tailByteCount: Int {
     // workers left, audit records, epochs, epoch, rows, dataset rows, dead,
     // optimizer (u16 length, empty), current rate, staleness, shard, offset,
-    // total, audits reported, audits failed, last audit flag.
-    4 + 8 + 8 + 8 + 8 + 8 + 4 + 2 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 1
+    // total, audits reported, audits failed, the last audit's, checkpoint
+    // report's, resume report's and evaluation's flags, the quarantine report
+    // (enabled, count, rollbacks, versions rolled back).
+    4 + 8 + 8 + 8 + 8 + 8 + 4 + 2 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 1 + 1 + 1 + 1 + (1 + 4 + 8 + 8)
   }
 }

@@ -140,7 +140,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func headerIsMagicVersionType() {
     let bytes = WireCodec.encode(.statusRequest)
-    #expect(bytes == [0x50, 0x53, 5, MessageType.statusRequest.rawValue])
+    #expect(bytes == [0x50, 0x53, 6, MessageType.statusRequest.rawValue])
   }
 
   @Test func everyTruncationIsRejected() {
@@ -244,9 +244,10 @@ let everyMessage: [WireMessage] = {
       workers: [], workersLeft: 0, auditRecordsSent: 0, checkpoints: health)
     let bytes = WireCodec.encode(.status(status))
     // The report is the 1 + 1 + 16 + 24 + 2 + 4 + 8 bytes before the resume
-    // report's and the evaluation's one byte each (0: none).
-    #expect(Array(bytes.suffix(2)) == [0, 0])
-    let start = bytes.count - 2 - 56
+    // report's and the evaluation's one byte each (0: none) and the quarantine
+    // report's 21 (off, none listed, no rollbacks).
+    #expect(Array(bytes.suffix(23).prefix(2)) == [0, 0])
+    let start = bytes.count - 23 - 56
     #expect(Array(bytes[start..<(start + 2)]) == [1, 1])
     for (offset, value, field) in [
       (0, 2, "checkpoint report present"), (1, 9, "durable checkpoint present"),
@@ -275,8 +276,9 @@ let everyMessage: [WireMessage] = {
     // (before values frames) and version 3 (before audit results said whether
     // they were above rounding noise, and status carried the checkpoint report
     // and what a resume restored) and version 4 (before tensors had shapes and
-    // pushes named rows instead of carrying samples) are refused too.
-    for version: UInt8 in [1, 2, 3, 4, 6] {
+    // pushes named rows instead of carrying samples) and version 5 (before
+    // replays, sampled audits and quarantine) are refused too.
+    for version: UInt8 in [1, 2, 3, 4, 5, 7] {
       bytes[2] = version
       #expect(throws: DecodeError.unsupportedVersion(version)) { try WireCodec.decode(bytes) }
     }

@@ -185,6 +185,9 @@ public struct ShardMerger: Sendable {
       merged.gradientsApplied = statuses.map(\.gradientsApplied).min()!
       merged.rejected = statuses.reduce(0) { $0 + $1.rejected }
       merged.auditRecordsSent = statuses.map(\.auditRecordsSent).min()!
+      // Every shard quarantines on the same verdicts; each rolls back its own slice.
+      merged.quarantine.rollbacks = statuses.map(\.quarantine.rollbacks).max()!
+      merged.quarantine.versionsRolledBack = statuses.map(\.quarantine.versionsRolledBack).max()!
       merged.parameters = Self.concatenate(statuses.map(\.parameters))
       merged.parameterOffset = 0
       merged.serverShard = Shard.whole

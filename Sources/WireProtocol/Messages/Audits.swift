@@ -11,11 +11,21 @@ public struct AuditSubscription: Equatable, Sendable {
   public var every: UInt64
   /// The subscription lapses unless renewed within this many milliseconds.
   public var leaseMilliseconds: UInt32
+  /// Besides every `every` versions, audit each applied push with this
+  /// probability (0 to 1), drawn per push, so every worker is sampled at the
+  /// same rate whatever its speed; 0 samples none (periods only).
+  public var probability: Double
+  /// Seeds the draw, which is a function of the seed, the worker and the push's
+  /// sequence number only: server shards given the same subscription audit the
+  /// same pushes, so their parts of each record join.
+  public var seed: UInt64
 
   /// A subscription request.
-  public init(every: UInt64, leaseMilliseconds: UInt32) {
+  public init(every: UInt64, leaseMilliseconds: UInt32, probability: Double = 0, seed: UInt64 = 0) {
     self.every = every
     self.leaseMilliseconds = leaseMilliseconds
+    self.probability = probability
+    self.seed = seed
   }
 }
 
@@ -77,13 +87,35 @@ public struct AuditRecord: Equatable, Sendable {
   }
 }
 
+/// The checks an audit makes of a gradient, as a set (`failedChecks`).
+public struct AuditChecks: OptionSet, Equatable, Hashable, Sendable, CustomStringConvertible {
+  public let rawValue: UInt8
+  /// Builds the set from its bits.
+  public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+  /// The gradient against central finite differences of the loss.
+  public static let finiteDifferences = AuditChecks(rawValue: 1)
+  /// The gradient against the same code rerun at the same weights and rows.
+  public static let replay = AuditChecks(rawValue: 2)
+  /// Every check this build knows.
+  public static let all: AuditChecks = [.finiteDifferences, .replay]
+
+  /// "finite differences", "replay", "finite differences+replay" or "none".
+  public var description: String {
+    var names: [String] = []
+    if contains(.finiteDifferences) { names.append("finite differences") }
+    if contains(.replay) { names.append("replay") }
+    return names.isEmpty ? "none" : names.joined(separator: "+")
+  }
+}
+
 /// The verdict of one audit, as the coordinator reports it to the server.
 public struct AuditResult: Equatable, Sendable {
   /// The audited worker.
   public var workerID: UInt32
   /// Its push.
   public var sequence: UInt64
-  /// Whether the gradient agreed with its finite differences.
+  /// Whether the gradient passed every check made.
   public var passed: Bool
   /// The audit's largest relative error.
   public var maximumRelativeError: Double
@@ -92,11 +124,22 @@ public struct AuditResult: Equatable, Sendable {
   public var conclusive: Bool
   /// The size of the audited gradient (its largest derivative compared).
   public var gradientMagnitude: Double
+  /// The version the audited push's application produced (0: not known).
+  public var appliedAtVersion: UInt64
+  /// The checks that failed (empty when it passed; by default, the finite
+  /// differences when it failed).
+  public var failedChecks: AuditChecks
+  /// Coordinates the replay found different (0 when it agreed or did not run).
+  public var replayMismatches: UInt64
+  /// Whether a failure was confirmed by a second look (a second replay or a fresh
+  /// direction): a server started with `--quarantine` quarantines the worker on it.
+  public var confirmed: Bool
 
   /// A verdict.
   public init(
     workerID: UInt32, sequence: UInt64, passed: Bool, maximumRelativeError: Double,
-    conclusive: Bool = true, gradientMagnitude: Double = 0
+    conclusive: Bool = true, gradientMagnitude: Double = 0, appliedAtVersion: UInt64 = 0,
+    failedChecks: AuditChecks? = nil, replayMismatches: UInt64 = 0, confirmed: Bool = false
   ) {
     self.workerID = workerID
     self.sequence = sequence
@@ -104,20 +147,33 @@ public struct AuditResult: Equatable, Sendable {
     self.maximumRelativeError = maximumRelativeError
     self.conclusive = conclusive
     self.gradientMagnitude = gradientMagnitude
+    self.appliedAtVersion = appliedAtVersion
+    // Before replays, a failure was a failure of the finite differences.
+    self.failedChecks = failedChecks ?? (passed ? [] : .finiteDifferences)
+    self.replayMismatches = replayMismatches
+    self.confirmed = confirmed
   }
 }
 
 extension AuditSubscription {
-  /// `u64 every`, `u32 lease ms`.
+  /// `u64 every`, `u32 lease ms`, `f64 probability` (0 to 1), `u64 seed`.
   func encode<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(every)
     sink.write(leaseMilliseconds)
+    sink.write(probability)
+    sink.write(seed)
   }
 
   static func decode(from reader: inout ByteReader) throws(DecodeError) -> AuditSubscription {
     let every = try reader.read(UInt64.self, "every")
     let lease = try reader.read(UInt32.self, "lease")
-    return AuditSubscription(every: every, leaseMilliseconds: lease)
+    let probability = try reader.readNonNegative("probability")
+    guard probability <= 1 else {
+      throw .outOfRange(field: "probability", value: "\(probability)", allowed: "0 to 1")
+    }
+    let seed = try reader.read(UInt64.self, "seed")
+    return AuditSubscription(
+      every: every, leaseMilliseconds: lease, probability: probability, seed: seed)
   }
 }
 
@@ -182,7 +238,8 @@ extension AuditRecord {
 
 extension AuditResult {
   /// `u32 worker id`, `u64 sequence`, `u8 passed`, `f64 largest relative error`,
-  /// `u8 conclusive`, `f64 gradient magnitude`.
+  /// `u8 conclusive`, `f64 gradient magnitude`, `u64 applied-at version`,
+  /// `u8 failed checks`, `u64 replay mismatches`, `u8 confirmed`.
   func encode<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(workerID)
     sink.write(sequence)
@@ -190,6 +247,10 @@ extension AuditResult {
     sink.write(maximumRelativeError)
     sink.write(UInt8(conclusive ? 1 : 0))
     sink.write(gradientMagnitude)
+    sink.write(appliedAtVersion)
+    sink.write(failedChecks.rawValue)
+    sink.write(replayMismatches)
+    sink.write(UInt8(confirmed ? 1 : 0))
   }
 
   static func decode(from reader: inout ByteReader) throws(DecodeError) -> AuditResult {
@@ -199,8 +260,24 @@ extension AuditResult {
     let error = try reader.readNonNegative("audit relative error")
     let conclusive = try reader.readFlag("audit conclusive")
     let magnitude = try reader.readNonNegative("audit gradient magnitude")
+    let appliedAt = try reader.read(UInt64.self, "audit applied-at version")
+    let checks = try reader.read(UInt8.self, "audit failed checks")
+    guard AuditChecks.all.isSuperset(of: AuditChecks(rawValue: checks)) else {
+      throw .outOfRange(
+        field: "audit failed checks", value: String(checks),
+        allowed: "bits 1 (finite differences) and 2 (replay)")
+    }
+    let mismatches = try reader.read(UInt64.self, "audit replay mismatches")
+    let confirmed = try reader.readFlag("audit confirmed")
+    guard passed == (checks == 0), !confirmed || !passed else {
+      throw .invalid(
+        field: "audit failed checks",
+        reason: "a passed audit names no failed check and is not confirmed; a failed one names one")
+    }
     return AuditResult(
       workerID: worker, sequence: sequence, passed: passed, maximumRelativeError: error,
-      conclusive: conclusive, gradientMagnitude: magnitude)
+      conclusive: conclusive, gradientMagnitude: magnitude, appliedAtVersion: appliedAt,
+      failedChecks: AuditChecks(rawValue: checks), replayMismatches: mismatches,
+      confirmed: confirmed)
   }
 }

@@ -15,6 +15,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
   case nonFinite = 11
   case leaseLost = 12
   case datasetMismatch = 13
+  /// The worker failed a confirmed audit: the server takes nothing more from it.
+  case quarantined = 14
 
   public var description: String {
     switch self {
@@ -31,6 +33,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case .nonFinite: "non-finite"
     case .leaseLost: "lease-lost"
     case .datasetMismatch: "dataset-mismatch"
+    case .quarantined: "quarantined"
     }
   }
 }

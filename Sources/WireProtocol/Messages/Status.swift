@@ -105,6 +105,8 @@ public struct ServerStatus: Equatable, Sendable {
   public var resume: ResumeStatus?
   /// The latest evaluation on held-out data a coordinator reported (nil: none yet).
   public var lastEvaluation: EvaluationReport?
+  /// Quarantined workers and rollbacks.
+  public var quarantine: QuarantineReport
 
   /// A server status.
   public init(
@@ -116,8 +118,10 @@ public struct ServerStatus: Equatable, Sendable {
     staleness: UInt64 = 0, serverShard: Shard = Shard.whole,
     parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
     auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil, checkpoints: CheckpointHealth? = nil,
-    resume: ResumeStatus? = nil, lastEvaluation: EvaluationReport? = nil
+    resume: ResumeStatus? = nil, lastEvaluation: EvaluationReport? = nil,
+    quarantine: QuarantineReport = .disabled
   ) {
+    self.quarantine = quarantine
     self.lastEvaluation = lastEvaluation
     self.checkpoints = checkpoints
     self.resume = resume
@@ -197,6 +201,7 @@ extension ServerStatus {
     resume?.encode(into: &sink)
     sink.write(UInt8(lastEvaluation == nil ? 0 : 1))
     lastEvaluation?.encode(into: &sink)
+    quarantine.encode(into: &sink)
   }
 
   static func decode(from reader: inout ByteReader) throws(DecodeError) -> ServerStatus {
@@ -247,6 +252,7 @@ extension ServerStatus {
       try reader.readFlag("resume present") ? try ResumeStatus.decode(from: &reader) : nil
     let lastEvaluation =
       try reader.readFlag("evaluation present") ? try EvaluationReport.decode(from: &reader) : nil
+    let quarantine = try QuarantineReport.decode(from: &reader)
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
@@ -256,7 +262,7 @@ extension ServerStatus {
       staleness: staleness, serverShard: serverShard, parameterOffset: offset,
       totalParameters: total, auditsReported: auditsReported, auditsFailed: auditsFailed,
       lastAudit: lastAudit, checkpoints: checkpoints, resume: resume,
-      lastEvaluation: lastEvaluation)
+      lastEvaluation: lastEvaluation, quarantine: quarantine)
   }
 }
 
