@@ -13,7 +13,11 @@ struct WorkerCommand: ParsableCommand {
       Shard I/N is the contiguous block of rows [I*n/N, (I+1)*n/N) of the n-row dataset.
       The model comes from the server. --fault injects a gradient fault for testing audits:
       scale=F multiplies the gradient by F, flip=K negates coordinate K (0-based),
-      stale=K computes at the weights received K replies earlier; combine with commas.
+      bitflip=K:B flips bit B (0...63) of coordinate K's Float64 bits, stale=K computes at
+      the weights received K replies earlier, sample=S computes the gradient of row r + S
+      for each row r the push names; after=V strikes only pushes computed at version V or
+      later, rate=P (0 < P <= 1) only a fraction P of pushes (a hash of the worker id and
+      the push's sequence number); combine with commas.
       Exits 3 when training diverged (a batch's loss or gradient became NaN or infinite):
       the worker leaves instead of pushing it.
       """)
@@ -32,7 +36,7 @@ struct WorkerCommand: ParsableCommand {
   @Option(help: "Worker id, unique in the run (default: the shard index, or random when leasing).")
   var id: UInt32?
 
-  @Option(help: "Inject a gradient fault: scale=F, flip=K, stale=K.")
+  @Option(help: "Inject a gradient fault: \(GradientFault.forms).")
   var fault: String?
 
   @Option(

@@ -94,7 +94,8 @@ extension WorkerSession {
   }
 
   /// The next push: one the server lacks, again, or the next fresh batch, its
-  /// gradient computed at the latest weights (or stale ones, with the stale fault).
+  /// gradient computed at the latest weights (or, on a push the fault strikes,
+  /// stale ones, other rows, corrupted values, as the fault says).
   private func makePush() -> GradientPush {
     let batch: Range<Int>
     let pushSequence: UInt64
@@ -141,8 +142,15 @@ extension WorkerSession {
     } else {
       order?.appendRows(at: batch, to: &push.rows)
     }
-    let point = fault.staleness > 0 ? recentWeights[0] : weights
-    workspace.load(rows: push.rows, of: dataset)
+    // A fault strikes the pushes its `after` and `rate` choose, and no other.
+    let struck = fault.strikes(workerID: workerID, sequence: pushSequence, version: version)
+    let point = struck && fault.staleness > 0 ? recentWeights[0] : weights
+    if struck && fault.sampleShift != 0 {
+      // Other rows than the push names (allocates, but only on a faulty push).
+      workspace.load(rows: fault.rowsRead(for: push.rows, datasetRows: dataset.count), of: dataset)
+    } else {
+      workspace.load(rows: push.rows, of: dataset)
+    }
     let batchLoss = objective.gradient(
       weights: point, workspace: workspace, into: &push.gradient.values)
     lossSum += batchLoss
@@ -151,7 +159,7 @@ extension WorkerSession {
         version: version, what: "the loss became \(batchLoss.isNaN ? "NaN" : "infinite")")
     }
     batches += 1
-    fault.corrupt(&push.gradient.values)
+    if struck { fault.corrupt(&push.gradient.values) }
     push.sequence = pushSequence
     push.computedAtVersion = version
     return push

@@ -170,6 +170,11 @@ public final class WorkerSession<Model: DifferentiableModel> {
         "fault flip=\(bad) names a coordinate the model does not have (it has \(model.parameterCount))"
       )
     }
+    if let bad = fault.bitFlips.first(where: { $0.coordinate >= model.parameterCount }) {
+      throw .invalidArgument(
+        "fault bitflip=\(bad.coordinate):\(bad.bit) names a coordinate the model does not have (it has \(model.parameterCount))"
+      )
+    }
     self.workerID = workerID
     self.source = source
     self.dataset = dataset
