@@ -8,8 +8,10 @@ struct AuditCommand: ParsableCommand {
     commandName: "audit",
     abstract: "Audit the next gradients of every training worker, once.",
     discussion: """
-      Exit status: 0 when every checked gradient agrees with its finite differences,
-      1 when one disagrees, 2 when the audit could not run (no server, no workers training,
+      Each gradient is compared with finite differences of the loss and replayed (the same
+      code at the same weights and rows; see --replay).
+      Exit status: 0 when every checked gradient agrees with its finite differences and its
+      replay, 1 when one disagrees, 2 when the audit could not run (no server, no workers training,
       no gradient within the time limit, or every gradient below rounding noise: a
       converged run has nothing left to audit).
       """)
@@ -46,7 +48,7 @@ struct AuditCommand: ParsableCommand {
       }
       let coordinator = CoordinatorLoop(
         connection: connection, every: 1, tolerance: audit.tolerance,
-        dataset: try workerData.loadData())
+        dataset: try workerData.loadData(), checks: audit.checks, replayMode: audit.replayMode)
       try coordinator.run(
         timeoutMilliseconds: waitMs,
         stopWhen: { tally in
@@ -87,6 +89,8 @@ struct AuditCommand: ParsableCommand {
         print(
           "audit: \(verdict); \(tally.count) gradients checked"
             + (measured ? ", max relative error \(tally.maximumRelativeError)" : "")
+            + (tally.replayed > 0
+              ? ", \(tally.replayed) replayed (\(tally.failedReplays) differ)" : "")
             + (missing.isEmpty || !measured ? "" : "; not audited: worker(s) \(missing)"))
       }
       if code != 0 { throw ExitCode(code) }

@@ -11,7 +11,12 @@ struct CoordinatorCommand: ParsableCommand {
     discussion: """
       Every N versions the server sends the next gradient it applies from each worker, with
       the weights and samples it was computed at. Each is compared with central finite
-      differences of the loss per coordinate and along a random direction. With --test-data,
+      differences of the loss per coordinate and along a random direction, and replayed: the
+      same code recomputes it at those weights and rows, and the two must agree bit for bit
+      (--replay exact), within rounding (--replay rounding, for workers on another CPU), or
+      the replay is skipped (--replay off). A failure gets a second look (the replay again,
+      the finite differences with a fresh direction) and is reported as confirmed only when
+      that fails too. With --test-data,
       the server's weights are also evaluated on that held-out data every --eval-every
       versions and once more at the end (test loss, and accuracy for a classifier), and each
       evaluation is reported to the server, which shows the latest in `pstrain status` and
@@ -76,16 +81,19 @@ struct CoordinatorCommand: ParsableCommand {
       }
       let coordinator = CoordinatorLoop(
         connection: connection, every: every, tolerance: audit.tolerance, dataset: dataset,
-        readiness: readiness, heldOut: heldOut)
+        checks: audit.checks, replayMode: audit.replayMode, readiness: readiness, heldOut: heldOut)
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {
           if json {
             print(
               "{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(audit.tolerance),"
+                + "\"replay\":\"\(audit.replay.rawValue)\","
                 + "\"eval_every\":\(heldOut.map { String($0.every) } ?? "null")}")
           } else {
-            logger.info("auditing every \(every) versions, tolerance \(audit.tolerance)")
+            logger.info(
+              "auditing every \(every) versions, tolerance \(audit.tolerance), replay \(audit.replay.rawValue)"
+            )
           }
           if let heldOut, !json {
             logger.info(
@@ -102,7 +110,7 @@ struct CoordinatorCommand: ParsableCommand {
         print("{\"type\":\"summary\",\"audits\":\(tally.json)}")
       } else {
         logger.notice(
-          "\(tally.count) audits, \(tally.failed) failed, \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError)"
+          "\(tally.count) audits, \(tally.failuresText), \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError), \(tally.replayed) replayed"
         )
       }
       if tally.failed > 0 { throw ExitCode(1) }

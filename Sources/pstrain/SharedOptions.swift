@@ -211,10 +211,37 @@ struct WorkerTrainingOptions: ParsableArguments {
   func loadData() throws -> Dataset { try loadDataset(data, labelColumn: labelColumn) }
 }
 
+/// Whether and how the coordinator replays audited gradients (`--replay`).
+enum ReplaySetting: String, ExpressibleByArgument, CaseIterable {
+  /// Bit for bit.
+  case exact
+  /// Within the model's rounding bound.
+  case rounding
+  /// No replay: finite differences only.
+  case off
+
+  /// The mode, or nil when off.
+  var mode: ReplayMode? {
+    switch self {
+    case .exact: .exact
+    case .rounding: .rounding
+    case .off: nil
+    }
+  }
+}
+
 /// How strictly gradients are audited: `coordinator`, `audit` and `train`.
 struct AuditToleranceOptions: ParsableArguments {
   @Option(help: "Relative tolerance of an audit, beyond rounding noise.")
   var tolerance: Double = GradientAuditor<ChainModel>.defaultTolerance
+
+  @Option(
+    help: """
+      Replay each audited gradient with the same code and compare: exact (bit for bit), \
+      rounding (within twice the model's rounding bound, for workers on another CPU's \
+      BLAS path) or off.
+      """)
+  var replay: ReplaySetting = .exact
 
   func validate() throws {
     guard tolerance.isFinite, tolerance > 0 else {
@@ -222,8 +249,14 @@ struct AuditToleranceOptions: ParsableArguments {
     }
   }
 
-  /// The same flag, to pass on to a coordinator process.
-  var arguments: [String] { ["--tolerance", "\(tolerance)"] }
+  /// The checks an audit makes.
+  var checks: AuditChecks { replay == .off ? .finiteDifferences : .all }
+
+  /// How replays compare (unused when off).
+  var replayMode: ReplayMode { replay.mode ?? .exact }
+
+  /// The same flags, to pass on to a coordinator process.
+  var arguments: [String] { ["--tolerance", "\(tolerance)", "--replay", replay.rawValue] }
 }
 
 extension OptimizerKind: ExpressibleByArgument {}

@@ -37,8 +37,14 @@ struct TrainCommand: ParsableCommand {
   @OptionGroup var audit: AuditToleranceOptions
 
   @Option(
-    help: "Inject a gradient fault into worker 0 (scale=F, flip=K, stale=K), to see audits fail.")
+    help: """
+      Inject a gradient fault into one worker (--fault-worker), to see audits fail: \
+      \(GradientFault.forms) (see docs/audits.md).
+      """)
   var fault: String?
+
+  @Option(help: "The worker --fault is injected into (0...--workers - 1).")
+  var faultWorker: Int = 0
 
   @Option(help: "Split the parameters over this many server processes.")
   var serverShards: Int = 1
@@ -98,6 +104,10 @@ struct TrainCommand: ParsableCommand {
       guard testData != nil else { throw ValidationError("--eval-every needs --test-data") }
     }
     try validateFault(fault)
+    guard (0..<workers).contains(faultWorker) else {
+      throw ValidationError(
+        "--fault-worker must be 0...\(workers - 1) (one of the --workers \(workers))")
+    }
   }
 
   func run() throws {
@@ -174,11 +184,40 @@ struct TrainCommand: ParsableCommand {
     var inconclusive: Int
     var maximumRelativeError: Double?
     var failedWorkers: [Int]
+    /// Failures per check (absent from an older coordinator's summary).
+    var failedChecks: FailedChecks?
+    /// Failures a second look confirmed.
+    var confirmed: Int?
+
+    /// Audits failed by each check.
+    struct FailedChecks: Decodable {
+      var finiteDifferences: Int
+      var replay: Int
+
+      enum CodingKeys: String, CodingKey {
+        case finiteDifferences = "finite_differences"
+        case replay
+      }
+    }
 
     enum CodingKeys: String, CodingKey {
-      case count, failed, inconclusive
+      case count, failed, inconclusive, confirmed
       case maximumRelativeError = "max_relative_error"
       case failedWorkers = "failed_workers"
+      case failedChecks = "failed_checks"
+    }
+
+    /// "2 failed (finite differences 0, replay 2; 2 confirmed)", or "0 failed".
+    var failuresText: String {
+      guard failed > 0, let failedChecks else { return "\(failed) failed" }
+      return
+        "\(failed) failed (finite differences \(failedChecks.finiteDifferences), replay \(failedChecks.replay); \(confirmed ?? 0) confirmed)"
+    }
+
+    /// The JSON members `failed_checks` and `confirmed` (no braces), with a leading comma.
+    var checksJSONMembers: String {
+      ",\"failed_checks\":{\"finite_differences\":\(failedChecks?.finiteDifferences ?? 0),"
+        + "\"replay\":\(failedChecks?.replay ?? 0)},\"confirmed\":\(confirmed ?? 0)"
     }
   }
 
@@ -242,7 +281,7 @@ struct TrainCommand: ParsableCommand {
     for index in 0..<workers {
       var arguments = ["worker", "--connect", endpoint, "--id", "\(index)"] + work.arguments
       if !leased { arguments += ["--shard", "\(index)/\(workers)"] }
-      if index == 0, let fault { arguments += ["--fault", fault] }
+      if index == faultWorker, let fault { arguments += ["--fault", fault] }
       workerProcesses.append(try cluster.start("worker \(index)", arguments))
     }
 
@@ -534,7 +573,8 @@ struct TrainCommand: ParsableCommand {
           + "\(outcome.evaluations.jsonMembers),"
           + "\"audits\":{\"count\":\(audits.count),\"failed\":\(audits.failed),"
           + "\"inconclusive\":\(audits.inconclusive),"
-          + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))},"
+          + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))"
+          + "\(audits.checksJSONMembers)},"
           + "\"diverged\":\(outcome.divergence != nil),"
           + (outcome.divergence.map { "\"divergence\":\(JSON.string($0))," } ?? "")
           + "\"interrupted\":\(outcome.interrupted),"
@@ -557,7 +597,7 @@ struct TrainCommand: ParsableCommand {
         "  updates     \(outcome.status.version) (\(outcome.status.gradientsApplied) gradients, \(outcome.status.rejected) rejected), \(String(format: "%.0f", samplesPerSecond)) samples/s over \(String(format: "%.2f", outcome.trainingSeconds)) s of training"
       )
       print(
-        "  audits      \(audits.count), \(audits.failed) failed, \(audits.inconclusive) below rounding noise, max relative error \(audits.maximumRelativeError ?? 0)"
+        "  audits      \(audits.count), \(audits.failuresText), \(audits.inconclusive) below rounding noise, max relative error \(audits.maximumRelativeError ?? 0)"
       )
       for warning in outcome.warnings { print("  warning: \(warning)") }
       for problem in outcome.problems { print("  PROBLEM: \(problem)") }

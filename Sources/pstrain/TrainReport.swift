@@ -164,7 +164,9 @@ extension TrainCommand.AuditSummary {
   /// The tally of the coordinator's JSON audit lines, for when it gave no summary
   /// (it was stopped, or failed): what was audited is still known.
   init(countingAuditLines lines: [String]) {
-    self.init(count: 0, failed: 0, inconclusive: 0, maximumRelativeError: 0, failedWorkers: [])
+    self.init(
+      count: 0, failed: 0, inconclusive: 0, maximumRelativeError: 0, failedWorkers: [],
+      failedChecks: FailedChecks(finiteDifferences: 0, replay: 0), confirmed: 0)
     var failing = Set<Int>()
     for line in lines {
       guard let audit = CoordinatorAuditLine(line), let passed = audit.passed,
@@ -174,6 +176,10 @@ extension TrainCommand.AuditSummary {
       if !passed {
         failed += 1
         failing.insert(worker)
+        let checks = audit.failedChecks ?? ["finite_differences"]
+        if checks.contains("finite_differences") { failedChecks?.finiteDifferences += 1 }
+        if checks.contains("replay") { failedChecks?.replay += 1 }
+        if audit.confirmed == true { confirmed? += 1 }
       }
       if conclusive {
         maximumRelativeError = max(maximumRelativeError ?? 0, audit.maxRelativeError ?? 0)
@@ -197,9 +203,12 @@ struct CoordinatorAuditLine: Decodable {
   var conclusive: Bool?
   var gradientMagnitude: Double?
   var detectableRelativeError: Double?
+  var failedChecks: [String]?
+  var confirmed: Bool?
 
   private enum CodingKeys: String, CodingKey {
-    case type, worker, passed, conclusive
+    case type, worker, passed, conclusive, confirmed
+    case failedChecks = "failed_checks"
     case appliedAt = "applied_at"
     case rawMaxRelativeError = "raw_max_relative_error"
     case maxRelativeError = "max_relative_error"

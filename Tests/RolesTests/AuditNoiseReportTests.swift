@@ -22,16 +22,16 @@ struct AuditNoiseReportTests {
     let report = try AuditReport.audit(
       record(weights: [1, 1, (-1.0).nextUp]),
       tolerance: GradientAuditor<ChainModel>.defaultTolerance, dataset: .seed)
-    #expect(!report.audit.isConclusive)
-    let magnitude = AuditReport.approximately(report.audit.gradientMagnitude)
+    #expect(!report.audit!.isConclusive)
+    let magnitude = AuditReport.approximately(report.audit!.gradientMagnitude)
     #expect(magnitude.hasPrefix("~") && magnitude.hasSuffix("e-16"))
     #expect(
       report.text
-        == "audit noise worker 2 push 40 at v80: below rounding noise (the gradients are \(magnitude): nothing left to audit), 3 coordinates + 1 direction"
+        == "audit noise worker 2 push 40 at v80: below rounding noise (the gradients are \(magnitude): nothing left to audit), 3 coordinates + 1 direction; replay exact: 3 coordinates identical"
     )
     #expect(!report.text.contains("rel err"))
     #expect(report.json.contains("\"conclusive\":false"))
-    #expect(report.json.contains("\"gradient_magnitude\":\(report.audit.gradientMagnitude)"))
+    #expect(report.json.contains("\"gradient_magnitude\":\(report.audit!.gradientMagnitude)"))
     #expect(report.json.contains("\"detectable_relative_error\":"))
   }
 
@@ -52,7 +52,7 @@ struct AuditNoiseReportTests {
     tally.add(small)
     tally.add(exact)
     #expect(tally.inconclusive == 2)
-    #expect(tally.largestGradientBelowNoise == small.audit.gradientMagnitude)
+    #expect(tally.largestGradientBelowNoise == small.audit!.gradientMagnitude)
     #expect(
       AuditReport.belowRoundingNoise(magnitude: 0)
         == "below rounding noise (the gradients are 0: nothing left to audit)")

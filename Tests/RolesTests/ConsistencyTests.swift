@@ -49,7 +49,7 @@ import WireProtocol
         weights: server.parameters, samples: Dataset.seed.samples)
       #expect(loss < 1e-3, "\(mode) S=\(staleness) with \(count) workers: loss \(loss)")
       #expect(server.gradientsApplied == 1000)
-      #expect(reports.filter { !$0.audit.passed }.isEmpty)
+      #expect(reports.filter { !$0.passed }.isEmpty)
     }
   }
 
@@ -111,7 +111,7 @@ import WireProtocol
       }
       let reports = try runInMemory(server: server, workers: workers, auditor: PeerID([9]))
       #expect(!reports.isEmpty)
-      let failed = Set(reports.filter { !$0.audit.passed }.map(\.workerID))
+      let failed = Set(reports.filter { !$0.passed }.map(\.workerID))
       #expect(failed == (layers == 1000 ? [1] : []), "\(mode) \(kind) L=\(layers) batch \(batch)")
       #expect(reports.allSatisfy { $0.sampleRows.count == batch })
     }

@@ -82,7 +82,7 @@ import WireProtocol
     #expect(
       Objective(model: model).loss(weights: server.parameters, samples: Dataset.seed.samples) < 1e-3
     )
-    #expect(reports.filter { !$0.audit.passed }.isEmpty)
+    #expect(reports.filter { !$0.passed }.isEmpty)
   }
 
   /// Several pushes per frame: every gradient still applied exactly once, the
@@ -101,7 +101,7 @@ import WireProtocol
     #expect(server.gradientsApplied == 40 * 60)
     #expect(workers.map(\.pushesApplied) == [1200, 1200])
     #expect(Objective(model: model).loss(weights: server.parameters, samples: data.samples) < 0.05)
-    #expect(!reports.isEmpty && reports.allSatisfy { $0.audit.passed })
+    #expect(!reports.isEmpty && reports.allSatisfy { $0.passed })
     #expect(throws: RoleError.self) {
       try WorkerSession(
         workerID: 0, source: .shard(.whole, epochs: 1), dataset: data, model: model,

@@ -13,6 +13,10 @@ public final class CoordinatorLoop {
   private let connection: any ServerLink
   private let every: UInt64
   private let tolerance: Double
+  /// The checks made of every record.
+  public let checks: AuditChecks
+  /// How replays compare.
+  public let replayMode: ReplayMode
   /// The data the workers read: audit records name rows of it.
   private let dataset: Dataset
   /// Totals so far.
@@ -32,14 +36,18 @@ public final class CoordinatorLoop {
   /// again (one batch at least).
   public static let evaluationSliceMilliseconds: UInt64 = 5
 
-  /// A coordinator auditing every `every` versions with `tolerance`, reading
-  /// the audited rows from `dataset`; `readiness` is marked whenever the server
+  /// A coordinator auditing every `every` versions by `checks` (finite
+  /// differences with `tolerance`, replays by `replayMode`), reading the
+  /// audited rows from `dataset`; `readiness` is marked whenever the server
   /// confirms the subscription (at every renewal). With `heldOut`, it also
   /// evaluates the server's weights on that data as its schedule says.
   public init(
     connection: any ServerLink, every: UInt64, tolerance: Double, dataset: Dataset,
+    checks: AuditChecks = .all, replayMode: ReplayMode = .exact,
     readiness: Readiness? = nil, heldOut: HeldOutData? = nil
   ) {
+    self.checks = checks
+    self.replayMode = replayMode
     self.heldOut = heldOut
     self.connection = connection
     self.dataset = dataset
@@ -143,21 +151,27 @@ public final class CoordinatorLoop {
   }
 
   private func audit(_ record: AuditRecord, report: (AuditReport) -> Void) throws(RoleError) {
-    let result = try AuditReport.audit(record, tolerance: tolerance, dataset: dataset)
+    let result = try AuditReport.audit(
+      record, checks: checks, tolerance: tolerance, replayMode: replayMode, dataset: dataset)
     tally.add(result)
     metrics.record(result)
-    // Tell the server, so `pstrain status` shows the latest verdict: the
-    // relative error of the comparisons above rounding noise, or when there
-    // are none, that the gradient was below it, and how large it was.
-    let audit = result.audit
-    try connection.send(
-      .auditResult(
-        AuditResult(
-          workerID: result.workerID, sequence: result.sequence, passed: audit.passed,
-          maximumRelativeError: Self.finite(
-            audit.isConclusive ? audit.maximumRelativeError : audit.maximumRawRelativeError),
-          conclusive: audit.isConclusive,
-          gradientMagnitude: Self.finite(audit.gradientMagnitude))))
+    try connection.send(.auditResult(Self.result(of: result)))
     report(result)
+  }
+
+  /// The verdict sent to the server, so `pstrain status` shows the latest: the
+  /// relative error of the comparisons above rounding noise, or when there are
+  /// none, that the gradient was below it, and how large it was; the checks
+  /// that failed, the replay's mismatches, and whether a second look confirmed it.
+  static func result(of report: AuditReport) -> AuditResult {
+    let audit = report.audit
+    return AuditResult(
+      workerID: report.workerID, sequence: report.sequence, passed: report.passed,
+      maximumRelativeError: finite(
+        audit.map { $0.isConclusive ? $0.maximumRelativeError : $0.maximumRawRelativeError } ?? 0),
+      conclusive: report.isConclusive || (audit == nil && report.replay?.passed == true),
+      gradientMagnitude: finite(audit?.gradientMagnitude ?? 0),
+      appliedAtVersion: report.appliedAtVersion, failedChecks: report.failedChecks,
+      replayMismatches: UInt64(report.replayMismatches), confirmed: report.confirmed)
   }
 }

@@ -96,10 +96,12 @@ public final class CoordinatorMetrics {
   public init() {}
 
   func record(_ report: AuditReport) {
-    let error = report.audit.maximumRawRelativeError
-    lastError.record(error)
-    maximum = max(maximum, error)
-    maximumError.record(maximum)
-    (report.audit.passed ? passed : failed).increment()
+    if let audit = report.audit {
+      let error = audit.maximumRawRelativeError
+      lastError.record(error)
+      maximum = max(maximum, error)
+      maximumError.record(maximum)
+    }
+    (report.passed ? passed : failed).increment()
   }
 }
