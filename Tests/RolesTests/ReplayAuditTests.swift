@@ -254,3 +254,64 @@ struct ReplayRun {
     #expect(tally.failuresText == "2 failed (finite differences 1, replay 2; 1 confirmed)")
   }
 }
+
+@Suite struct GradientFaultParsingTests {
+  @Test func everyFormParsesAndCombines() throws {
+    let fault = try GradientFault(
+      parsing: "scale=2,flip=1,bitflip=3:63,bitflip=4:0,stale=2,sample=1,after=10,rate=0.25")
+    #expect(fault.scale == 2 && fault.flipped == [1] && fault.staleness == 2)
+    #expect(fault.bitFlips == [.init(coordinate: 3, bit: 63), .init(coordinate: 4, bit: 0)])
+    #expect(fault.sampleShift == 1 && fault.afterVersion == 10 && fault.rate == 0.25)
+    #expect(fault.highestCoordinate == 4)
+    #expect(
+      fault.description
+        == "scale=2.0,flip=1,bitflip=3:63,bitflip=4:0,stale=2,sample=1,after=10,rate=0.25")
+    #expect(try GradientFault(parsing: fault.description) == fault)
+    #expect(try GradientFault(parsing: "after=5,rate=0.5").isNone)
+  }
+
+  @Test(arguments: [
+    ("bitflip=3", "K:B"), ("bitflip=3:64", "0...63"), ("bitflip=-1:2", "K >= 0"),
+    ("bitflip=a:b", "K:B"), ("sample=-1", "row shift"), ("after=-3", "version >= 0"),
+    ("rate=0", "0 < P <= 1"), ("rate=1.5", "0 < P <= 1"), ("rate=x", "0 < P <= 1"),
+    ("wobble=1", "known: scale=F, flip=K, bitflip=K:B"), ("bitflip", "key=value"),
+  ])
+  func badValuesSayTheAllowedForms(spec: String, says: String) {
+    #expect {
+      try GradientFault(parsing: spec)
+    } throws: { error in
+      "\(error)".contains(says)
+    }
+  }
+
+  /// The draw is a function of the worker and the sequence: repeatable, near the
+  /// rate asked for, different between workers, and never before `after`.
+  @Test func rateAndAfterChooseDeterministically() throws {
+    let fault = try GradientFault(parsing: "flip=0,rate=0.3,after=5")
+    let struck = (1...10_000).filter {
+      fault.strikes(workerID: 1, sequence: UInt64($0), version: 9)
+    }
+    #expect((2_700...3_300).contains(struck.count))
+    #expect(
+      struck == (1...10_000).filter { fault.strikes(workerID: 1, sequence: UInt64($0), version: 9) }
+    )
+    let other = (1...10_000).filter { fault.strikes(workerID: 2, sequence: UInt64($0), version: 9) }
+    #expect(other != struck)
+    #expect(!(1...100).contains { fault.strikes(workerID: 1, sequence: UInt64($0), version: 4) })
+    #expect(!GradientFault.none.strikes(workerID: 0, sequence: 1, version: 1))
+  }
+
+  @Test func aBitflipBeyondTheModelIsRefused() throws {
+    #expect(throws: RoleError.self) {
+      try WorkerSession(
+        workerID: 0, source: .shard(.whole, epochs: 1), dataset: .seed,
+        model: ChainModel(layers: 3), fault: try GradientFault(parsing: "bitflip=3:1"))
+    }
+  }
+
+  @Test func sampleShiftsRowsAroundTheData() throws {
+    let fault = try GradientFault(parsing: "sample=1")
+    #expect(fault.rowsRead(for: [0, 5, 9], datasetRows: 10) == [1, 6, 0])
+    #expect(GradientFault.none.rowsRead(for: [3], datasetRows: 10) == [3])
+  }
+}
