@@ -22,6 +22,16 @@ import Testing
     #expect(problems.contains { $0.contains("(workers [1])") }, "\(problems)")
   }
 
+  /// `train --replay off` reaches the coordinator: the same fault goes unseen.
+  @Test func withoutTheReplayTheFlipGoesUnseen() throws {
+    let run = try runPstrain(
+      ["train", "--fault", "bitflip=1:5", "--replay", "off", "--epochs", "100", "--json"],
+      within: 60)
+    #expect(run.status == 0, "\(run.errors)")
+    let audits = try #require(try lastJSONObject(run.output)["audits"] as? [String: Any])
+    #expect((audits["count"] as? Int ?? 0) > 0 && audits["failed"] as? Int == 0)
+  }
+
   @Test func faultFlagsAreChecked() throws {
     let worker = try runPstrain(["train", "--workers", "2", "--fault-worker", "2"], within: 30)
     #expect(worker.status != 0)
