@@ -53,7 +53,6 @@ func workerGradient(
   @Test(arguments: ReplayCase.all)
   func replayIsBitIdenticalToTheWorker(_ replayCase: ReplayCase) {
     let model = replayCase.model
-    let objective = Objective(model: model)
     var weights = model.initialWeights(seed: 3)
     model.layout.roundToElementTypes(&weights)
     let replay = GradientReplay(model: model)
@@ -75,7 +74,6 @@ func workerGradient(
         ).passed)
       for index in weights.indices { weights[index] -= 0.05 * pushed[index] }
       model.layout.roundToElementTypes(&weights)
-      _ = objective
     }
   }
 
