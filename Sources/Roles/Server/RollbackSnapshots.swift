@@ -93,9 +93,8 @@ final class RollbackSnapshots {
   /// a later push of it.
   func applied(_ worker: UInt32, at version: UInt64) {
     let base = newestVersion
-    if var list = needs[worker], let last = list.last, last.snapshot == base {
-      list[list.count - 1].lastApplied = version
-      needs[worker] = list
+    if let count = needs[worker]?.count, needs[worker]![count - 1].snapshot == base {
+      needs[worker]![count - 1].lastApplied = version  // in place: no copy per push
     } else {
       needs[worker, default: []].append(Need(snapshot: base, lastApplied: version))
     }
