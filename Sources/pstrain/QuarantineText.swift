@@ -34,15 +34,7 @@ enum QuarantineText {
   /// "worker 3: push 812 failed the replay (4 coordinates differ) at version
   /// 900; rolled back to version 800".
   static func text(_ worker: QuarantinedWorker) -> String {
-    var details: [String] = []
-    if worker.failedChecks.contains(.finiteDifferences) {
-      details.append("relative error \(worker.maximumRelativeError)")
-    }
-    if worker.failedChecks.contains(.replay) {
-      details.append("\(worker.replayMismatches) coordinates differ")
-    }
-    return
-      "worker \(worker.workerID): push \(worker.sequence) failed the \(worker.failedChecks) (\(details.joined(separator: ", "))) at version \(worker.quarantinedAtVersion); "
+    "worker \(worker.workerID): push \(worker.sequence) failed \(worker.failureText) at version \(worker.quarantinedAtVersion); "
       + (worker.rolledBackTo.map { "rolled back to version \($0)" } ?? "not rolled back")
   }
 

@@ -84,18 +84,25 @@ final class QuarantineList {
   /// 812 failed the replay (4 coordinates differ), confirmed; this server
   /// takes nothing more from it".
   static func refusal(_ record: QuarantinedWorker) -> String {
-    var details: [String] = []
-    if record.failedChecks.contains(.finiteDifferences) {
-      details.append("relative error \(record.maximumRelativeError)")
-    }
-    if record.failedChecks.contains(.replay) {
-      details.append(
-        "\(record.replayMismatches) coordinate\(record.replayMismatches == 1 ? "" : "s") differ\(record.replayMismatches == 1 ? "s" : "")"
-      )
-    }
-    let rolledBack =
-      record.rolledBackTo.map { ", rolled back to version \($0)" } ?? ""
+    let rolledBack = record.rolledBackTo.map { ", rolled back to version \($0)" } ?? ""
     return
-      "worker \(record.workerID) is quarantined: its push \(record.sequence) failed the \(record.failedChecks) (\(details.joined(separator: ", "))), confirmed\(rolledBack); this server takes nothing more from it"
+      "worker \(record.workerID) is quarantined: its push \(record.sequence) failed \(record.failureText), confirmed\(rolledBack); this server takes nothing more from it"
+  }
+
+}
+
+extension QuarantinedWorker {
+  /// What failed, in words: "the replay (4 coordinates differ)", "the finite
+  /// differences (relative error 0.5)".
+  public var failureText: String {
+    var details: [String] = []
+    if failedChecks.contains(.finiteDifferences) {
+      details.append("relative error \(maximumRelativeError)")
+    }
+    if failedChecks.contains(.replay) {
+      details.append(
+        replayMismatches == 1 ? "1 coordinate differs" : "\(replayMismatches) coordinates differ")
+    }
+    return "the \(failedChecks) (\(details.joined(separator: ", ")))"
   }
 }
