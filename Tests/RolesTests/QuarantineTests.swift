@@ -20,6 +20,18 @@ func quarantiningServer(
 
 let coordinatorPeer = PeerID([0, 9])
 
+/// A quarantining async server with snapshots every version within `snapshots`
+/// snapshots' worth of bytes (parameters and momentum), workers 0 and 1 joined.
+func twoWorkersWithSnapshotBudget(_ snapshots: Int) -> ParameterServer {
+  let server = quarantiningServer(every: 1, budget: snapshots * perSnapshot)
+  _ = server.receive(join(0), from: peerA, now: 0)
+  _ = server.receive(join(1), from: peerB, now: 0)
+  return server
+}
+
+/// Bytes of one snapshot of `chain3` with momentum.
+let perSnapshot = 3 * 8 * 2
+
 /// A confirmed failure (replay, 4 coordinates) of `worker`'s push `sequence`.
 func confirmedFailure(_ worker: UInt32, _ sequence: UInt64, confirmed: Bool = true) -> WireMessage {
   .auditResult(
@@ -284,10 +296,7 @@ func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
   /// oldest (needed by every worker) stays and at most five are kept; once the
   /// workers' pushes are vouched for, only the newest is left.
   @Test func snapshotsArePrunedAndTheirMemoryBounded() throws {
-    let perSnapshot = 3 * 8 * 2  // parameters and momentum
-    let server = quarantiningServer(every: 1, budget: 5 * perSnapshot)
-    _ = server.receive(join(0), from: peerA, now: 0)
-    _ = server.receive(join(1), from: peerB, now: 0)
+    let server = twoWorkersWithSnapshotBudget(5)
     for sequence in UInt64(1)...50 {
       _ = server.receive(
         push(0, sequence, at: server.version, [0.01, 0.01, 0.01]), from: peerA, now: 1)
@@ -310,10 +319,7 @@ func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
 
   /// Thinning moves a need to an older snapshot: a rollback may go back further, never less.
   @Test func thinnedSnapshotsRollBackFurtherNeverLess() throws {
-    let perSnapshot = 3 * 8 * 2
-    let server = quarantiningServer(every: 1, budget: 3 * perSnapshot)
-    _ = server.receive(join(0), from: peerA, now: 0)
-    _ = server.receive(join(1), from: peerB, now: 0)
+    let server = twoWorkersWithSnapshotBudget(3)
     for sequence in UInt64(1)...10 {
       _ = server.receive(
         push(1, sequence, at: server.version, [0.01, 0.01, 0.01]), from: peerB, now: 1)
