@@ -74,6 +74,10 @@ import ZeroMQ
     let text = try runPstrain(["status", "--connect", endpoint], within: 30)
     #expect(text.output.contains("quarantine: on, 1 quarantined (worker 1); 1 rollback undid"))
     #expect(text.output.contains("quarantined worker 1: push 5 failed the replay"))
+    #expect(
+      server.output.contains(
+        "quarantined worker 1: its push 5 failed the replay (4 coordinates differ), confirmed; rolled back from version \(quarantinedAt) to \(rolledBackTo)"
+      ), "\(server.output.suffix(500))")
     #expect(try server.terminate() == 0)
   }
 }
