@@ -334,6 +334,24 @@ func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
     #expect(back <= 10)
   }
 
+  /// A gradient of the quarantined worker waiting for its sync step is not
+  /// applied: the step averages the others'.
+  @Test func aSyncStepDropsTheQuarantinedWorkersGradient() throws {
+    let server = quarantiningServer(.sync, optimizer: .sgd)
+    for (id, peer) in [(UInt32(0), peerA), (1, peerB), (2, peerC)] {
+      _ = server.receive(join(id, of: 3), from: peer, now: 0)
+    }
+    _ = server.receive(push(0, 1, at: 0, [100, 100, 100]), from: peerA, now: 1)
+    _ = server.receive(push(1, 1, at: 0, [1, 2, 3]), from: peerB, now: 1)
+    #expect(server.receive(confirmedFailure(0, 1), from: coordinatorPeer, now: 2).isEmpty)
+    let step = server.receive(push(2, 1, at: 0, [3, 2, 1]), from: peerC, now: 3)
+    var expected = ChainModel.seedWeights
+    var sgd = try Optimizer(learningRate: 0.05)
+    sgd.apply(gradient: [2, 2, 2], to: &expected)
+    #expect(weights(step, for: peerB)?.version == 1)
+    #expect(bits(server.parameters) == bits(expected))
+  }
+
   @Test func syncServersQuarantineWithoutRollingBack() {
     let server = quarantiningServer(.sync)
     _ = server.receive(join(0), from: peerA, now: 0)

@@ -86,7 +86,8 @@ extension ParameterServer {
         maximumRelativeError: result.maximumRelativeError,
         replayMismatches: result.replayMismatches, quarantinedAtVersion: quarantinedAt,
         rolledBackTo: rolledBackTo))
-    if membership.workers[worker] != nil { forget(worker) }
+    // Its gradients waiting for a sync step are not applied.
+    forget(worker, droppingGradients: true)
     return advanceSteps()
   }
 

@@ -222,9 +222,12 @@ public final class ParameterServer {
     membership.seen(workerID, from: peer, now: now)
   }
 
-  func forget(_ workerID: UInt32) {
+  /// Drops `workerID` as if it left: its lease returns to the pool, and its
+  /// gradients waiting for a sync step are dropped with leased work (their
+  /// rows are leased again) or when `droppingGradients` says so.
+  func forget(_ workerID: UInt32, droppingGradients: Bool = false) {
     membership.remove(workerID)
-    barrier.forget(workerID, droppingGradients: work != nil)
+    barrier.forget(workerID, droppingGradients: droppingGradients || work != nil)
     work?.release(workerID)
     audits.forget(workerID)
   }
