@@ -80,4 +80,52 @@ import ZeroMQ
       ), "\(server.output.suffix(500))")
     #expect(try server.terminate() == 0)
   }
+
+  /// `pstrain train --quarantine --leased`: a worker quarantined mid-run (the raw
+  /// peer reports the confirmed failure to the run's server) is no failure; the
+  /// run finishes with the others and its JSON names the quarantine.
+  @Test func trainGoesOnWithoutAQuarantinedWorker() throws {
+    let train = try Launched([
+      "train", "--quarantine", "--snapshot-every", "10", "--leased", "--chunk-rows", "1",
+      "--workers", "3", "--epochs", "4000", "--json",
+    ])
+    defer { train.stop() }
+    var endpoint: String?
+    try waitFor("the run's server", within: 60) {
+      endpoint = train.errors.split(separator: "\n").first { $0.hasPrefix("train: server at ") }
+        .map { String($0.dropFirst("train: server at ".count).prefix { $0 != "," }) }
+      return endpoint != nil
+    }
+    // The failed push was applied at a version the run has reached (the run's
+    // coordinator vouches for worker 1's pushes as it audits them; the failure is
+    // of one applied after its last passed audit, or else nothing is rolled back).
+    var reached = 0
+    try waitFor("version 100", within: 60) {
+      reached = try serverStatus(try #require(endpoint))["version"] as? Int ?? 0
+      return reached >= 100
+    }
+    let context = try Context()
+    let coordinator = try Socket(context, kind: .dealer)
+    try coordinator.set(.linger(milliseconds: 1000))
+    try coordinator.connect(try #require(endpoint))
+    try coordinator.send(
+      Message(
+        bytes: WireCodec.encode(
+          .auditResult(
+            AuditResult(
+              workerID: 1, sequence: 2, passed: false, maximumRelativeError: 0.7,
+              appliedAtVersion: UInt64(reached), failedChecks: [.finiteDifferences, .replay],
+              replayMismatches: 2, confirmed: true)))))
+    #expect(try train.wait(within: 300) == 0, "\(train.errors.suffix(600))")
+    withExtendedLifetime((context, coordinator)) {}
+    let summary = try lastJSONObject(train.output)
+    #expect(summary["ok"] as? Bool == true, "\(summary["problems"] ?? "")")
+    let quarantined = try #require(summary["quarantined"] as? [[String: Any]])
+    #expect(quarantined.count == 1 && quarantined.first?["worker"] as? Int == 1)
+    #expect(quarantined.first?["checks"] as? [String] == ["finite_differences", "replay"])
+    #expect(quarantined.first?["max_relative_error"] as? Double == 0.7)
+    #expect(summary["rollbacks"] as? Int == 1)
+    #expect(quarantined.first?["rolled_back_to"] as? Int != nil)
+    #expect(summary["versions_rolled_back"] as? Int != nil)
+  }
 }
