@@ -12,9 +12,10 @@ import WireProtocol
 /// It is the facade over parts with one job each: `Membership` (who is joined,
 /// the exactly-once table), `StepBarrier` (sync/ssp steps and the staleness
 /// bound), `AuditSubscriptions` (subscribers, owed records, kept weights) and
-/// `LeasedWork`; it keeps the parameters, the optimizer and the counters, and
-/// turns the parts' verdicts into replies. Its checkpoint and status
-/// projections are in `ParameterServer+Projections.swift`.
+/// `LeasedWork`, and with `--quarantine` `QuarantineList` and `RollbackSnapshots`
+/// (acted on in `ParameterServer+Quarantine.swift`); it keeps the parameters,
+/// the optimizer and the counters, and turns the parts' verdicts into replies.
+/// Its checkpoint and status projections are in `ParameterServer+Projections.swift`.
 public final class ParameterServer {
   /// The configuration in force.
   /// The configuration in force. Its `initialParameters` are moved into
@@ -491,7 +492,7 @@ public final class ParameterServer {
   /// its storage: no allocation once the caller has let go of it. `receive`
   /// empties it first thing, so it never keeps the parameters shared (an update
   /// would then copy them).
-  var outbox: [Outgoing] = []
+  private var outbox: [Outgoing] = []
 
   /// `item` as the only message to send, in the outbox's storage.
   private func answer(_ item: Outgoing) -> [Outgoing] {
