@@ -15,6 +15,10 @@ enum MetricsHelp {
       "Mean loss on the held-out data at the coordinator's latest evaluation (coordinator --test-data).",
     "pstrain_test_accuracy":
       "Fraction of the held-out data classified right at the coordinator's latest evaluation (classifiers).",
+    "pstrain_quarantined_workers":
+      "Workers the server quarantined after a confirmed failed audit (server --quarantine).",
+    "pstrain_rollbacks_total": "Times the server rolled its parameters back to a snapshot.",
+    "pstrain_versions_rolled_back_total": "Versions undone by the server's rollbacks, in total.",
     "pstrain_pushes_total": "Gradients this worker pushed.",
     "pstrain_push_round_trip_seconds": "Time from a worker's push to the server's answer.",
     "pstrain_audits_total": "Gradients the coordinator audited, by result.",

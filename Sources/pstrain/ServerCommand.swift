@@ -26,6 +26,9 @@ struct ServerCommand: ParsableCommand {
       When a checkpoint fails (a full disk) the server trains on and tries again at the next
       boundary, then less often; status and the metrics show the newest durable checkpoint.
       --checkpoint-required stops the server instead (exit 1).
+      With --quarantine a worker whose failed audit the coordinator confirmed is refused from
+      then on, and in async mode the parameters return to a snapshot (kept every
+      --snapshot-every versions) from before its pushes no audit vouched for (docs/audits.md).
       """)
 
   @Option(help: "ZeroMQ endpoint to bind; tcp://127.0.0.1:* picks a free port.")
@@ -93,6 +96,8 @@ struct ServerCommand: ParsableCommand {
 
   @Flag(help: "With --epochs, keep serving after the epochs are done (default: exit).")
   var stay = false
+
+  @OptionGroup var quarantine: QuarantineOptions
 
   func validate() throws {
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
@@ -178,7 +183,8 @@ struct ServerCommand: ParsableCommand {
           initialParameters: latest == nil
             ? Array(start.weights[ownShard.rows(of: model.parameterCount)]) : [],
           deadAfterMilliseconds: deadAfterMs, leasedEpochs: epochs, chunkRows: chunkRows,
-          staleness: training.staleness, shard: ownShard, validatingParameters: latest == nil)
+          staleness: training.staleness, shard: ownShard, quarantine: quarantine.policy,
+          validatingParameters: latest == nil)
         if let latest {
           return try ParameterServer(configuration: configuration, resuming: latest.checkpoint)
         }

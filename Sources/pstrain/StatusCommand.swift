@@ -82,6 +82,9 @@ struct StatusCommand: ParsableCommand {
     if let checkpoints = status.checkpoints { lines.append(checkpointText(checkpoints)) }
     if let resume = resumeText(status) { lines.append(resume) }
     if let evaluation = status.lastEvaluation { lines.append(evaluationText(evaluation)) }
+    if status.quarantine.enabled {
+      lines.append("quarantine \(QuarantineText.summary(status.quarantine))")
+    }
     lines += ["", "  worker       shard    pushes applied    last push    staleness"]
     for worker in status.workers {
       lines.append(
@@ -114,7 +117,8 @@ struct StatusCommand: ParsableCommand {
       + "\"last_audit\":\(status.lastAudit.map(lastAuditJSON) ?? "null"),"
       + "\"checkpoints\":\(status.checkpoints.map(checkpointJSON) ?? "null"),"
       + "\"resume\":\(status.resume.map(resumeJSON) ?? "null"),"
-      + "\"last_evaluation\":\(status.lastEvaluation.map(evaluationJSON) ?? "null")}"
+      + "\"last_evaluation\":\(status.lastEvaluation.map(evaluationJSON) ?? "null"),"
+      + "\"quarantine\":\(QuarantineText.jsonObject(status.quarantine))}"
   }
 
   /// The checkpoint report as JSON; ages in seconds, null where there is nothing.
@@ -227,6 +231,10 @@ struct StatusCommand: ParsableCommand {
       lines.append(checkpointText(checkpoints))
     }
     if let resume = resumeText(status) { lines.append("restart:   \(resume)") }
+    lines.append("quarantine: \(QuarantineText.summary(status.quarantine))")
+    for worker in status.quarantine.workers {
+      lines.append("  quarantined \(QuarantineText.text(worker))")
+    }
     if status.epochs > 0 {
       lines.append(
         "epochs:    \(epochProgress(status.epoch, of: status.epochs)), \(status.rowsAppliedInEpoch) of \(status.datasetRows) rows applied this epoch"

@@ -15,7 +15,8 @@ struct TrainCommand: ParsableCommand {
       tcp://127.0.0.1 on a free port. The defaults reproduce the tutorial: its two samples,
       initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. Exit status: 0 done
       (a run too short to be audited only warns), 1 a process failed or an audit found a
-      wrong gradient, 3 training diverged (the loss became NaN or infinite or grew a
+      wrong gradient (with --quarantine a worker quarantined on a confirmed failure is not one:
+      the run goes on without it and the summary names it), 3 training diverged (the loss became NaN or infinite or grew a
       millionfold; the cluster is stopped and one line says what to try), 130 stopped by
       Ctrl-C, 143 by SIGTERM (the cluster is stopped within a second and the summary shows
       what was reached). --json ends stdout with one JSON object; progress then goes to stderr.
@@ -45,6 +46,8 @@ struct TrainCommand: ParsableCommand {
 
   @Option(help: "The worker --fault is injected into (0...--workers - 1).")
   var faultWorker: Int = 0
+
+  @OptionGroup var quarantine: QuarantineOptions
 
   @Option(help: "Split the parameters over this many server processes.")
   var serverShards: Int = 1
@@ -232,7 +235,7 @@ struct TrainCommand: ParsableCommand {
     let serverArguments =
       [
         "server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)",
-      ] + training.arguments
+      ] + training.arguments + quarantine.arguments
       + ["--features", "\(model.inputCount)"]
       + (model.isClassifier ? ["--classes", "\(model.outputCount)"] : [])
       // --stay: the run reads the server's status after the workers are done, then stops it.
@@ -366,7 +369,8 @@ struct TrainCommand: ParsableCommand {
     for worker in workerProcesses {
       let code = worker.wait(timeoutMilliseconds: 1000)
       guard !stoppingEarly else { continue }  // stopped by us, or diverged: said below
-      if code != 0 {
+      // A quarantined worker is the audits working, not a failure: the summary says it.
+      if code != 0 && code != WorkerCommand.quarantinedStatus {
         problems.append(
           "\(worker.name) exited with status \(code.map(String.init) ?? "unknown"): \(worker.errorTail())"
         )
@@ -439,8 +443,16 @@ struct TrainCommand: ParsableCommand {
       }
     }
     // Audits at diverged weights compare infinities; the divergence says it all.
+    let quarantined = Set(status.quarantine.workers.map { Int($0.workerID) })
     if audits.failed > 0 && divergence == nil {
-      problems.append("\(audits.failed) audits failed (workers \(audits.failedWorkers))")
+      if !quarantined.isEmpty && Set(audits.failedWorkers).isSubset(of: quarantined) {
+        // Acted on: the workers were quarantined and their pushes rolled back.
+        warnings.append(
+          "\(audits.failed) audits failed (workers \(audits.failedWorkers)); quarantined: \(QuarantineText.summary(status.quarantine))"
+        )
+      } else {
+        problems.append("\(audits.failed) audits failed (workers \(audits.failedWorkers))")
+      }
     }
     if audits.count == 0 && divergence == nil && !interrupted {
       warnings.append(
@@ -575,6 +587,7 @@ struct TrainCommand: ParsableCommand {
           + "\"inconclusive\":\(audits.inconclusive),"
           + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))"
           + "\(audits.checksJSONMembers)},"
+          + "\(QuarantineText.jsonMembers(outcome.status.quarantine)),"
           + "\"diverged\":\(outcome.divergence != nil),"
           + (outcome.divergence.map { "\"divergence\":\(JSON.string($0))," } ?? "")
           + "\"interrupted\":\(outcome.interrupted),"
@@ -599,6 +612,12 @@ struct TrainCommand: ParsableCommand {
       print(
         "  audits      \(audits.count), \(audits.failuresText), \(audits.inconclusive) below rounding noise, max relative error \(audits.maximumRelativeError ?? 0)"
       )
+      if outcome.status.quarantine.enabled {
+        print("  quarantine  \(QuarantineText.summary(outcome.status.quarantine))")
+        for worker in outcome.status.quarantine.workers {
+          print("              \(QuarantineText.text(worker))")
+        }
+      }
       for warning in outcome.warnings { print("  warning: \(warning)") }
       for problem in outcome.problems { print("  PROBLEM: \(problem)") }
     }

@@ -19,7 +19,8 @@ struct WorkerCommand: ParsableCommand {
       later, rate=P (0 < P <= 1) only a fraction P of pushes (a hash of the worker id and
       the push's sequence number); combine with commas.
       Exits 3 when training diverged (a batch's loss or gradient became NaN or infinite):
-      the worker leaves instead of pushing it.
+      the worker leaves instead of pushing it. Exits 4 when a server started with
+      --quarantine refused it: a failed audit of its gradients was confirmed.
       """)
 
   @OptionGroup var server: ConnectOptions
@@ -48,6 +49,8 @@ struct WorkerCommand: ParsableCommand {
 
   /// The exit status of a worker that stopped because training diverged.
   static let divergedStatus: Int32 = 3
+  /// The exit status of a worker the server quarantined (a confirmed failed audit).
+  static let quarantinedStatus: Int32 = 4
 
   func validate() throws {
     guard work.epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
@@ -157,6 +160,9 @@ struct WorkerCommand: ParsableCommand {
         throw Failure(
           message: "\(RoleError.diverged(version: version, what: what))",
           code: WorkerCommand.divergedStatus)
+      } catch RoleError.refused(let reply) where reply.code == .quarantined {
+        // Its own status: the run goes on without this worker.
+        throw Failure(message: reply.message, code: WorkerCommand.quarantinedStatus)
       }
       let resyncs = session.resyncs > 0 ? ", \(session.resyncs) resyncs" : ""
       let redone = session.pushesRedone > 0 ? ", \(session.pushesRedone) pushed again" : ""

@@ -16,6 +16,11 @@ public final class ServerMetrics {
   private var rejected: [ErrorCode: Counter] = [:]
   private var lastApplied: UInt64 = 0
   private var lastRejected: [ErrorCode: UInt64] = [:]
+  // Made once the server quarantines (`--quarantine`), so a server without it exports none.
+  private var quarantined: Gauge?
+  private var rollbacks: Counter?
+  private var versionsRolledBack: Counter?
+  private var lastQuarantine = QuarantineReport.disabled
 
   /// Metrics for one server.
   public init() {}
@@ -38,6 +43,7 @@ public final class ServerMetrics {
       lastRejected[code] = count
     }
     for sample in server.drainStaleness() { staleness.record(Int64(sample)) }
+    updateQuarantine(server.quarantine)
     // The coordinator's latest evaluation on held-out data, once per report.
     if let evaluation = server.lastEvaluation, evaluation != lastEvaluation {
       lastEvaluation = evaluation
@@ -48,6 +54,26 @@ public final class ServerMetrics {
         testAccuracy?.record(accuracy)
       }
     }
+  }
+
+  /// `pstrain_quarantined_workers`, `pstrain_rollbacks_total` and
+  /// `pstrain_versions_rolled_back_total`, when the server quarantines.
+  private func updateQuarantine(_ report: QuarantineReport) {
+    guard report.enabled else { return }
+    if quarantined == nil {
+      quarantined = Gauge(label: "pstrain_quarantined_workers")
+      rollbacks = Counter(label: "pstrain_rollbacks_total")
+      versionsRolledBack = Counter(label: "pstrain_versions_rolled_back_total")
+    }
+    quarantined?.record(Double(report.workers.count))
+    if report.rollbacks > lastQuarantine.rollbacks {
+      rollbacks?.increment(by: Int64(report.rollbacks - lastQuarantine.rollbacks))
+    }
+    if report.versionsRolledBack > lastQuarantine.versionsRolledBack {
+      versionsRolledBack?.increment(
+        by: Int64(report.versionsRolledBack - lastQuarantine.versionsRolledBack))
+    }
+    lastQuarantine = report
   }
 }
 

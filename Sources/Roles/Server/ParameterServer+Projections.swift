@@ -46,6 +46,7 @@ extension ParameterServer {
       parameterOffset: UInt64(configuration.parameterRange.lowerBound),
       totalParameters: UInt64(configuration.model.layout.totalCount),
       auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit,
-      checkpoints: checkpointHealth, resume: resume, lastEvaluation: lastEvaluation)
+      checkpoints: checkpointHealth, resume: resume, lastEvaluation: lastEvaluation,
+      quarantine: quarantine)
   }
 }

@@ -12,23 +12,24 @@ import WireProtocol
 /// It is the facade over parts with one job each: `Membership` (who is joined,
 /// the exactly-once table), `StepBarrier` (sync/ssp steps and the staleness
 /// bound), `AuditSubscriptions` (subscribers, owed records, kept weights) and
-/// `LeasedWork`; it keeps the parameters, the optimizer and the counters, and
-/// turns the parts' verdicts into replies. Its checkpoint and status
-/// projections are in `ParameterServer+Projections.swift`.
+/// `LeasedWork`, and with `--quarantine` `QuarantineList` and `RollbackSnapshots`
+/// (acted on in `ParameterServer+Quarantine.swift`); it keeps the parameters,
+/// the optimizer and the counters, and turns the parts' verdicts into replies.
+/// Its checkpoint and status projections are in `ParameterServer+Projections.swift`.
 public final class ParameterServer {
   /// The configuration in force.
   /// The configuration in force. Its `initialParameters` are moved into
   /// `parameters` (and emptied here), so the server holds one copy, not two.
   public private(set) var configuration: ServerConfiguration
   /// The current parameters, each tensor in its element type.
-  public private(set) var store: ParameterStore
+  public internal(set) var store: ParameterStore
   /// The current parameters as Float64 (the storage itself when no tensor is
   /// Float32).
   public var parameters: [Double] { store.values }
   /// The optimizer with its state.
-  public private(set) var optimizer: Optimizer
+  public internal(set) var optimizer: Optimizer
   /// The number of updates applied to the parameters.
-  public private(set) var version: UInt64 = 0
+  public internal(set) var version: UInt64 = 0
   /// Gradients applied (several per version in sync mode).
   public private(set) var gradientsApplied: UInt64 = 0
   /// Messages refused or dropped.
@@ -62,11 +63,15 @@ public final class ParameterServer {
   /// The joined workers, the exactly-once table and the data set.
   let membership = Membership()
   /// Row leases, when the server drives the epochs.
-  public private(set) var work: LeasedWork?
+  public internal(set) var work: LeasedWork?
   /// Sync and ssp: gradients waiting for their step, and replies for the staleness bound.
   private let barrier = StepBarrier()
   /// Audit subscribers, what each is owed, and the weights kept for their records.
   private let audits: AuditSubscriptions
+  /// The quarantined workers and the rollbacks (`--quarantine`).
+  let quarantineList = QuarantineList()
+  /// The states a rollback returns to (`--quarantine`, async mode).
+  var snapshots: RollbackSnapshots?
 
   /// A server starting from the configuration's initial parameters at version 0.
   public init(configuration: ServerConfiguration) {
@@ -81,6 +86,7 @@ public final class ParameterServer {
     if let epochs = configuration.leasedEpochs {
       work = LeasedWork(epochs: epochs, chunkRows: configuration.chunkRows)
     }
+    startSnapshots()
   }
 
   /// A server resuming from `checkpoint`; it keeps the checkpoint's model,
@@ -127,6 +133,7 @@ public final class ParameterServer {
         nextRows: progress.nextRows.map { Int($0) })
     }
     resume = ResumeStatus(restoredFrom: checkpoint, work: work)
+    startSnapshots()
   }
 
   /// The parameters with their layout (a Float64 copy when some tensor is
@@ -165,6 +172,9 @@ public final class ParameterServer {
   ) -> [Outgoing] {
     outbox.removeAll(keepingCapacity: true)
     audits.expire(now: now)
+    if !quarantineList.ids.isEmpty, let refusal = refuseQuarantined(message, from: peer) {
+      return refusal
+    }
     switch message {
     case .join(let join): return self.join(join, from: peer, now: now)
     case .push(let push):
@@ -183,7 +193,7 @@ public final class ParameterServer {
       auditsReported += 1
       if !result.passed { auditsFailed += 1 }
       lastAudit = result
-      return []
+      return takeVerdict(result)
     case .evaluation(let report):
       lastEvaluation = report
       return []
@@ -213,9 +223,12 @@ public final class ParameterServer {
     membership.seen(workerID, from: peer, now: now)
   }
 
-  private func forget(_ workerID: UInt32) {
+  /// Drops `workerID` as if it left: its lease returns to the pool, and its
+  /// gradients waiting for a sync step are dropped with leased work (their
+  /// rows are leased again) or when `droppingGradients` says so.
+  func forget(_ workerID: UInt32, droppingGradients: Bool = false) {
     membership.remove(workerID)
-    barrier.forget(workerID, droppingGradients: work != nil)
+    barrier.forget(workerID, droppingGradients: droppingGradients || work != nil)
     work?.release(workerID)
     audits.forget(workerID)
   }
@@ -407,6 +420,7 @@ public final class ParameterServer {
     membership.markApplied(push, staleness: staleness)
     if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
     work?.markApplied(push.rows, from: push.workerID)
+    snapshots?.applied(push.workerID, at: version)
   }
 
   /// Sync and ssp: applies every step whose members have all contributed (the
@@ -415,7 +429,7 @@ public final class ParameterServer {
   /// Then answers each waiting worker that is no more than `staleness` steps
   /// ahead of the slowest member; with staleness 0 that is exactly BSP. The
   /// answers go to the outbox.
-  private func advanceSteps() -> [Outgoing] {
+  func advanceSteps() -> [Outgoing] {
     guard configuration.mode != .async, membership.everJoined.count >= configuration.requiredWorkers
     else {
       return outbox
@@ -454,16 +468,22 @@ public final class ParameterServer {
   }
 
   /// Has the audit subscriptions owe records and keep weights as of `version`.
-  private func remember(_ version: UInt64) {
+  func remember(_ version: UInt64) {
     audits.remember(version, workers: membership.workers.keys) { parameters }
+    if let snapshots, snapshots.isDue(at: version) { snapshots.take(snapshot) }
   }
 
   /// Appends to the outbox the audit records owed of `push`, just applied.
   private func appendAuditRecords(
     for push: GradientPush, inPlace: BorrowedValues? = nil
   ) {
+    let before = outbox.count
     audits.appendRecords(
       for: push, inPlace: inPlace, dataset: membership.dataset, appliedAt: version, to: &outbox)
+    if configuration.quarantine != nil, outbox.count > before {
+      // Its verdict will name the push by sequence: remember this server's version of it.
+      quarantineList.audited(push.workerID, sequence: push.sequence, version: version)
+    }
   }
 
   // MARK: - Replies
@@ -526,7 +546,7 @@ public final class ParameterServer {
       "gradient computed at version \(push.computedAtVersion), but the server is at \(version)")
   }
 
-  private func refuse(_ peer: PeerID, _ code: ErrorCode, _ message: String) -> [Outgoing] {
+  func refuse(_ peer: PeerID, _ code: ErrorCode, _ message: String) -> [Outgoing] {
     rejected += 1
     rejectedByReason[code, default: 0] += 1
     return [Outgoing(to: peer, .error(ErrorReply(code: code, message: message)))]

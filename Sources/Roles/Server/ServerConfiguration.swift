@@ -24,6 +24,10 @@ public struct ServerConfiguration: Sendable {
   /// Which part of the parameters this server owns: shard K of M holds the
   /// contiguous element range `shard.rows(of: parameterCount)` of the flat vector.
   public var shard: Shard
+  /// When set (`--quarantine`), a worker whose failed audit the coordinator
+  /// confirmed is quarantined and, in async mode, its unvouched pushes are
+  /// rolled back to a snapshot kept as the policy says; nil: audits are only counted.
+  public var quarantine: QuarantinePolicy?
 
   /// The flat element range this server owns.
   public var parameterRange: Range<Int> { shard.rows(of: model.layout.totalCount) }
@@ -36,7 +40,8 @@ public struct ServerConfiguration: Sendable {
     model: ModelDescriptor,
     initialParameters: [Double], deadAfterMilliseconds: UInt64 = 10_000,
     leasedEpochs: UInt64? = nil, chunkRows: Int = 64, staleness: UInt64 = 0,
-    shard: Shard = Shard.whole, validatingParameters: Bool = true
+    shard: Shard = Shard.whole, quarantine: QuarantinePolicy? = nil,
+    validatingParameters: Bool = true
   ) {
     // A server that resumes from a checkpoint takes its parameters from there.
     precondition(
@@ -52,5 +57,6 @@ public struct ServerConfiguration: Sendable {
     self.leasedEpochs = leasedEpochs
     self.chunkRows = max(1, chunkRows)
     self.staleness = mode == .ssp ? staleness : 0
+    self.quarantine = quarantine
   }
 }

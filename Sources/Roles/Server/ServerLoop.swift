@@ -51,6 +51,7 @@ public final class ServerLoop {
   ) throws(ZMQError) {
     var lastTick = MonotonicClock.milliseconds()
     var durableAnswers: [Outgoing] = []
+    var quarantinesLogged = 0
     while !shouldStop() {
       if try socket.waitForInput(timeoutMilliseconds: 100) {
         // Drain what is queued before polling again.
@@ -81,12 +82,27 @@ public final class ServerLoop {
           )
         }
         send(expired.outgoing)
+        quarantinesLogged = logQuarantines(after: quarantinesLogged, log: log)
         checkpoints?.refresh(server, now: now)
         metrics.update(from: server)
       }
       if let checkpoints, !checkpoints.writeIfDue(server, now: now) { return }
     }
     checkpoints?.writeFinal(server)
+  }
+
+  /// Logs the workers quarantined after the first `logged`; returns how many are logged.
+  private func logQuarantines(after logged: Int, log: (String) -> Void) -> Int {
+    let quarantined = server.quarantineList.workers
+    guard quarantined.count > logged else { return logged }
+    for worker in quarantined.dropFirst(logged) {
+      log(
+        "quarantined worker \(worker.workerID): its push \(worker.sequence) failed \(worker.failureText), confirmed; "
+          + (worker.rolledBackTo.map {
+            "rolled back from version \(worker.quarantinedAtVersion) to \($0)"
+          } ?? "not rolled back"))
+    }
+    return quarantined.count
   }
 
   /// Whether an answer in `outgoing` ends a worker's work (a plain loop: this
