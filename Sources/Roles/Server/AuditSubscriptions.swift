@@ -13,6 +13,8 @@ final class AuditSubscriptions {
   /// One coordinator's subscription.
   struct Subscriber {
     var every: UInt64
+    /// The sampling part of the subscription: its probability and seed.
+    var sampling = AuditSubscription(every: 0, leaseMilliseconds: 0)
     var expiresAt: UInt64
     var recordsSent: UInt64 = 0
     var recordsDropped: UInt64 = 0
@@ -38,7 +40,8 @@ final class AuditSubscriptions {
 
   /// Takes, renews or ends (`every` 0) the subscription of `peer` at `now`
   /// (ms), when the parameters are at `version` with `weights` and `workers`
-  /// are joined; returns the subscription's state to answer with.
+  /// are joined; returns the subscription's state to answer with. A renewal
+  /// takes the request's period, probability and seed from then on.
   func subscribe(
     _ request: AuditSubscription, from peer: PeerID, now: UInt64, version: UInt64,
     workers: some Collection<UInt32>, weights: () -> [Double]
@@ -46,6 +49,7 @@ final class AuditSubscriptions {
     var subscriber =
       subscribers[peer] ?? Subscriber(every: request.every, expiresAt: 0, owed: [])
     subscriber.every = request.every
+    subscriber.sampling = request
     subscriber.expiresAt = now + UInt64(max(request.leaseMilliseconds, 1))
     let state = SubscriptionState(
       every: request.every, recordsSent: subscriber.recordsSent,
@@ -94,7 +98,10 @@ final class AuditSubscriptions {
   /// parameters (a kept version shares their storage until they change).
   func remember(_ version: UInt64, workers: some Collection<UInt32>, weights: () -> [Double]) {
     guard !subscribers.isEmpty else { return }
-    for key in subscribers.keys where version % subscribers[key]!.every == 0 {
+    for key in subscribers.keys
+    where subscribers[key]!.every != AuditSubscription.noPeriods
+      && version % subscribers[key]!.every == 0
+    {
       subscribers[key]!.owed.formUnion(workers)
     }
     guard subscribers.values.contains(where: { !$0.owed.isEmpty }) else {
@@ -121,12 +128,16 @@ final class AuditSubscriptions {
 
   /// Appends to `outbox` an audit record of `push`, applied at `version`, for
   /// each subscriber owed one (its gradient's values copied from `inPlace`
-  /// when read where they arrived).
+  /// when read where they arrived). Then each subscriber that samples is owed
+  /// the worker's next push when its draw for push `sequence + 1` says so
+  /// (`remember` keeps the weights that push will be computed at).
   func appendRecords(
     for push: GradientPush, inPlace: BorrowedValues? = nil, dataset: DatasetIdentity?,
     appliedAt version: UInt64, to outbox: inout [Outgoing]
   ) {
-    guard !subscribers.isEmpty, let dataset,
+    guard !subscribers.isEmpty else { return }
+    defer { drawNext(after: push) }
+    guard let dataset,
       let snapshot = history.last(where: { $0.version == push.computedAtVersion })
     else {
       return  // computed at weights too old to have been kept; audit its next gradient
@@ -147,6 +158,15 @@ final class AuditSubscriptions {
         }
           ?? push.gradient)
       outbox.append(Outgoing(to: key, .auditRecord(record)))
+    }
+  }
+
+  /// Owes each sampling subscriber `push`'s worker's next push when push
+  /// `sequence + 1` is sampled under its probability and seed.
+  private func drawNext(after push: GradientPush) {
+    for key in subscribers.keys
+    where subscribers[key]!.sampling.samples(workerID: push.workerID, sequence: push.sequence + 1) {
+      subscribers[key]!.owed.insert(push.workerID)
     }
   }
 }
