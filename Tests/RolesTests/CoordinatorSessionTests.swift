@@ -100,4 +100,55 @@ import WireProtocol
     try deliver(server.receive(push(0, 4, at: version, [0.01, 0.01, 0.01]), from: peerA, now: 11))
     #expect(audited == [1, 2, 3])
   }
+
+  /// Renewals carry the current sampling probability and seed.
+  @Test func renewalsCarryTheSamplingProbabilityAndSeed() {
+    var session = CoordinatorSession(every: AuditSubscription.noPeriods)
+    session.seed = 99
+    session.probability = 0.01
+    let first = subscription(session.messagesToSend(now: 0, stop: false))
+    #expect(first?.every == AuditSubscription.noPeriods)
+    #expect(first?.probability == 0.01 && first?.seed == 99)
+    session.probability = 0.02
+    let renewal = subscription(
+      session.messagesToSend(now: CoordinatorSession.renewalMilliseconds, stop: false))
+    #expect(renewal?.probability == 0.02 && renewal?.seed == 99)
+  }
+
+  /// With a coverage poll the session asks for a status that often, one request at a time,
+  /// and hands the answer on; a renewal waits for it.
+  @Test func coveragePollsAskForAStatusOneAtATime() throws {
+    var session = CoordinatorSession(every: 1, coveragePollMilliseconds: 500)
+    _ = session.messagesToSend(now: 0, stop: false)
+    #expect(session.messagesToSend(now: 1, stop: false).isEmpty)  // subscription unanswered
+    _ = try session.receive(
+      .subscription(SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 0)))
+    #expect(session.messagesToSend(now: 2, stop: false) == [.statusRequest])
+    #expect(session.messagesToSend(now: 3, stop: false).isEmpty)
+    // The renewal is due but waits for the status.
+    #expect(
+      session.messagesToSend(now: CoordinatorSession.renewalMilliseconds, stop: false).isEmpty)
+    let status = makeServer(.async).status
+    #expect(try session.receive(.status(status)) == .coverage(status))
+    #expect(
+      subscription(session.messagesToSend(now: CoordinatorSession.renewalMilliseconds, stop: false))
+        != nil)
+    let renewed = WireMessage.subscription(
+      SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 0))
+    _ = try session.receive(renewed)
+    let asked = CoordinatorSession.renewalMilliseconds + 1
+    #expect(session.messagesToSend(now: asked, stop: false) == [.statusRequest])  // overdue
+    #expect(try session.receive(.status(status)) == .coverage(status))
+    #expect(session.messagesToSend(now: asked + 499, stop: false).isEmpty)
+    #expect(session.messagesToSend(now: asked + 500, stop: false) == [.statusRequest])
+    // An unanswered request is given up on: the renewal goes, then another request; a
+    // stray answer is dropped.
+    let givenUp = asked + 500 + EvaluationSchedule.replyMilliseconds
+    #expect(session.messagesToSend(now: givenUp - 1, stop: false).isEmpty)
+    #expect(subscription(session.messagesToSend(now: givenUp, stop: false)) != nil)
+    _ = try session.receive(renewed)
+    #expect(session.messagesToSend(now: givenUp + 1, stop: false) == [.statusRequest])
+    #expect(try session.receive(.status(status)) == .coverage(status))
+    #expect(try session.receive(.status(status)) == .none)
+  }
 }
