@@ -157,4 +157,22 @@ import WireProtocol
     // The first push, then the one after each version that is a multiple of 4.
     #expect(audited == [1, 5, 9])
   }
+
+  /// A worker that joins after the subscription is audited early: the push after its
+  /// first one seen, even with nothing sampled.
+  @Test func aWorkerJoiningLaterIsAuditedAfterItsFirstPush() {
+    let audits = subscriptions()
+    subscribe(audits, probability: 0, seed: 1, workers: [])
+    var version: UInt64 = 0
+    var audited: [UInt64] = []
+    for sequence in UInt64(1)...10 {
+      audited += apply(audits, workerID: 4, sequence: sequence, version: &version, workers: [4])
+    }
+    #expect(audited == [2])
+    audits.forget(4)  // left; back under the same id, it is new again
+    for sequence in UInt64(11)...20 {
+      audited += apply(audits, workerID: 4, sequence: sequence, version: &version, workers: [4])
+    }
+    #expect(audited == [2, 12])
+  }
 }

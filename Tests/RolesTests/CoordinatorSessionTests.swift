@@ -151,4 +151,26 @@ import WireProtocol
     #expect(try session.receive(.status(status)) == .coverage(status))
     #expect(try session.receive(.status(status)) == .none)
   }
+
+  /// With a coverage poll, stopping asks for the workers' last pushes first, then ends the
+  /// subscription once the answer came (or was given up on).
+  @Test func stoppingAsksForTheLastPushesFirst() throws {
+    var session = CoordinatorSession(every: 1, coveragePollMilliseconds: 1000)
+    _ = session.messagesToSend(now: 0, stop: false)
+    _ = try session.receive(
+      .subscription(SubscriptionState(every: 1, recordsSent: 0, recordsDropped: 0)))
+    #expect(session.messagesToSend(now: 1, stop: false) == [.statusRequest])
+    let status = makeServer(.async).status
+    #expect(try session.receive(.status(status)) == .coverage(status))
+    #expect(session.messagesToSend(now: 2, stop: true) == [.statusRequest])
+    #expect(session.messagesToSend(now: 3, stop: true).isEmpty)
+    #expect(try session.receive(.status(status)) == .coverage(status))
+    #expect(subscription(session.messagesToSend(now: 4, stop: true))?.every == 0)
+    // Unanswered, the request holds the end back no longer than a reply's time.
+    var unanswered = CoordinatorSession(every: 1, coveragePollMilliseconds: 1000)
+    #expect(unanswered.messagesToSend(now: 0, stop: true) == [.statusRequest])
+    let late = EvaluationSchedule.replyMilliseconds
+    #expect(unanswered.messagesToSend(now: late - 1, stop: true).isEmpty)
+    #expect(subscription(unanswered.messagesToSend(now: late, stop: true))?.every == 0)
+  }
 }

@@ -28,7 +28,7 @@ public final class CoordinatorLoop {
   /// The warnings given (workers unaudited for too long).
   public private(set) var warnings: [String] = []
   /// How often the coordinator asks for a status for the workers' push counts.
-  public static let coveragePollMilliseconds: UInt64 = 2000
+  public static let coveragePollMilliseconds: UInt64 = 1000
   private let metrics = CoordinatorMetrics()
   private let readiness: Readiness?
   /// What to evaluate on, and how often (nil: no evaluations).

@@ -5,7 +5,8 @@ import WireProtocol
 /// subscription when asked and decides when the final drain is over. With an
 /// `EvaluationSchedule` it also asks for the server's status when the weights are due for an
 /// evaluation on held-out data, and once more after the drain; with `coveragePollMilliseconds`
-/// it asks for one that often too, for the workers' push counts (`AuditCoverage`). Each
+/// it asks for one that often too, for the workers' push counts (`AuditCoverage`), and once
+/// more before it ends the subscription. Each
 /// renewal carries the current `probability` and `seed` of the sampled audits. One request
 /// is in flight at a time (a subscription or a status), as several server shards need:
 /// their answers are joined by request. Times are milliseconds of any monotonic clock,
@@ -63,6 +64,8 @@ public struct CoordinatorSession: Sendable {
   private var coverageAskedAt: UInt64?
   /// When a status was last asked for (for coverage or an evaluation).
   private var lastCoverage: UInt64?
+  /// Whether the status asked for coverage before the end was sent.
+  private var finalCoverageAsked = false
   /// Where the session is.
   public private(set) var phase = Phase.auditing
   /// Whether the server has confirmed the subscription.
@@ -102,6 +105,13 @@ public struct CoordinatorSession: Sendable {
     switch phase {
     case .auditing where stop:
       if awaitingStatus { return [] }
+      if coveragePollMilliseconds != nil && !finalCoverageAsked {
+        // The workers' last pushes first: the end waits for them (at most a reply's time).
+        finalCoverageAsked = true
+        coverageAskedAt = now
+        lastCoverage = now
+        return [.statusRequest]
+      }
       phase = .draining(until: now + Self.drainMilliseconds)
       return [.auditSubscribe(AuditSubscription(every: 0, leaseMilliseconds: 1))]
     case .auditing:

@@ -20,6 +20,9 @@ final class AuditSubscriptions {
     var recordsDropped: UInt64 = 0
     /// Workers whose next applied gradient this subscriber is owed.
     var owed: Set<UInt32> = []
+    /// Workers joined when it subscribed or pushed since: a worker's first push
+    /// seen makes its next one owed, so a worker joining later is audited early.
+    var seen: Set<UInt32> = []
   }
 
   /// The name of the model the records' weights belong to.
@@ -62,6 +65,7 @@ final class AuditSubscriptions {
       if isNew {
         // Audit each worker's next gradient right away, then every `every` versions.
         subscribers[peer]!.owed = Set(workers)
+        subscribers[peer]!.seen = Set(workers)
         remember(version, workers: workers, weights: weights)
       }
     }
@@ -79,7 +83,10 @@ final class AuditSubscriptions {
 
   /// Owes no record of `workerID` any more (it left or was dropped).
   func forget(_ workerID: UInt32) {
-    for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
+    for key in subscribers.keys {
+      subscribers[key]!.owed.remove(workerID)
+      subscribers[key]!.seen.remove(workerID)
+    }
   }
 
   /// Counts `outgoing`, if it is an audit record, as dropped for its subscriber.
@@ -129,7 +136,8 @@ final class AuditSubscriptions {
   /// Appends to `outbox` an audit record of `push`, applied at `version`, for
   /// each subscriber owed one (its gradient's values copied from `inPlace`
   /// when read where they arrived). Then each subscriber that samples is owed
-  /// the worker's next push when its draw for push `sequence + 1` says so
+  /// the worker's next push when its draw for push `sequence + 1` says so, or
+  /// when this is the first push it sees of a worker that joined after it
   /// (`remember` keeps the weights that push will be computed at).
   func appendRecords(
     for push: GradientPush, inPlace: BorrowedValues? = nil, dataset: DatasetIdentity?,
@@ -161,12 +169,17 @@ final class AuditSubscriptions {
     }
   }
 
-  /// Owes each sampling subscriber `push`'s worker's next push when push
-  /// `sequence + 1` is sampled under its probability and seed.
+  /// Owes each subscriber `push`'s worker's next push when push `sequence + 1`
+  /// is sampled under its probability and seed, or when `push` is the first
+  /// it sees of a worker that joined after it subscribed.
   private func drawNext(after push: GradientPush) {
-    for key in subscribers.keys
-    where subscribers[key]!.sampling.samples(workerID: push.workerID, sequence: push.sequence + 1) {
-      subscribers[key]!.owed.insert(push.workerID)
+    for key in subscribers.keys {
+      let isNew = subscribers[key]!.seen.insert(push.workerID).inserted
+      if isNew
+        || subscribers[key]!.sampling.samples(workerID: push.workerID, sequence: push.sequence + 1)
+      {
+        subscribers[key]!.owed.insert(push.workerID)
+      }
     }
   }
 }
