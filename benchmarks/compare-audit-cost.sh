@@ -14,7 +14,7 @@
 #     --leased --epochs $EPOCHS --json
 # with audits (the default budget: a sample of every worker's pushes) and with
 # --audit-budget 0 --audit-every 18446744073709551614 (no periods reached, no sampling:
-# only each worker's first push is audited), reading samples_per_s from each one's JSON.
+# only one early push of each worker is audited), reading samples_per_s from each one's JSON.
 # Prints each pair, then the ratio audited / unaudited as median, min and max over the
 # pairs, the sampling probability the coordinator chose and the pushes within which a
 # worker faulty on every push is flagged with probability 0.999. The machine is shared:

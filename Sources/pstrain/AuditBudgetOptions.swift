@@ -10,7 +10,7 @@ struct AuditBudgetOptions: ParsableArguments {
     help: ArgumentHelp(
       "Fraction of training compute to spend auditing a random sample of every worker's pushes (0 to 1; 0: no sampling, periods only).",
       discussion:
-        "The coordinator measures what an audit costs against a worker's gradient and sets the probability each push is sampled with so that audits cost about this fraction. Without a period, only the sample (and each worker's first push) is audited; with one, the periods' audits come on top of the budget."
+        "The coordinator measures what an audit costs against a worker's gradient and sets the probability each push is sampled with so that audits cost about this fraction. Without a period, only the sample (and one early push of each worker) is audited; with one, the periods' audits come on top of the budget."
     ))
   var auditBudget: Double = AuditBudget.defaultFraction
 

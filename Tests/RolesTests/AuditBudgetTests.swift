@@ -46,12 +46,12 @@ import WireProtocol
   }
 
   /// Before any cost is measured the probability is cautious (finite differences assumed
-  /// to cost ten gradients); measured costs move it, as medians of the latest.
+  /// to cost a hundred gradients); measured costs move it, as medians of the latest.
   @Test func measuredCostsSetTheProbability() {
     var budget = AuditBudget(fraction: 0.02, hasReplay: true)
     #expect(budget.probability == 0.01)
     var plain = AuditBudget(fraction: 0.02)
-    #expect(abs(plain.probability - 0.002) < 1e-12)
+    #expect(abs(plain.probability - 0.0002) < 1e-12)
     #expect(plain.wantsGradientTiming)
     for _ in 0..<AuditBudget.initialGradientTimings {
       plain.recordGradient(seconds: 0.001)

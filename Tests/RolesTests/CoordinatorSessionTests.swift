@@ -109,10 +109,18 @@ import WireProtocol
     let first = subscription(session.messagesToSend(now: 0, stop: false))
     #expect(first?.every == AuditSubscription.noPeriods)
     #expect(first?.probability == 0.01 && first?.seed == 99)
+    // A probability that moved by more than 20% goes out at once (after 100 ms)...
     session.probability = 0.02
-    let renewal = subscription(
-      session.messagesToSend(now: CoordinatorSession.renewalMilliseconds, stop: false))
+    let early = CoordinatorSession.earlyRenewalMilliseconds
+    #expect(session.messagesToSend(now: early - 1, stop: false).isEmpty)
+    let renewal = subscription(session.messagesToSend(now: early, stop: false))
     #expect(renewal?.probability == 0.02 && renewal?.seed == 99)
+    // ... a smaller move waits for the next renewal.
+    session.probability = 0.021
+    #expect(session.messagesToSend(now: 2 * early, stop: false).isEmpty)
+    let next = subscription(
+      session.messagesToSend(now: early + CoordinatorSession.renewalMilliseconds, stop: false))
+    #expect(next?.probability == 0.021)
   }
 
   /// With a coverage poll the session asks for a status that often, one request at a time,

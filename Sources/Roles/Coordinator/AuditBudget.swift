@@ -11,12 +11,13 @@ import Foundation
 /// probability is `p = fraction · r / (r + q · f)`, which lies between `fraction / 2` and
 /// `fraction`. Without the replay, every audit is finite differences: `p = fraction · r /
 /// f`. Costs are the medians of the last measurements; before any, finite differences are
-/// assumed to cost ten gradients.
+/// assumed to cost a hundred gradients (cautious: `fraction / 2` with the replay, `fraction /
+/// 100` without; the first audits measure them).
 public struct AuditBudget: Equatable, Sendable {
   /// The default fraction of training compute spent on audits.
   public static let defaultFraction = 0.02
   /// Finite differences are assumed to cost this many gradients before they are measured.
-  public static let assumedFiniteDifferenceGradients = 10.0
+  public static let assumedFiniteDifferenceGradients = 100.0
   /// Without a replay to time, one gradient is timed on this many of the first
   /// audits, then on every `gradientTimingPeriod`-th.
   public static let initialGradientTimings = 5

@@ -27,6 +27,9 @@ public final class CoordinatorLoop {
   public private(set) var coverage = AuditCoverage()
   /// The warnings given (workers unaudited for too long).
   public private(set) var warnings: [String] = []
+  /// The lowest sampling probability sent so far: a worker's gap between audits
+  /// may span a time it was in force, so warnings are judged by it.
+  private var lowestProbability: Double?
   /// How often the coordinator asks for a status for the workers' push counts.
   public static let coveragePollMilliseconds: UInt64 = 1000
   private let metrics = CoordinatorMetrics()
@@ -89,6 +92,7 @@ public final class CoordinatorLoop {
       let timedOut = timeoutMilliseconds.map { now - start >= UInt64($0) } ?? false
       let stop = shouldStop() || stopWhen(tally) || timedOut
       session.probability = samplingProbability
+      lowestProbability = min(lowestProbability ?? samplingProbability, samplingProbability)
       if AuditBudget.changedMeaningfully(from: announced, to: samplingProbability) {
         announced = samplingProbability
         sampling(budget)
@@ -170,12 +174,13 @@ public final class CoordinatorLoop {
   }
 
   /// Takes the workers' push counts from `status` and warns about each worker
-  /// gone unaudited for more than three times `detectionPushes`.
+  /// gone unaudited for more than three times `detectionPushes` (at the lowest
+  /// probability sent so far).
   private func observeCoverage(_ status: ServerStatus, warned: (String) -> Void) {
     coverage.observe(status)
     guard
       let limit = AuditCoverage.warningLimit(
-        probability: samplingProbability,
+        probability: lowestProbability ?? samplingProbability,
         every: every == AuditSubscription.noPeriods ? nil : every)
     else { return }
     for warning in coverage.newWarnings(limit: limit) {

@@ -7,7 +7,8 @@ import WireProtocol
 /// evaluation on held-out data, and once more after the drain; with `coveragePollMilliseconds`
 /// it asks for one that often too, for the workers' push counts (`AuditCoverage`), and once
 /// more before it ends the subscription. Each
-/// renewal carries the current `probability` and `seed` of the sampled audits. One request
+/// renewal carries the current `probability` and `seed` of the sampled audits; a probability
+/// that moved meaningfully is renewed at once (after `earlyRenewalMilliseconds`). One request
 /// is in flight at a time (a subscription or a status), as several server shards need:
 /// their answers are joined by request. Times are milliseconds of any monotonic clock,
 /// passed in, so tests drive it without waiting.
@@ -71,6 +72,11 @@ public struct CoordinatorSession: Sendable {
   /// Whether the server has confirmed the subscription.
   public private(set) var isConfirmed = false
   private var lastSubscription: UInt64? = nil
+  /// The probability the last subscription or renewal carried.
+  private var sentProbability = 0.0
+  /// A probability that moved meaningfully is sent this soon after the last renewal
+  /// (`AuditBudget.changedMeaningfully`), not at the next one.
+  public static let earlyRenewalMilliseconds: UInt64 = 100
   /// Whether a subscription request is unanswered.
   private var awaitingSubscription = false
   /// When to evaluate on held-out data (nil: the coordinator does not).
@@ -115,10 +121,15 @@ public struct CoordinatorSession: Sendable {
       phase = .draining(until: now + Self.drainMilliseconds)
       return [.auditSubscribe(AuditSubscription(every: 0, leaseMilliseconds: 1))]
     case .auditing:
-      if lastSubscription.map({ now - $0 >= Self.renewalMilliseconds }) ?? true {
+      if lastSubscription.map({
+        now - $0 >= Self.renewalMilliseconds
+          || (now - $0 >= Self.earlyRenewalMilliseconds
+            && AuditBudget.changedMeaningfully(from: sentProbability, to: probability))
+      }) ?? true {
         if awaitingStatus { return [] }
         lastSubscription = now
         awaitingSubscription = true
+        sentProbability = probability
         return [
           .auditSubscribe(
             AuditSubscription(
