@@ -136,7 +136,7 @@ public final class CoordinatorLoop {
   /// at most `every` pushes of a worker, and its next one after is audited).
   public var detectionPushes: Int? {
     let periodic =
-      every == AuditSubscription.noPeriods || every == 0 ? nil : Int(clamping: every + 1)
+      every == AuditSubscription.noPeriods || every == 0 ? nil : Int(exactly: every + 1)
     let sampled = AuditBudget.detectionPushes(probability: samplingProbability)
     return [periodic, sampled].compactMap { $0 }.min()
   }
