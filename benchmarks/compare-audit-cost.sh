@@ -62,6 +62,10 @@ common=(train --model mlp:128 --data "$dir/digits-train.csv" --workers 8 --lease
 unaudited=(--audit-budget 0 --audit-every 18446744073709551614)
 fields="samples_per_s audit_probability detection_pushes_999"
 
+# The runs' progress goes here; shown when a run fails.
+progress="$(mktemp)"
+trap 'rm -f "$progress"' EXIT
+
 echo "digits: MLP 64-128-10, 8 workers, leased rows, $epochs epochs; $pairs pairs"
 printf '%-6s %14s %14s %8s\n' pair audited unaudited ratio
 ratios=()
@@ -70,11 +74,13 @@ for pair in $(seq 1 "$pairs"); do
   if [ $((pair % 2)) -eq 1 ]; then order="with without"; else order="without with"; fi
   for which in $order; do
     if [ "$which" = with ]; then
-      figures="$(measured "the audited run" "$fields" "$pstrain" "${common[@]}")" || exit 1
+      figures="$(measured "the audited run" "$fields" "$pstrain" "${common[@]}" 2>"$progress")" ||
+        { tail -n 20 "$progress" >&2; exit 1; }
       read -r with_rate probability detection <<<"$figures"
     else
       figures="$(measured "the unaudited run" "$fields" \
-        "$pstrain" "${common[@]}" "${unaudited[@]}")" || exit 1
+        "$pstrain" "${common[@]}" "${unaudited[@]}" 2>"$progress")" ||
+        { tail -n 20 "$progress" >&2; exit 1; }
       read -r without_rate _ _ <<<"$figures"
     fi
   done

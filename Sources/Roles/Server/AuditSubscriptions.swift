@@ -2,9 +2,10 @@ import TrainingMath
 import WireProtocol
 
 /// The audit subscriptions of a `ParameterServer`: the subscribers with their
-/// leases, the workers each is owed a record of, the weights of recent
-/// versions kept only while a record is owed, and the records to send when an
-/// owed worker's gradient is applied. It neither applies gradients nor sends:
+/// leases, the workers each is owed a record of (every `every` versions, after
+/// a push whose successor the subscription's sampling draw picks, and early
+/// for a new worker), the weights of recent versions kept only while a record
+/// is owed, and the records to send when an owed worker's gradient is applied. It neither applies gradients nor sends:
 /// the server tells it what was applied and sends the records it returns.
 ///
 /// A class, so that the server updates it in place; with no subscriber every
