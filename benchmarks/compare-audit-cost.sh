@@ -17,8 +17,10 @@
 # only one early push of each worker is audited), reading samples_per_s from each one's JSON.
 # Prints each pair, then the ratio audited / unaudited as median, min and max over the
 # pairs, the sampling probability the coordinator chose and the pushes within which a
-# worker faulty on every push is flagged with probability 0.999. The machine is shared:
-# quote the median ratio with its spread.
+# worker faulty on every push is flagged with probability 0.999. Each pair also shows the
+# coordinator's audit compute (thread CPU time) as a share of the workers' (pushes × the
+# measured cost of one gradient), a figure the machine's load hardly moves. The machine
+# is shared: quote the median ratio with its spread.
 #
 # Environment: PSTRAIN  the pstrain binary (default .build/release/pstrain)
 #              PAIRS    pairs of runs (default 5)
@@ -60,14 +62,14 @@ fi
 common=(train --model mlp:128 --data "$dir/digits-train.csv" --workers 8 --leased
   --epochs "$epochs" --json)
 unaudited=(--audit-budget 0 --audit-every 18446744073709551614)
-fields="samples_per_s audit_probability detection_pushes_999"
+fields="samples_per_s audit_probability detection_pushes_999 audit_cpu_seconds gradient_seconds gradients_applied"
 
 # The runs' progress goes here; shown when a run fails.
 progress="$(mktemp)"
 trap 'rm -f "$progress"' EXIT
 
 echo "digits: MLP 64-128-10, 8 workers, leased rows, $epochs epochs; $pairs pairs"
-printf '%-6s %14s %14s %8s\n' pair audited unaudited ratio
+printf '%-6s %14s %14s %8s %18s\n' pair audited unaudited ratio "audit CPU share"
 ratios=()
 for pair in $(seq 1 "$pairs"); do
   # Alternate the order, so that a machine getting busier or quieter favours neither.
@@ -76,17 +78,22 @@ for pair in $(seq 1 "$pairs"); do
     if [ "$which" = with ]; then
       figures="$(measured "the audited run" "$fields" "$pstrain" "${common[@]}" 2>"$progress")" ||
         { tail -n 20 "$progress" >&2; exit 1; }
-      read -r with_rate probability detection <<<"$figures"
+      read -r with_rate probability detection with_cpu with_r with_applied <<<"$figures"
     else
       figures="$(measured "the unaudited run" "$fields" \
         "$pstrain" "${common[@]}" "${unaudited[@]}" 2>"$progress")" ||
         { tail -n 20 "$progress" >&2; exit 1; }
-      read -r without_rate _ _ <<<"$figures"
+      read -r without_rate _ _ without_cpu without_r without_applied <<<"$figures"
     fi
   done
   ratio="$(awk -v a="$with_rate" -v b="$without_rate" 'BEGIN { printf "%.4f", a / b }')"
   ratios+=("$ratio")
-  printf '%-6s %12.0f/s %12.0f/s %8s\n' "$pair" "$with_rate" "$without_rate" "$ratio"
+  # The coordinator's compute spent auditing, as a share of the workers' (pushes × the
+  # measured cost of one gradient, r): audited run / unaudited run.
+  share="$(awk -v c="$with_cpu" -v r="$with_r" -v n="$with_applied" \
+    -v c0="$without_cpu" -v r0="$without_r" -v n0="$without_applied" \
+    'BEGIN { printf "%.4f / %.4f", c / (n * r), c0 / (n0 * r0) }')"
+  printf '%-6s %12.0f/s %12.0f/s %8s %18s\n' "$pair" "$with_rate" "$without_rate" "$ratio" "$share"
 done
 printf '%s\n' "${ratios[@]}" | sort -n | awk -v p="$probability" -v n="$detection" '
   { r[NR] = $1 }

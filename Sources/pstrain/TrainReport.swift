@@ -246,19 +246,29 @@ struct CoordinatorSampling: Decodable {
   var detectionPushes: Int?
   var coverage: [WorkerCoverage]
   var warnings: [String]
+  var gradientSeconds: Double?
+  var finiteDifferenceSeconds: Double?
+  var auditCPUSeconds: Double?
 
   private enum CodingKeys: String, CodingKey {
     case coverage, warnings
     case auditBudget = "audit_budget"
     case auditProbability = "audit_probability"
     case detectionPushes = "detection_pushes_999"
+    case gradientSeconds = "gradient_seconds"
+    case finiteDifferenceSeconds = "finite_difference_seconds"
+    case auditCPUSeconds = "audit_cpu_seconds"
   }
 
-  /// `"audit_budget":…,"audit_probability":…,"detection_pushes_999":…,"coverage":[…]`.
+  /// `"audit_budget":…,"audit_probability":…,"detection_pushes_999":…,"gradient_seconds":…,
+  /// "finite_difference_seconds":…,"audit_cpu_seconds":…,"coverage":[…]`.
   var jsonMembers: String {
     "\"audit_budget\":\(JSON.number(auditBudget)),"
       + "\"audit_probability\":\(JSON.number(auditProbability)),"
       + "\"detection_pushes_999\":\(detectionPushes.map(String.init) ?? "null"),"
+      + "\"gradient_seconds\":\(gradientSeconds.map(JSON.number) ?? "null"),"
+      + "\"finite_difference_seconds\":\(finiteDifferenceSeconds.map(JSON.number) ?? "null"),"
+      + "\"audit_cpu_seconds\":\(auditCPUSeconds.map(JSON.number) ?? "null"),"
       + "\"coverage\":[\(coverage.map(\.json).joined(separator: ","))]"
   }
 

@@ -25,6 +25,8 @@ public final class CoordinatorLoop {
   public let seed: UInt64
   /// Each worker's pushes and audits.
   public private(set) var coverage = AuditCoverage()
+  /// Compute seconds (thread CPU time) spent auditing, gradient timings included.
+  public private(set) var auditSeconds = 0.0
   /// The warnings given (workers unaudited for too long).
   public private(set) var warnings: [String] = []
   /// The lowest sampling probability sent so far: a worker's gap between audits
@@ -149,10 +151,13 @@ public final class CoordinatorLoop {
   {
     if budget.wantsGradientTiming, let seconds = gradientSeconds(record) {
       budget.recordGradient(seconds: seconds)
+      auditSeconds += seconds
     }
     let start = ThreadCPUClock.nanoseconds()
     try audit(record, report: report)
-    budget.recordFiniteDifferences(seconds: Double(ThreadCPUClock.nanoseconds() &- start) / 1e9)
+    let seconds = Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
+    budget.recordFiniteDifferences(seconds: seconds)
+    auditSeconds += seconds
     budget.audited()
     coverage.audited(workerID: record.workerID, sequence: record.sequence)
   }
