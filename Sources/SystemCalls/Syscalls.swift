@@ -6,8 +6,8 @@
 // interrupt are retried on EINTR, except `sleep`, which returns early on purpose
 // so that a loop sleeping between retries notices a stop signal at once.
 //
-// The public APIs over it (FileIO, Signals, MonotonicClock, Sleep, ProcessControl,
-// ResourceLimits, MallocTuning, StandardStreams) are the only callers.
+// The public APIs over it (FileIO, Signals, MonotonicClock, ThreadCPUClock, Sleep,
+// ProcessControl, ResourceLimits, MallocTuning, StandardStreams) are the only callers.
 
 /// The raw calls, one thin function each.
 @usableFromInline
@@ -121,6 +121,14 @@ enum Syscall {
   static func monotonicNanoseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+  }
+
+  /// CLOCK_THREAD_CPUTIME_ID in nanoseconds: processor time the calling thread
+  /// has used. Cannot fail for this clock id.
+  static func threadCPUNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
     return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
   }
 

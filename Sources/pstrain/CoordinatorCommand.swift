@@ -1,24 +1,32 @@
 import ArgumentParser
+import Foundation
 import Roles
 import TrainingMath
 import WireProtocol
 
-/// `pstrain coordinator`: audits applied gradients periodically.
+/// `pstrain coordinator`: audits a sample of the applied gradients under a budget, and
+/// periodically when asked.
 struct CoordinatorCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "coordinator",
-    abstract: "Audit the gradients the server applies, every N versions.",
+    abstract: "Audit a sample of the gradients the server applies, and every N versions.",
     discussion: """
-      Every N versions the server sends the next gradient it applies from each worker, with
-      the weights and samples it was computed at. Each is compared with central finite
-      differences of the loss per coordinate and along a random direction, and replayed: the
-      same code recomputes it at those weights and rows, and the two must agree bit for bit
-      (--replay exact), within rounding (--replay rounding, for workers on another CPU), or
-      the replay is skipped (--replay off). A failure gets a second look (the replay again,
-      the finite differences with a fresh direction) and is reported as confirmed only when
-      that fails too. With --test-data,
-      the server's weights are also evaluated on that held-out data every --eval-every
-      versions and once more at the end (test loss, and accuracy for a classifier), and each
+      The server sends a random sample of every worker's applied gradients (each push with
+      the probability --audit-budget buys, drawn per push, and one early push of each
+      worker), and with --every N also the next gradient of each worker every N versions,
+      with the weights and samples it was computed at. Each is replayed: the same code
+      recomputes it at those weights and rows, and the two must agree bit for bit (--replay
+      exact), within rounding (--replay rounding, for workers on another CPU), or the replay
+      is skipped (--replay off); on a share of them that keeps the finite differences within
+      half the budget, it is also compared with central finite differences of the loss per
+      coordinate and along a random direction. A failure gets a second look (the replay
+      again, the finite differences with a fresh direction) and is reported as confirmed only
+      when that fails too. The coordinator prints the sampling probability and what it
+      implies (a worker faulty on every push is flagged within N of its pushes with
+      probability 0.999), and warns when a worker goes unaudited for more than three times
+      that. With --test-data, the server's weights are also evaluated on that held-out data
+      every --eval-every versions and once more at the end (test loss, and accuracy for a
+      classifier), and each
       evaluation is reported to the server, which shows the latest in `pstrain status` and
       its metrics. Runs until SIGINT or SIGTERM, then prints a summary; exits 1 if any audit
       failed.
@@ -26,8 +34,13 @@ struct CoordinatorCommand: ParsableCommand {
 
   @OptionGroup var server: ConnectOptions
 
-  @Option(help: "Audit every N versions.")
-  var every: UInt64 = 10
+  @Option(
+    help:
+      "Also audit each worker's next push every N versions (default: none, or 10 with --audit-budget 0); on top of the budget."
+  )
+  var every: UInt64?
+
+  @OptionGroup var budget: AuditBudgetOptions
 
   @OptionGroup var workerData: AuditedDataOptions
 
@@ -50,7 +63,7 @@ struct CoordinatorCommand: ParsableCommand {
   @OptionGroup var logging: LoggingOptions
 
   func validate() throws {
-    guard every >= 1 else { throw ValidationError("--every must be >= 1") }
+    if let every { guard every >= 1 else { throw ValidationError("--every must be >= 1") } }
     if let evalEvery {
       guard evalEvery >= 1 else { throw ValidationError("--eval-every must be >= 1") }
       guard testData != nil else { throw ValidationError("--eval-every needs --test-data") }
@@ -77,23 +90,34 @@ struct CoordinatorCommand: ParsableCommand {
         guard test.count > 0 else { throw Failure(message: "test data file \(path) has no rows") }
         try checkData(test, fits: model, path: path)
         return HeldOutData(
-          dataset: test, model: model, every: evalEvery ?? min(every, .max / 10) * 10)
+          dataset: test, model: model,
+          every: evalEvery ?? min(every ?? AuditBudgetOptions.defaultPeriod, .max / 10) * 10)
       }
+      let period = budget.period(every)
       let coordinator = CoordinatorLoop(
-        connection: connection, every: every, tolerance: audit.tolerance, dataset: dataset,
-        checks: audit.checks, replayMode: audit.replayMode, readiness: readiness, heldOut: heldOut)
+        connection: connection, every: period, tolerance: audit.tolerance, dataset: dataset,
+        checks: audit.checks, replayMode: audit.replayMode, readiness: readiness,
+        heldOut: heldOut,
+        budget: AuditBudget(
+          fraction: budget.auditBudget, hasReplay: audit.checks.contains(.replay)),
+        seed: UInt64.random(in: 0...UInt64.max))
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {
+          let periodText = period == AuditSubscription.noPeriods ? "null" : "\(period)"
           if json {
             print(
-              "{\"type\":\"subscribed\",\"every\":\(every),\"tolerance\":\(audit.tolerance),"
+              "{\"type\":\"subscribed\",\"every\":\(periodText),\"tolerance\":\(audit.tolerance),"
                 + "\"replay\":\"\(audit.replay.rawValue)\","
-                + "\"eval_every\":\(heldOut.map { String($0.every) } ?? "null")}")
+                + "\"eval_every\":\(heldOut.map { String($0.every) } ?? "null"),"
+                + Self.samplingFields(coordinator) + "}")
           } else {
-            logger.info(
-              "auditing every \(every) versions, tolerance \(audit.tolerance), replay \(audit.replay.rawValue)"
-            )
+            if period != AuditSubscription.noPeriods {
+              logger.info(
+                "auditing every \(period) versions, tolerance \(audit.tolerance), replay \(audit.replay.rawValue)"
+              )
+            }
+            logger.info("\(Self.samplingText(coordinator))")
           }
           if let heldOut, !json {
             logger.info(
@@ -101,19 +125,62 @@ struct CoordinatorCommand: ParsableCommand {
             )
           }
         },
-        evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) }
+        evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) },
+        sampling: { _ in
+          if json {
+            print("{\"type\":\"sampling\"," + Self.samplingFields(coordinator) + "}")
+          } else {
+            logger.info("\(Self.samplingText(coordinator))")
+          }
+        },
+        warned: { warning in logger.warning("\(warning)") }
       ) { report in
         print(json ? report.json : report.text)
       }
       let tally = coordinator.tally
       if json {
-        print("{\"type\":\"summary\",\"audits\":\(tally.json)}")
+        print(
+          "{\"type\":\"summary\",\"audits\":\(tally.json)," + Self.samplingFields(coordinator)
+            + ",\"coverage\":\(coordinator.coverage.json),"
+            + "\"warnings\":[\(coordinator.warnings.map(JSON.string).joined(separator: ","))]}")
       } else {
         logger.notice(
           "\(tally.count) audits, \(tally.failuresText), \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError), \(tally.replayed) replayed"
         )
+        logger.notice("\(Self.samplingText(coordinator))")
+        for (id, worker) in coordinator.coverage.workers.sorted(by: { $0.key < $1.key }) {
+          logger.notice(
+            "worker \(id): \(worker.audits) audits of \(worker.pushesWatched) pushes watched (\(worker.pushes) in all), audited rate \(JSON.number(worker.auditedRate))"
+          )
+        }
       }
       if tally.failed > 0 { throw ExitCode(1) }
     }
+  }
+
+  /// `"audit_budget":F,"audit_probability":p,"detection_pushes_999":N` (null when nothing is
+  /// sampled or periodic), and the costs measured: `gradient_seconds` (r),
+  /// `finite_difference_seconds` (f; null before an audit) and `audit_cpu_seconds` (spent in all).
+  static func samplingFields(_ coordinator: CoordinatorLoop) -> String {
+    "\"audit_budget\":\(JSON.number(coordinator.budget.fraction)),"
+      + "\"audit_probability\":\(JSON.number(coordinator.samplingProbability)),"
+      + "\"detection_pushes_999\":\(coordinator.detectionPushes.map(String.init) ?? "null"),"
+      + "\"gradient_seconds\":\(coordinator.budget.gradientSeconds.map(JSON.number) ?? "null"),"
+      + "\"finite_difference_seconds\":\(coordinator.budget.finiteDifferenceSeconds.map(JSON.number) ?? "null"),"
+      + "\"audit_cpu_seconds\":\(JSON.number(coordinator.auditSeconds))"
+  }
+
+  /// One line: the budget, the probability, and the pushes within which a worker faulty on
+  /// every push is flagged with probability 0.999.
+  static func samplingText(_ coordinator: CoordinatorLoop) -> String {
+    let budget = coordinator.budget.fraction
+    let probability = coordinator.samplingProbability
+    let sampling =
+      budget > 0
+      ? "audit budget \(JSON.number(budget * 100))% of training compute: each push sampled with probability \(String(format: "%.4g", probability))"
+      : "audit budget 0: no sampling"
+    guard let pushes = coordinator.detectionPushes else { return sampling }
+    return sampling
+      + "; a worker faulty on every push is flagged within \(pushes) of its pushes with probability 0.999"
   }
 }

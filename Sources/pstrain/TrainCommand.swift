@@ -13,7 +13,11 @@ struct TrainCommand: ParsableCommand {
     discussion: """
       Each role runs as its own process of this executable, talking ZeroMQ over
       tcp://127.0.0.1 on a free port. The defaults reproduce the tutorial: its two samples,
-      initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. Exit status: 0 done
+      initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. The coordinator
+      audits a random sample of every worker's pushes, spending about --audit-budget of the
+      training's compute (--audit-every N adds periodic audits on top; --audit-budget 0 with no
+      --audit-every audits every 10 versions); the summary shows the sampling probability, what
+      it implies and each worker's coverage. Exit status: 0 done
       (a run too short to be audited only warns), 1 a process failed or an audit found a
       wrong gradient (with --quarantine a worker quarantined on a confirmed failure is not one:
       the run goes on without it and the summary names it), 3 training diverged (the loss became NaN or infinite or grew a
@@ -32,8 +36,13 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Classes K of a classifier (default: the largest label in the data + 1).")
   var classes: Int?
 
-  @Option(help: "The coordinator audits every N versions.")
-  var auditEvery: UInt64 = 10
+  @Option(
+    help:
+      "The coordinator also audits each worker's next push every N versions (default: none, or 10 with --audit-budget 0); on top of the budget."
+  )
+  var auditEvery: UInt64?
+
+  @OptionGroup var budget: AuditBudgetOptions
 
   @OptionGroup var audit: AuditToleranceOptions
 
@@ -100,7 +109,9 @@ struct TrainCommand: ParsableCommand {
         "--shuffle needs fixed shards: leased rows come in the order the server leases them; drop --leased or --shuffle"
       )
     }
-    guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
+    if let auditEvery {
+      guard auditEvery >= 1 else { throw ValidationError("--audit-every must be >= 1") }
+    }
     guard timeoutS >= 1 else { throw ValidationError("--timeout-s must be >= 1") }
     if let evalEvery {
       guard evalEvery >= 1 else { throw ValidationError("--eval-every must be >= 1") }
@@ -178,6 +189,8 @@ struct TrainCommand: ParsableCommand {
     var trainingSeconds: Double
     /// The coordinator's evaluations on `--test-data`.
     var evaluations: EvaluationHistory
+    /// The coordinator's sampling figures and coverage (nil: it gave no summary).
+    var sampling: CoordinatorSampling?
   }
 
   /// The coordinator's summary, read from its JSON line.
@@ -262,8 +275,9 @@ struct TrainCommand: ParsableCommand {
     let coordinator = try cluster.start(
       "coordinator",
       [
-        "coordinator", "--connect", endpoint, "--every", "\(auditEvery)", "--json",
-      ] + audit.arguments + work.dataArguments + evaluationArguments(rows: dataset.count))
+        "coordinator", "--connect", endpoint, "--json",
+      ] + (auditEvery.map { ["--every", "\($0)"] } ?? []) + budget.arguments + audit.arguments
+        + work.dataArguments + evaluationArguments(rows: dataset.count))
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })
@@ -430,10 +444,13 @@ struct TrainCommand: ParsableCommand {
     let summaryLine = coordinator.outputLines.last(where: { $0.contains("\"type\":\"summary\"") })
     struct SummaryLine: Decodable { var audits: AuditSummary }
     let audits: AuditSummary
+    var sampling: CoordinatorSampling?
     if let summaryLine,
       let summary = try? JSONDecoder().decode(SummaryLine.self, from: Data(summaryLine.utf8))
     {
       audits = summary.audits
+      sampling = try? JSONDecoder().decode(CoordinatorSampling.self, from: Data(summaryLine.utf8))
+      warnings += sampling?.warnings ?? []
     } else {
       audits = AuditSummary(countingAuditLines: coordinator.outputLines)
       if !interrupted {
@@ -456,7 +473,7 @@ struct TrainCommand: ParsableCommand {
     }
     if audits.count == 0 && divergence == nil && !interrupted {
       warnings.append(
-        "no gradient was audited: the run made \(status.version) updates and audits come every \(auditEvery) versions; for audits, try a longer run or a lower --audit-every"
+        "no gradient was audited: the run made \(status.version) updates and audits come \(auditCadence(sampling)); for audits, try a longer run, a larger --audit-budget or a lower --audit-every"
       )
     }
     if stoppingEarly {
@@ -475,7 +492,18 @@ struct TrainCommand: ParsableCommand {
       },
       interrupted: interrupted, endpoint: endpoint,
       seconds: Date().timeIntervalSince(started), trainingSeconds: trainingSeconds,
-      evaluations: evaluations)
+      evaluations: evaluations, sampling: sampling)
+  }
+
+  /// How often audits come, for the warning that none came.
+  private func auditCadence(_ sampling: CoordinatorSampling?) -> String {
+    let periods = budget.period(auditEvery)
+    var parts: [String] = []
+    if let probability = sampling?.auditProbability, probability > 0 {
+      parts.append("on a sample of pushes (probability \(String(format: "%.3g", probability)))")
+    }
+    if periods != AuditSubscription.noPeriods { parts.append("every \(periods) versions") }
+    return parts.isEmpty ? "for each worker's first push only" : parts.joined(separator: " and ")
   }
 
   /// The coordinator's flags for `--test-data`: the file, and how often to evaluate
@@ -588,6 +616,7 @@ struct TrainCommand: ParsableCommand {
           + "\"max_relative_error\":\(JSON.number(audits.maximumRelativeError ?? 0))"
           + "\(audits.checksJSONMembers)},"
           + "\(QuarantineText.jsonMembers(outcome.status.quarantine)),"
+          + (outcome.sampling.map { $0.jsonMembers + "," } ?? "")
           + "\"diverged\":\(outcome.divergence != nil),"
           + (outcome.divergence.map { "\"divergence\":\(JSON.string($0))," } ?? "")
           + "\"interrupted\":\(outcome.interrupted),"
@@ -618,6 +647,7 @@ struct TrainCommand: ParsableCommand {
           print("              \(QuarantineText.text(worker))")
         }
       }
+      for line in outcome.sampling?.textLines ?? [] { print(line) }
       for warning in outcome.warnings { print("  warning: \(warning)") }
       for problem in outcome.problems { print("  PROBLEM: \(problem)") }
     }

@@ -224,3 +224,79 @@ struct CoordinatorAuditLine: Decodable {
     self = audit
   }
 }
+
+/// The sampling figures of the coordinator's JSON summary line, as `train` reports them:
+/// the audit budget, the probability it bought, what that implies, each worker's coverage,
+/// and the warnings about workers gone unaudited.
+struct CoordinatorSampling: Decodable {
+  /// One worker's coverage (`AuditCoverage.json`).
+  struct WorkerCoverage: Decodable {
+    var worker: Int
+    var pushes: Int
+    var pushesWatched: Int
+    var audits: Int
+    var auditedRate: Double
+
+    private enum CodingKeys: String, CodingKey {
+      case worker, pushes, audits
+      case pushesWatched = "pushes_watched"
+      case auditedRate = "audited_rate"
+    }
+
+    /// The same object again.
+    var json: String {
+      "{\"worker\":\(worker),\"pushes\":\(pushes),\"pushes_watched\":\(pushesWatched),"
+        + "\"audits\":\(audits),\"audited_rate\":\(JSON.number(auditedRate))}"
+    }
+  }
+
+  var auditBudget: Double
+  var auditProbability: Double
+  var detectionPushes: Int?
+  var coverage: [WorkerCoverage]
+  var warnings: [String]
+  var gradientSeconds: Double?
+  var finiteDifferenceSeconds: Double?
+  var auditCPUSeconds: Double?
+
+  private enum CodingKeys: String, CodingKey {
+    case coverage, warnings
+    case auditBudget = "audit_budget"
+    case auditProbability = "audit_probability"
+    case detectionPushes = "detection_pushes_999"
+    case gradientSeconds = "gradient_seconds"
+    case finiteDifferenceSeconds = "finite_difference_seconds"
+    case auditCPUSeconds = "audit_cpu_seconds"
+  }
+
+  /// `"audit_budget":…,"audit_probability":…,"detection_pushes_999":…,"gradient_seconds":…,
+  /// "finite_difference_seconds":…,"audit_cpu_seconds":…,"coverage":[…]`.
+  var jsonMembers: String {
+    "\"audit_budget\":\(JSON.number(auditBudget)),"
+      + "\"audit_probability\":\(JSON.number(auditProbability)),"
+      + "\"detection_pushes_999\":\(detectionPushes.map(String.init) ?? "null"),"
+      + "\"gradient_seconds\":\(gradientSeconds.map(JSON.number) ?? "null"),"
+      + "\"finite_difference_seconds\":\(finiteDifferenceSeconds.map(JSON.number) ?? "null"),"
+      + "\"audit_cpu_seconds\":\(auditCPUSeconds.map(JSON.number) ?? "null"),"
+      + "\"coverage\":[\(coverage.map(\.json).joined(separator: ","))]"
+  }
+
+  /// The summary's lines: the budget and what it implies, then the workers' coverage.
+  var textLines: [String] {
+    let detection =
+      detectionPushes.map {
+        "; a worker faulty on every push is flagged within \($0) of its pushes with probability 0.999"
+      } ?? ""
+    var lines = [
+      "  sampling    audit budget \(JSON.number(auditBudget * 100))%, each push sampled with probability \(String(format: "%.4g", auditProbability))\(detection)"
+    ]
+    if !coverage.isEmpty {
+      lines.append(
+        "  coverage    "
+          + coverage.map {
+            "worker \($0.worker) \($0.audits)/\($0.pushesWatched) (\(String(format: "%.2g", $0.auditedRate * 100))%)"
+          }.joined(separator: ", "))
+    }
+    return lines
+  }
+}

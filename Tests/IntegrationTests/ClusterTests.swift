@@ -19,6 +19,17 @@ import WireProtocol
     #expect((audits["count"] as? Int ?? 0) > 0)
     #expect(audits["failed"] as? Int == 0)
     #expect((audits["max_relative_error"] as? Double ?? 1) <= 1e-9)
+    // Audits under the default budget: a sampling probability, what it implies, and each
+    // worker audited early (the push after its first).
+    #expect(summary["audit_budget"] as? Double == 0.02)
+    let probability = try #require(summary["audit_probability"] as? Double)
+    #expect(probability > 0 && probability <= 1)
+    #expect(
+      summary["detection_pushes_999"] as? Int
+        == Int((log(1 - 0.999) / log1p(-probability)).rounded(.up)))
+    let coverage = try #require(summary["coverage"] as? [[String: Any]])
+    #expect(coverage.compactMap { $0["worker"] as? Int } == [0, 1])
+    #expect(coverage.allSatisfy { ($0["audits"] as? Int ?? 0) >= 1 })
     #expect((summary["weights"] as? [Double])?.count == 3)
     #expect(summary["updates"] as? Int == 1000)
   }

@@ -32,6 +32,11 @@ private func pstrain(_ arguments: [String], config text: String) throws -> (
     (["worker", "--connect", "tcp://127.0.0.1:1", "--epochs", "-3"], "--epochs must be >= 0"),
     (["train", "--workers", "-2"], "--workers must be 1...256"),
     (["train", "--audit-every", "-1"], "--audit-every must be >= 1, got -1"),
+    (["train", "--audit-budget", "-0.5"], "--audit-budget must be a fraction from 0 to 1"),
+    (
+      ["coordinator", "--connect", "tcp://127.0.0.1:1", "--audit-budget", "-1"],
+      "--audit-budget must be a fraction from 0 to 1"
+    ),
     (["train", "--tolerance", "-0.5"], "--tolerance must be a finite number > 0"),
     (["train", "--layers", "-4"], "--layers must be 1...100000000"),
     (["train", "--weight-decay", "-1"], "weight decay must be a finite number >= 0"),

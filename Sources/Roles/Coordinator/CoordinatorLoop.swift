@@ -4,7 +4,9 @@ import WireProtocol
 import ZeroMQ
 
 /// The coordinator: subscribes to the server's applied gradients every N
-/// versions, audits each against finite differences, and reports. With held-out
+/// versions and, under an `AuditBudget`, to a sample of every worker's pushes,
+/// audits each against finite differences, and reports; it keeps each worker's
+/// `AuditCoverage` and warns when one goes unaudited for too long. With held-out
 /// data it also evaluates the server's weights on it every M versions and at the
 /// end, a slice at a time between messages so that audits are not held up, and
 /// reports each evaluation to the server. The protocol is `CoordinatorSession`;
@@ -21,6 +23,21 @@ public final class CoordinatorLoop {
   private let dataset: Dataset
   /// Totals so far.
   public private(set) var tally = AuditTally()
+  /// The sampling probability and checks, from the audits' measured costs.
+  public private(set) var budget: AuditBudget
+  /// The seed of the sampled audits' draw.
+  public let seed: UInt64
+  /// Each worker's pushes and audits.
+  public private(set) var coverage = AuditCoverage()
+  /// Compute seconds (thread CPU time) spent auditing, gradient timings included.
+  public private(set) var auditSeconds = 0.0
+  /// The warnings given (workers unaudited for too long).
+  public private(set) var warnings: [String] = []
+  /// The lowest sampling probability sent so far: a worker's gap between audits
+  /// may span a time it was in force, so warnings are judged by it.
+  private var lowestProbability: Double?
+  /// How often the coordinator asks for a status for the workers' push counts.
+  public static let coveragePollMilliseconds: UInt64 = 1000
   private let metrics = CoordinatorMetrics()
   private let readiness: Readiness?
   /// What to evaluate on, and how often (nil: no evaluations).
@@ -40,14 +57,19 @@ public final class CoordinatorLoop {
   /// differences with `tolerance`, replays by `replayMode`), reading the
   /// audited rows from `dataset`; `readiness` is marked whenever the server
   /// confirms the subscription (at every renewal). With `heldOut`, it also
-  /// evaluates the server's weights on that data as its schedule says.
+  /// evaluates the server's weights on that data as its schedule says. With a
+  /// `budget` of more than 0 it also samples pushes with the budget's probability
+  /// under `seed` (`every` `AuditSubscription.noPeriods`: sampled pushes only).
   public init(
     connection: any ServerLink, every: UInt64, tolerance: Double, dataset: Dataset,
     checks: AuditChecks = .all, replayMode: ReplayMode = .exact,
-    readiness: Readiness? = nil, heldOut: HeldOutData? = nil
+    readiness: Readiness? = nil, heldOut: HeldOutData? = nil,
+    budget: AuditBudget = AuditBudget(fraction: 0), seed: UInt64 = 0
   ) {
     self.checks = checks
     self.replayMode = replayMode
+    self.budget = budget
+    self.seed = seed
     self.heldOut = heldOut
     self.connection = connection
     self.dataset = dataset
@@ -61,18 +83,30 @@ public final class CoordinatorLoop {
   /// sent before it acknowledged the end. `report` sees each audit.
   /// `subscribed` runs once, when the server has confirmed the subscription.
   /// `evaluated` sees each evaluation on the held-out data, the last one final.
+  /// `sampling` sees the sampling probability when it changes meaningfully, and
+  /// `warned` each warning about a worker unaudited for too long.
   public func run(
     timeoutMilliseconds: Int? = nil, stopWhen: (AuditTally) -> Bool = { _ in false },
     shouldStop: () -> Bool, subscribed: () -> Void = {},
-    evaluated: (HeldOutEvaluation) -> Void = { _ in }, report: (AuditReport) -> Void
+    evaluated: (HeldOutEvaluation) -> Void = { _ in }, sampling: (AuditBudget) -> Void = { _ in },
+    warned: (String) -> Void = { _ in }, report: (AuditReport) -> Void
   ) throws(RoleError) {
     var session = CoordinatorSession(
-      every: every, evaluation: heldOut.map { EvaluationSchedule(every: $0.every) })
+      every: every, evaluation: heldOut.map { EvaluationSchedule(every: $0.every) },
+      coveragePollMilliseconds: Self.coveragePollMilliseconds)
+    session.seed = seed
+    var announced = samplingProbability
     let start = MonotonicClock.milliseconds()
     while true {
       let now = MonotonicClock.milliseconds()
       let timedOut = timeoutMilliseconds.map { now - start >= UInt64($0) } ?? false
       let stop = shouldStop() || stopWhen(tally) || timedOut
+      session.probability = samplingProbability
+      lowestProbability = min(lowestProbability ?? samplingProbability, samplingProbability)
+      if AuditBudget.changedMeaningfully(from: announced, to: samplingProbability) {
+        announced = samplingProbability
+        sampling(budget)
+      }
       for message in session.messagesToSend(now: now, stop: stop) { try connection.send(message) }
       if session.isFinished { return }
       // While an evaluation is under way, only look for messages between its slices.
@@ -82,12 +116,15 @@ public final class CoordinatorLoop {
         graceAfterStopMilliseconds: nil)
       {
         switch try session.receive(message) {
-        case .audit(let record): try audit(record, report: report)
+        case .audit(let record): try auditMeasured(record, report: report)
         case .confirmed:
           readiness?.markReady()
           subscribed()
         case .renewed: readiness?.markReady()
-        case .evaluate(let status, let final): try startEvaluation(of: status, final: final)
+        case .evaluate(let status, let final):
+          observeCoverage(status, warned: warned)
+          try startEvaluation(of: status, final: final)
+        case .coverage(let status): observeCoverage(status, warned: warned)
         case .none: break
         }
       }
@@ -98,6 +135,81 @@ public final class CoordinatorLoop {
         evaluated(finished)
       }
       if session.isFinished { return }
+    }
+  }
+
+  /// The probability pushes are sampled with: the budget's (0 without one).
+  public var samplingProbability: Double { budget.fraction > 0 ? budget.probability : 0 }
+
+  /// The pushes within which a worker faulty on every push is flagged with
+  /// probability 0.999: from the sampling, or a period (`every` versions hold
+  /// at most `every` pushes of a worker, and its next one after is audited).
+  public var detectionPushes: Int? {
+    let periodic =
+      every == AuditSubscription.noPeriods || every == 0 ? nil : Int(exactly: every + 1)
+    let sampled = AuditBudget.detectionPushes(probability: samplingProbability)
+    return [periodic, sampled].compactMap { $0 }.min()
+  }
+
+  /// Audits `record`, measuring its costs for the budget and counting it for
+  /// the coverage. With a replay, every sampled push is replayed and the budget
+  /// says which also get finite differences; a replay alone costs one gradient,
+  /// `r`, and an audit with both costs `r` plus the finite differences. Without
+  /// a replay, one gradient on the record's rows is timed now and then for `r`.
+  private func auditMeasured(_ record: AuditRecord, report: (AuditReport) -> Void)
+    throws(RoleError)
+  {
+    if budget.wantsGradientTiming, let seconds = gradientSeconds(record) {
+      budget.recordGradient(seconds: seconds)
+      auditSeconds += seconds
+    }
+    var checks = self.checks
+    if checks.isSuperset(of: .all), budget.fraction > 0, !budget.shouldRunFiniteDifferences() {
+      checks.remove(.finiteDifferences)
+    }
+    let start = ThreadCPUClock.nanoseconds()
+    try audit(record, checks: checks, report: report)
+    let seconds = Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
+    switch (checks.contains(.replay), checks.contains(.finiteDifferences)) {
+    case (true, false): budget.recordGradient(seconds: seconds)
+    case (true, true):
+      budget.recordFiniteDifferences(seconds: max(0, seconds - (budget.gradientSeconds ?? 0)))
+    case (false, _): budget.recordFiniteDifferences(seconds: seconds)
+    }
+    auditSeconds += seconds
+    budget.audited()
+    coverage.audited(workerID: record.workerID, sequence: record.sequence)
+  }
+
+  /// Compute seconds of one gradient on `record`'s rows at its weights (what a
+  /// replay costs); nil when its model or rows are not the coordinator's.
+  private func gradientSeconds(_ record: AuditRecord) -> Double? {
+    guard record.rows.allSatisfy({ $0 < dataset.count }),
+      let model = try? ModelCatalog.model(
+        for: ModelDescriptor(name: record.modelName, layout: record.weights.layout)),
+      model.parameterCount == record.weights.values.count
+    else { return nil }
+    let objective = Objective(model: model)
+    let start = ThreadCPUClock.nanoseconds()
+    let gradient = objective.gradient(
+      weights: record.weights.values, dataset: dataset, rows: record.rows)
+    let seconds = Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
+    return gradient.isEmpty ? nil : seconds
+  }
+
+  /// Takes the workers' push counts from `status` and warns about each worker
+  /// gone unaudited for more than three times `detectionPushes` (at the lowest
+  /// probability sent so far).
+  private func observeCoverage(_ status: ServerStatus, warned: (String) -> Void) {
+    coverage.observe(status)
+    guard
+      let limit = AuditCoverage.warningLimit(
+        probability: lowestProbability ?? samplingProbability,
+        every: every == AuditSubscription.noPeriods ? nil : every)
+    else { return }
+    for warning in coverage.newWarnings(limit: limit) {
+      warnings.append(warning.text)
+      warned(warning.text)
     }
   }
 
@@ -150,7 +262,9 @@ public final class CoordinatorLoop {
     relativeError.isNaN ? .greatestFiniteMagnitude : min(relativeError, .greatestFiniteMagnitude)
   }
 
-  private func audit(_ record: AuditRecord, report: (AuditReport) -> Void) throws(RoleError) {
+  private func audit(
+    _ record: AuditRecord, checks: AuditChecks, report: (AuditReport) -> Void
+  ) throws(RoleError) {
     let result = try AuditReport.audit(
       record, checks: checks, tolerance: tolerance, replayMode: replayMode, dataset: dataset)
     tally.add(result)

@@ -4,10 +4,14 @@ import WireProtocol
 /// it says when to subscribe and renew, notices the server's confirmation, ends the
 /// subscription when asked and decides when the final drain is over. With an
 /// `EvaluationSchedule` it also asks for the server's status when the weights are due for an
-/// evaluation on held-out data, and once more after the drain. One request is in flight at a
-/// time (a subscription or a status), as several server shards need: their answers are
-/// joined by request. Times are milliseconds of any monotonic clock, passed in, so tests
-/// drive it without waiting.
+/// evaluation on held-out data, and once more after the drain; with `coveragePollMilliseconds`
+/// it asks for one that often too, for the workers' push counts (`AuditCoverage`), and once
+/// more before it ends the subscription. Each
+/// renewal carries the current `probability` and `seed` of the sampled audits; a probability
+/// that moved meaningfully is renewed at once (after `earlyRenewalMilliseconds`). One request
+/// is in flight at a time (a subscription or a status), as several server shards need:
+/// their answers are joined by request. Times are milliseconds of any monotonic clock,
+/// passed in, so tests drive it without waiting.
 public struct CoordinatorSession: Sendable {
   /// Where the session is.
   public enum Phase: Equatable, Sendable {
@@ -34,6 +38,8 @@ public struct CoordinatorSession: Sendable {
     /// Evaluate the weights of this status on the held-out data, then call
     /// `evaluated(version:)`; `final` for the evaluation at the end.
     case evaluate(ServerStatus, final: Bool)
+    /// The status asked for the workers' push counts (`coveragePollMilliseconds`).
+    case coverage(ServerStatus)
     /// Nothing to do.
     case none
   }
@@ -47,23 +53,44 @@ public struct CoordinatorSession: Sendable {
   /// The longest a loop should wait for a message before asking the session again.
   public static let pollMilliseconds = 100
 
-  /// Audit every `every` versions.
+  /// Audit every `every` versions (`AuditSubscription.noPeriods`: sampled pushes only).
   public let every: UInt64
+  /// The probability of the sampled audits, sent with each subscription and renewal.
+  public var probability = 0.0
+  /// The seed of the sampled audits' draw, sent with each subscription and renewal.
+  public var seed: UInt64 = 0
+  /// How often to ask for a status for the workers' push counts (nil: never).
+  public let coveragePollMilliseconds: UInt64?
+  /// When the coverage status now unanswered was asked for (nil: none is).
+  private var coverageAskedAt: UInt64?
+  /// When a status was last asked for (for coverage or an evaluation).
+  private var lastCoverage: UInt64?
+  /// Whether the status asked for coverage before the end was sent.
+  private var finalCoverageAsked = false
   /// Where the session is.
   public private(set) var phase = Phase.auditing
   /// Whether the server has confirmed the subscription.
   public private(set) var isConfirmed = false
   private var lastSubscription: UInt64? = nil
+  /// The probability the last subscription or renewal carried.
+  private var sentProbability = 0.0
+  /// A probability that moved meaningfully is sent this soon after the last renewal
+  /// (`AuditBudget.changedMeaningfully`), not at the next one.
+  public static let earlyRenewalMilliseconds: UInt64 = 100
   /// Whether a subscription request is unanswered.
   private var awaitingSubscription = false
   /// When to evaluate on held-out data (nil: the coordinator does not).
   public private(set) var evaluation: EvaluationSchedule?
 
   /// A session auditing every `every` versions and, with `evaluation`, evaluating on
-  /// held-out data as it says.
-  public init(every: UInt64, evaluation: EvaluationSchedule? = nil) {
+  /// held-out data as it says; with `coveragePollMilliseconds`, asking for a status that
+  /// often for the workers' push counts.
+  public init(
+    every: UInt64, evaluation: EvaluationSchedule? = nil, coveragePollMilliseconds: UInt64? = nil
+  ) {
     self.every = every
     self.evaluation = evaluation
+    self.coveragePollMilliseconds = coveragePollMilliseconds
   }
 
   /// Whether the session has ended.
@@ -77,24 +104,50 @@ public struct CoordinatorSession: Sendable {
   /// for, for the final evaluation.
   public mutating func messagesToSend(now: UInt64, stop: Bool) -> [WireMessage] {
     evaluation?.expire(now: now)
-    let awaitingStatus = evaluation?.isAwaitingReply ?? false
+    if let askedAt = coverageAskedAt, now &- askedAt >= EvaluationSchedule.replyMilliseconds {
+      coverageAskedAt = nil
+    }
+    let awaitingStatus = (evaluation?.isAwaitingReply ?? false) || coverageAskedAt != nil
     switch phase {
     case .auditing where stop:
       if awaitingStatus { return [] }
+      if coveragePollMilliseconds != nil && !finalCoverageAsked {
+        // The workers' last pushes first: the end waits for them (at most a reply's time).
+        finalCoverageAsked = true
+        coverageAskedAt = now
+        lastCoverage = now
+        return [.statusRequest]
+      }
       phase = .draining(until: now + Self.drainMilliseconds)
       return [.auditSubscribe(AuditSubscription(every: 0, leaseMilliseconds: 1))]
     case .auditing:
-      if lastSubscription.map({ now - $0 >= Self.renewalMilliseconds }) ?? true {
+      if lastSubscription.map({
+        now - $0 >= Self.renewalMilliseconds
+          || (now - $0 >= Self.earlyRenewalMilliseconds
+            && AuditBudget.changedMeaningfully(from: sentProbability, to: probability))
+      }) ?? true {
         if awaitingStatus { return [] }
         lastSubscription = now
         awaitingSubscription = true
+        sentProbability = probability
         return [
           .auditSubscribe(
-            AuditSubscription(every: every, leaseMilliseconds: Self.leaseMilliseconds))
+            AuditSubscription(
+              every: every, leaseMilliseconds: Self.leaseMilliseconds, probability: probability,
+              seed: seed))
         ]
       }
-      guard !awaitingSubscription, evaluation?.wantsStatus(now: now) == true else { return [] }
-      evaluation?.asked(now: now)
+      guard !awaitingSubscription, !awaitingStatus else { return [] }
+      if evaluation?.wantsStatus(now: now) == true {
+        evaluation?.asked(now: now)
+        lastCoverage = now
+        return [.statusRequest]
+      }
+      guard let poll = coveragePollMilliseconds,
+        lastCoverage.map({ now &- $0 >= poll }) ?? true
+      else { return [] }
+      coverageAskedAt = now
+      lastCoverage = now
       return [.statusRequest]
     case .draining(let until):
       if now >= until { endAudits() }
@@ -158,6 +211,11 @@ public struct CoordinatorSession: Sendable {
       default:
         return .none
       }
+    case .status(let status) where coverageAskedAt != nil:
+      coverageAskedAt = nil
+      return phase == .finished ? .none : .coverage(status)
+    case .status where evaluation == nil && coveragePollMilliseconds != nil:
+      return .none  // an answer given up on
     case .status(let status) where evaluation != nil:
       // Only the answer to this session's request counts: a stray one, or one given up on,
       // is not evaluated.

@@ -2,9 +2,10 @@ import TrainingMath
 import WireProtocol
 
 /// The audit subscriptions of a `ParameterServer`: the subscribers with their
-/// leases, the workers each is owed a record of, the weights of recent
-/// versions kept only while a record is owed, and the records to send when an
-/// owed worker's gradient is applied. It neither applies gradients nor sends:
+/// leases, the workers each is owed a record of (every `every` versions, after
+/// a push whose successor the subscription's sampling draw picks, and early
+/// for a new worker), the weights of recent versions kept only while a record
+/// is owed, and the records to send when an owed worker's gradient is applied. It neither applies gradients nor sends:
 /// the server tells it what was applied and sends the records it returns.
 ///
 /// A class, so that the server updates it in place; with no subscriber every
@@ -13,11 +14,16 @@ final class AuditSubscriptions {
   /// One coordinator's subscription.
   struct Subscriber {
     var every: UInt64
+    /// The sampling part of the subscription: its probability and seed.
+    var sampling = AuditSubscription(every: 0, leaseMilliseconds: 0)
     var expiresAt: UInt64
     var recordsSent: UInt64 = 0
     var recordsDropped: UInt64 = 0
     /// Workers whose next applied gradient this subscriber is owed.
     var owed: Set<UInt32> = []
+    /// Workers joined when it subscribed or pushed since: a worker's first push
+    /// seen makes its next one owed, so a worker joining later is audited early.
+    var seen: Set<UInt32> = []
   }
 
   /// The name of the model the records' weights belong to.
@@ -38,7 +44,8 @@ final class AuditSubscriptions {
 
   /// Takes, renews or ends (`every` 0) the subscription of `peer` at `now`
   /// (ms), when the parameters are at `version` with `weights` and `workers`
-  /// are joined; returns the subscription's state to answer with.
+  /// are joined; returns the subscription's state to answer with. A renewal
+  /// takes the request's period, probability and seed from then on.
   func subscribe(
     _ request: AuditSubscription, from peer: PeerID, now: UInt64, version: UInt64,
     workers: some Collection<UInt32>, weights: () -> [Double]
@@ -46,6 +53,7 @@ final class AuditSubscriptions {
     var subscriber =
       subscribers[peer] ?? Subscriber(every: request.every, expiresAt: 0, owed: [])
     subscriber.every = request.every
+    subscriber.sampling = request
     subscriber.expiresAt = now + UInt64(max(request.leaseMilliseconds, 1))
     let state = SubscriptionState(
       every: request.every, recordsSent: subscriber.recordsSent,
@@ -58,6 +66,7 @@ final class AuditSubscriptions {
       if isNew {
         // Audit each worker's next gradient right away, then every `every` versions.
         subscribers[peer]!.owed = Set(workers)
+        subscribers[peer]!.seen = Set(workers)
         remember(version, workers: workers, weights: weights)
       }
     }
@@ -75,7 +84,10 @@ final class AuditSubscriptions {
 
   /// Owes no record of `workerID` any more (it left or was dropped).
   func forget(_ workerID: UInt32) {
-    for key in subscribers.keys { subscribers[key]!.owed.remove(workerID) }
+    for key in subscribers.keys {
+      subscribers[key]!.owed.remove(workerID)
+      subscribers[key]!.seen.remove(workerID)
+    }
   }
 
   /// Counts `outgoing`, if it is an audit record, as dropped for its subscriber.
@@ -94,7 +106,10 @@ final class AuditSubscriptions {
   /// parameters (a kept version shares their storage until they change).
   func remember(_ version: UInt64, workers: some Collection<UInt32>, weights: () -> [Double]) {
     guard !subscribers.isEmpty else { return }
-    for key in subscribers.keys where version % subscribers[key]!.every == 0 {
+    for key in subscribers.keys
+    where subscribers[key]!.every != AuditSubscription.noPeriods
+      && version % subscribers[key]!.every == 0
+    {
       subscribers[key]!.owed.formUnion(workers)
     }
     guard subscribers.values.contains(where: { !$0.owed.isEmpty }) else {
@@ -121,12 +136,17 @@ final class AuditSubscriptions {
 
   /// Appends to `outbox` an audit record of `push`, applied at `version`, for
   /// each subscriber owed one (its gradient's values copied from `inPlace`
-  /// when read where they arrived).
+  /// when read where they arrived). Then each subscriber that samples is owed
+  /// the worker's next push when its draw for push `sequence + 1` says so, or
+  /// when this is the first push it sees of a worker that joined after it
+  /// (`remember` keeps the weights that push will be computed at).
   func appendRecords(
     for push: GradientPush, inPlace: BorrowedValues? = nil, dataset: DatasetIdentity?,
     appliedAt version: UInt64, to outbox: inout [Outgoing]
   ) {
-    guard !subscribers.isEmpty, let dataset,
+    guard !subscribers.isEmpty else { return }
+    defer { drawNext(after: push) }
+    guard let dataset,
       let snapshot = history.last(where: { $0.version == push.computedAtVersion })
     else {
       return  // computed at weights too old to have been kept; audit its next gradient
@@ -147,6 +167,20 @@ final class AuditSubscriptions {
         }
           ?? push.gradient)
       outbox.append(Outgoing(to: key, .auditRecord(record)))
+    }
+  }
+
+  /// Owes each subscriber `push`'s worker's next push when push `sequence + 1`
+  /// is sampled under its probability and seed, or when `push` is the first
+  /// it sees of a worker that joined after it subscribed.
+  private func drawNext(after push: GradientPush) {
+    for key in subscribers.keys {
+      let isNew = subscribers[key]!.seen.insert(push.workerID).inserted
+      if isNew
+        || subscribers[key]!.sampling.samples(workerID: push.workerID, sequence: push.sequence + 1)
+      {
+        subscribers[key]!.owed.insert(push.workerID)
+      }
     }
   }
 }

@@ -7,7 +7,8 @@ import TrainingMath
 /// A coordinator's request for audit records.
 public struct AuditSubscription: Equatable, Sendable {
   /// Send a record for gradients computed at every version that is a multiple
-  /// of `every`; 0 ends the subscription.
+  /// of `every`; 0 ends the subscription, `noPeriods` (2^64 − 1) asks for
+  /// sampled pushes only.
   public var every: UInt64
   /// The subscription lapses unless renewed within this many milliseconds.
   public var leaseMilliseconds: UInt32
