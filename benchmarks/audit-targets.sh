@@ -114,17 +114,18 @@ case "$what" in
   bitflip)
     epochs="${EPOCHS:-20}"
     coordinate=9600 # layer2.bias[0] of the MLP 64-128-10: 64*128 + 128 + 128*10
-    printf '%-4s %8s %8s %20s %10s %9s\n' bit audits replay "finite differences" confirmed diverged
-    replay_caught=0 fd_caught=0 diverged_runs=0
+    printf '%-4s %8s %10s %8s %20s %10s %9s\n' bit audits "of worker 0" replay "finite differences" confirmed diverged
+    replay_caught=0 fd_caught=0 diverged_runs=0 unaudited=0
     for bit in $(seq 0 63); do
       json="$(run "${digits[@]}" --workers 2 --epochs "$epochs" --audit-budget 0 \
         --audit-every 10 --fault "bitflip=$coordinate:$bit")"
-      read -r count replay fd confirmed diverged <<<"$(jq -r '"\(.audits.count) \(.audits.failed_checks.replay) \(.audits.failed_checks.finite_differences) \(.audits.confirmed) \(.diverged)"' <<<"$json")"
-      printf '%-4s %8s %8s %20s %10s %9s\n' "$bit" "$count" "$replay" "$fd" "$confirmed" "$diverged"
+      read -r count own replay fd confirmed diverged <<<"$(jq -r '"\(.audits.count) \([.coverage[]? | select(.worker == 0) | .audits] | add // 0) \(.audits.failed_checks.replay) \(.audits.failed_checks.finite_differences) \(.audits.confirmed) \(.diverged)"' <<<"$json")"
+      printf '%-4s %8s %10s %8s %20s %10s %9s\n' "$bit" "$count" "$own" "$replay" "$fd" "$confirmed" "$diverged"
+      [ "$own" -eq 0 ] && unaudited=$((unaudited + 1))
       [ "$replay" -gt 0 ] && replay_caught=$((replay_caught + 1))
       [ "$fd" -gt 0 ] && fd_caught=$((fd_caught + 1))
       [ "$diverged" = true ] && diverged_runs=$((diverged_runs + 1))
     done
-    echo "bits caught: replay $replay_caught of 64, finite differences $fd_caught of 64; $diverged_runs runs diverged"
+    echo "bits caught: replay $replay_caught of 64, finite differences $fd_caught of 64; $diverged_runs runs diverged, $unaudited runs never audited worker 0"
     ;;
 esac
