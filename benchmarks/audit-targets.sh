@@ -21,7 +21,8 @@
 #
 # DIR holds digits-train.csv and digits-test.csv (default runs/digits in the repo; written
 # if missing). Environment: PSTRAIN (default .build/release/pstrain), SEEDS (default 3),
-# RUNS (default 20), AFTER (default 400), EPOCHS (default 60 for fault, 20 otherwise).
+# RUNS (default 20), AFTER (default 400), EPOCHS (default 60 for fault, 20 otherwise),
+# BUDGET (the fault runs' --audit-budget, default 0.02).
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -78,13 +79,14 @@ digits=(--model mlp:128 --data "$dir/digits-train.csv" --test-data "$dir/digits-
 
 case "$what" in
   fault)
-    seeds="${SEEDS:-3}" after="${AFTER:-400}" epochs="${EPOCHS:-60}"
-    echo "digits, MLP 64-128-10, 8 workers, leased, $epochs epochs; worker 3: scale=1.000001,after=$after"
+    seeds="${SEEDS:-3}" after="${AFTER:-400}" epochs="${EPOCHS:-60}" budget="${BUDGET:-0.02}"
+    echo "digits, MLP 64-128-10, 8 workers, leased, $epochs epochs, audit budget $budget; worker 3: scale=1.000001,after=$after"
     printf '%-5s %-40s %-26s %9s %9s %7s\n' seed quarantined "rolled back" faulty clean diff
     for seed in $(seq 1 "$seeds"); do
       faulty="$(run "${digits[@]}" --epochs "$epochs" --init-seed "$seed" --quarantine \
-        --fault "scale=1.000001,after=$after" --fault-worker 3)"
-      clean="$(run "${digits[@]}" --epochs "$epochs" --init-seed "$seed" --quarantine)"
+        --audit-budget "$budget" --fault "scale=1.000001,after=$after" --fault-worker 3)"
+      clean="$(run "${digits[@]}" --epochs "$epochs" --init-seed "$seed" --quarantine \
+        --audit-budget "$budget")"
       who="$(jq -r '[.quarantined[] | "worker \(.worker) push \(.push) (\(.checks | join("+")))"] | join(", ") | if . == "" then "none" else . end' <<<"$faulty")"
       back="$(jq -r '"\(.rollbacks) rollback(s), \(.versions_rolled_back) versions"' <<<"$faulty")"
       a="$(jq -r '.test_accuracy * 100' <<<"$faulty")" b="$(jq -r '.test_accuracy * 100' <<<"$clean")"

@@ -159,13 +159,15 @@ struct CoordinatorCommand: ParsableCommand {
   }
 
   /// `"audit_budget":F,"audit_probability":p,"detection_pushes_999":N` (null when nothing is
-  /// sampled or periodic), and the costs measured: `gradient_seconds` (r),
-  /// `finite_difference_seconds` (f; null before an audit) and `audit_cpu_seconds` (spent in all).
+  /// sampled or periodic), and the costs measured: `gradient_seconds` (r, one push's
+  /// gradient), `replay_seconds` (a, an audit that only replays), `finite_difference_seconds`
+  /// (f; null before an audit) and `audit_cpu_seconds` (spent in all).
   static func samplingFields(_ coordinator: CoordinatorLoop) -> String {
     "\"audit_budget\":\(JSON.number(coordinator.budget.fraction)),"
       + "\"audit_probability\":\(JSON.number(coordinator.samplingProbability)),"
       + "\"detection_pushes_999\":\(coordinator.detectionPushes.map(String.init) ?? "null"),"
       + "\"gradient_seconds\":\(coordinator.budget.gradientSeconds.map(JSON.number) ?? "null"),"
+      + "\"replay_seconds\":\(coordinator.budget.replaySeconds.map(JSON.number) ?? "null"),"
       + "\"finite_difference_seconds\":\(coordinator.budget.finiteDifferenceSeconds.map(JSON.number) ?? "null"),"
       + "\"audit_cpu_seconds\":\(JSON.number(coordinator.auditSeconds))"
   }

@@ -256,6 +256,7 @@ struct CoordinatorSampling: Decodable {
   var coverage: [WorkerCoverage]
   var warnings: [String]
   var gradientSeconds: Double?
+  var replaySeconds: Double?
   var finiteDifferenceSeconds: Double?
   var auditCPUSeconds: Double?
 
@@ -265,17 +266,19 @@ struct CoordinatorSampling: Decodable {
     case auditProbability = "audit_probability"
     case detectionPushes = "detection_pushes_999"
     case gradientSeconds = "gradient_seconds"
+    case replaySeconds = "replay_seconds"
     case finiteDifferenceSeconds = "finite_difference_seconds"
     case auditCPUSeconds = "audit_cpu_seconds"
   }
 
   /// `"audit_budget":…,"audit_probability":…,"detection_pushes_999":…,"gradient_seconds":…,
-  /// "finite_difference_seconds":…,"audit_cpu_seconds":…,"coverage":[…]`.
+  /// "replay_seconds":…,"finite_difference_seconds":…,"audit_cpu_seconds":…,"coverage":[…]`.
   var jsonMembers: String {
     "\"audit_budget\":\(JSON.number(auditBudget)),"
       + "\"audit_probability\":\(JSON.number(auditProbability)),"
       + "\"detection_pushes_999\":\(detectionPushes.map(String.init) ?? "null"),"
       + "\"gradient_seconds\":\(gradientSeconds.map(JSON.number) ?? "null"),"
+      + "\"replay_seconds\":\(replaySeconds.map(JSON.number) ?? "null"),"
       + "\"finite_difference_seconds\":\(finiteDifferenceSeconds.map(JSON.number) ?? "null"),"
       + "\"audit_cpu_seconds\":\(auditCPUSeconds.map(JSON.number) ?? "null"),"
       + "\"coverage\":[\(coverage.map(\.json).joined(separator: ","))]"

@@ -347,7 +347,10 @@ struct PlotTests {
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let svg = folder.appendingPathComponent("run.svg").path
     let png = folder.appendingPathComponent("run.png").path
-    let run = try runPstrain(["train", "--plot", svg, "--fault", "flip=1", "--epochs", "200"])
+    // Audits every 10 versions besides the budget's sample, so both workers' audits show.
+    let run = try runPstrain([
+      "train", "--plot", svg, "--fault", "flip=1", "--epochs", "200", "--audit-every", "10",
+    ])
     #expect(run.status == 1)  // the faulty worker's audits fail, and show in red
     let text = try String(contentsOfFile: svg, encoding: .utf8)
     #expect(text.contains("<polyline"))

@@ -68,7 +68,15 @@ import WireProtocol
     budget.recordGradient(seconds: 0.001)
     budget.recordFiniteDifferences(seconds: 0.001)
     #expect(abs(budget.probability - 0.01) < 1e-12)
-    #expect(!budget.wantsGradientTiming)
+    // With a replay too, gradients are timed on the first audits (what a push costs).
+    #expect(budget.wantsGradientTiming)
+    // An audit that only replays costs more than the worker's gradient (a fresh
+    // workspace, the comparison, the report): the probability pays for it.
+    budget.recordReplay(seconds: 0.009)
+    budget.recordFiniteDifferences(seconds: 0.009)
+    #expect(budget.finiteDifferenceShare == 1)
+    // f is the median of 0.001 and 0.009.
+    #expect(abs(budget.probability - 0.02 * 0.001 / (0.009 + 0.005)) < 1e-12)
     #expect(AuditBudget(fraction: 3).fraction == 1)
   }
 

@@ -4,22 +4,23 @@ import Foundation
 /// the training's compute: the probability each applied push is sampled with, and which
 /// checks each sampled push gets. Pure: the coordinator hands it measured costs and asks.
 ///
-/// A worker's push costs one gradient, `r` seconds of compute. A replay (recomputing the
-/// gradient) costs about `r` too; the finite differences cost `f` (many forward passes).
-/// With the replay, every sampled push is replayed and a share `q = min(1, r / f)` also
-/// gets finite differences (so they take at most half the audit time), and the push
-/// probability is `p = fraction · r / (r + q · f)`, which lies between `fraction / 2` and
-/// `fraction`. Without the replay, every audit is finite differences: `p = fraction · r /
-/// f`. Costs are the medians of the last measurements; before any, finite differences are
-/// assumed to cost a hundred gradients (cautious: `fraction / 2` with the replay, `fraction /
-/// 100` without; the first audits measure them).
+/// A worker's push costs one gradient, `r` seconds of compute (timed by the coordinator
+/// on a workspace kept for it, as a worker keeps one). An audit that only replays the push
+/// costs `a` (the gradient again, in a fresh workspace, the comparison, the report: more
+/// than `r` for small batches); the finite differences cost `f` more (many forward
+/// passes). With the replay, every sampled push is replayed and a share `q = min(1, a / f)`
+/// also gets finite differences (so they take at most half the audit time), and the push
+/// probability is `p = fraction · r / (a + q · f)`. Without the replay, every audit is
+/// finite differences: `p = fraction · r / f`. Costs are the medians of the last
+/// measurements; before any, a replay is assumed to cost a gradient and finite
+/// differences a hundred (the first audits measure them).
 public struct AuditBudget: Equatable, Sendable {
   /// The default fraction of training compute spent on audits.
   public static let defaultFraction = 0.02
   /// Finite differences are assumed to cost this many gradients before they are measured.
   public static let assumedFiniteDifferenceGradients = 100.0
-  /// Without a replay to time, one gradient is timed on this many of the first
-  /// audits, then on every `gradientTimingPeriod`-th.
+  /// One gradient is timed on this many of the first audits, then on every
+  /// `gradientTimingPeriod`-th.
   public static let initialGradientTimings = 5
   /// See `initialGradientTimings`.
   public static let gradientTimingPeriod = 20
@@ -30,6 +31,7 @@ public struct AuditBudget: Equatable, Sendable {
   /// them run finite differences.
   public let hasReplay: Bool
   private var gradientCosts = RecentMedian()
+  private var replayCosts = RecentMedian()
   private var finiteDifferenceCosts = RecentMedian()
   /// Finite differences owed, in audits: grows by `q` per audit, spent one at a time.
   private var finiteDifferenceCredit = 1.0
@@ -44,16 +46,18 @@ public struct AuditBudget: Equatable, Sendable {
 
   /// Seconds of compute of one gradient on a record's rows (r), once measured.
   public var gradientSeconds: Double? { gradientCosts.median }
+  /// Seconds of compute of one audit that only replays (a), once measured.
+  public var replaySeconds: Double? { replayCosts.median }
   /// Seconds of compute of one audit's finite differences (f), once measured.
   public var finiteDifferenceSeconds: Double? { finiteDifferenceCosts.median }
 
   /// The share of audits that run finite differences: `min(1, r / f)` with a replay, 1 without.
   public var finiteDifferenceShare: Double {
     guard hasReplay else { return 1 }
-    guard let r = gradientSeconds, let f = finiteDifferenceSeconds else {
+    guard let a = replaySeconds ?? gradientSeconds, let f = finiteDifferenceSeconds else {
       return 1 / Self.assumedFiniteDifferenceGradients
     }
-    return Self.finiteDifferenceShare(gradientSeconds: r, finiteDifferenceSeconds: f)
+    return Self.finiteDifferenceShare(gradientSeconds: a, finiteDifferenceSeconds: f)
   }
 
   /// The probability to sample each push with, from the costs measured so far.
@@ -61,7 +65,8 @@ public struct AuditBudget: Equatable, Sendable {
     let r = gradientSeconds ?? 1
     let f = finiteDifferenceSeconds ?? r * Self.assumedFiniteDifferenceGradients
     return Self.probability(
-      fraction: fraction, gradientSeconds: r, finiteDifferenceSeconds: f, hasReplay: hasReplay)
+      fraction: fraction, gradientSeconds: r, finiteDifferenceSeconds: f, hasReplay: hasReplay,
+      replaySeconds: replaySeconds)
   }
 
   /// `min(1, r / f)`: finite differences on that share of audits take at most as long as
@@ -74,16 +79,18 @@ public struct AuditBudget: Equatable, Sendable {
     f > 0 ? min(1, r / f) : 1
   }
 
-  /// The sampling probability for `fraction` of compute: `fraction · r / (r + q · f)` with
-  /// a replay, `fraction · r / f` without; at most 1, and 0 for a fraction of 0.
+  /// The sampling probability for `fraction` of compute: `fraction · r / (a + q · f)` with
+  /// a replay (an audit that only replays costs `a`, by default `r`), `fraction · r / f`
+  /// without; at most 1, and 0 for a fraction of 0.
   public static func probability(
     fraction: Double, gradientSeconds r: Double, finiteDifferenceSeconds f: Double,
-    hasReplay: Bool
+    hasReplay: Bool, replaySeconds: Double? = nil
   ) -> Double {
     guard fraction > 0, r > 0 else { return 0 }
+    let a = replaySeconds ?? r
     let costPerAudit =
       hasReplay
-      ? r + finiteDifferenceShare(gradientSeconds: r, finiteDifferenceSeconds: f) * f
+      ? a + finiteDifferenceShare(gradientSeconds: a, finiteDifferenceSeconds: f) * f
       : max(f, .leastNormalMagnitude)
     return min(1, fraction * r / costPerAudit)
   }
@@ -102,17 +109,22 @@ public struct AuditBudget: Equatable, Sendable {
     return false
   }
 
-  /// Whether the coordinator should time one gradient on the next record's rows: only
-  /// without a replay (whose own time is the gradient's), on the first audits and then on
-  /// every `gradientTimingPeriod`-th.
+  /// Whether the coordinator should time one gradient on the next record's rows (what the
+  /// push cost its worker): on the first audits and then on every
+  /// `gradientTimingPeriod`-th.
   public var wantsGradientTiming: Bool {
-    !hasReplay
-      && (gradientCosts.count < Self.initialGradientTimings
-        || auditsSinceGradientTiming >= Self.gradientTimingPeriod)
+    gradientCosts.count < Self.initialGradientTimings
+      || auditsSinceGradientTiming >= Self.gradientTimingPeriod
   }
 
-  /// Records the compute seconds of one gradient on a record's rows: a replay, or a gradient
-  /// timed for `wantsGradientTiming`.
+  /// Records the compute seconds of one audit that only replayed its push (a).
+  public mutating func recordReplay(seconds: Double) {
+    guard seconds.isFinite, seconds >= 0 else { return }
+    replayCosts.add(seconds)
+  }
+
+  /// Records the compute seconds of one gradient on a record's rows, timed for
+  /// `wantsGradientTiming` as a worker computes it (r).
   public mutating func recordGradient(seconds: Double) {
     guard seconds.isFinite, seconds >= 0 else { return }
     gradientCosts.add(seconds)

@@ -153,9 +153,9 @@ public final class CoordinatorLoop {
 
   /// Audits `record`, measuring its costs for the budget and counting it for
   /// the coverage. With a replay, every sampled push is replayed and the budget
-  /// says which also get finite differences; a replay alone costs one gradient,
-  /// `r`, and an audit with both costs `r` plus the finite differences. Without
-  /// a replay, one gradient on the record's rows is timed now and then for `r`.
+  /// says which also get finite differences; an audit that only replays costs
+  /// `a`, and one with both `a` plus the finite differences. Now and then one
+  /// gradient on the record's rows is timed as a worker computes it, for `r`.
   private func auditMeasured(_ record: AuditRecord, report: (AuditReport) -> Void)
     throws(RoleError)
   {
@@ -171,9 +171,9 @@ public final class CoordinatorLoop {
     try audit(record, checks: checks, report: report)
     let seconds = Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
     switch (checks.contains(.replay), checks.contains(.finiteDifferences)) {
-    case (true, false): budget.recordGradient(seconds: seconds)
+    case (true, false): budget.recordReplay(seconds: seconds)
     case (true, true):
-      budget.recordFiniteDifferences(seconds: max(0, seconds - (budget.gradientSeconds ?? 0)))
+      budget.recordFiniteDifferences(seconds: max(0, seconds - (budget.replaySeconds ?? 0)))
     case (false, _): budget.recordFiniteDifferences(seconds: seconds)
     }
     auditSeconds += seconds
@@ -181,20 +181,39 @@ public final class CoordinatorLoop {
     coverage.audited(workerID: record.workerID, sequence: record.sequence)
   }
 
-  /// Compute seconds of one gradient on `record`'s rows at its weights (what a
-  /// replay costs); nil when its model or rows are not the coordinator's.
+  /// A workspace kept for timing gradients, as a worker keeps one: its model's
+  /// name, its capacity, and the objective.
+  private var timing:
+    (
+      model: String, capacity: Int, objective: Objective<AnyDifferentiableModel>,
+      workspace: BatchWorkspace, gradient: [Double]
+    )?
+
+  /// Compute seconds of one gradient on `record`'s rows at its weights, in a
+  /// workspace kept from one timing to the next (what the push cost its
+  /// worker); nil when its model or rows are not the coordinator's.
   private func gradientSeconds(_ record: AuditRecord) -> Double? {
-    guard record.rows.allSatisfy({ $0 < dataset.count }),
-      let model = try? ModelCatalog.model(
-        for: ModelDescriptor(name: record.modelName, layout: record.weights.layout)),
-      model.parameterCount == record.weights.values.count
-    else { return nil }
-    let objective = Objective(model: model)
+    guard !record.rows.isEmpty, record.rows.allSatisfy({ $0 < dataset.count }) else { return nil }
+    if timing == nil || timing!.model != record.modelName
+      || timing!.capacity < record.rows.count
+      || timing!.gradient.count != record.weights.values.count
+    {
+      guard
+        let model = try? ModelCatalog.model(
+          for: ModelDescriptor(name: record.modelName, layout: record.weights.layout)),
+        model.parameterCount == record.weights.values.count
+      else { return nil }
+      timing = (
+        record.modelName, record.rows.count, Objective(model: model),
+        model.makeWorkspace(batchCapacity: record.rows.count),
+        [Double](repeating: 0, count: model.parameterCount)
+      )
+    }
+    timing!.workspace.load(rows: record.rows, of: dataset)
     let start = ThreadCPUClock.nanoseconds()
-    let gradient = objective.gradient(
-      weights: record.weights.values, dataset: dataset, rows: record.rows)
-    let seconds = Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
-    return gradient.isEmpty ? nil : seconds
+    _ = timing!.objective.gradient(
+      weights: record.weights.values, workspace: timing!.workspace, into: &timing!.gradient)
+    return Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
   }
 
   /// Takes the workers' push counts from `status` and warns about each worker
