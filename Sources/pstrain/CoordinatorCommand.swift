@@ -11,24 +11,24 @@ struct CoordinatorCommand: ParsableCommand {
     commandName: "coordinator",
     abstract: "Audit a sample of the gradients the server applies, and every N versions.",
     discussion: """
-      The server sends a random sample of every worker's applied gradients (each push with
-      the probability --audit-budget buys, drawn per push, and one early push of each
-      worker), and with --every N also the next gradient of each worker every N versions,
-      with the weights and samples it was computed at. Each is replayed: the same code
-      recomputes it at those weights and rows, and the two must agree bit for bit (--replay
-      exact), within rounding (--replay rounding, for workers on another CPU), or the replay
-      is skipped (--replay off); on a share of them that keeps the finite differences within
-      half the budget, it is also compared with central finite differences of the loss per
-      coordinate and along a random direction. A failure gets a second look (the replay
-      again, the finite differences with a fresh direction) and is reported as confirmed only
-      when that fails too. The coordinator prints the sampling probability and what it
-      implies (a worker faulty on every push is flagged within N of its pushes with
-      probability 0.999), and warns when a worker goes unaudited for more than three times
-      that. With --test-data, the server's weights are also evaluated on that held-out data
-      every --eval-every versions and once more at the end (test loss, and accuracy for a
-      classifier), and each
-      evaluation is reported to the server, which shows the latest in `pstrain status` and
-      its metrics. Runs until SIGINT or SIGTERM, then prints a summary; exits 1 if any audit
+      The server sends a random sample of every worker's applied gradients (each push with \
+      the probability --audit-budget buys, drawn per push, and one early push of each \
+      worker), and with --every N also the next gradient of each worker every N versions, \
+      with the weights and samples it was computed at. Each is replayed: the same code \
+      recomputes it at those weights and rows, and the two must agree bit for bit (--replay \
+      exact), within rounding (--replay rounding, for workers on another CPU), or the replay \
+      is skipped (--replay off); on a share of them that keeps the finite differences within \
+      half the budget, it is also compared with central finite differences of the loss per \
+      coordinate and along a random direction. A failure gets a second look (the replay \
+      again, the finite differences with a fresh direction) and is reported as confirmed only \
+      when that fails too. The coordinator prints the sampling probability and what it \
+      implies (a worker faulty on every push is flagged within N of its pushes with \
+      probability 0.999), and warns when a worker goes unaudited for more than three times \
+      that. With --test-data, the server's weights are also evaluated on that held-out data \
+      every --eval-every versions and once more at the end (test loss, and accuracy for a \
+      classifier), and each \
+      evaluation is reported to the server, which shows the latest in `pstrain status` and \
+      its metrics. Runs until SIGINT or SIGTERM, then prints a summary; exits 1 if any audit \
       failed.
       """)
 

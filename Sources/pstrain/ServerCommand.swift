@@ -12,22 +12,22 @@ struct ServerCommand: ParsableCommand {
     commandName: "server",
     abstract: "Run a parameter server.",
     discussion: """
-      Prints `listening ENDPOINT` once bound (a `*` port resolved), then serves until
-      SIGINT or SIGTERM. async applies each gradient as it arrives; sync averages one
+      Prints `listening ENDPOINT` once bound (a `*` port resolved), then serves until \
+      SIGINT or SIGTERM. async applies each gradient as it arrives; sync averages one \
       gradient from every joined worker per step, after --workers workers have joined.
 
-      With --epochs E the server drives the epochs: it leases chunks of --chunk-rows rows
-      to workers started without --shard, takes back the rest of a chunk when its worker
-      leaves or falls silent for --dead-after-ms, and applies every row's gradient exactly
-      once per epoch, and exits with a summary once the epochs are done and the workers
-      have left (--stay keeps it serving). With --checkpoint-dir it writes atomic,
-      checksummed checkpoints every --checkpoint-every versions, on SIGTERM, and before it
-      tells a worker its work is done; --resume continues from the newest one.
-      When a checkpoint fails (a full disk) the server trains on and tries again at the next
-      boundary, then less often; status and the metrics show the newest durable checkpoint.
-      --checkpoint-required stops the server instead (exit 1).
-      With --quarantine a worker whose failed audit the coordinator confirmed is refused from
-      then on, and in async mode the parameters return to a snapshot (kept every
+      With --epochs E the server drives the epochs: it leases chunks of --chunk-rows rows \
+      to workers started without --shard, takes back the rest of a chunk when its worker \
+      leaves or falls silent for --dead-after-ms, and applies every row's gradient exactly \
+      once per epoch, and exits with a summary once the epochs are done and the workers \
+      have left (--stay keeps it serving). With --checkpoint-dir it writes atomic, \
+      checksummed checkpoints every --checkpoint-every versions, on SIGTERM, and before it \
+      tells a worker its work is done; --resume continues from the newest one. \
+      When a checkpoint fails (a full disk) the server trains on and tries again at the next \
+      boundary, then less often; status and the metrics show the newest durable checkpoint. \
+      --checkpoint-required stops the server instead (exit 1). \
+      With --quarantine a worker whose failed audit the coordinator confirmed is refused from \
+      then on, and in async mode the parameters return to a snapshot (kept every \
       --snapshot-every versions) from before its pushes no audit vouched for (docs/audits.md).
       """)
 

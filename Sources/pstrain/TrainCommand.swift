@@ -11,18 +11,18 @@ struct TrainCommand: ParsableCommand {
     commandName: "train",
     abstract: "Train on a local cluster: a server, N workers and a coordinator on loopback.",
     discussion: """
-      Each role runs as its own process of this executable, talking ZeroMQ over
-      tcp://127.0.0.1 on a free port. The defaults reproduce the tutorial: its two samples,
-      initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. The coordinator
-      audits a random sample of every worker's pushes, spending about --audit-budget of the
-      training's compute (--audit-every N adds periodic audits on top; --audit-budget 0 with no
-      --audit-every audits every 10 versions); the summary shows the sampling probability, what
-      it implies and each worker's coverage. Exit status: 0 done
-      (a run too short to be audited only warns), 1 a process failed or an audit found a
-      wrong gradient (with --quarantine a worker quarantined on a confirmed failure is not one:
-      the run goes on without it and the summary names it), 3 training diverged (the loss became NaN or infinite or grew a
-      millionfold; the cluster is stopped and one line says what to try), 130 stopped by
-      Ctrl-C, 143 by SIGTERM (the cluster is stopped within a second and the summary shows
+      Each role runs as its own process of this executable, talking ZeroMQ over \
+      tcp://127.0.0.1 on a free port. The defaults reproduce the tutorial: its two samples, \
+      initial weights (0.2333, -0.233, -0.52133) and learning rate 0.05. The coordinator \
+      audits a random sample of every worker's pushes, spending about --audit-budget of the \
+      training's compute (--audit-every N adds periodic audits on top; --audit-budget 0 with no \
+      --audit-every audits every 10 versions); the summary shows the sampling probability, what \
+      it implies and each worker's coverage. Exit status: 0 done \
+      (a run too short to be audited only warns), 1 a process failed or an audit found a \
+      wrong gradient (with --quarantine a worker quarantined on a confirmed failure is not one: \
+      the run goes on without it and the summary names it), 3 training diverged (the loss became NaN or infinite or grew a \
+      millionfold; the cluster is stopped and one line says what to try), 130 stopped by \
+      Ctrl-C, 143 by SIGTERM (the cluster is stopped within a second and the summary shows \
       what was reached). --json ends stdout with one JSON object; progress then goes to stderr.
       """)
 
