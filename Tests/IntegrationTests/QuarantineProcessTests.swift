@@ -23,8 +23,13 @@ import ZeroMQ
       ])
     }
     defer { for worker in workers { worker.stop() } }
-    try waitFor("300 gradients", within: 60) {
-      (try serverStatus(endpoint)["gradients_applied"] as? Int ?? 0) >= 300
+    // Worker 1 must have pushes past push 5 for a rollback to undo: on a loaded
+    // machine the other workers may take the first leases.
+    try waitFor("300 gradients, 10 of them worker 1's", within: 60) {
+      let status = try serverStatus(endpoint)
+      let workerOne = (status["workers"] as? [[String: Any]])?.first { $0["id"] as? Int == 1 }
+      return (status["gradients_applied"] as? Int ?? 0) >= 300
+        && (workerOne?["pushes_applied"] as? Int ?? 0) >= 10
     }
 
     // The coordinator's confirmed verdict on worker 1's push 5 (the server does not answer it).
