@@ -11,7 +11,7 @@ import TrainingMath
 /// `Leases`, `Evaluations`, `Errors`).
 public enum WireCodec {
   /// The protocol version this build writes and accepts.
-  public static let protocolVersion: UInt8 = 6
+  public static let protocolVersion: UInt8 = 7
   /// The magic bytes `P`, `S`.
   public static let magic: (UInt8, UInt8) = (0x50, 0x53)
   /// Most tensors in one message.
@@ -128,6 +128,16 @@ public enum WireCodec {
       report.encode(into: &sink)
     case .error(let reply):
       reply.encode(into: &sink)
+    case .sparsePull(let pull):
+      pull.encode(into: &sink)
+    case .sparseRows(let rows):
+      rows.encode(into: &sink)
+    case .sparsePush(let push):
+      push.encode(into: &sink)
+    case .sparseAck(let ack):
+      ack.encode(into: &sink)
+    case .sparseAuditRecord(let record):
+      record.encode(into: &sink)
     }
   }
 
@@ -310,6 +320,16 @@ public enum WireCodec {
       return .evaluation(try EvaluationReport.decode(from: &reader))
     case .error:
       return .error(try ErrorReply.decode(from: &reader))
+    case .sparsePull:
+      return .sparsePull(try SparsePull.decode(from: &reader))
+    case .sparseRows:
+      return .sparseRows(try SparseRows.decode(from: &reader))
+    case .sparsePush:
+      return .sparsePush(try SparsePush.decode(from: &reader))
+    case .sparseAck:
+      return .sparseAck(try SparseAck.decode(from: &reader))
+    case .sparseAuditRecord:
+      return .sparseAuditRecord(try SparseAuditRecord.decode(from: &reader))
     }
   }
 }

@@ -42,6 +42,16 @@ public enum WireMessage: Equatable, Sendable {
   /// Coordinator → server: how the model did on held-out data at a version,
   /// for `status` and the server's metrics (no reply; the latest is kept).
   case evaluation(EvaluationReport)
+  /// Worker → server: rows of sorted unique keys of a sparse model; answered with `.sparseRows`.
+  case sparsePull(SparsePull)
+  /// Server → worker: the rows a `.sparsePull` asked for.
+  case sparseRows(SparseRows)
+  /// Worker → server: gradient rows of a sparse model's keys; answered with `.sparseAck`.
+  case sparsePush(SparsePush)
+  /// Server → worker: a `.sparsePush` was applied.
+  case sparseAck(SparseAck)
+  /// Server → coordinator: one shard's part of an applied sparse push, to audit.
+  case sparseAuditRecord(SparseAuditRecord)
 
   /// The message's type, as written in its header.
   public var type: MessageType {
@@ -64,6 +74,11 @@ public enum WireMessage: Equatable, Sendable {
     case .auditResult: .auditResult
     case .pushes: .pushes
     case .evaluation: .evaluation
+    case .sparsePull: .sparsePull
+    case .sparseRows: .sparseRows
+    case .sparsePush: .sparsePush
+    case .sparseAck: .sparseAck
+    case .sparseAuditRecord: .sparseAuditRecord
     }
   }
 }
@@ -88,6 +103,11 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
   case auditResult = 16
   case pushes = 17
   case evaluation = 18
+  case sparsePull = 19
+  case sparseRows = 20
+  case sparsePush = 21
+  case sparseAck = 22
+  case sparseAuditRecord = 23
 
   public var description: String {
     switch self {
@@ -109,6 +129,11 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case .auditResult: "audit-result"
     case .pushes: "pushes"
     case .evaluation: "evaluation"
+    case .sparsePull: "sparse-pull"
+    case .sparseRows: "sparse-rows"
+    case .sparsePush: "sparse-push"
+    case .sparseAck: "sparse-ack"
+    case .sparseAuditRecord: "sparse-audit-record"
     }
   }
 }

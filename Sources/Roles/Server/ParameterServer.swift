@@ -197,7 +197,8 @@ public final class ParameterServer {
     case .evaluation(let report):
       lastEvaluation = report
       return []
-    case .weights, .status, .subscription, .auditRecord, .left, .error, .lease, .noLease:
+    case .weights, .status, .subscription, .auditRecord, .left, .error, .lease, .noLease,
+      .sparseRows, .sparseAck, .sparseAuditRecord, .sparsePull, .sparsePush:
       return refuse(
         peer, .unexpectedMessage, "a server does not accept \(message.type) messages")
     }
