@@ -8,6 +8,10 @@ import ZeroMQ
 public final class ShardedServerLink: ServerLink {
   private let shards: [ServerConnection]
   private var merger: ShardMerger
+  /// Sparse pulls and pushes, cut by key owner.
+  private var router: SparseShardRouter
+  /// Joined sparse answers not yet handed out.
+  private var joined: [WireMessage] = []
 
   public var endpoint: String { shards.map(\.endpoint).joined(separator: ",") }
   public var quietWaitNotice: ((String) -> Void)?
@@ -24,9 +28,14 @@ public final class ShardedServerLink: ServerLink {
           of: status, at: position, of: connections.count, endpoint: shard.endpoint))
     }
     merger = ShardMerger(slices: slices)
+    router = SparseShardRouter(shards: connections.count)
   }
 
   public func send(_ message: WireMessage) throws(RoleError) {
+    if SparseShardRouter.routes(message) {
+      for (shard, part) in try router.split(message) { try shards[shard].send(part) }
+      return
+    }
     for (shard, part) in zip(shards, try merger.split(message)) { try shard.send(part) }
   }
 
@@ -41,9 +50,14 @@ public final class ShardedServerLink: ServerLink {
           timeoutMilliseconds: 0, graceAfterStopMilliseconds: nil)
         {
           progressed = true
-          merger.accept(message, from: index)
+          if SparseShardRouter.joins(message) {
+            if let answer = router.accept(message, from: index) { joined.append(answer) }
+          } else {
+            merger.accept(message, from: index)
+          }
         }
       }
+      if !joined.isEmpty { return joined.removeFirst() }
       if let answer = merger.next() { return answer }
       let now = MonotonicClock.milliseconds()
       if now >= deadline { return nil }

@@ -120,12 +120,18 @@ final class Membership {
   /// Records that `push` was applied, `staleness` versions after the version
   /// it was computed at.
   func markApplied(_ push: GradientPush, staleness: UInt64) {
-    if let worker = workers[push.workerID] {
+    markApplied(push.workerID, sequence: push.sequence, staleness: staleness)
+  }
+
+  /// Records that push `sequence` of `workerID` was applied, `staleness`
+  /// versions after the version it was computed at.
+  func markApplied(_ workerID: UInt32, sequence: UInt64, staleness: UInt64) {
+    if let worker = workers[workerID] {
       worker.lastStaleness = staleness
       worker.pushesApplied += 1
     }
-    var window = sequences[push.workerID] ?? SequenceWindow()
-    window.markApplied(push.sequence)
-    sequences.updateValue(window, forKey: push.workerID)
+    var window = sequences[workerID] ?? SequenceWindow()
+    window.markApplied(sequence)
+    sequences.updateValue(window, forKey: workerID)
   }
 }

@@ -34,6 +34,8 @@ extension ParameterServer {
       guard let first = pushes.first else { return nil }
       worker = first.workerID
     case .leave(let id), .heartbeat(let id), .leaseRequest(let id): worker = id
+    case .sparsePull(let pull): worker = pull.workerID
+    case .sparsePush(let push): worker = push.workerID
     default: return nil
     }
     guard let record = quarantineList.record(of: worker) else { return nil }

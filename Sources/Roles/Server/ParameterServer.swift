@@ -31,7 +31,7 @@ public final class ParameterServer {
   /// The number of updates applied to the parameters.
   public internal(set) var version: UInt64 = 0
   /// Gradients applied (several per version in sync mode).
-  public private(set) var gradientsApplied: UInt64 = 0
+  public internal(set) var gradientsApplied: UInt64 = 0
   /// Messages refused or dropped.
   public private(set) var rejected: UInt64 = 0
   /// Audit records handed out.
@@ -54,6 +54,11 @@ public final class ParameterServer {
   /// gradients, for metrics; drained by `drainStaleness()`, at most 100,000 kept.
   private var stalenessSamples: [UInt64] = []
 
+  /// Keeps a staleness sample for the metrics.
+  func recordStaleness(_ staleness: UInt64) {
+    if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
+  }
+
   /// The staleness samples since the last call.
   public func drainStaleness() -> [UInt64] {
     defer { stalenessSamples.removeAll(keepingCapacity: true) }
@@ -72,6 +77,8 @@ public final class ParameterServer {
   let quarantineList = QuarantineList()
   /// The states a rollback returns to (`--quarantine`, async mode).
   var snapshots: RollbackSnapshots?
+  /// A sparse model's keyed table, when the configuration has one.
+  public internal(set) var keyed: KeyedParameters?
 
   /// A server starting from the configuration's initial parameters at version 0.
   public init(configuration: ServerConfiguration) {
@@ -85,6 +92,10 @@ public final class ParameterServer {
       settings: configuration.optimizer, parameterCount: configuration.initialParameters.count)
     if let epochs = configuration.leasedEpochs {
       work = LeasedWork(epochs: epochs, chunkRows: configuration.chunkRows)
+    }
+    keyed = configuration.keyed.map {
+      KeyedParameters(
+        model: $0.model, optimizer: $0.optimizer, seed: $0.seed, shard: configuration.shard)
     }
     startSnapshots()
   }
@@ -197,8 +208,10 @@ public final class ParameterServer {
     case .evaluation(let report):
       lastEvaluation = report
       return []
+    case .sparsePull(let pull): return sparsePull(pull, from: peer, now: now)
+    case .sparsePush(let push): return sparsePush(push, from: peer, now: now)
     case .weights, .status, .subscription, .auditRecord, .left, .error, .lease, .noLease,
-      .sparseRows, .sparseAck, .sparseAuditRecord, .sparsePull, .sparsePush:
+      .sparseRows, .sparseAck, .sparseAuditRecord:
       return refuse(
         peer, .unexpectedMessage, "a server does not accept \(message.type) messages")
     }
@@ -220,7 +233,7 @@ public final class ParameterServer {
   }
 
   /// Records that `workerID` spoke from `peer`; false if it is not joined from there.
-  private func seen(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> Bool {
+  func seen(_ workerID: UInt32, from peer: PeerID, now: UInt64) -> Bool {
     membership.seen(workerID, from: peer, now: now)
   }
 
@@ -232,6 +245,7 @@ public final class ParameterServer {
     barrier.forget(workerID, droppingGradients: droppingGradients || work != nil)
     work?.release(workerID)
     audits.forget(workerID)
+    keyed?.forget(workerID)
   }
 
   /// Counts a frame that failed to decode and answers it with the reason.
@@ -419,7 +433,7 @@ public final class ParameterServer {
   private func recordApplied(_ push: GradientPush) {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
     membership.markApplied(push, staleness: staleness)
-    if stalenessSamples.count < 100_000 { stalenessSamples.append(staleness) }
+    recordStaleness(staleness)
     work?.markApplied(push.rows, from: push.workerID)
     snapshots?.applied(push.workerID, at: version)
   }

@@ -28,9 +28,15 @@ public struct ServerConfiguration: Sendable {
   /// confirmed is quarantined and, in async mode, its unvouched pushes are
   /// rolled back to a snapshot kept as the policy says; nil: audits are only counted.
   public var quarantine: QuarantinePolicy?
+  /// When set, the model is a sparse one whose parameters are rows of a keyed
+  /// table (`KeyedParameters`); `model` then describes one row (`KeyedModel.descriptor`).
+  public var keyed: KeyedModel?
 
-  /// The flat element range this server owns.
-  public var parameterRange: Range<Int> { shard.rows(of: model.layout.totalCount) }
+  /// The flat element range this server owns. A keyed model's dense part is its
+  /// row shape alone, which every shard keeps whole.
+  public var parameterRange: Range<Int> {
+    keyed == nil ? shard.rows(of: model.layout.totalCount) : 0..<model.layout.totalCount
+  }
   /// The layout of the owned slice (what pushes and replies carry).
   public var sliceLayout: [TensorSpec] { model.layout.slice(parameterRange) }
 
@@ -46,7 +52,8 @@ public struct ServerConfiguration: Sendable {
     // A server that resumes from a checkpoint takes its parameters from there.
     precondition(
       !validatingParameters
-        || initialParameters.count == shard.rows(of: model.layout.totalCount).count)
+        || initialParameters.count == shard.rows(of: model.layout.totalCount).count
+        || initialParameters.count == model.layout.totalCount)
     self.shard = shard
     self.mode = mode
     self.requiredWorkers = max(1, requiredWorkers)
@@ -58,5 +65,31 @@ public struct ServerConfiguration: Sendable {
     self.chunkRows = max(1, chunkRows)
     self.staleness = mode == .ssp ? staleness : 0
     self.quarantine = quarantine
+  }
+}
+
+/// A sparse model as a server holds it: the model, its table's optimizer and
+/// the seed its rows start from.
+public struct KeyedModel: Equatable, Sendable {
+  /// The model.
+  public var model: SparseModelSpec
+  /// The keyed table's update rule.
+  public var optimizer: SparseOptimizerSettings
+  /// The seed of rows' starting values (fm factors).
+  public var seed: UInt64
+
+  /// A keyed model.
+  public init(model: SparseModelSpec, optimizer: SparseOptimizerSettings, seed: UInt64) {
+    self.model = model
+    self.optimizer = optimizer
+    self.seed = seed
+  }
+
+  /// How the model is named in joins: its wire name, and one tensor `row` of
+  /// its row width, so a worker of another model or width is refused at join.
+  public var descriptor: ModelDescriptor {
+    ModelDescriptor(
+      name: model.wireName,
+      layout: [TensorSpec(name: "row", count: model.rowWidth, elementType: .float64)])
   }
 }
