@@ -164,9 +164,20 @@ struct ServerCommand: ParsableCommand {
           "--workers \(workers) needs a connection each, but this process may open only \(limit) files; raise the limit (ulimit -n)"
         )
       }
-      let start = try startingPoint()
-      let model = start.model
+      let keyed = try training.keyedModel()
       let ownShard = try Shard(parsing: shard)
+      if keyed != nil {
+        guard initFrom == nil else {
+          throw Failure(
+            message: "--init-from holds a dense model; a sparse model's table starts empty")
+        }
+        guard epochs == nil else {
+          throw Failure(
+            message:
+              "sparse models train on fixed shards: drop --epochs and give each worker --shard I/N and --epochs E"
+          )
+        }
+      }
       guard ownShard.count == 1 || epochs == nil else {
         throw Failure(
           message: "leased work (--epochs) needs a single server; drop --shard or --epochs")
@@ -175,7 +186,25 @@ struct ServerCommand: ParsableCommand {
       let latest = resume ? try store?.latest() : nil
       // The configuration is built in place so that the server holds the only copy
       // of the initial parameters (it moves them out of the configuration).
+      // A dense model's starting weights (a sparse model's table starts empty).
+      let start = keyed == nil ? try startingPoint() : nil
       let server = try { () throws -> ParameterServer in
+        if let keyed {
+          var configuration = ServerConfiguration(
+            mode: .async, requiredWorkers: workers,
+            optimizer: try OptimizerSettings(learningRate: keyed.optimizer.learningRate),
+            model: keyed.descriptor,
+            initialParameters: Array(repeating: 0, count: keyed.model.rowWidth),
+            deadAfterMilliseconds: deadAfterMs, shard: ownShard, validatingParameters: latest == nil
+          )
+          configuration.keyed = keyed
+          if let latest {
+            return try ParameterServer(configuration: configuration, resuming: latest.checkpoint)
+          }
+          return ParameterServer(configuration: configuration)
+        }
+        let start = start!
+        let model = start.model
         let configuration = ServerConfiguration(
           mode: training.mode.mode, requiredWorkers: workers,
           optimizer: try start.options.optimizerSettings(),
@@ -233,7 +262,7 @@ struct ServerCommand: ParsableCommand {
 
       let settings = server.configuration
       let startLine =
-        "\(settings.shard.count > 1 ? "shard \(settings.shard) (parameters \(settings.parameterRange)), " : "")\(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(server.configuration.model), \(settings.optimizer)"
+        "\(settings.shard.count > 1 ? "shard \(settings.shard) (\(settings.keyed == nil ? "parameters \(settings.parameterRange)" : "the keys it owns")), " : "")\(settings.mode) mode\(settings.mode == .ssp ? " (staleness \(settings.staleness))" : ""), model \(settings.keyed.map { "\($0.model), \($0.optimizer)" } ?? "\(settings.model), \(settings.optimizer)")"
         + (settings.leasedEpochs.map {
           ", leasing \(settings.chunkRows)-row chunks for \($0) epochs"
         } ?? "")
@@ -243,7 +272,7 @@ struct ServerCommand: ParsableCommand {
           "resumed from \(resumedFrom) at version \(server.version) with weights \(JSON.numbers(server.parameters))"
         )
         logger.notice("\(server.resumeReport)")
-      } else if let saved = start.saved, let initFrom {
+      } else if let saved = start?.saved, let initFrom {
         logger.notice(
           "starting from the saved model \(initFrom) (\(saved.createdBy), version \(saved.version) of its run)"
         )

@@ -17,8 +17,11 @@ struct ServerTrainingOptions: ParsableArguments {
   @Option(help: "Base learning rate (default: 0.05, or 0.5/L for a chain deeper than 10 layers).")
   var lr: Double?
 
-  @Option(help: "Update rule on the server: sgd, momentum or adam.")
-  var optimizer: OptimizerKind = .sgd
+  @Option(
+    help:
+      "Update rule on the server: sgd, momentum or adam (dense models; default sgd), or sgd, adagrad or ftrl (sparse models; default adagrad)."
+  )
+  var optimizer: OptimizerArgument?
 
   @Option(help: "Momentum coefficient (momentum) or beta1 (adam).")
   var momentum: Double = 0.9
@@ -34,11 +37,23 @@ struct ServerTrainingOptions: ParsableArguments {
 
   @Option(
     help: ArgumentHelp(
-      "The model: chain, linear, softmax or mlp:H1[,H2,...].",
+      "The model: chain, linear, softmax, mlp:H1[,H2,...], sparse-logreg or fm:K.",
       discussion:
-        "chain: the tutorial's e = wL*...*w1*x on one feature (--layers L), squared error. linear: y = W.x + b, squared error. softmax: multinomial logistic regression over --classes K, cross-entropy. mlp:128 or mlp:256,128: dense layers with biases and --activation between them, softmax cross-entropy (or --loss squared for regression with one output)."
+        "chain: the tutorial's e = wL*...*w1*x on one feature (--layers L), squared error. linear: y = W.x + b, squared error. softmax: multinomial logistic regression over --classes K, cross-entropy. mlp:128 or mlp:256,128: dense layers with biases and --activation between them, softmax cross-entropy (or --loss squared for regression with one output). sparse-logreg: binary logistic regression on hashed feature ids (--hash-bits B) of libsvm data, its weights rows of a keyed table created on first touch. fm:8: a factorization machine, a weight and an 8-vector per feature."
     ))
   var model: String = "chain"
+
+  @Option(
+    help:
+      "Sparse models: feature ids are hashed into 2^B keys (1...40); memory grows with the keys touched, not 2^B."
+  )
+  var hashBits: Int = 24
+
+  @Option(help: "ftrl: L1 strength (weights it holds at exactly 0).")
+  var l1: Double = 0
+
+  @Option(help: "ftrl: L2 strength.")
+  var l2: Double = 0
 
   @Option(help: "Depth L of the chain model e = wL*...*w1*x.")
   var layers: Int = 3
@@ -77,7 +92,40 @@ struct ServerTrainingOptions: ParsableArguments {
   /// weight moves it), so a fixed rate that suits 3 layers diverges at the first
   /// step of 1000; 0.5/L keeps that move near 0.5·x² at any depth.
   var learningRate: Double {
-    lr ?? (model == "chain" ? Self.defaultLearningRate(layers: layers) : Self.denseLearningRate)
+    if let lr { return lr }
+    if (try? sparseModel()) != nil { return Self.sparseLearningRate }
+    return model == "chain" ? Self.defaultLearningRate(layers: layers) : Self.denseLearningRate
+  }
+
+  /// The default `--lr` of sparse models: AdaGrad's (or FTRL's α) on mean batch gradients.
+  static let sparseLearningRate = 0.1
+
+  /// The sparse model `--model` and `--hash-bits` name, or nil for a dense model.
+  func sparseModel() throws -> SparseModelSpec? {
+    do {
+      return try SparseModelSpec(parsing: model, hashBits: hashBits)
+    } catch {
+      throw ValidationError("--model: \(error)")
+    }
+  }
+
+  /// A sparse model with its table's optimizer, or nil for a dense model.
+  func keyedModel() throws -> KeyedModel? {
+    guard let spec = try sparseModel() else { return nil }
+    let kind: SparseOptimizerKind
+    switch optimizer ?? .adagrad {
+    case .sgd: kind = .sgd
+    case .adagrad: kind = .adagrad
+    case .ftrl: kind = .ftrl
+    case .momentum, .adam:
+      throw ValidationError(
+        "--optimizer \(optimizer!.rawValue) is for dense models; a sparse model's table takes sgd, adagrad or ftrl"
+      )
+    }
+    return KeyedModel(
+      model: spec,
+      optimizer: SparseOptimizerSettings(kind: kind, learningRate: learningRate, l1: l1, l2: l2),
+      seed: initSeed)
   }
 
   /// The default `--lr` of linear, softmax and MLP models: plain SGD on mean
@@ -113,6 +161,17 @@ struct ServerTrainingOptions: ParsableArguments {
     guard learningRate.isFinite, learningRate > 0 else {
       throw ValidationError("--lr must be a finite number > 0")
     }
+    guard l1.isFinite, l1 >= 0, l2.isFinite, l2 >= 0 else {
+      throw ValidationError("--l1 and --l2 must be finite numbers >= 0")
+    }
+    if try keyedModel() != nil {
+      guard mode == .async else {
+        throw ValidationError(
+          "--model \(model) trains in async mode (workers pipeline within --pipeline); drop --mode \(mode.rawValue)"
+        )
+      }
+      return
+    }
     do { _ = try optimizerSettings() } catch { throw ValidationError("\(error)") }
     guard (1...100_000_000).contains(layers) else {
       throw ValidationError("--layers must be 1...100000000")
@@ -122,21 +181,30 @@ struct ServerTrainingOptions: ParsableArguments {
 
   /// The optimizer these flags describe.
   func optimizerSettings() throws -> OptimizerSettings {
-    try OptimizerSettings(
-      kind: optimizer, learningRate: learningRate,
+    guard let kind = (optimizer ?? .sgd).dense else {
+      throw ValidationError(
+        "--optimizer \(optimizer!.rawValue) is for sparse models (sparse-logreg, fm:K); dense models take sgd, momentum or adam"
+      )
+    }
+    return try OptimizerSettings(
+      kind: kind, learningRate: learningRate,
       schedule: LearningRateSchedule(parsing: lrSchedule),
       beta1: momentum, weightDecay: weightDecay)
   }
 
   /// The same flags, to pass on to a server process.
   var arguments: [String] {
-    [
+    var arguments = [
       "--mode", mode.rawValue, "--staleness", "\(staleness)", "--dtype", dtype.rawValue,
       "--lr", "\(learningRate)", "--model", model, "--layers", "\(layers)",
       "--activation", activation.rawValue, "--loss", loss.rawValue, "--init-seed", "\(initSeed)",
-      "--optimizer",
-      optimizer.rawValue, "--momentum", "\(momentum)", "--lr-schedule", lrSchedule,
-    ] + (weightDecay == 0 ? [] : ["--weight-decay", "\(weightDecay)"])
+      "--momentum", "\(momentum)", "--lr-schedule", lrSchedule, "--hash-bits", "\(hashBits)",
+    ]
+    if let optimizer { arguments += ["--optimizer", optimizer.rawValue] }
+    if weightDecay != 0 { arguments += ["--weight-decay", "\(weightDecay)"] }
+    if l1 != 0 { arguments += ["--l1", "\(l1)"] }
+    if l2 != 0 { arguments += ["--l2", "\(l2)"] }
+    return arguments
   }
 }
 
@@ -150,6 +218,12 @@ struct WorkerTrainingOptions: ParsableArguments {
 
   @Option(help: "The data's label column (default: the column named label, else the last).")
   var labelColumn: String?
+
+  @Option(
+    help:
+      "The data file's format: csv, or libsvm (label id:value ...; the default for .libsvm, .svm and .svmlight files)."
+  )
+  var format: DataFormat?
 
   @Option(help: "Passes of each worker over its shard.")
   var epochs: Int = 500
@@ -205,7 +279,11 @@ struct WorkerTrainingOptions: ParsableArguments {
   /// `--data` and `--label-column`, for every process that reads the data.
   var dataArguments: [String] {
     (data.map { ["--data", $0] } ?? []) + (labelColumn.map { ["--label-column", $0] } ?? [])
+      + (format.map { ["--format", $0.rawValue] } ?? [])
   }
+
+  /// Whether the data is a sparse (libsvm) file.
+  var isSparse: Bool { data.map { DataFormat(path: $0, explicit: format) == .libsvm } ?? false }
 
   /// The data these flags name.
   func loadData() throws -> Dataset { try loadDataset(data, labelColumn: labelColumn) }
@@ -259,7 +337,13 @@ struct AuditToleranceOptions: ParsableArguments {
   var arguments: [String] { ["--tolerance", "\(tolerance)", "--replay", replay.rawValue] }
 }
 
-extension OptimizerKind: ExpressibleByArgument {}
+/// `--optimizer`: the dense update rules and the keyed tables' ones.
+enum OptimizerArgument: String, ExpressibleByArgument, CaseIterable {
+  case sgd, momentum, adam, adagrad, ftrl
+
+  /// The dense rule, or nil for a sparse-only one.
+  var dense: OptimizerKind? { OptimizerKind(rawValue: rawValue) }
+}
 
 /// Parses `--fault SPEC` for `validate()`.
 func validateFault(_ fault: String?) throws {

@@ -64,6 +64,10 @@ struct WorkerCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
+      if work.isSparse {
+        try runSparse(dataset: try loadSparseDataset(work.data!))
+        return
+      }
       let dataset = try work.loadData()
       let routingID = (0..<16).map { _ in UInt8.random(in: 0...255) }
       // The id is known before the server is asked (a leasing worker's is

@@ -53,16 +53,24 @@ public struct SparseModelSpec: Equatable, Hashable, Sendable, CustomStringConver
     }
   }
 
-  /// The name on the wire and in checkpoints: `sparse-logreg/B` or `fm:K/B`.
-  public var wireName: String { "\(commandLineName)/\(hashBits)" }
+  /// The name on the wire and in checkpoints (the characters model names may
+  /// hold): `sparse-logreg.hB` or `fm-K.hB`.
+  public var wireName: String {
+    switch kind {
+    case .logisticRegression: "sparse-logreg.h\(hashBits)"
+    case .factorizationMachine(let factors): "fm-\(factors).h\(hashBits)"
+    }
+  }
 
   /// The model back from its wire name; nil when the name is not a sparse model's.
   public init?(wireName: String) throws(TrainingMathError) {
-    let parts = wireName.split(separator: "/", omittingEmptySubsequences: false)
-    guard parts.count == 2, let bits = Int(parts[1]) else { return nil }
-    guard let spec = try SparseModelSpec(parsing: String(parts[0]), hashBits: bits) else {
-      return nil
-    }
+    guard let dot = wireName.lastIndex(of: "."),
+      wireName[wireName.index(after: dot)...].hasPrefix("h"),
+      let bits = Int(wireName[wireName.index(dot, offsetBy: 2)...])
+    else { return nil }
+    let name = String(wireName[..<dot])
+    let commandLine = name.hasPrefix("fm-") ? "fm:" + name.dropFirst(3) : name
+    guard let spec = try SparseModelSpec(parsing: commandLine, hashBits: bits) else { return nil }
     self = spec
   }
 
