@@ -17,6 +17,11 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
   case datasetMismatch = 13
   /// The worker failed a confirmed audit: the server takes nothing more from it.
   case quarantined = 14
+  /// A sparse message referred to a key list the server does not hold for the
+  /// worker (never cached, evicted, or cached with another count): resend the keys.
+  case unknownKeyList = 15
+  /// A sparse message named a key outside the model's key space (0...2^B).
+  case keyOutOfRange = 16
 
   public var description: String {
     switch self {
@@ -34,6 +39,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case .leaseLost: "lease-lost"
     case .datasetMismatch: "dataset-mismatch"
     case .quarantined: "quarantined"
+    case .unknownKeyList: "unknown-key-list"
+    case .keyOutOfRange: "key-out-of-range"
     }
   }
 }
