@@ -198,10 +198,12 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       // cached list, its acknowledgement, and the audit record of the push.
       .sparsePull(SparsePull(workerID: 1, sequence: 3, keys: .keys([2, 9, 1 << 20], cacheAs: 1))),
       .sparseRows(
-        SparseRows(version: 2, sequence: 3, width: 3, values: [0, 0.125, -0.5, 0.25, 0, 1, -1, 2, 3])),
+        SparseRows(
+          version: 2, sequence: 3, width: 3, values: [0, 0.125, -0.5, 0.25, 0, 1, -1, 2, 3])),
       .sparsePush(
         SparsePush(
-          workerID: 1, sequence: 3, computedAtVersion: 2, rows: rows, keys: .cached(id: 1, count: 3),
+          workerID: 1, sequence: 3, computedAtVersion: 2, rows: rows,
+          keys: .cached(id: 1, count: 3),
           gradients: [0.5, -0.25, 0.125, 1, 2, 3, -4, 0, 0.75])),
       .sparseAck(SparseAck(version: 3, sequence: 3)),
       .sparseAuditRecord(
