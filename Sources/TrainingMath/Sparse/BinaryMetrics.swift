@@ -6,8 +6,8 @@ public enum BinaryMetrics {
   /// other value negative): the probability that a random positive scores above a
   /// random negative, a tie counting one half. Sorts once, O(n log n). Only the
   /// order of the scores matters, so raw log-odds and probabilities give the same
-  /// figure. NaN scores rank above every number, tied with each other. Nil when there are no positives
-  /// or no negatives (the area is undefined).
+  /// figure. NaN scores rank above every number, tied with each other. Nil when
+  /// there are no positives or no negatives (the area is undefined).
   public static func auc(scores: [Double], labels: [Double]) -> Double? {
     precondition(scores.count == labels.count, "one label per score")
     var order = Array(scores.indices)
