@@ -20,6 +20,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
   case invalidGeneratorSettings(String)
   case invalidOptimizer(String)
   case invalidModel(String)
+  /// A sparse push that does not fit its batch (keys, row count or shape), for audits.
+  case sparsePushMismatch(String)
 
   public var description: String {
     switch self {
@@ -49,6 +51,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
       "invalid optimizer: \(reason)"
     case .invalidModel(let reason):
       "invalid model: \(reason)"
+    case .sparsePushMismatch(let reason):
+      "sparse push does not fit its batch: \(reason)"
     }
   }
 
