@@ -20,6 +20,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
   case invalidGeneratorSettings(String)
   case invalidOptimizer(String)
   case invalidModel(String)
+  /// A data format name that is not one pstrain reads.
+  case invalidDataFormat(String)
 
   public var description: String {
     switch self {
@@ -49,6 +51,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
       "invalid optimizer: \(reason)"
     case .invalidModel(let reason):
       "invalid model: \(reason)"
+    case .invalidDataFormat(let reason):
+      reason
     }
   }
 
