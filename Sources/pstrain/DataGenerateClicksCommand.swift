@@ -9,7 +9,7 @@ extension DataCommand {
       commandName: "generate-clicks",
       abstract: "Write a deterministic synthetic click log as a libsvm file.",
       discussion: """
-        N rows of 30...50 distinct feature ids each (40 on average), drawn Zipf over 0...F-1 \
+        N rows of 30...50 distinct feature ids each (40 on average), drawn Zipf (exponent 1.4) over 0...F-1 \
         (id 0 the most common), of value 1, and a 0/1 click label drawn from a hidden logistic \
         teacher: a weight per id from --teacher-seed (the 1% most common ids, at least 1000, \
         carry signal; the long tail is noise) and a bias for a click rate near 25%. A train and \
@@ -17,8 +17,8 @@ extension DataCommand {
         the teacher. The summary states the teacher's ROC AUC on the rows written: the best a \
         learner can expect.
 
-        The same flags write the same bytes on every machine whose C library computes exp \
-        alike, as glibc does.
+        The same flags write the same bytes on every machine whose C library computes exp and \
+        pow alike, as glibc does.
         """)
 
     @Option(help: "Number of rows (1...\(SparseDataset.maximumGeneratedClickRows)).")
