@@ -19,8 +19,9 @@
 ///   score then has a standard deviation near 1.6 and the teacher an AUC near
 ///   0.875; the bias is fitted for a click rate near 25%.
 /// Measured (single-threaded AdaGrad lr 0.1, batch 100, 24 hash bits, 10^6
-/// train rows, 10^5 test rows, teacher seed 7): teacher AUC 0.876, learned test
-/// AUC 0.869 after one epoch, 99.1% of the teacher's.
+/// train rows of seed 1, 10^5 test rows of seed 2, teacher seed 7): teacher
+/// AUC 0.878 on the test rows, learned test AUC 0.870 after one epoch and after
+/// two, 99.1% of the teacher's.
 public struct ClickTeacher: Equatable, Sendable {
   /// The Zipf exponent of feature ids.
   public static let zipfExponent = 1.4
