@@ -24,12 +24,18 @@ public struct KeyedTableStatus: Equatable, Sendable {
   /// (refused with `unknown-key-list`; the worker resent the keys).
   public var keyCacheHits: UInt64
   public var keyCacheMisses: UInt64
+  /// Examples (rows) of the pushes applied, and the bytes of the sparse messages
+  /// received and sent: the wire cost per example.
+  public var examples: UInt64
+  public var bytesReceived: UInt64
+  public var bytesSent: UInt64
 
   /// A report of a keyed table.
   public init(
     modelName: String, width: UInt32, rowsTouched: UInt64, rowBytes: UInt64,
     bytesAllocated: UInt64, pulls: UInt64 = 0, pushes: UInt64 = 0, keysPulled: UInt64 = 0,
-    keysPushed: UInt64 = 0, keyCacheHits: UInt64 = 0, keyCacheMisses: UInt64 = 0
+    keysPushed: UInt64 = 0, keyCacheHits: UInt64 = 0, keyCacheMisses: UInt64 = 0,
+    examples: UInt64 = 0, bytesReceived: UInt64 = 0, bytesSent: UInt64 = 0
   ) {
     self.modelName = modelName
     self.width = width
@@ -42,19 +48,22 @@ public struct KeyedTableStatus: Equatable, Sendable {
     self.keysPushed = keysPushed
     self.keyCacheHits = keyCacheHits
     self.keyCacheMisses = keyCacheMisses
+    self.examples = examples
+    self.bytesReceived = bytesReceived
+    self.bytesSent = bytesSent
   }
 }
 
 extension KeyedTableStatus {
-  /// `str8 model name`, `u32 width`, then nine `u64`: rows touched, row bytes,
+  /// `str8 model name`, `u32 width`, then twelve `u64`: rows touched, row bytes,
   /// bytes allocated, pulls, pushes, keys pulled, keys pushed, key-cache hits,
-  /// key-cache misses.
+  /// key-cache misses, examples, bytes received, bytes sent.
   func encode<Sink: ByteSink>(into sink: inout Sink) {
     sink.write(modelName, lengthAs: UInt8.self)
     sink.write(width)
     for count in [
       rowsTouched, rowBytes, bytesAllocated, pulls, pushes, keysPulled, keysPushed, keyCacheHits,
-      keyCacheMisses,
+      keyCacheMisses, examples, bytesReceived, bytesSent,
     ] {
       sink.write(count)
     }
@@ -78,6 +87,9 @@ extension KeyedTableStatus {
       keysPulled: try reader.read(UInt64.self, "keyed table keys pulled"),
       keysPushed: try reader.read(UInt64.self, "keyed table keys pushed"),
       keyCacheHits: try reader.read(UInt64.self, "keyed table key-cache hits"),
-      keyCacheMisses: try reader.read(UInt64.self, "keyed table key-cache misses"))
+      keyCacheMisses: try reader.read(UInt64.self, "keyed table key-cache misses"),
+      examples: try reader.read(UInt64.self, "keyed table examples"),
+      bytesReceived: try reader.read(UInt64.self, "keyed table bytes received"),
+      bytesSent: try reader.read(UInt64.self, "keyed table bytes sent"))
   }
 }
