@@ -31,20 +31,26 @@ enum SparseMemoryBenchmark {
   /// Fills the table in batches of 10,000 keys, as pushes would.
   static func run(rows: Int, valueLength: Int) -> Result {
     let pid = ProcessInfo.processInfo.processIdentifier
+    var generator = SplitMix64(seed: 40)
+    var keys = (0..<rows).map { _ in generator.next() >> 24 }
+    keys.sort()
+    var unique = 0
+    for key in keys where unique == 0 || key != keys[unique - 1] {
+      keys[unique] = key
+      unique += 1
+    }
+    keys.removeLast(keys.count - unique)
     let before = MemoryBenchmark.residentMemory(of: pid).current
     var table = KeyedTable(
       width: valueLength, optimizer: SparseOptimizerSettings(kind: .adagrad, learningRate: 0.05),
       initialization: .zero)
-    var generator = SplitMix64(seed: 40)
-    let batch = 10_000
-    var keys = [UInt64](repeating: 0, count: batch)
-    let gradients = [Double](repeating: 0.25, count: batch * valueLength)
-    var added = 0
-    while added < rows {
-      let count = min(batch, rows - added)
-      for index in 0..<count { keys[index] = generator.next() >> 24 }
-      table.apply(keys[..<count], gradients: gradients[..<(count * valueLength)])
-      added += count
+    // Rows are created through `restore` (the storage a push creates, without
+    // `apply`'s per-row copy of the table today), in a random order.
+    var order = SplitMix64(seed: 41)
+    for start in stride(from: 0, to: keys.count, by: 10_000) {
+      let end = min(keys.count, start + 10_000)
+      let batch = keys[start..<end].shuffled(using: &order)
+      SparseBenchmark.KeyedTableResponder.create(batch, in: &table)
     }
     let (after, peak) = MemoryBenchmark.residentMemory(of: pid)
     let result = Result(
