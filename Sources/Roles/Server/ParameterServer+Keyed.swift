@@ -9,6 +9,14 @@ extension ParameterServer {
   /// Answers a pull with the rows of its keys at the current version.
   func sparsePull(_ pull: SparsePull, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
+    let answer = answerPull(pull, keyed, from: peer, now: now)
+    keyed.count(received: .sparsePull(pull), sent: answer)
+    return answer
+  }
+
+  private func answerPull(
+    _ pull: SparsePull, _ keyed: KeyedParameters, from peer: PeerID, now: UInt64
+  ) -> [Outgoing] {
     guard seen(pull.workerID, from: peer, now: now) else {
       return refuse(peer, .notJoined, "worker \(pull.workerID) has not joined from this connection")
     }
@@ -27,6 +35,14 @@ extension ParameterServer {
   /// again; refuses it (changing nothing) when its keys or sizes are wrong.
   func sparsePush(_ push: SparsePush, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
+    let answer = applyPush(push, keyed, from: peer, now: now)
+    keyed.count(received: .sparsePush(push), sent: answer)
+    return answer
+  }
+
+  private func applyPush(
+    _ push: SparsePush, _ keyed: KeyedParameters, from peer: PeerID, now: UInt64
+  ) -> [Outgoing] {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuse(peer, .notJoined, "worker \(push.workerID) has not joined from this connection")
     }
@@ -63,7 +79,7 @@ extension ParameterServer {
     case .failure(let refusal):
       return refuse(peer, refusal.code, refusal.message)
     case .success(let keys):
-      keyed.apply(keys, gradients: push.gradients)
+      keyed.apply(keys, gradients: push.gradients, examples: push.rows.count)
       version += 1
       gradientsApplied += 1
       let staleness = version - 1 - min(version - 1, push.computedAtVersion)
