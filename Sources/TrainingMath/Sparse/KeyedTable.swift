@@ -80,7 +80,7 @@ public struct KeyedTable: Sendable {
   public func contains(_ key: UInt64) -> Bool { row(of: key) != nil }
 
   /// Appends the rows of `requested` (its initial row for an untouched key) to `output`.
-  public func read(_ requested: some Collection<UInt64>, into output: inout [Double]) {
+  public func read(_ requested: [UInt64], into output: inout [Double]) {
     output.reserveCapacity(output.count + requested.count * width)
     for key in requested {
       if let row = row(of: key) {
@@ -97,16 +97,15 @@ public struct KeyedTable: Sendable {
   /// the optimizer, creating the rows not yet touched. The caller has checked
   /// that the values are finite.
   public mutating func apply(
-    _ updated: some Collection<UInt64>, gradients: some Collection<Double>
+    _ updated: [UInt64], gradients: [Double]
   ) {
     precondition(gradients.count == updated.count * width, "one gradient row per key")
-    var gradient = gradients.makeIterator()
-    for key in updated {
+    for (position, key) in updated.enumerated() {
       let row = rowIndex(creating: key)
       let page = row / Self.rowsPerPage
       let offset = (row % Self.rowsPerPage) * width
       for column in 0..<width {
-        update(page: page, offset + column, gradient: gradient.next()!)
+        update(page: page, offset + column, gradient: gradients[position * width + column])
       }
     }
   }

@@ -68,7 +68,7 @@ enum SparseBenchmark {
       var row: [Double] = []
       for key in keys {
         row.removeAll(keepingCapacity: true)
-        table.read(CollectionOfOne(key), into: &row)
+        table.read([key], into: &row)
         table.restore(key: key, values: row, state: state)
       }
     }
