@@ -164,7 +164,6 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
     precondition(weights.count == objective.model.parameterCount && gradient.count == weights.count)
     let bounds = objective.gradientBounds(weights: weights, workspace: workspace)
     let loss = { (point: [Double]) in objective.boundedLoss(weights: point, workspace: workspace) }
-    let safety = 2.0
     var generator = SplitMix64(seed: seed)
 
     var coordinates: [GradientComparison] = []
@@ -174,44 +173,22 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
       let (estimate, usedStep, kink) = difference(
         loss, at: weights, along: unit, bounds: bounds, workspace: workspace)
       unit[index] = 0
-      var comparison = GradientComparison(
-        label: "w[\(index)]", analytic: gradient[index], numeric: estimate.value,
-        noiseBound: safety
-          * (estimate.errorBound + bounds.rounding[index]
-            + gradientRounding * abs(gradient[index])),
-        tolerance: tolerance)
-      comparison.crossesKink = kink
-      comparison.step = usedStep
-      if estimate.likelyErrorBound != estimate.errorBound {
-        comparison.likelyNoise =
-          safety
-          * (estimate.likelyErrorBound + bounds.rounding[index]
-            + gradientRounding * abs(gradient[index]))
-      }
-      coordinates.append(comparison)
+      coordinates.append(
+        GradientComparison(
+          label: "w[\(index)]", analytic: gradient[index], estimate: estimate,
+          gradientNoise: bounds.rounding[index],
+          relativeGradientNoise: gradientRounding * abs(gradient[index]), tolerance: tolerance,
+          step: usedStep, crossesKink: kink))
     }
 
-    let direction = randomUnitVector(count: weights.count, generator: &generator)
-    var projected = 0.0
-    var projectedBound = 0.0
-    var projectedMagnitude = 0.0
-    for index in weights.indices {
-      projected += gradient[index] * direction[index]
-      projectedBound +=
-        abs(direction[index]) * (bounds.rounding[index] + gradientRounding * abs(gradient[index]))
-      projectedMagnitude += abs(gradient[index] * direction[index])
-    }
-    projectedBound += Rounding.gamma(weights.count) * projectedMagnitude
+    let direction = GradientSampling.randomUnitVector(count: weights.count, generator: &generator)
+    let (projected, projectedBound) = GradientSampling.project(
+      gradient, on: direction, rounding: bounds.rounding, gradientRounding: gradientRounding)
     let (estimate, usedStep, kink) = difference(
       loss, at: weights, along: direction, bounds: bounds, workspace: workspace)
-    var directional = GradientComparison(
-      label: "direction", analytic: projected, numeric: estimate.value,
-      noiseBound: safety * (estimate.errorBound + projectedBound), tolerance: tolerance)
-    directional.crossesKink = kink
-    directional.step = usedStep
-    if estimate.likelyErrorBound != estimate.errorBound {
-      directional.likelyNoise = safety * (estimate.likelyErrorBound + projectedBound)
-    }
+    let directional = GradientComparison(
+      label: "direction", analytic: projected, estimate: estimate, gradientNoise: projectedBound,
+      tolerance: tolerance, step: usedStep, crossesKink: kink)
     return GradientAudit(coordinates: coordinates, direction: directional)
   }
 
@@ -251,10 +228,25 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
   /// the `largestCoordinates` largest by |gradient| (ties to the lower index)
   /// and a seeded random rest, sorted.
   func coordinateIndices(gradient: [Double], generator: inout SplitMix64) -> [Int] {
+    GradientSampling.coordinateIndices(
+      gradient: gradient, maximum: maximumCoordinates,
+      largest: min(Self.largestCoordinates, maximumCoordinates), generator: &generator)
+  }
+}
+
+/// How audits pick what to compare, shared by the dense and the sparse auditor:
+/// the coordinates checked one by one, the random direction, and the gradient's
+/// projection on it with its rounding bound.
+enum GradientSampling {
+  /// Every coordinate when there are at most `maximum`; otherwise the `largest`
+  /// largest by |gradient| (ties to the lower index) and a seeded random rest, sorted.
+  static func coordinateIndices(
+    gradient: [Double], maximum maximumCoordinates: Int, largest: Int,
+    generator: inout SplitMix64
+  ) -> [Int] {
     let count = gradient.count
     guard count > maximumCoordinates else { return Array(0..<count) }
     var chosen = Set<Int>()
-    let largest = min(Self.largestCoordinates, maximumCoordinates)
     if largest > 0 {
       // A NaN ranks first: it is certainly worth checking.
       let size = gradient.map { $0.isNaN ? Double.infinity : abs($0) }
@@ -269,10 +261,55 @@ public struct GradientAuditor<Model: DifferentiableModel>: Sendable {
     return chosen.sorted()
   }
 
-  private func randomUnitVector(count: Int, generator: inout SplitMix64) -> [Double] {
+  /// A seeded random direction: Gaussian coordinates scaled to length 1.
+  static func randomUnitVector(count: Int, generator: inout SplitMix64) -> [Double] {
     var vector = (0..<count).map { _ in generator.nextGaussian() }
     let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
     for index in vector.indices { vector[index] /= norm }
     return vector
+  }
+
+  /// g·u, and a bound on its error: the gradient's own (`rounding` per
+  /// coordinate, and `gradientRounding` relative for values that travelled as
+  /// Float32) along `direction`, and the dot product's summation.
+  static func project(
+    _ gradient: [Double], on direction: [Double], rounding: [Double], gradientRounding: Double
+  ) -> (projected: Double, bound: Double) {
+    var projected = 0.0
+    var projectedBound = 0.0
+    var projectedMagnitude = 0.0
+    for index in gradient.indices {
+      projected += gradient[index] * direction[index]
+      projectedBound +=
+        abs(direction[index]) * (rounding[index] + gradientRounding * abs(gradient[index]))
+      projectedMagnitude += abs(gradient[index] * direction[index])
+    }
+    projectedBound += Rounding.gamma(gradient.count) * projectedMagnitude
+    return (projected, projectedBound)
+  }
+}
+
+extension GradientComparison {
+  /// How many times the bounded noise a comparison allows: a margin over the
+  /// bounds' own slack.
+  static let noiseSafety = 2.0
+
+  /// The comparison of `analytic` with a finite-difference `estimate`, allowing
+  /// `noiseSafety` times the estimate's error bound plus the reported value's own
+  /// (`gradientNoise`, then `relativeGradientNoise`, added in that order).
+  init(
+    label: String, analytic: Double, estimate: FiniteDifferenceEstimate, gradientNoise: Double,
+    relativeGradientNoise: Double = 0, tolerance: Double, step: Double, crossesKink: Bool
+  ) {
+    let safety = Self.noiseSafety
+    self.init(
+      label: label, analytic: analytic, numeric: estimate.value,
+      noiseBound: safety * (estimate.errorBound + gradientNoise + relativeGradientNoise),
+      tolerance: tolerance)
+    self.crossesKink = crossesKink
+    self.step = step
+    if estimate.likelyErrorBound != estimate.errorBound {
+      likelyNoise = safety * (estimate.likelyErrorBound + gradientNoise + relativeGradientNoise)
+    }
   }
 }

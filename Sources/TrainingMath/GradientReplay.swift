@@ -134,19 +134,39 @@ public struct GradientReplay<Model: DifferentiableModel>: Sendable {
     pushed: [Double], replayed: [Double], layout: [TensorSpec], allowed: [Double]?,
     mode: ReplayMode
   ) -> ReplayComparison {
-    precondition(pushed.count == replayed.count && layout.totalCount == pushed.count)
-    var result = ReplayComparison(
-      mode: mode, coordinateCount: pushed.count, differingCount: 0, mismatchCount: 0)
+    precondition(layout.totalCount == pushed.count)
     var tensor = 0
     var tensorStart = 0
-    for index in pushed.indices where pushed[index].bitPattern != replayed[index].bitPattern {
+    return ReplayComparison(
+      pushed: pushed, replayed: replayed, allowed: allowed, mode: mode
+    ) { index in
       while index >= tensorStart + layout[tensor].count {
         tensorStart += layout[tensor].count
         tensor += 1
       }
+      return (layout[tensor].name, index - tensorStart)
+    }
+  }
+}
+
+extension ReplayComparison {
+  /// Compares `pushed` with `replayed` coordinate by coordinate: by their bits
+  /// (`allowed` nil), or within `allowed` per coordinate (equal bits always pass;
+  /// a NaN or infinity passes only with equal bits). `locate` names a differing
+  /// coordinate: its tensor (or key) and its index there; it is called with
+  /// increasing indices.
+  public init(
+    pushed: [Double], replayed: [Double], allowed: [Double]?, mode: ReplayMode,
+    locate: (Int) -> (tensor: String, index: Int)
+  ) {
+    precondition(pushed.count == replayed.count)
+    var result = ReplayComparison(
+      mode: mode, coordinateCount: pushed.count, differingCount: 0, mismatchCount: 0)
+    for index in pushed.indices where pushed[index].bitPattern != replayed[index].bitPattern {
       let limit = allowed?[index] ?? 0
+      let (tensor, tensorIndex) = locate(index)
       let difference = ReplayDifference(
-        index: index, tensor: layout[tensor].name, tensorIndex: index - tensorStart,
+        index: index, tensor: tensor, tensorIndex: tensorIndex,
         pushed: pushed[index], replayed: replayed[index], allowed: limit)
       result.differingCount += 1
       let fails = allowed == nil || !(difference.difference <= limit)
@@ -158,6 +178,6 @@ public struct GradientReplay<Model: DifferentiableModel>: Sendable {
         result.worst = difference
       }
     }
-    return result
+    self = result
   }
 }

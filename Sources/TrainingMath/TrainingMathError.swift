@@ -22,6 +22,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
   case invalidModel(String)
   /// A data format name that is not one pstrain reads.
   case invalidDataFormat(String)
+  /// A sparse push that does not fit its batch (keys, row count or shape), for audits.
+  case sparsePushMismatch(String)
 
   public var description: String {
     switch self {
@@ -53,6 +55,8 @@ public enum TrainingMathError: Error, Equatable, Sendable, CustomStringConvertib
       "invalid model: \(reason)"
     case .invalidDataFormat(let reason):
       reason
+    case .sparsePushMismatch(let reason):
+      "sparse push does not fit its batch: \(reason)"
     }
   }
 
