@@ -92,7 +92,12 @@ final class AuditSubscriptions {
 
   /// Counts `outgoing`, if it is an audit record, as dropped for its subscriber.
   func deliveryFailed(_ outgoing: Outgoing) {
-    if case .auditRecord = outgoing.message, subscribers[outgoing.peer] != nil {
+    let isRecord: Bool
+    switch outgoing.message {
+    case .auditRecord, .sparseAuditRecord: isRecord = true
+    default: isRecord = false
+    }
+    if isRecord, subscribers[outgoing.peer] != nil {
       subscribers[outgoing.peer]!.recordsSent -= 1
       subscribers[outgoing.peer]!.recordsDropped += 1
       recordsSent -= 1
@@ -181,6 +186,55 @@ final class AuditSubscriptions {
       {
         subscribers[key]!.owed.insert(push.workerID)
       }
+    }
+  }
+
+  // MARK: - Sparse pushes
+
+  /// Whether a subscriber wants push `sequence` of `workerID` of a sparse model,
+  /// decided at its pull: the worker is owed (new subscription or a period), its
+  /// first push this subscriber sees, or the subscriber's draw samples it. The
+  /// server keeps the rows it serves for that pull only when this says yes.
+  func wantsSparse(workerID: UInt32, sequence: UInt64) -> Bool {
+    subscribers.values.contains { wants($0, workerID: workerID, sequence: sequence) }
+  }
+
+  private func wants(_ subscriber: Subscriber, workerID: UInt32, sequence: UInt64) -> Bool {
+    subscriber.owed.contains(workerID) || !subscriber.seen.contains(workerID)
+      || subscriber.sampling.samples(workerID: workerID, sequence: sequence)
+  }
+
+  /// Appends to `outbox` a sparse audit record of `push` (its `keys` resolved),
+  /// applied at `version`, for each subscriber that wants it (`wantsSparse`),
+  /// with the rows `served` for its pull; a worker owed is owed no more once its
+  /// record went. Nothing goes when its pull's rows were not kept or are of
+  /// other keys (the worker's next owed push is audited instead).
+  func appendSparseRecords(
+    for push: SparsePush, keys: [UInt64], served: SparseServedRows.Served?, modelName: String,
+    dataset: DatasetIdentity?, shard: Shard, appliedAt version: UInt64, to outbox: inout [Outgoing]
+  ) {
+    guard !subscribers.isEmpty else { return }
+    for key in subscribers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
+      let wanted = wants(subscribers[key]!, workerID: push.workerID, sequence: push.sequence)
+      subscribers[key]!.seen.insert(push.workerID)
+      guard wanted, let served, served.keys == keys, let dataset else { continue }
+      subscribers[key]!.owed.remove(push.workerID)
+      subscribers[key]!.recordsSent += 1
+      recordsSent += 1
+      let record = SparseAuditRecord(
+        workerID: push.workerID, sequence: push.sequence, computedAtVersion: served.version,
+        appliedAtVersion: version, modelName: modelName, dataset: dataset, rows: push.rows,
+        serverShard: shard, keys: keys, values: served.values, gradients: push.gradients)
+      outbox.append(Outgoing(to: key, .sparseAuditRecord(record)))
+    }
+  }
+
+  /// Owes every worker to the subscribers whose period `version` completes
+  /// (a sparse model keeps no weights for it: its pulls keep their rows).
+  func owePeriods(at version: UInt64, workers: some Collection<UInt32>) {
+    for key in subscribers.keys
+    where subscribers[key]!.sampling.hasPeriods && version % subscribers[key]!.every == 0 {
+      subscribers[key]!.owed.formUnion(workers)
     }
   }
 }

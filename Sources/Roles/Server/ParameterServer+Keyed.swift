@@ -6,19 +6,34 @@ import WireProtocol
 // sequence window as dense pushes); a refused pull or push changes nothing.
 
 extension ParameterServer {
-  /// Answers a pull with the rows of its keys at the current version.
+  /// Answers a pull with the rows of its keys at the current version. A peer
+  /// that has not joined (a coordinator evaluating the model) is answered too
+  /// when it asks for no caching: the read changes nothing and counts nothing
+  /// against membership. A joined worker's pull whose push an audit subscriber
+  /// wants keeps the rows served, for the audit record.
   func sparsePull(_ pull: SparsePull, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
-    guard seen(pull.workerID, from: peer, now: now) else {
-      return refuse(peer, .notJoined, "worker \(pull.workerID) has not joined from this connection")
+    let joined = seen(pull.workerID, from: peer, now: now)
+    guard joined || pull.keys.isReadOnly else {
+      return refuse(
+        peer, .notJoined,
+        "worker \(pull.workerID) has not joined from this connection (a peer that has not joined may only pull keys uncached, cacheAs 0)"
+      )
     }
     switch keyed.resolve(pull.keys, of: pull.workerID, field: "keys") {
     case .failure(let refusal):
       return refuse(peer, refusal.code, refusal.message)
     case .success(let keys):
+      let values = keyed.read(keys)
+      if joined, audits.wantsSparse(workerID: pull.workerID, sequence: pull.sequence) {
+        keyed.served.keep(
+          SparseServedRows.Served(
+            sequence: pull.sequence, version: version, keys: keys, values: values),
+          of: pull.workerID)
+      }
       let rows = SparseRows(
         version: version, sequence: pull.sequence, width: UInt32(keyed.model.rowWidth),
-        values: keyed.read(keys))
+        values: values)
       return [Outgoing(to: peer, .sparseRows(rows))]
     }
   }
@@ -69,8 +84,30 @@ extension ParameterServer {
       let staleness = version - 1 - min(version - 1, push.computedAtVersion)
       membership.markApplied(push.workerID, sequence: push.sequence, staleness: staleness)
       recordStaleness(staleness)
-      return [Outgoing(to: peer, .sparseAck(SparseAck(version: version, sequence: push.sequence)))]
+      var outgoing = [
+        Outgoing(to: peer, .sparseAck(SparseAck(version: version, sequence: push.sequence)))
+      ]
+      appendSparseAuditRecords(for: push, keys: keys, to: &outgoing)
+      return outgoing
     }
+  }
+
+  /// Appends the audit records subscribers want of `push` (resolved to `keys`),
+  /// just applied, with the rows its pull was served; drops those rows either
+  /// way, and owes every worker to the subscribers whose period this version completes.
+  private func appendSparseAuditRecords(
+    for push: SparsePush, keys: [UInt64], to outgoing: inout [Outgoing]
+  ) {
+    guard let keyed else { return }
+    let served = keyed.served.take(push.workerID, sequence: push.sequence)
+    let before = outgoing.count
+    audits.appendSparseRecords(
+      for: push, keys: keys, served: served, modelName: keyed.model.wireName,
+      dataset: membership.dataset, shard: configuration.shard, appliedAt: version, to: &outgoing)
+    if configuration.quarantine != nil, outgoing.count > before {
+      quarantineList.audited(push.workerID, sequence: push.sequence, version: version)
+    }
+    audits.owePeriods(at: version, workers: membership.workers.keys)
   }
 
   private func refuseNotKeyed(_ peer: PeerID) -> [Outgoing] {
@@ -78,5 +115,12 @@ extension ParameterServer {
       peer, .unexpectedMessage,
       "this server holds the dense model \(configuration.model), not a sparse one; start it with --model sparse-logreg or fm:K"
     )
+  }
+}
+
+extension KeyList {
+  /// Whether the list asks the server to keep nothing: listed keys with no cache id.
+  var isReadOnly: Bool {
+    if case .keys(_, cacheAs: 0) = self { true } else { false }
   }
 }
