@@ -11,7 +11,7 @@ import ZeroMQ
 /// end, a slice at a time between messages so that audits are not held up, and
 /// reports each evaluation to the server. The protocol is `CoordinatorSession`;
 /// this loop moves its messages.
-public final class CoordinatorLoop {
+public final class CoordinatorLoop: AuditingCoordinator {
   private let connection: any ServerLink
   private let every: UInt64
   private let tolerance: Double
@@ -117,6 +117,8 @@ public final class CoordinatorLoop {
       {
         switch try session.receive(message) {
         case .audit(let record): try auditMeasured(record, report: report)
+        case .auditSparse:
+          throw .unexpectedReply(expected: "dense audit records", got: "a sparse audit record")
         case .confirmed:
           readiness?.markReady()
           subscribed()
