@@ -113,13 +113,7 @@ struct CoordinatorCommand: ParsableCommand {
             heldOutRows: heldOut?.dataset.count, logger: logger)
         },
         evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) },
-        sampling: { _ in
-          if json {
-            print("{\"type\":\"sampling\"," + Self.samplingFields(coordinator) + "}")
-          } else {
-            logger.info("\(Self.samplingText(coordinator))")
-          }
-        },
+        sampling: { _ in announceSampling(coordinator, logger: logger) },
         warned: { warning in logger.warning("\(warning)") }
       ) { report in
         print(json ? report.json : report.text)
@@ -150,6 +144,15 @@ struct CoordinatorCommand: ParsableCommand {
     }
     if let heldOutRows, let evalEvery, !json {
       logger.info("evaluating on \(heldOutRows) held-out rows every \(evalEvery) versions")
+    }
+  }
+
+  /// Says the sampling probability changed: a `sampling` JSON line, or a log line.
+  func announceSampling(_ coordinator: any AuditingCoordinator, logger: Logger) {
+    if json {
+      print("{\"type\":\"sampling\"," + Self.samplingFields(coordinator) + "}")
+    } else {
+      logger.info("\(Self.samplingText(coordinator))")
     }
   }
 

@@ -42,13 +42,7 @@ extension CoordinatorCommand {
           heldOutRows: test?.count, logger: logger)
       },
       evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) },
-      sampling: { _ in
-        if json {
-          print("{\"type\":\"sampling\"," + Self.samplingFields(coordinator) + "}")
-        } else {
-          logger.info("\(Self.samplingText(coordinator))")
-        }
-      },
+      sampling: { _ in announceSampling(coordinator, logger: logger) },
       warned: { warning in logger.warning("\(warning)") }
     ) { report in
       print(json ? report.json : report.text)

@@ -18,7 +18,8 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
 
   private let connection: any ServerLink
   private let model: SparseModelSpec
-  private let every: UInt64
+  /// Audit every this many versions (`AuditSubscription.noPeriods`: sampled pushes only).
+  public let every: UInt64
   private let tolerance: Double
   /// The checks made of every record.
   public let checks: AuditChecks
@@ -73,18 +74,6 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
     }
     self.budget = budget
     self.seed = seed
-  }
-
-  /// The probability pushes are sampled with: the budget's (0 without one).
-  public var samplingProbability: Double { budget.fraction > 0 ? budget.probability : 0 }
-
-  /// The pushes within which a worker faulty on every push is flagged with
-  /// probability 0.999 (as `CoordinatorLoop.detectionPushes`).
-  public var detectionPushes: Int? {
-    let periodic =
-      every == AuditSubscription.noPeriods || every == 0 ? nil : Int(exactly: every + 1)
-    return [periodic, AuditBudget.detectionPushes(probability: samplingProbability)]
-      .compactMap { $0 }.min()
   }
 
   /// Audits and evaluates until `shouldStop` (or `stopWhen`, or the timeout),
@@ -219,10 +208,7 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
       budget.recordGradient(seconds: seconds)
       auditSeconds += seconds
     }
-    var checks = self.checks
-    if checks.isSuperset(of: .all), budget.fraction > 0, !budget.shouldRunFiniteDifferences() {
-      checks.remove(.finiteDifferences)
-    }
+    let checks = budget.checks(of: self.checks)
     let start = ThreadCPUClock.nanoseconds()
     let result = Self.audit(
       record, model: model, dataset: dataset, checks: checks, tolerance: tolerance)
@@ -231,14 +217,8 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
     try connection.send(.auditResult(CoordinatorLoop.result(of: result)))
     report(result)
     let seconds = Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
-    switch (checks.contains(.replay), checks.contains(.finiteDifferences)) {
-    case (true, false): budget.recordReplay(seconds: seconds)
-    case (true, true):
-      budget.recordFiniteDifferences(seconds: max(0, seconds - (budget.replaySeconds ?? 0)))
-    case (false, _): budget.recordFiniteDifferences(seconds: seconds)
-    }
+    budget.account(checks: checks, seconds: seconds)
     auditSeconds += seconds
-    budget.audited()
     coverage.audited(workerID: record.workerID, sequence: record.sequence)
   }
 
@@ -306,15 +286,11 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
 
   /// Takes the workers' push counts from `status` and warns about workers gone unaudited.
   private func observeCoverage(_ status: ServerStatus, warned: (String) -> Void) {
-    coverage.observe(status)
-    guard
-      let limit = AuditCoverage.warningLimit(
-        probability: lowestProbability ?? samplingProbability,
-        every: every == AuditSubscription.noPeriods ? nil : every)
-    else { return }
-    for warning in coverage.newWarnings(limit: limit) {
-      warnings.append(warning.text)
-      warned(warning.text)
+    for warning in coverage.observe(
+      status, probability: lowestProbability ?? samplingProbability, every: every)
+    {
+      warnings.append(warning)
+      warned(warning)
     }
   }
 }
