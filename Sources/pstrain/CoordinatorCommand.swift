@@ -29,8 +29,12 @@ struct CoordinatorCommand: ParsableCommand {
       every --eval-every versions and once more at the end (test loss, and accuracy for a \
       classifier), and each \
       evaluation is reported to the server, which shows the latest in `pstrain status` and \
-      its metrics. Runs until SIGINT or SIGTERM, then prints a summary; exits 1 if any audit \
-      failed.
+      its metrics. For a sparse model (sparse-logreg, fm:K; the server's model says which), \
+      --data and --test-data are libsvm files: each audited push is joined from every server \
+      shard's part and replayed bit for bit at the rows the server served for it (and checked \
+      by finite differences over every touched coordinate), and an evaluation pulls the rows \
+      of every key the test rows touch and adds the ROC AUC (test_auc). Runs until SIGINT or \
+      SIGTERM, then prints a summary; exits 1 if any audit failed.
       """)
 
   @OptionGroup var server: ConnectOptions
