@@ -331,3 +331,44 @@ final class AuditedSparseShards {
     #expect(zero.report == zero.base.report)
   }
 }
+
+@Suite struct SparseTestPullTests {
+  /// An evaluation's keys go in chunks, each a read-only pull with its own
+  /// sequence number; the rows come back in key order whatever order the chunks
+  /// arrive in, and an answer to another evaluation's pull is ignored.
+  @Test func chunksAreReadOnlyPullsJoinedInKeyOrder() throws {
+    let keys: [UInt64] = [2, 3, 5, 7, 11]
+    var pull = SparseTestPull(
+      keys: keys, width: 2, firstSequence: 10, statusVersion: 4, isFinal: false, now: 0,
+      chunkKeys: 2)
+    let messages = pull.missing()
+    #expect(messages.count == 3)
+    var sequences: [UInt64] = []
+    for message in messages {
+      guard case .sparsePull(let part) = message, case .keys(let listed, 0) = part.keys else {
+        Issue.record("not a read-only pull: \(message)")
+        return
+      }
+      #expect(part.workerID == SparseCoordinatorLoop.pullerID)
+      #expect(listed.count <= 2)
+      sequences.append(part.sequence)
+    }
+    #expect(sequences == [10, 11, 12])
+    func rows(_ sequence: UInt64, _ values: [Double], version: UInt64 = 5) -> SparseRows {
+      SparseRows(version: version, sequence: sequence, width: 2, values: values)
+    }
+    let stale = pull.accept(rows(9, [0, 0]))
+    #expect(!stale)
+    let last = pull.accept(rows(12, [11, 11]))
+    #expect(last)
+    let first = pull.accept(rows(10, [2, 2, 3, 3], version: 6))
+    #expect(first)
+    #expect(pull.joined == nil)
+    #expect(pull.missing().count == 1)
+    let middle = pull.accept(rows(11, [5, 5, 7, 7]))
+    #expect(middle)
+    let joined = try #require(pull.joined)
+    #expect(joined.values == [2, 2, 3, 3, 5, 5, 7, 7, 11, 11])
+    #expect(joined.version == 5)
+  }
+}

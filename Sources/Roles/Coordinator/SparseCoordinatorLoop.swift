@@ -15,6 +15,8 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
   public static let pullerID = UInt32.max
   /// How long an evaluation's pulls wait for their rows before they are sent again.
   public static let pullRetryMilliseconds: UInt64 = 2000
+  /// Times an evaluation's pulls are sent before it is given up.
+  public static let pullAttempts = 3
 
   private let connection: any ServerLink
   private let model: SparseModelSpec
@@ -105,9 +107,16 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
       for message in session.messagesToSend(now: now, stop: stop) { try connection.send(message) }
       if session.isFinished { return }
       if var pull = pulling, now &- pull.sentAt >= Self.pullRetryMilliseconds {
-        pull.sentAt = now
-        pulling = pull
-        for message in pull.missing() { try connection.send(message) }
+        if pull.attempts >= Self.pullAttempts {
+          // No rows came (the server is gone): give the evaluation up, so the run can end.
+          pulling = nil
+          session.evaluated(version: pull.statusVersion)
+        } else {
+          pull.sentAt = now
+          pull.attempts += 1
+          pulling = pull
+          for message in pull.missing() { try connection.send(message) }
+        }
       }
       if let message = try connection.receive(
         timeoutMilliseconds: CoordinatorSession.pollMilliseconds, graceAfterStopMilliseconds: nil)
@@ -158,7 +167,7 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
     }
     let pull = SparseTestPull(
       keys: heldOut.batch.keys, width: model.rowWidth, firstSequence: nextPullSequence,
-      isFinal: final, now: now)
+      statusVersion: status.version, isFinal: final, now: now)
     nextPullSequence += UInt64(pull.chunks.count)
     pulling = pull
     for message in pull.missing() { try connection.send(message) }
@@ -304,14 +313,17 @@ struct SparseTestPull {
   /// Each chunk's positions in `keys`.
   let chunks: [Range<Int>]
   let firstSequence: UInt64
+  /// The version of the status the evaluation is of.
+  let statusVersion: UInt64
   let isFinal: Bool
-  /// When the missing pulls were last sent.
+  /// When the missing pulls were last sent, and how many times they were.
   var sentAt: UInt64
+  var attempts = 1
   private var received: [Int: SparseRows] = [:]
 
   init(
-    keys: [UInt64], width: Int, firstSequence: UInt64, isFinal: Bool, now: UInt64,
-    chunkKeys: Int = SparseLimits.maximumKeys
+    keys: [UInt64], width: Int, firstSequence: UInt64, statusVersion: UInt64, isFinal: Bool,
+    now: UInt64, chunkKeys: Int = SparseLimits.maximumKeys
   ) {
     self.keys = keys
     self.width = width
@@ -319,6 +331,7 @@ struct SparseTestPull {
       $0..<min(keys.count, $0 + chunkKeys)
     }
     self.firstSequence = firstSequence
+    self.statusVersion = statusVersion
     self.isFinal = isFinal
     sentAt = now
   }
