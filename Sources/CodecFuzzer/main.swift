@@ -160,7 +160,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
               QuarantinedWorker(
                 workerID: 2, sequence: 40, failedChecks: [.replay], maximumRelativeError: 1e-6,
                 replayMismatches: 1, quarantinedAtVersion: 3, rolledBackTo: 1)
-            ], rollbacks: 1, versionsRolledBack: 2))),
+            ], rollbacks: 1, versionsRolledBack: 2),
+          keyedTable: KeyedTableStatus(
+            modelName: "fm:2/20", width: 3, rowsTouched: 2, rowBytes: 2 * (8 + 24 + 24),
+            bytesAllocated: 400, pulls: 2, pushes: 2, keysPulled: 4, keysPushed: 4,
+            keyCacheHits: 1, keyCacheMisses: 0))),
       .auditSubscribe(
         AuditSubscription(every: 10, leaseMilliseconds: 6000, probability: 0.02, seed: 7)),
       .subscription(SubscriptionState(every: 10, recordsSent: 4, recordsDropped: 0)),
@@ -189,7 +193,26 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       ]),
       // A classifier's, with an accuracy, and a regression model's, without.
       .evaluation(EvaluationReport(version: 40, rows: 360, loss: 0.31, accuracy: 0.9125)),
-      .evaluation(EvaluationReport(version: 3, rows: 2, loss: 0.0125, accuracy: nil)),
+      .evaluation(EvaluationReport(version: 3, rows: 2, loss: 0.0125, accuracy: nil, auc: 0.75)),
+      // Sparse models: a pull that caches its keys, the rows, a push naming the
+      // cached list, its acknowledgement, and the audit record of the push.
+      .sparsePull(SparsePull(workerID: 1, sequence: 3, keys: .keys([2, 9, 1 << 20], cacheAs: 1))),
+      .sparseRows(
+        SparseRows(
+          version: 2, sequence: 3, width: 3, values: [0, 0.125, -0.5, 0.25, 0, 1, -1, 2, 3])),
+      .sparsePush(
+        SparsePush(
+          workerID: 1, sequence: 3, computedAtVersion: 2, rows: rows,
+          keys: .cached(id: 1, count: 3),
+          gradients: [0.5, -0.25, 0.125, 1, 2, 3, -4, 0, 0.75])),
+      .sparseAck(SparseAck(version: 3, sequence: 3)),
+      .sparseAuditRecord(
+        SparseAuditRecord(
+          workerID: 1, sequence: 3, computedAtVersion: 2, appliedAtVersion: 3,
+          modelName: "fm:2/20", dataset: DatasetIdentity(rows: 2, fingerprint: 42), rows: rows,
+          serverShard: try Shard(index: 0, count: 2), keys: [2, 9, 1 << 20],
+          values: [0, 0.125, -0.5, 0.25, 0, 1, -1, 2, 3],
+          gradients: [0.5, -0.25, 0.125, 1, 2, 3, -4, 0, 0.75])),
     ]
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     var seen: [String: Int] = [:]

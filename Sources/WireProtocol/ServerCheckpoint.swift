@@ -49,6 +49,8 @@ public struct ServerCheckpoint: Equatable, Sendable {
   public var dataset: DatasetIdentity?
   /// Leased-work progress, when the server leases rows.
   public var work: WorkProgress?
+  /// A sparse model's keyed table, when the server holds one (format 4 on).
+  public var keyedTable: CheckpointedKeyedTable?
 
   /// A worker id, its highest applied sequence and which of the 256 below it were applied.
   public struct WorkerSequence: Equatable, Sendable {
@@ -72,8 +74,10 @@ public struct ServerCheckpoint: Equatable, Sendable {
     mode: ConsistencyMode, optimizer: Optimizer, requiredWorkers: UInt32, staleness: UInt64 = 0,
     shard: Shard = Shard.whole, model: ModelDescriptor,
     version: UInt64, gradientsApplied: UInt64, rejected: UInt64, parameters: [Double],
-    sequences: [WorkerSequence], dataset: DatasetIdentity?, work: WorkProgress?
+    sequences: [WorkerSequence], dataset: DatasetIdentity?, work: WorkProgress?,
+    keyedTable: CheckpointedKeyedTable? = nil
   ) {
+    self.keyedTable = keyedTable
     self.mode = mode
     self.optimizer = optimizer
     self.staleness = staleness
@@ -95,7 +99,7 @@ public struct ServerCheckpoint: Equatable, Sendable {
 /// that is truncated, altered or of another format is refused with the reason.
 public enum CheckpointCodec {
   /// The format version written.
-  public static let formatVersion: UInt16 = 3
+  public static let formatVersion: UInt16 = 4
   static let magic: [UInt8] = Array("PSCK".utf8)
 
   /// Why a checkpoint file was refused.
@@ -125,7 +129,8 @@ public enum CheckpointCodec {
   /// Parses and verifies checkpoint file bytes.
   public static func decode(_ bytes: [UInt8]) throws(Failure) -> ServerCheckpoint {
     // Format 1 kept 64 bits of each worker's window (one u64), format 2 up to
-    // 256; format 3 gave the model's tensors shapes.
+    // 256; format 3 gave the model's tensors shapes; format 4 added the keyed
+    // table section.
     try ChecksummedFile.decode(
       bytes, magic: magic, formats: 1...formatVersion, failure: Failure.self
     ) { try ServerCheckpoint.decode(from: &$0, format: $1) }
@@ -162,6 +167,8 @@ extension ServerCheckpoint: FileBody {
       sink.write(UInt64(work.nextRows.count))
       for row in work.nextRows { sink.write(row) }
     }
+    sink.write(UInt8(keyedTable == nil ? 0 : 1))
+    keyedTable?.encode(into: &sink)
   }
 
   /// The fields after the format version, up to the CRC; a `DecodeError` or a
@@ -217,6 +224,10 @@ extension ServerCheckpoint: FileBody {
       for _ in 0..<chunkCount { nextRows.append(try reader.read(UInt64.self, "chunk next row")) }
       work = .init(epochs: epochs, chunkRows: chunkRows, epoch: epoch, nextRows: nextRows)
     }
+    var keyedTable: CheckpointedKeyedTable?
+    if format >= 4, try reader.readFlag("keyed table present") {
+      keyedTable = try CheckpointedKeyedTable.decode(from: &reader)
+    }
     guard reader.remaining == 0 else {
       throw CheckpointCodec.Failure.malformed("\(reader.remaining) unexpected bytes")
     }
@@ -224,7 +235,7 @@ extension ServerCheckpoint: FileBody {
       mode: mode, optimizer: optimizer, requiredWorkers: required, staleness: staleness,
       shard: shard, model: model,
       version: version, gradientsApplied: applied, rejected: rejected, parameters: parameters,
-      sequences: sequences, dataset: dataset, work: work)
+      sequences: sequences, dataset: dataset, work: work, keyedTable: keyedTable)
   }
 }
 

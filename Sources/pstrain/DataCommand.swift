@@ -5,7 +5,8 @@ import TrainingMath
 /// `pstrain data`: dataset tools.
 struct DataCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "data", abstract: "Dataset tools.", subcommands: [Generate.self, Describe.self])
+    commandName: "data", abstract: "Dataset tools.",
+    subcommands: [Generate.self, GenerateClicks.self, Describe.self])
 
   /// `pstrain data generate`: deterministic synthetic data, regression or classification.
   struct Generate: ParsableCommand {

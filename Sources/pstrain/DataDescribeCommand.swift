@@ -6,15 +6,21 @@ extension DataCommand {
   /// `pstrain data describe`: what a data file holds, as pstrain reads it.
   struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Describe a CSV data file: rows, features, label column, classes, fingerprint.",
+      abstract:
+        "Describe a CSV or libsvm data file: rows, features, label column, classes, fingerprint.",
       discussion: """
-        Reads FILE as train and worker do. The labels are classes when every one is an integer \
+        Reads FILE as train and worker do. A libsvm file (.libsvm, .svm, .svmlight, or \
+        --format libsvm) is described by its rows, nonzeros, distinct feature ids, id range and \
+        click rate (the fraction of rows labelled 1). The labels are classes when every one is an integer \
         0...K-1 (K from --classes, or the largest label + 1); then the rows per class are \
         listed. The fingerprint is the one workers report when they join.
         """)
 
-    @Argument(help: "The CSV file.")
+    @Argument(help: "The CSV or libsvm file.")
     var file: String
+
+    @Option(help: "The file's format, csv or libsvm (default: libsvm for .libsvm/.svm/.svmlight).")
+    var format: DataFormat?
 
     @Option(help: "The label's column (default: the column named label, else the last).")
     var labelColumn: String?
@@ -29,6 +35,11 @@ extension DataCommand {
     var json = false
 
     func run() throws {
+      if DataFormat(path: file, explicit: format) == .libsvm {
+        let summary = SparseDataSummary(try loadSparseDataset(file))
+        print(json ? summary.json() : summary.text(file: file))
+        return
+      }
       let dataset = try loadDataset(file, labelColumn: labelColumn)
       let classCount: Int?
       if let classes {

@@ -118,7 +118,33 @@ struct StatusCommand: ParsableCommand {
       + "\"checkpoints\":\(status.checkpoints.map(checkpointJSON) ?? "null"),"
       + "\"resume\":\(status.resume.map(resumeJSON) ?? "null"),"
       + "\"last_evaluation\":\(status.lastEvaluation.map(evaluationJSON) ?? "null"),"
-      + "\"quarantine\":\(QuarantineText.jsonObject(status.quarantine))}"
+      + "\"quarantine\":\(QuarantineText.jsonObject(status.quarantine)),"
+      + "\"keyed_table\":\(status.keyedTable.map(keyedTableJSON) ?? "null")}"
+  }
+
+  /// A sparse model's keyed table and traffic as JSON (`bytes_per_example`: null before any push).
+  static func keyedTableJSON(_ table: KeyedTableStatus) -> String {
+    "{\"model\":\(JSON.string(table.modelName)),\"width\":\(table.width),"
+      + "\"rows_touched\":\(table.rowsTouched),\"row_bytes\":\(table.rowBytes),"
+      + "\"bytes_allocated\":\(table.bytesAllocated),\"pulls\":\(table.pulls),"
+      + "\"pushes\":\(table.pushes),\"keys_pulled\":\(table.keysPulled),"
+      + "\"keys_pushed\":\(table.keysPushed),\"key_cache_hits\":\(table.keyCacheHits),"
+      + "\"key_cache_misses\":\(table.keyCacheMisses),\"examples\":\(table.examples),"
+      + "\"bytes_received\":\(table.bytesReceived),\"bytes_sent\":\(table.bytesSent),"
+      + "\"bytes_per_example\":\(bytesPerExample(table).map(JSON.number) ?? "null")}"
+  }
+
+  /// Bytes of sparse messages, both ways, per example pushed.
+  static func bytesPerExample(_ table: KeyedTableStatus) -> Double? {
+    table.examples == 0 ? nil : Double(table.bytesReceived + table.bytesSent) / Double(table.examples)
+  }
+
+  /// A sparse model's keyed table, in words.
+  static func keyedTableText(_ table: KeyedTableStatus) -> String {
+    let megabytes = { (bytes: UInt64) in String(format: "%.1f MB", Double(bytes) / 1e6) }
+    return
+      "table:     \(table.rowsTouched) rows of \(table.width) (\(megabytes(table.rowBytes)) of rows, \(megabytes(table.bytesAllocated)) allocated), \(table.pulls) pulls, \(table.pushes) pushes, key cache \(table.keyCacheHits) hits / \(table.keyCacheMisses) misses"
+      + (bytesPerExample(table).map { ", \(Int($0.rounded())) bytes on the wire per example" } ?? "")
   }
 
   /// The checkpoint report as JSON; ages in seconds, null where there is nothing.
@@ -219,10 +245,13 @@ struct StatusCommand: ParsableCommand {
   static func text(_ status: ServerStatus) -> String {
     var lines = [
       "mode:      \(status.mode) (lr \(status.learningRate))",
-      "model:     \(status.modelName) \(status.parameters.layout.map(\.description).joined(separator: " "))",
+      "model:     \(status.modelName)"
+        + (status.keyedTable == nil
+          ? " " + status.parameters.layout.map(\.description).joined(separator: " ") : ""),
       "version:   \(status.version) (\(status.gradientsApplied) gradients applied, \(status.rejected) rejected)",
-      "weights:   \(status.parameters.values.prefix(8).map { "\($0)" }.joined(separator: " "))"
-        + (status.parameters.values.count > 8 ? " ..." : ""),
+      status.keyedTable.map(keyedTableText)
+        ?? ("weights:   \(status.parameters.values.prefix(8).map { "\($0)" }.joined(separator: " "))"
+          + (status.parameters.values.count > 8 ? " ..." : "")),
       "workers:   \(status.workers.count) joined, \(status.workersLeft) left, \(status.workersDead) presumed dead",
       "audits:    \(lastAuditText(status))",
       status.lastEvaluation.map(evaluationText) ?? "test:      no evaluation reported",

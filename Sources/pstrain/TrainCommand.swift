@@ -126,6 +126,16 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
+      if work.isSparse {
+        try runSparse()
+        return
+      }
+      if try training.sparseModel() != nil {
+        throw Failure(
+          message:
+            "--model \(training.model) trains on libsvm data: give --data FILE.libsvm (or --format libsvm)"
+        )
+      }
       let dataset = try work.loadData()
       let model = try training.model(
         features: dataset.featureCount, classes: try classCount(of: dataset))
@@ -237,7 +247,7 @@ struct TrainCommand: ParsableCommand {
     }
   }
 
-  private func progress(_ line: String) {
+  func progress(_ line: String) {
     if json { printToStandardError(line) } else { print(line) }
   }
 

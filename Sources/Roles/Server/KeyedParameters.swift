@@ -24,6 +24,11 @@ public final class KeyedParameters {
   public private(set) var keysPushed: UInt64 = 0
   public private(set) var cacheHits: UInt64 = 0
   public private(set) var cacheMisses: UInt64 = 0
+  /// Examples (rows) of the pushes applied, and the bytes of the sparse messages
+  /// received and answered: the wire cost per example.
+  public private(set) var examples: UInt64 = 0
+  public internal(set) var bytesReceived: UInt64 = 0
+  public internal(set) var bytesSent: UInt64 = 0
 
   /// The rows served for pushes an audit subscriber will be sent.
   var served = SparseServedRows()
@@ -108,6 +113,22 @@ public final class KeyedParameters {
     cached[workerID] = lists
   }
 
+  /// Counts the bytes of a sparse request and its answers.
+  func count(received message: WireMessage, sent answers: [Outgoing]) {
+    bytesReceived += UInt64(WireCodec.encodedSize(of: message))
+    for answer in answers { bytesSent += UInt64(WireCodec.encodedSize(of: answer.message)) }
+  }
+
+  /// The table and its traffic, for `status`.
+  public var report: KeyedTableStatus {
+    KeyedTableStatus(
+      modelName: model.wireName, width: UInt32(model.rowWidth), rowsTouched: UInt64(table.count),
+      rowBytes: UInt64(table.rowBytes), bytesAllocated: UInt64(table.bytesAllocated),
+      pulls: pulls, pushes: pushes, keysPulled: keysPulled, keysPushed: keysPushed,
+      keyCacheHits: cacheHits, keyCacheMisses: cacheMisses, examples: examples,
+      bytesReceived: bytesReceived, bytesSent: bytesSent)
+  }
+
   /// Forgets a worker's cached lists and served rows (it left, was dropped or quarantined).
   func forget(_ workerID: UInt32) {
     cached[workerID] = nil
@@ -123,9 +144,10 @@ public final class KeyedParameters {
     return values
   }
 
-  /// Applies `gradients` to the rows of `keys`.
-  func apply(_ keys: [UInt64], gradients: [Double]) {
+  /// Applies `gradients` to the rows of `keys`, the gradient of `examples` rows.
+  func apply(_ keys: [UInt64], gradients: [Double], examples rows: Int) {
     pushes += 1
+    examples += UInt64(rows)
     keysPushed += UInt64(keys.count)
     table.apply(keys, gradients: gradients)
   }

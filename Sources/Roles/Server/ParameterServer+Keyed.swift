@@ -13,6 +13,14 @@ extension ParameterServer {
   /// wants keeps the rows served, for the audit record.
   func sparsePull(_ pull: SparsePull, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
+    let answer = answerPull(pull, keyed, from: peer, now: now)
+    keyed.count(received: .sparsePull(pull), sent: answer)
+    return answer
+  }
+
+  private func answerPull(
+    _ pull: SparsePull, _ keyed: KeyedParameters, from peer: PeerID, now: UInt64
+  ) -> [Outgoing] {
     let joined = seen(pull.workerID, from: peer, now: now)
     guard joined || pull.keys.isReadOnly else {
       return refuse(
@@ -39,9 +47,21 @@ extension ParameterServer {
   }
 
   /// Applies a push's gradient rows as one version, or answers a retried one
-  /// again; refuses it (changing nothing) when its keys or sizes are wrong.
+  /// again; refuses it (changing nothing) when its keys or sizes are wrong. An
+  /// applied push is followed by the audit records subscribers want of it (not
+  /// counted as the worker's traffic).
   func sparsePush(_ push: SparsePush, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
+    var records: [Outgoing] = []
+    let answer = applyPush(push, keyed, from: peer, now: now, records: &records)
+    keyed.count(received: .sparsePush(push), sent: answer)
+    return answer + records
+  }
+
+  private func applyPush(
+    _ push: SparsePush, _ keyed: KeyedParameters, from peer: PeerID, now: UInt64,
+    records: inout [Outgoing]
+  ) -> [Outgoing] {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuse(peer, .notJoined, "worker \(push.workerID) has not joined from this connection")
     }
@@ -78,17 +98,14 @@ extension ParameterServer {
     case .failure(let refusal):
       return refuse(peer, refusal.code, refusal.message)
     case .success(let keys):
-      keyed.apply(keys, gradients: push.gradients)
+      keyed.apply(keys, gradients: push.gradients, examples: push.rows.count)
       version += 1
       gradientsApplied += 1
       let staleness = version - 1 - min(version - 1, push.computedAtVersion)
       membership.markApplied(push.workerID, sequence: push.sequence, staleness: staleness)
       recordStaleness(staleness)
-      var outgoing = [
-        Outgoing(to: peer, .sparseAck(SparseAck(version: version, sequence: push.sequence)))
-      ]
-      appendSparseAuditRecords(for: push, keys: keys, to: &outgoing)
-      return outgoing
+      appendSparseAuditRecords(for: push, keys: keys, to: &records)
+      return [Outgoing(to: peer, .sparseAck(SparseAck(version: version, sequence: push.sequence)))]
     }
   }
 

@@ -22,6 +22,9 @@ extension ParameterServer {
         .init(
           epochs: work.epochs, chunkRows: UInt64(work.chunkRows), epoch: work.epoch,
           nextRows: work.chunks.map { UInt64($0.next) })
+      },
+      keyedTable: keyed.map {
+        CheckpointedKeyedTable(modelName: $0.model.wireName, table: $0.table)
       })
   }
 
@@ -47,6 +50,6 @@ extension ParameterServer {
       totalParameters: UInt64(configuration.model.layout.totalCount),
       auditsReported: auditsReported, auditsFailed: auditsFailed, lastAudit: lastAudit,
       checkpoints: checkpointHealth, resume: resume, lastEvaluation: lastEvaluation,
-      quarantine: quarantine)
+      quarantine: quarantine, keyedTable: keyed?.report)
   }
 }

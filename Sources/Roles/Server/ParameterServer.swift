@@ -144,6 +144,20 @@ public final class ParameterServer {
         nextRows: progress.nextRows.map { Int($0) })
     }
     resume = ResumeStatus(restoredFrom: checkpoint, work: work)
+    if let model = restored.keyed {
+      let parameters = KeyedParameters(
+        model: model.model, optimizer: model.optimizer, seed: model.seed, shard: restored.shard)
+      if let saved = checkpoint.keyedTable {
+        guard saved.modelName == model.model.wireName, saved.table.width == model.model.rowWidth
+        else {
+          throw .invalidArgument(
+            "the checkpoint's keyed table is of \(saved.modelName), but the server was started for \(model.model.wireName)"
+          )
+        }
+        parameters.table = saved.table
+      }
+      keyed = parameters
+    }
     startSnapshots()
   }
 

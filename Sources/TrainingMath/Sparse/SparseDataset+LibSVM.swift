@@ -79,7 +79,10 @@ extension SparseDataset {
   /// reads the text back to the same dataset when every row's ids are ascending
   /// (and, otherwise, to the same rows with their features sorted). Values must
   /// be finite, as the reader requires.
-  public func libsvm() -> String {
+  public func libsvm() -> String { String(decoding: libsvmBytes(), as: UTF8.self) }
+
+  /// The dataset as libsvm text in UTF-8 bytes, ready for a file: see `libsvm()`.
+  public func libsvmBytes() -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(nonzeroCount * 10 + count * 3)
     var order: [Int] = []
@@ -99,7 +102,7 @@ extension SparseDataset {
       }
       out.append(LibSVMSyntax.newline)
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
   }
 }
 

@@ -17,10 +17,10 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
   case datasetMismatch = 13
   /// The worker failed a confirmed audit: the server takes nothing more from it.
   case quarantined = 14
-  /// A sparse request referred to a key list the server does not keep (or with
-  /// another count): send the keys.
+  /// A sparse message referred to a key list the server does not hold for the
+  /// worker (never cached, evicted, or cached with another count): resend the keys.
   case unknownKeyList = 15
-  /// A sparse request named a key outside the model's key space.
+  /// A sparse message named a key outside the model's key space (0...2^B).
   case keyOutOfRange = 16
 
   public var description: String {

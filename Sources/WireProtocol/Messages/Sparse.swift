@@ -166,7 +166,11 @@ extension KeyList {
       sink.write(UInt8(0))
       sink.write(cacheAs)
       sink.write(UInt32(keys.count))
-      keys.withUnsafeBytes { sink.write(bytes: $0) }
+      #if _endian(little)
+        keys.withUnsafeBytes { sink.write(bytes: $0) }
+      #else
+        for key in keys { sink.write(key) }
+      #endif
     case .cached(let id, let count):
       sink.write(UInt8(1))
       sink.write(id)
@@ -177,14 +181,17 @@ extension KeyList {
   static func decode(from reader: inout ByteReader, _ field: String) throws(DecodeError) -> KeyList
   {
     let form = try reader.read(UInt8.self, "\(field) form")
+    guard form <= 1 else {
+      throw .outOfRange(
+        field: "\(field) form", value: String(form), allowed: "0 (keys) or 1 (cached)")
+    }
     let id = try reader.read(UInt32.self, "\(field) cache id")
     let count = try reader.read(UInt32.self, "\(field) count")
     guard count >= 1, count <= SparseLimits.maximumKeys else {
       throw .outOfRange(
         field: "\(field) count", value: String(count), allowed: "1...\(SparseLimits.maximumKeys)")
     }
-    switch form {
-    case 0:
+    if form == 0 {
       try reader.requireElements(Int(count), of: 8, "\(field)")
       var keys = [UInt64]()
       keys.reserveCapacity(Int(count))
@@ -201,14 +208,11 @@ extension KeyList {
         previous = key
       }
       return .keys(keys, cacheAs: id)
-    case 1:
+    } else {
       guard id != 0 else {
         throw .outOfRange(field: "\(field) cache id", value: "0", allowed: "1...2^32-1")
       }
       return .cached(id: id, count: count)
-    default:
-      throw .outOfRange(
-        field: "\(field) form", value: String(form), allowed: "0 (keys) or 1 (cached)")
     }
   }
 }
@@ -364,7 +368,7 @@ extension SparseAuditRecord {
     let sequence = try reader.read(UInt64.self, "sequence")
     let computedAt = try reader.read(UInt64.self, "computed-at version")
     let appliedAt = try reader.read(UInt64.self, "applied-at version")
-    let modelName = try reader.readName("model name")
+    let modelName = try reader.readSparseModelName("model name")
     let datasetRows = try reader.read(UInt64.self, "dataset rows")
     let fingerprint = try reader.read(UInt64.self, "dataset fingerprint")
     var rows: [Int] = []
@@ -386,5 +390,23 @@ extension SparseAuditRecord {
       appliedAtVersion: appliedAt,
       modelName: modelName, dataset: DatasetIdentity(rows: datasetRows, fingerprint: fingerprint),
       rows: rows, serverShard: shard, keys: keys, values: values, gradients: gradients)
+  }
+}
+
+extension ByteReader {
+  /// A sparse model's wire name (`str8`), as `SparseModelSpec.wireName` spells
+  /// it: `sparse-logreg/B` or `fm:K/B` (one spelling per model, so the bytes
+  /// decode and encode back unchanged).
+  mutating func readSparseModelName(_ field: @autoclosure () -> String) throws(DecodeError)
+    -> String
+  {
+    let name = try readString(lengthAs: UInt8.self, maximum: Int(UInt8.max), field())
+    let spec: SparseModelSpec?
+    do { spec = try SparseModelSpec(wireName: name) } catch { spec = nil }
+    guard let spec, spec.wireName == name else {
+      throw .invalid(
+        field: field(), reason: "\"\(name)\" is not a sparse model (sparse-logreg/B or fm:K/B)")
+    }
+    return name
   }
 }

@@ -107,6 +107,8 @@ public struct ServerStatus: Equatable, Sendable {
   public var lastEvaluation: EvaluationReport?
   /// Quarantined workers and rollbacks.
   public var quarantine: QuarantineReport
+  /// The keyed table of a sparse model (nil: the server holds a dense model).
+  public var keyedTable: KeyedTableStatus?
 
   /// A server status.
   public init(
@@ -119,8 +121,9 @@ public struct ServerStatus: Equatable, Sendable {
     parameterOffset: UInt64 = 0, totalParameters: UInt64? = nil, auditsReported: UInt64 = 0,
     auditsFailed: UInt64 = 0, lastAudit: AuditResult? = nil, checkpoints: CheckpointHealth? = nil,
     resume: ResumeStatus? = nil, lastEvaluation: EvaluationReport? = nil,
-    quarantine: QuarantineReport = .disabled
+    quarantine: QuarantineReport = .disabled, keyedTable: KeyedTableStatus? = nil
   ) {
+    self.keyedTable = keyedTable
     self.quarantine = quarantine
     self.lastEvaluation = lastEvaluation
     self.checkpoints = checkpoints
@@ -202,6 +205,8 @@ extension ServerStatus {
     sink.write(UInt8(lastEvaluation == nil ? 0 : 1))
     lastEvaluation?.encode(into: &sink)
     quarantine.encode(into: &sink)
+    sink.write(UInt8(keyedTable == nil ? 0 : 1))
+    keyedTable?.encode(into: &sink)
   }
 
   static func decode(from reader: inout ByteReader) throws(DecodeError) -> ServerStatus {
@@ -253,6 +258,8 @@ extension ServerStatus {
     let lastEvaluation =
       try reader.readFlag("evaluation present") ? try EvaluationReport.decode(from: &reader) : nil
     let quarantine = try QuarantineReport.decode(from: &reader)
+    let keyedTable =
+      try reader.readFlag("keyed table present") ? try KeyedTableStatus.decode(from: &reader) : nil
     return ServerStatus(
       mode: mode, version: version, gradientsApplied: applied, rejected: rejected,
       learningRate: learningRate, requiredWorkers: required, modelName: modelName,
@@ -262,7 +269,7 @@ extension ServerStatus {
       staleness: staleness, serverShard: serverShard, parameterOffset: offset,
       totalParameters: total, auditsReported: auditsReported, auditsFailed: auditsFailed,
       lastAudit: lastAudit, checkpoints: checkpoints, resume: resume,
-      lastEvaluation: lastEvaluation, quarantine: quarantine)
+      lastEvaluation: lastEvaluation, quarantine: quarantine, keyedTable: keyedTable)
   }
 }
 

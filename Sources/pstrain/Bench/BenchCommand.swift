@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Roles
 import TrainingMath
+import WireProtocol
 
 /// `pstrain bench`: speed and memory figures against baselines measured in the same run.
 struct BenchCommand: ParsableCommand {
@@ -13,14 +14,18 @@ struct BenchCommand: ParsableCommand {
       (default: all). `model` times forward + backward of one worker thread on --model over
       --features, --classes and --batch-size, against plain Swift loops and the same BLAS's
       matrix products on the same shapes; `bench model --json` prints one object with
-      samples_per_s. Build
+      samples_per_s. `sparse` times a sparse-pull of --keys sorted random keys of
+      --value-length values and the sparse-push of their gradient rows on the cached key list,
+      against raw libzmq moving the same bytes; `bench sparse --memory` fills a keyed table
+      with --rows random keys of a 2^40 key space and prints its row bytes against the
+      resident memory it took; `bench sparse --json` prints one object. Build
       with -c release for meaningful figures: swift run -c release pstrain bench.
       Each figure is printed with the baseline measured in the same run and their ratio
       (> 1 means pstrain does better, except where a note says otherwise).
       """)
 
   enum Suite: String, ExpressibleByArgument, CaseIterable {
-    case roundtrip, pipelined, transfer, backprop, audit, memory, checkpoint, model
+    case roundtrip, pipelined, transfer, backprop, audit, memory, checkpoint, model, sparse
   }
 
   @Argument(help: "Suites to run (default: all).")
@@ -50,11 +55,34 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "model: the activation between an MLP's layers.")
   var activation: Activation = .relu
 
+  @Option(help: "sparse: keys per pull and push.")
+  var keys: Int = 10_000
+
+  @Option(help: "sparse: values per key (the row width).")
+  var valueLength: Int = 8
+
+  @Flag(help: "sparse: measure a keyed table's memory instead of round trips.")
+  var memory = false
+
+  @Option(help: "sparse --memory: rows to fill the table with.")
+  var rows: Int = 1_000_000
+
   func validate() throws {
+    guard (1...SparseLimits.maximumKeys).contains(keys) else {
+      throw ValidationError("--keys must be 1...\(SparseLimits.maximumKeys)")
+    }
+    guard (1...SparseLimits.maximumWidth).contains(valueLength) else {
+      throw ValidationError("--value-length must be 1...\(SparseLimits.maximumWidth)")
+    }
+    guard (1...1_000_000_000).contains(rows) else {
+      throw ValidationError("--rows must be 1...1000000000")
+    }
     guard (1...1_000_000).contains(features) else {
       throw ValidationError("--features must be 1...1000000")
     }
-    guard (2...100_000).contains(classes) else { throw ValidationError("--classes must be 2...100000") }
+    guard (2...100_000).contains(classes) else {
+      throw ValidationError("--classes must be 2...100000")
+    }
     guard (1...65_536).contains(batchSize) else {
       throw ValidationError("--batch-size must be 1...65536")
     }
@@ -83,7 +111,9 @@ struct BenchCommand: ParsableCommand {
         BenchFigure(
           suite: "model", name: "forward+backward \(shape)", value: result.samplesPerSecond,
           unit: "samples/s", baseline: gemm, baselineName: "its matrix products alone",
-          note: "ratio = share of the GEMM-only rate reached; GEMMs at \(String(format: "%.2f", result.gemmGigaflops ?? 0)) GFLOP/s"))
+          note:
+            "ratio = share of the GEMM-only rate reached; GEMMs at \(String(format: "%.2f", result.gemmGigaflops ?? 0)) GFLOP/s"
+        ))
     }
     let json =
       "{\"model\":\(JSON.string(model)),\"features\":\(features),\"classes\":\(classes),"
@@ -106,6 +136,23 @@ struct BenchCommand: ParsableCommand {
         case .audit: found = ComputeBenchmarks.audit(quick: quick)
         case .memory: found = try MemoryBenchmark.memory(quick: quick)
         case .checkpoint: found = try CheckpointBenchmark.checkpoints(quick: quick)
+        case .sparse:
+          let alone = json && suites == [.sparse]
+          if memory {
+            let result = SparseMemoryBenchmark.run(rows: rows, valueLength: valueLength)
+            if alone {
+              print(result.json)
+              return
+            }
+            found = SparseMemoryBenchmark.figures(result)
+          } else {
+            let result = try SparseBenchmark.run(keys: keys, valueLength: valueLength, quick: quick)
+            if alone {
+              print(result.json)
+              return
+            }
+            found = SparseBenchmark.figures(result)
+          }
         case .model:
           let (modelFound, object) = try modelFigures()
           if json && suites == [.model] {
