@@ -181,8 +181,8 @@ public final class SparseCoordinatorLoop: AuditingCoordinator {
     guard let (values, version) = pull.joined else { return nil }
     pulling = nil
     let evaluation = SparseHeldOutEvaluation(
-      model: model, test: heldOut.data, batch: heldOut.batch, values: values, version: version,
-      isFinal: pull.isFinal)
+      model: model, test: heldOut.data, keys: heldOut.batch.keys, values: values,
+      version: version, isFinal: pull.isFinal)
     lastEvaluation = evaluation
     return evaluation
   }

@@ -12,39 +12,50 @@ public struct SparseHeldOutEvaluation: Equatable, Sendable {
   public var auc: Double?
 
   /// The evaluation of `model` at the rows `values` (`rowWidth` per key of
-  /// `batch.keys`, read at `version`) on `batch`, every row of `test`.
+  /// `keys`, every key the rows of `test` touch, sorted, read at `version`) on
+  /// every row of `test`, scored by `SparseEvaluation`.
   public init(
-    model: SparseModelSpec, test: SparseDataset, batch: SparseBatch, values: [Double],
+    model: SparseModelSpec, test: SparseDataset, keys: [UInt64], values: [Double],
     version: UInt64, isFinal: Bool
   ) {
-    var sums = [Double](repeating: 0, count: model.rowWidth - 1)
-    var scores: [Double] = []
-    var labels: [Double] = []
-    scores.reserveCapacity(batch.rows.count)
+    let width = model.rowWidth
+    let rows = Array(0..<test.count)
+    let scores = SparseEvaluation.scores(
+      model: model, data: test, rows: rows, batchSize: max(1, rows.count)
+    ) { key in
+      var low = 0
+      var high = keys.count
+      while low < high {
+        let middle = (low + high) / 2
+        if keys[middle] < key { low = middle + 1 } else { high = middle }
+      }
+      precondition(low < keys.count && keys[low] == key, "a test key was not pulled")
+      return values[(low * width)..<((low + 1) * width)]
+    }
     var correct = 0
-    for index in batch.rows.indices {
-      let score = model.score(
-        ofBatchRow: index, in: batch, data: test, values: values, factorSums: &sums)
-      let label = test.labels[batch.rows[index]]
-      scores.append(score)
-      labels.append(label)
-      if (BinaryLogLoss.probability(score: score) >= 0.5) == (label == 1) { correct += 1 }
+    for (score, label) in zip(scores, test.labels)
+    where (BinaryLogLoss.probability(score: score) >= 0.5) == (label == 1) {
+      correct += 1
     }
     base = HeldOutEvaluation(
       version: version,
       result: Evaluation(
         count: scores.count,
-        loss: BinaryMetrics.meanLogLoss(scores: scores, labels: labels) ?? .nan,
+        loss: BinaryMetrics.meanLogLoss(scores: scores, labels: test.labels) ?? .nan,
         correct: correct),
       isFinal: isFinal)
-    auc = BinaryMetrics.auc(scores: scores, labels: labels)
+    auc = BinaryMetrics.auc(scores: scores, labels: test.labels)
   }
 
   /// The version of the rows evaluated.
   public var version: UInt64 { base.version }
 
-  /// The report for the server (loss and accuracy, as a dense model's).
-  public var report: EvaluationReport { base.report }
+  /// The report for the server: loss and accuracy, as a dense model's, and the AUC.
+  public var report: EvaluationReport {
+    var report = base.report
+    report.auc = auc
+    return report
+  }
 
   /// The dense line, then ", AUC 0.xxxx".
   public var text: String {
