@@ -25,6 +25,13 @@ public struct Evaluation: Equatable, Sendable {
   /// Rows whose highest-scoring class is their label (classifiers only).
   public var correct: Int?
 
+  /// An evaluation of `count` rows with mean `loss`, `correct` of them classified right.
+  public init(count: Int, loss: Double, correct: Int?) {
+    self.count = count
+    self.loss = loss
+    self.correct = correct
+  }
+
   /// The fraction of rows classified right, or nil for a regression model.
   public var accuracy: Double? { correct.map { count > 0 ? Double($0) / Double(count) : 0 } }
 }

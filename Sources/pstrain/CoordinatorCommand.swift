@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Roles
 import TrainingMath
 import WireProtocol
@@ -28,8 +29,12 @@ struct CoordinatorCommand: ParsableCommand {
       every --eval-every versions and once more at the end (test loss, and accuracy for a \
       classifier), and each \
       evaluation is reported to the server, which shows the latest in `pstrain status` and \
-      its metrics. Runs until SIGINT or SIGTERM, then prints a summary; exits 1 if any audit \
-      failed.
+      its metrics. For a sparse model (sparse-logreg, fm:K; the server's model says which), \
+      --data and --test-data are libsvm files: each audited push is joined from every server \
+      shard's part and replayed bit for bit at the rows the server served for it (and checked \
+      by finite differences over every touched coordinate), and an evaluation pulls the rows \
+      of every key the test rows touch and adds the ROC AUC (test_auc). Runs until SIGINT or \
+      SIGTERM, then prints a summary; exits 1 if any audit failed.
       """)
 
   @OptionGroup var server: ConnectOptions
@@ -73,16 +78,19 @@ struct CoordinatorCommand: ParsableCommand {
   func run() throws {
     try runReportingErrors {
       let logger = logging.logger("coordinator")
-      let dataset = try workerData.loadData()
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
+      // Fail fast when no server answers; its model says which coordinator this is.
+      let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
+      if let model = try SparseModelSpec(wireName: status.modelName) {
+        return try runSparse(model: model, connection: connection, logger: logger)
+      }
+      let dataset = try workerData.loadData()
       let readiness = Readiness(
         awaiting: "a confirmation of the audit subscription",
         staleAfterMilliseconds: Int(CoordinatorSession.leaseMilliseconds))
       let metricsEndpoint = try metrics.start(readiness: readiness, logger: logger)
       defer { metricsEndpoint?.stop() }
-      // Fail fast when no server answers.
-      let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       let heldOut = try testData.map { path in
         let model = try ModelCatalog.model(
           for: ModelDescriptor(name: status.modelName, layout: status.parameters.layout))
@@ -104,65 +112,81 @@ struct CoordinatorCommand: ParsableCommand {
       try coordinator.run(
         shouldStop: { ShutdownSignal.isRequested },
         subscribed: {
-          let periodText = period == AuditSubscription.noPeriods ? "null" : "\(period)"
-          if json {
-            print(
-              "{\"type\":\"subscribed\",\"every\":\(periodText),\"tolerance\":\(audit.tolerance),"
-                + "\"replay\":\"\(audit.replay.rawValue)\","
-                + "\"eval_every\":\(heldOut.map { String($0.every) } ?? "null"),"
-                + Self.samplingFields(coordinator) + "}")
-          } else {
-            if period != AuditSubscription.noPeriods {
-              logger.info(
-                "auditing every \(period) versions, tolerance \(audit.tolerance), replay \(audit.replay.rawValue)"
-              )
-            }
-            logger.info("\(Self.samplingText(coordinator))")
-          }
-          if let heldOut, !json {
-            logger.info(
-              "evaluating on \(heldOut.dataset.count) held-out rows every \(heldOut.every) versions"
-            )
-          }
+          announceSubscription(
+            coordinator, period: period, evalEvery: heldOut.map(\.every),
+            heldOutRows: heldOut?.dataset.count, logger: logger)
         },
         evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) },
-        sampling: { _ in
-          if json {
-            print("{\"type\":\"sampling\"," + Self.samplingFields(coordinator) + "}")
-          } else {
-            logger.info("\(Self.samplingText(coordinator))")
-          }
-        },
+        sampling: { _ in announceSampling(coordinator, logger: logger) },
         warned: { warning in logger.warning("\(warning)") }
       ) { report in
         print(json ? report.json : report.text)
       }
-      let tally = coordinator.tally
-      if json {
-        print(
-          "{\"type\":\"summary\",\"audits\":\(tally.json)," + Self.samplingFields(coordinator)
-            + ",\"coverage\":\(coordinator.coverage.json),"
-            + "\"warnings\":[\(coordinator.warnings.map(JSON.string).joined(separator: ","))]}")
-      } else {
-        logger.notice(
-          "\(tally.count) audits, \(tally.failuresText), \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError), \(tally.replayed) replayed"
-        )
-        logger.notice("\(Self.samplingText(coordinator))")
-        for (id, worker) in coordinator.coverage.workers.sorted(by: { $0.key < $1.key }) {
-          logger.notice(
-            "worker \(id): \(worker.audits) audits of \(worker.pushesWatched) pushes watched (\(worker.pushes) in all), audited rate \(JSON.number(worker.auditedRate))"
-          )
-        }
-      }
-      if tally.failed > 0 { throw ExitCode(1) }
+      try summarize(coordinator, logger: logger)
     }
+  }
+
+  /// Says the subscription is confirmed: the `subscribed` JSON line, or log lines.
+  func announceSubscription(
+    _ coordinator: any AuditingCoordinator, period: UInt64, evalEvery: UInt64?,
+    heldOutRows: Int?, logger: Logger
+  ) {
+    let periodText = period == AuditSubscription.noPeriods ? "null" : "\(period)"
+    if json {
+      print(
+        "{\"type\":\"subscribed\",\"every\":\(periodText),\"tolerance\":\(audit.tolerance),"
+          + "\"replay\":\"\(audit.replay.rawValue)\","
+          + "\"eval_every\":\(evalEvery.map { String($0) } ?? "null"),"
+          + Self.samplingFields(coordinator) + "}")
+    } else {
+      if period != AuditSubscription.noPeriods {
+        logger.info(
+          "auditing every \(period) versions, tolerance \(audit.tolerance), replay \(audit.replay.rawValue)"
+        )
+      }
+      logger.info("\(Self.samplingText(coordinator))")
+    }
+    if let heldOutRows, let evalEvery, !json {
+      logger.info("evaluating on \(heldOutRows) held-out rows every \(evalEvery) versions")
+    }
+  }
+
+  /// Says the sampling probability changed: a `sampling` JSON line, or a log line.
+  func announceSampling(_ coordinator: any AuditingCoordinator, logger: Logger) {
+    if json {
+      print("{\"type\":\"sampling\"," + Self.samplingFields(coordinator) + "}")
+    } else {
+      logger.info("\(Self.samplingText(coordinator))")
+    }
+  }
+
+  /// Prints the summary (a `summary` JSON line, or log lines); exits 1 if any audit failed.
+  func summarize(_ coordinator: any AuditingCoordinator, logger: Logger) throws {
+    let tally = coordinator.tally
+    if json {
+      print(
+        "{\"type\":\"summary\",\"audits\":\(tally.json)," + Self.samplingFields(coordinator)
+          + ",\"coverage\":\(coordinator.coverage.json),"
+          + "\"warnings\":[\(coordinator.warnings.map(JSON.string).joined(separator: ","))]}")
+    } else {
+      logger.notice(
+        "\(tally.count) audits, \(tally.failuresText), \(tally.inconclusive) below rounding noise, max relative error \(tally.maximumRelativeError), \(tally.replayed) replayed"
+      )
+      logger.notice("\(Self.samplingText(coordinator))")
+      for (id, worker) in coordinator.coverage.workers.sorted(by: { $0.key < $1.key }) {
+        logger.notice(
+          "worker \(id): \(worker.audits) audits of \(worker.pushesWatched) pushes watched (\(worker.pushes) in all), audited rate \(JSON.number(worker.auditedRate))"
+        )
+      }
+    }
+    if tally.failed > 0 { throw ExitCode(1) }
   }
 
   /// `"audit_budget":F,"audit_probability":p,"detection_pushes_999":N` (null when nothing is
   /// sampled or periodic), and the costs measured: `gradient_seconds` (r, one push's
   /// gradient), `replay_seconds` (a, an audit that only replays), `finite_difference_seconds`
   /// (f; null before an audit) and `audit_cpu_seconds` (spent in all).
-  static func samplingFields(_ coordinator: CoordinatorLoop) -> String {
+  static func samplingFields(_ coordinator: any AuditingCoordinator) -> String {
     "\"audit_budget\":\(JSON.number(coordinator.budget.fraction)),"
       + "\"audit_probability\":\(JSON.number(coordinator.samplingProbability)),"
       + "\"detection_pushes_999\":\(coordinator.detectionPushes.map(String.init) ?? "null"),"
@@ -174,7 +198,7 @@ struct CoordinatorCommand: ParsableCommand {
 
   /// One line: the budget, the probability, and the pushes within which a worker faulty on
   /// every push is flagged with probability 0.999.
-  static func samplingText(_ coordinator: CoordinatorLoop) -> String {
+  static func samplingText(_ coordinator: any AuditingCoordinator) -> String {
     let budget = coordinator.budget.fraction
     let probability = coordinator.samplingProbability
     let sampling =

@@ -1,4 +1,5 @@
 import Foundation
+import WireProtocol
 
 /// How much the coordinator audits so that audits cost about a fraction `fraction` of
 /// the training's compute: the probability each applied push is sampled with, and which
@@ -140,6 +141,27 @@ public struct AuditBudget: Equatable, Sendable {
   /// Counts one audit made (for `wantsGradientTiming`).
   public mutating func audited() {
     auditsSinceGradientTiming += 1
+  }
+
+  /// The checks the next audit runs of `checks`: with a replay among them and a
+  /// budget, the finite differences only on their share (`shouldRunFiniteDifferences`).
+  public mutating func checks(of checks: AuditChecks) -> AuditChecks {
+    var run = checks
+    if run.isSuperset(of: .all), fraction > 0, !shouldRunFiniteDifferences() {
+      run.remove(.finiteDifferences)
+    }
+    return run
+  }
+
+  /// Records one audit that ran `checks` in `seconds` of compute: an audit that
+  /// only replays costs a; one with both, a plus the finite differences.
+  public mutating func account(checks: AuditChecks, seconds: Double) {
+    switch (checks.contains(.replay), checks.contains(.finiteDifferences)) {
+    case (true, false): recordReplay(seconds: seconds)
+    case (true, true): recordFiniteDifferences(seconds: max(0, seconds - (replaySeconds ?? 0)))
+    case (false, _): recordFiniteDifferences(seconds: seconds)
+    }
+    audited()
   }
 
   /// The pushes within which a worker faulty on every push is audited (and so flagged)

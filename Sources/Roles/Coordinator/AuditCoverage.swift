@@ -80,6 +80,20 @@ public struct AuditCoverage: Equatable, Sendable {
     }
   }
 
+  /// Takes the workers' push counts from `status` and returns the warning texts
+  /// of workers gone unaudited for more than `warningLimit` pushes at
+  /// `probability` and period `every` (`AuditSubscription.noPeriods`: none).
+  public mutating func observe(_ status: ServerStatus, probability: Double, every: UInt64)
+    -> [String]
+  {
+    observe(status)
+    guard
+      let limit = Self.warningLimit(
+        probability: probability, every: every == AuditSubscription.noPeriods ? nil : every)
+    else { return [] }
+    return newWarnings(limit: limit).map(\.text)
+  }
+
   /// Workers with more than `limit` pushes since their last audit (or since they were first
   /// seen) not warned about yet, each with a line saying so; each is warned about once until
   /// it is audited again.

@@ -11,9 +11,10 @@ import ZeroMQ
 /// end, a slice at a time between messages so that audits are not held up, and
 /// reports each evaluation to the server. The protocol is `CoordinatorSession`;
 /// this loop moves its messages.
-public final class CoordinatorLoop {
+public final class CoordinatorLoop: AuditingCoordinator {
   private let connection: any ServerLink
-  private let every: UInt64
+  /// Audit every this many versions (`AuditSubscription.noPeriods`: sampled pushes only).
+  public let every: UInt64
   private let tolerance: Double
   /// The checks made of every record.
   public let checks: AuditChecks
@@ -117,6 +118,8 @@ public final class CoordinatorLoop {
       {
         switch try session.receive(message) {
         case .audit(let record): try auditMeasured(record, report: report)
+        case .auditSparse:
+          throw .unexpectedReply(expected: "dense audit records", got: "a sparse audit record")
         case .confirmed:
           readiness?.markReady()
           subscribed()
@@ -138,19 +141,6 @@ public final class CoordinatorLoop {
     }
   }
 
-  /// The probability pushes are sampled with: the budget's (0 without one).
-  public var samplingProbability: Double { budget.fraction > 0 ? budget.probability : 0 }
-
-  /// The pushes within which a worker faulty on every push is flagged with
-  /// probability 0.999: from the sampling, or a period (`every` versions hold
-  /// at most `every` pushes of a worker, and its next one after is audited).
-  public var detectionPushes: Int? {
-    let periodic =
-      every == AuditSubscription.noPeriods || every == 0 ? nil : Int(exactly: every + 1)
-    let sampled = AuditBudget.detectionPushes(probability: samplingProbability)
-    return [periodic, sampled].compactMap { $0 }.min()
-  }
-
   /// Audits `record`, measuring its costs for the budget and counting it for
   /// the coverage. With a replay, every sampled push is replayed and the budget
   /// says which also get finite differences; an audit that only replays costs
@@ -163,21 +153,12 @@ public final class CoordinatorLoop {
       budget.recordGradient(seconds: seconds)
       auditSeconds += seconds
     }
-    var checks = self.checks
-    if checks.isSuperset(of: .all), budget.fraction > 0, !budget.shouldRunFiniteDifferences() {
-      checks.remove(.finiteDifferences)
-    }
+    let checks = budget.checks(of: self.checks)
     let start = ThreadCPUClock.nanoseconds()
     try audit(record, checks: checks, report: report)
     let seconds = Double(ThreadCPUClock.nanoseconds() &- start) / 1e9
-    switch (checks.contains(.replay), checks.contains(.finiteDifferences)) {
-    case (true, false): budget.recordReplay(seconds: seconds)
-    case (true, true):
-      budget.recordFiniteDifferences(seconds: max(0, seconds - (budget.replaySeconds ?? 0)))
-    case (false, _): budget.recordFiniteDifferences(seconds: seconds)
-    }
+    budget.account(checks: checks, seconds: seconds)
     auditSeconds += seconds
-    budget.audited()
     coverage.audited(workerID: record.workerID, sequence: record.sequence)
   }
 
@@ -220,15 +201,11 @@ public final class CoordinatorLoop {
   /// gone unaudited for more than three times `detectionPushes` (at the lowest
   /// probability sent so far).
   private func observeCoverage(_ status: ServerStatus, warned: (String) -> Void) {
-    coverage.observe(status)
-    guard
-      let limit = AuditCoverage.warningLimit(
-        probability: lowestProbability ?? samplingProbability,
-        every: every == AuditSubscription.noPeriods ? nil : every)
-    else { return }
-    for warning in coverage.newWarnings(limit: limit) {
-      warnings.append(warning.text)
-      warned(warning.text)
+    for warning in coverage.observe(
+      status, probability: lowestProbability ?? samplingProbability, every: every)
+    {
+      warnings.append(warning)
+      warned(warning)
     }
   }
 

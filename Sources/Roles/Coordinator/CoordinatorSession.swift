@@ -31,6 +31,8 @@ public struct CoordinatorSession: Sendable {
   public enum Event: Equatable, Sendable {
     /// Audit this record and report it.
     case audit(AuditRecord)
+    /// Audit this server shard's part of a sparse push (join it with the other shards' parts).
+    case auditSparse(SparseAuditRecord)
     /// The server confirmed the subscription for the first time.
     case confirmed
     /// The server confirmed a renewal: the subscription is live.
@@ -197,6 +199,10 @@ public struct CoordinatorSession: Sendable {
       guard phase == .auditing || isDraining else { return .none }
       evaluation?.observe(version: record.appliedAtVersion)
       return .audit(record)
+    case .sparseAuditRecord(let record):
+      guard phase == .auditing || isDraining else { return .none }
+      evaluation?.observe(version: record.appliedAtVersion)
+      return .auditSparse(record)
     case .subscription(let state):
       awaitingSubscription = false
       switch phase {

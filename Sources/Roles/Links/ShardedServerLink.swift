@@ -52,6 +52,8 @@ public final class ShardedServerLink: ServerLink {
           progressed = true
           if SparseShardRouter.joins(message) {
             if let answer = router.accept(message, from: index) { joined.append(answer) }
+          } else if case .sparseAuditRecord = message {
+            joined.append(message)  // one shard's part: the coordinator joins the parts
           } else {
             merger.accept(message, from: index)
           }

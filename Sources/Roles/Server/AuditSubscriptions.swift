@@ -24,6 +24,9 @@ final class AuditSubscriptions {
     /// Workers joined when it subscribed or pushed since: a worker's first push
     /// seen makes its next one owed, so a worker joining later is audited early.
     var seen: Set<UInt32> = []
+    /// Sparse models: for each owed worker, the push whose pull was the first
+    /// after it became owed; that push is the one audited.
+    var pinned: [UInt32: UInt64] = [:]
   }
 
   /// The name of the model the records' weights belong to.
@@ -87,12 +90,18 @@ final class AuditSubscriptions {
     for key in subscribers.keys {
       subscribers[key]!.owed.remove(workerID)
       subscribers[key]!.seen.remove(workerID)
+      subscribers[key]!.pinned[workerID] = nil
     }
   }
 
   /// Counts `outgoing`, if it is an audit record, as dropped for its subscriber.
   func deliveryFailed(_ outgoing: Outgoing) {
-    if case .auditRecord = outgoing.message, subscribers[outgoing.peer] != nil {
+    let isRecord: Bool
+    switch outgoing.message {
+    case .auditRecord, .sparseAuditRecord: isRecord = true
+    default: isRecord = false
+    }
+    if isRecord, subscribers[outgoing.peer] != nil {
       subscribers[outgoing.peer]!.recordsSent -= 1
       subscribers[outgoing.peer]!.recordsDropped += 1
       recordsSent -= 1
@@ -181,6 +190,75 @@ final class AuditSubscriptions {
       {
         subscribers[key]!.owed.insert(push.workerID)
       }
+    }
+  }
+
+  // MARK: - Sparse pushes
+
+  /// Whether a subscriber wants push `sequence` of `workerID` of a sparse model,
+  /// decided at its pull: its draw samples it, or the worker is owed (a new
+  /// subscription, a period, or its first push this subscriber sees) and this is
+  /// the first pull since (pinned: pulls pipelined after it are not owed). The
+  /// server keeps the rows it serves for that pull only when this says yes.
+  func wantsSparse(workerID: UInt32, sequence: UInt64) -> Bool {
+    var wanted = false
+    for key in subscribers.keys {
+      if subscribers[key]!.sampling.samples(workerID: workerID, sequence: sequence) {
+        wanted = true
+      }
+      let owed =
+        subscribers[key]!.owed.contains(workerID) || !subscribers[key]!.seen.contains(workerID)
+      guard owed else { continue }
+      if let pin = subscribers[key]!.pinned[workerID] {
+        if pin == sequence { wanted = true }
+      } else {
+        subscribers[key]!.pinned[workerID] = sequence
+        wanted = true
+      }
+    }
+    return wanted
+  }
+
+  /// Appends to `outbox` a sparse audit record of `push` (its `keys` resolved),
+  /// applied at `version`, for each subscriber that wanted it at its pull
+  /// (`wantsSparse`), with the rows `served` for that pull; the worker is then
+  /// owed no more. When the pull's rows were not kept (or are of other keys),
+  /// nothing goes and the worker stays owed: its next pull is pinned instead.
+  func appendSparseRecords(
+    for push: SparsePush, keys: [UInt64], served: SparseServedRows.Served?, modelName: String,
+    dataset: DatasetIdentity?, shard: Shard, appliedAt version: UInt64, to outbox: inout [Outgoing]
+  ) {
+    guard !subscribers.isEmpty else { return }
+    let worker = push.workerID
+    for key in subscribers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
+      let pin = subscribers[key]!.pinned[worker]
+      let pinned = pin == push.sequence
+      if let pin, pin <= push.sequence {
+        // Its owed push is applied now, or was (a pin passed: pin the next pull).
+        subscribers[key]!.pinned[worker] = nil
+        if !subscribers[key]!.seen.contains(worker) { subscribers[key]!.owed.insert(worker) }
+      }
+      subscribers[key]!.seen.insert(worker)
+      let wanted =
+        pinned || subscribers[key]!.sampling.samples(workerID: worker, sequence: push.sequence)
+      guard wanted, let served, served.keys == keys, let dataset else { continue }
+      subscribers[key]!.owed.remove(worker)
+      subscribers[key]!.recordsSent += 1
+      recordsSent += 1
+      let record = SparseAuditRecord(
+        workerID: worker, sequence: push.sequence, computedAtVersion: served.version,
+        appliedAtVersion: version, modelName: modelName, dataset: dataset, rows: push.rows,
+        serverShard: shard, keys: keys, values: served.values, gradients: push.gradients)
+      outbox.append(Outgoing(to: key, .sparseAuditRecord(record)))
+    }
+  }
+
+  /// Owes every worker to the subscribers whose period `version` completes
+  /// (a sparse model keeps no weights for it: its pulls keep their rows).
+  func owePeriods(at version: UInt64, workers: some Collection<UInt32>) {
+    for key in subscribers.keys
+    where subscribers[key]!.sampling.hasPeriods && version % subscribers[key]!.every == 0 {
+      subscribers[key]!.owed.formUnion(workers)
     }
   }
 }

@@ -30,6 +30,9 @@ public final class KeyedParameters {
   public internal(set) var bytesReceived: UInt64 = 0
   public internal(set) var bytesSent: UInt64 = 0
 
+  /// The rows served for pushes an audit subscriber will be sent.
+  var served = SparseServedRows()
+
   /// Per worker, cached key lists by id, oldest first.
   private var cached: [UInt32: [(id: UInt32, keys: [UInt64])]] = [:]
 
@@ -126,9 +129,10 @@ public final class KeyedParameters {
       bytesReceived: bytesReceived, bytesSent: bytesSent)
   }
 
-  /// Forgets a worker's cached lists (it left, was dropped or quarantined).
+  /// Forgets a worker's cached lists and served rows (it left, was dropped or quarantined).
   func forget(_ workerID: UInt32) {
     cached[workerID] = nil
+    served.forget(workerID)
   }
 
   /// The rows of `keys`, `width` each.

@@ -6,7 +6,11 @@ import WireProtocol
 // sequence window as dense pushes); a refused pull or push changes nothing.
 
 extension ParameterServer {
-  /// Answers a pull with the rows of its keys at the current version.
+  /// Answers a pull with the rows of its keys at the current version. A peer
+  /// that has not joined (a coordinator evaluating the model) is answered too
+  /// when it asks for no caching: the read changes nothing and counts nothing
+  /// against membership. A joined worker's pull whose push an audit subscriber
+  /// wants keeps the rows served, for the audit record.
   func sparsePull(_ pull: SparsePull, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
     let answer = answerPull(pull, keyed, from: peer, now: now)
@@ -17,31 +21,46 @@ extension ParameterServer {
   private func answerPull(
     _ pull: SparsePull, _ keyed: KeyedParameters, from peer: PeerID, now: UInt64
   ) -> [Outgoing] {
-    guard seen(pull.workerID, from: peer, now: now) else {
-      return refuse(peer, .notJoined, "worker \(pull.workerID) has not joined from this connection")
+    let joined = seen(pull.workerID, from: peer, now: now)
+    guard joined || pull.keys.isReadOnly else {
+      return refuse(
+        peer, .notJoined,
+        "worker \(pull.workerID) has not joined from this connection (a peer that has not joined may only pull keys uncached, cacheAs 0)"
+      )
     }
     switch keyed.resolve(pull.keys, of: pull.workerID, field: "keys") {
     case .failure(let refusal):
       return refuse(peer, refusal.code, refusal.message)
     case .success(let keys):
+      let values = keyed.read(keys)
+      if joined, audits.wantsSparse(workerID: pull.workerID, sequence: pull.sequence) {
+        keyed.served.keep(
+          SparseServedRows.Served(
+            sequence: pull.sequence, version: version, keys: keys, values: values),
+          of: pull.workerID)
+      }
       let rows = SparseRows(
         version: version, sequence: pull.sequence, width: UInt32(keyed.model.rowWidth),
-        values: keyed.read(keys))
+        values: values)
       return [Outgoing(to: peer, .sparseRows(rows))]
     }
   }
 
   /// Applies a push's gradient rows as one version, or answers a retried one
-  /// again; refuses it (changing nothing) when its keys or sizes are wrong.
+  /// again; refuses it (changing nothing) when its keys or sizes are wrong. An
+  /// applied push is followed by the audit records subscribers want of it (not
+  /// counted as the worker's traffic).
   func sparsePush(_ push: SparsePush, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
-    let answer = applyPush(push, keyed, from: peer, now: now)
+    var records: [Outgoing] = []
+    let answer = applyPush(push, keyed, from: peer, now: now, records: &records)
     keyed.count(received: .sparsePush(push), sent: answer)
-    return answer
+    return answer + records
   }
 
   private func applyPush(
-    _ push: SparsePush, _ keyed: KeyedParameters, from peer: PeerID, now: UInt64
+    _ push: SparsePush, _ keyed: KeyedParameters, from peer: PeerID, now: UInt64,
+    records: inout [Outgoing]
   ) -> [Outgoing] {
     guard seen(push.workerID, from: peer, now: now) else {
       return refuse(peer, .notJoined, "worker \(push.workerID) has not joined from this connection")
@@ -85,8 +104,27 @@ extension ParameterServer {
       let staleness = version - 1 - min(version - 1, push.computedAtVersion)
       membership.markApplied(push.workerID, sequence: push.sequence, staleness: staleness)
       recordStaleness(staleness)
+      appendSparseAuditRecords(for: push, keys: keys, to: &records)
       return [Outgoing(to: peer, .sparseAck(SparseAck(version: version, sequence: push.sequence)))]
     }
+  }
+
+  /// Appends the audit records subscribers want of `push` (resolved to `keys`),
+  /// just applied, with the rows its pull was served; drops those rows either
+  /// way, and owes every worker to the subscribers whose period this version completes.
+  private func appendSparseAuditRecords(
+    for push: SparsePush, keys: [UInt64], to outgoing: inout [Outgoing]
+  ) {
+    guard let keyed else { return }
+    let served = keyed.served.take(push.workerID, sequence: push.sequence)
+    let before = outgoing.count
+    audits.appendSparseRecords(
+      for: push, keys: keys, served: served, modelName: keyed.model.wireName,
+      dataset: membership.dataset, shard: configuration.shard, appliedAt: version, to: &outgoing)
+    if configuration.quarantine != nil, outgoing.count > before {
+      quarantineList.audited(push.workerID, sequence: push.sequence, version: version)
+    }
+    audits.owePeriods(at: version, workers: membership.workers.keys)
   }
 
   private func refuseNotKeyed(_ peer: PeerID) -> [Outgoing] {
@@ -94,5 +132,12 @@ extension ParameterServer {
       peer, .unexpectedMessage,
       "this server holds the dense model \(configuration.model), not a sparse one; start it with --model sparse-logreg or fm:K"
     )
+  }
+}
+
+extension KeyList {
+  /// Whether the list asks the server to keep nothing: listed keys with no cache id.
+  var isReadOnly: Bool {
+    if case .keys(_, cacheAs: 0) = self { true } else { false }
   }
 }

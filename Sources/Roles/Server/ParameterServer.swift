@@ -72,7 +72,7 @@ public final class ParameterServer {
   /// Sync and ssp: gradients waiting for their step, and replies for the staleness bound.
   private let barrier = StepBarrier()
   /// Audit subscribers, what each is owed, and the weights kept for their records.
-  private let audits: AuditSubscriptions
+  let audits: AuditSubscriptions
   /// The quarantined workers and the rollbacks (`--quarantine`).
   let quarantineList = QuarantineList()
   /// The states a rollback returns to (`--quarantine`, async mode).
