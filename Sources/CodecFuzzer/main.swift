@@ -162,7 +162,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
                 replayMismatches: 1, quarantinedAtVersion: 3, rolledBackTo: 1)
             ], rollbacks: 1, versionsRolledBack: 2),
           keyedTable: KeyedTableStatus(
-            modelName: "fm:2/20", width: 3, rowsTouched: 2, rowBytes: 2 * (8 + 24 + 24),
+            modelName: "fm-2.h20", width: 3, rowsTouched: 2, rowBytes: 2 * (8 + 24 + 24),
             bytesAllocated: 400, pulls: 2, pushes: 2, keysPulled: 4, keysPushed: 4,
             keyCacheHits: 1, keyCacheMisses: 0))),
       .auditSubscribe(
@@ -209,7 +209,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
       .sparseAuditRecord(
         SparseAuditRecord(
           workerID: 1, sequence: 3, computedAtVersion: 2, appliedAtVersion: 3,
-          modelName: "fm:2/20", dataset: DatasetIdentity(rows: 2, fingerprint: 42), rows: rows,
+          modelName: "fm-2.h20", dataset: DatasetIdentity(rows: 2, fingerprint: 42), rows: rows,
           serverShard: try Shard(index: 0, count: 2), keys: [2, 9, 1 << 20],
           values: [0, 0.125, -0.5, 0.25, 0, 1, -1, 2, 3],
           gradients: [0.5, -0.25, 0.125, 1, 2, 3, -4, 0, 0.75])),

@@ -145,7 +145,7 @@ import Testing
     let gradients = [Double](repeating: 0.5, count: 1000 * width)
     while table.count < 1_000_000 {
       let keys = (0..<min(1000, 1_000_000 - table.count)).map { _ in generator.next() >> 24 }
-      table.apply(keys, gradients: gradients[0..<(keys.count * width)])
+      table.apply(keys, gradients: Array(gradients[0..<(keys.count * width)]))
     }
     return table
   }

@@ -119,8 +119,9 @@ extension WireCodecTests {
 
   @Test func aKeyedTableReportRoundTripsAtTheEndOfStatusAndIsRefusedByName() throws {
     let report = KeyedTableStatus(
-      modelName: "fm:8/24", width: 9, rowsTouched: 10, rowBytes: 10 * 152, bytesAllocated: 4096,
-      pulls: 1, pushes: 2, keysPulled: 3, keysPushed: 4, keyCacheHits: 5, keyCacheMisses: 6)
+      modelName: "fm-8.h24", width: 9, rowsTouched: 10, rowBytes: 10 * 152, bytesAllocated: 4096,
+      pulls: 1, pushes: 2, keysPulled: 3, keysPushed: 4, keyCacheHits: 5, keyCacheMisses: 6,
+      examples: 7, bytesReceived: 8, bytesSent: 6)
     let status = ServerStatus(
       mode: .async, version: 9, gradientsApplied: 9, rejected: 0, learningRate: 0.1,
       requiredWorkers: 1, modelName: "m",
@@ -134,13 +135,13 @@ extension WireCodecTests {
           parameters: NamedTensors(layout: [TensorSpec(name: "w", count: 1)], values: [1]),
           workers: [], workersLeft: 0, auditRecordsSent: 0)))
     let bytes = WireCodec.encode(.status(status))
-    // The flag, the name, the width and nine counts.
-    #expect(bytes.count == plain.count + 1 + 7 + 4 + 9 * 8)
+    // The flag, the name, the width and twelve counts.
+    #expect(bytes.count == plain.count + 1 + 8 + 4 + 12 * 8)
     #expect(try WireCodec.decode(bytes) == .status(status))
     let start = plain.count  // after the flag
     #expect(bytes[start - 1] == 1 && Array(bytes.suffix(8)) == [6, 0, 0, 0, 0, 0, 0, 0])
     var badWidth = bytes
-    badWidth[start + 8] = 0
+    badWidth[start + 9] = 0
     #expect(
       throws: DecodeError.outOfRange(
         field: "keyed table width", value: "0", allowed: "1...\(SparseLimits.maximumWidth)")
@@ -150,7 +151,7 @@ extension WireCodecTests {
     #expect(
       throws: DecodeError.invalid(
         field: "keyed table model name",
-        reason: "\"gm:8/24\" is not a sparse model (sparse-logreg/B or fm:K/B)")
+        reason: "\"gm-8.h24\" is not a sparse model (sparse-logreg.hB or fm-K.hB)")
     ) { try WireCodec.decode(badName) }
     var badFlag = bytes
     badFlag[start - 1] = 2

@@ -19,7 +19,7 @@ import TrainingMath
     table.apply(
       unique, gradients: (0..<(unique.count * width)).map { _ in generator.nextGaussian() })
     table.apply(
-      unique.prefix(rows / 2),
+      Array(unique.prefix(rows / 2)),
       gradients: (0..<(min(rows / 2, unique.count) * width)).map { _ in 0.5 })
     return table
   }
@@ -40,12 +40,12 @@ import TrainingMath
     kind: .ftrl, learningRate: 0.05, l1: 1, l2: 0.5, beta: 1)
 
   @Test(arguments: [
-    (SparseOptimizerSettings(kind: .sgd, learningRate: 0.1), "sparse-logreg/24", 1),
+    (SparseOptimizerSettings(kind: .sgd, learningRate: 0.1), "sparse-logreg.h24", 1),
     (
       SparseOptimizerSettings(kind: .adagrad, learningRate: 0.1, initialAccumulator: 1e-4),
-      "fm:3/24", 4
+      "fm-3.h24", 4
     ),
-    (KeyedTableCheckpointTests.ftrl, "fm:2/24", 3),
+    (KeyedTableCheckpointTests.ftrl, "fm-2.h24", 3),
   ])
   func aKeyedTableRoundTripsBitForBit(optimizer: SparseOptimizerSettings, name: String, width: Int)
     throws
@@ -80,7 +80,7 @@ import TrainingMath
     let table = Self.table(rows: 100_000, width: 1, optimizer: Self.ftrl, bits: 40)
     #expect(table.count > 99_990)
     let checkpoint = try Self.checkpoint(
-      CheckpointedKeyedTable(modelName: "sparse-logreg/40", table: table))
+      CheckpointedKeyedTable(modelName: "sparse-logreg.h40", table: table))
     let bytes = CheckpointCodec.encode(checkpoint)
     // Each row: key, value, z and n.
     #expect(bytes.count > table.count * 32)
@@ -100,7 +100,7 @@ import TrainingMath
   /// The section's bytes, changed by `edit`, in a checkpoint with a valid CRC.
   func refusal(_ edit: (inout [UInt8], Int) -> Void) throws -> CheckpointCodec.Failure? {
     let keyed = CheckpointedKeyedTable(
-      modelName: "fm:1/8",
+      modelName: "fm-1.h8",
       table: Self.table(rows: 3, width: 2, optimizer: Self.ftrl, bits: 8))
     var bytes = Array(CheckpointCodec.encode(try Self.checkpoint(keyed)).dropLast(4))
     let plain = CheckpointCodec.encode(try Self.checkpoint(nil)).count - 4
@@ -117,8 +117,8 @@ import TrainingMath
   }
 
   @Test func aDamagedSectionIsRefusedByName() throws {
-    // name: 1 + 6 bytes, width at +7, kind at +11, lr at +12, l1 +20, l2 +28,
-    // beta +36, accumulator +44, initialization +52, rows +53, first key +61.
+    // name: 1 + 7 bytes, width at +8, kind at +12, lr at +13, l1 +21, l2 +29,
+    // beta +37, accumulator +45, initialization +53, rows +54, first key +62.
     func expectNamed(_ field: String, _ edit: (inout [UInt8], Int) -> Void) throws {
       let failure = try refusal(edit)
       guard case .malformed(let reason) = failure else {
@@ -130,26 +130,26 @@ import TrainingMath
     try expectNamed("keyed table present") { bytes, start in bytes[start - 1] = 2 }
     try expectNamed("keyed table model name") { bytes, start in bytes[start + 1] = UInt8(ascii: "x")
     }
-    try expectNamed("keyed table width") { bytes, start in bytes[start + 7] = 3 }
-    try expectNamed("keyed table optimizer kind") { bytes, start in bytes[start + 11] = 3 }
+    try expectNamed("keyed table width") { bytes, start in bytes[start + 8] = 3 }
+    try expectNamed("keyed table optimizer kind") { bytes, start in bytes[start + 12] = 3 }
     try expectNamed("keyed table learning rate") { bytes, start in
-      bytes.replaceSubrange((start + 12)..<(start + 20), with: [UInt8](repeating: 0, count: 8))
+      bytes.replaceSubrange((start + 13)..<(start + 21), with: [UInt8](repeating: 0, count: 8))
     }
-    try expectNamed("keyed table l1") { bytes, start in bytes[start + 27] = 0xFF }
-    try expectNamed("keyed table initialization") { bytes, start in bytes[start + 52] = 7 }
-    try expectNamed("keyed table rows") { bytes, start in bytes[start + 60] = 0x10 }
+    try expectNamed("keyed table l1") { bytes, start in bytes[start + 28] = 0xFF }
+    try expectNamed("keyed table initialization") { bytes, start in bytes[start + 53] = 7 }
+    try expectNamed("keyed table rows") { bytes, start in bytes[start + 61] = 0x10 }
     try expectNamed("keyed table key[1]") { bytes, start in
       // The second key (after key, 2 values and 4 state values) made equal to the first.
-      let first = start + 61
+      let first = start + 62
       let second = first + 8 + 16 + 32
       bytes.replaceSubrange(second..<(second + 8), with: Array(bytes[first..<(first + 8)]))
     }
-    try expectNamed("keyed table key[0]") { bytes, start in bytes[start + 61 + 2] = 1 }
+    try expectNamed("keyed table key[0]") { bytes, start in bytes[start + 62 + 2] = 1 }
     try expectNamed("keyed table values[0]") { bytes, start in
-      bytes.replaceSubrange((start + 69)..<(start + 77), with: [0, 0, 0, 0, 0, 0, 0xF8, 0x7F])
+      bytes.replaceSubrange((start + 70)..<(start + 78), with: [0, 0, 0, 0, 0, 0, 0xF8, 0x7F])
     }
     try expectNamed("keyed table state[0]") { bytes, start in
-      bytes.replaceSubrange((start + 85)..<(start + 93), with: [0, 0, 0, 0, 0, 0, 0xF0, 0x7F])
+      bytes.replaceSubrange((start + 86)..<(start + 94), with: [0, 0, 0, 0, 0, 0, 0xF0, 0x7F])
     }
     // Cut short (with a fresh CRC): the rows the count promises are not there.
     try expectNamed("keyed table rows") { bytes, start in bytes.removeLast(8) }

@@ -57,13 +57,13 @@ let everySparseMessage: [WireMessage] = [
   .sparseAuditRecord(
     SparseAuditRecord(
       workerID: 3, sequence: 2, computedAtVersion: 4, appliedAtVersion: 5,
-      modelName: "fm:2/20", dataset: DatasetIdentity(rows: 1 << 41, fingerprint: 9),
+      modelName: "fm-2.h20", dataset: DatasetIdentity(rows: 1 << 41, fingerprint: 9),
       rows: [9, 10], serverShard: try! Shard(index: 1, count: 2), keys: [3, 1 << 20],
       values: [0, 0.1, -0.2, 0, 0.3, 0.4], gradients: [1, 2, 3, 4, 5, -6])),
   .sparseAuditRecord(
     SparseAuditRecord(
       workerID: 0, sequence: 1, computedAtVersion: 0, appliedAtVersion: 1,
-      modelName: "sparse-logreg/40", dataset: DatasetIdentity(rows: 1, fingerprint: 0),
+      modelName: "sparse-logreg.h40", dataset: DatasetIdentity(rows: 1, fingerprint: 0),
       rows: [0], serverShard: .whole, keys: [1 << 40], values: [0], gradients: [-0.5])),
 ]
 
@@ -108,7 +108,7 @@ let everySparseMessage: [WireMessage] = [
       .sparseAuditRecord(
         SparseAuditRecord(
           workerID: 1, sequence: 1, computedAtVersion: 3, appliedAtVersion: 4,
-          modelName: "fm:7/24", dataset: DatasetIdentity(rows: 100, fingerprint: 1),
+          modelName: "fm-7.h24", dataset: DatasetIdentity(rows: 100, fingerprint: 1),
           rows: [0], serverShard: .whole, keys: keys, values: values, gradients: gradients)),
     ]
     let valueBytes = values.count * 8
@@ -294,7 +294,7 @@ let everySparseMessage: [WireMessage] = [
 
   /// An audit record by hand.
   private func audit(
-    name: String = "sparse-logreg/20", _ keys: (inout FrameBytes) -> Void, values: [Double],
+    name: String = "sparse-logreg.h20", _ keys: (inout FrameBytes) -> Void, values: [Double],
     gradients: [Double]
   ) -> [UInt8] {
     var frame = FrameBytes(.sparseAuditRecord)
@@ -351,11 +351,11 @@ let everySparseMessage: [WireMessage] = [
     #expect(throws: DecodeError.nonFinite(field: "gradients[1]")) {
       try WireCodec.decode(audit({ $0.keys([1, 2]) }, values: [1, 2], gradients: [3, .infinity]))
     }
-    for name in ["chain", "fm:08/20", "sparse-logreg/41", "fm:0/3", "sparse-logreg/"] {
+    for name in ["chain", "fm-08.h20", "sparse-logreg.h41", "fm-0.h3", "sparse-logreg.h"] {
       #expect(
         throws: DecodeError.invalid(
           field: "model name",
-          reason: "\"\(name)\" is not a sparse model (sparse-logreg/B or fm:K/B)"), "\(name)"
+          reason: "\"\(name)\" is not a sparse model (sparse-logreg.hB or fm-K.hB)"), "\(name)"
       ) { try WireCodec.decode(audit(name: name, { $0.keys([1]) }, values: [1], gradients: [3])) }
     }
   }

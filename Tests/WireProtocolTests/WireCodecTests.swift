@@ -128,7 +128,7 @@ let everyMessage: [WireMessage] = {
           lastEvaluation: EvaluationReport(
             version: 800, rows: 10, loss: 0.5, accuracy: 0.9, auc: 0.8125),
           keyedTable: KeyedTableStatus(
-            modelName: "fm:8/24", width: 9, rowsTouched: 1000, rowBytes: 1000 * (8 + 72 + 72),
+            modelName: "fm-8.h24", width: 9, rowsTouched: 1000, rowBytes: 1000 * (8 + 72 + 72),
             bytesAllocated: 250_000, pulls: 40, pushes: 39, keysPulled: 4000, keysPushed: 3900,
             keyCacheHits: 38, keyCacheMisses: 1))),
     ]

@@ -395,7 +395,7 @@ extension SparseAuditRecord {
 
 extension ByteReader {
   /// A sparse model's wire name (`str8`), as `SparseModelSpec.wireName` spells
-  /// it: `sparse-logreg/B` or `fm:K/B` (one spelling per model, so the bytes
+  /// it: `sparse-logreg.hB` or `fm-K.hB` (one spelling per model, so the bytes
   /// decode and encode back unchanged).
   mutating func readSparseModelName(_ field: @autoclosure () -> String) throws(DecodeError)
     -> String
@@ -405,7 +405,7 @@ extension ByteReader {
     do { spec = try SparseModelSpec(wireName: name) } catch { spec = nil }
     guard let spec, spec.wireName == name else {
       throw .invalid(
-        field: field(), reason: "\"\(name)\" is not a sparse model (sparse-logreg/B or fm:K/B)")
+        field: field(), reason: "\"\(name)\" is not a sparse model (sparse-logreg.hB or fm-K.hB)")
     }
     return name
   }
