@@ -123,6 +123,18 @@ extension TrainCommand {
       }
     }
     let status = try connection.status(timeoutMilliseconds: interrupted ? 500 : 10_000)
+    // Each shard's rows, for the balance of the hashed key ownership.
+    let shardRows: [UInt64] = endpoints.compactMap { shardEndpoint in
+      guard
+        let (shardContext, link) = try? ConnectOptions.parse(["--connect", shardEndpoint]).open()
+      else { return nil }
+      defer { withExtendedLifetime(shardContext) {} }
+      return (try? link.status(timeoutMilliseconds: 2000))?.keyedTable?.rowsTouched
+    }
+    let meanRows = shardRows.isEmpty ? 0 : Double(shardRows.reduce(0, +)) / Double(shardRows.count)
+    let balance = meanRows > 0 ? Double(shardRows.max() ?? 0) / meanRows : nil
+    let table = status.keyedTable
+    let bytesPerExample = table.flatMap(StatusCommand.bytesPerExample)
     let coordinatorExit = interrupted ? coordinator.exitStatus : coordinator.stop()
     let evaluation = SparseEvaluationLine.latest(in: coordinator.outputLines)
     if testSet != nil, evaluation?.final != true, !interrupted {
@@ -153,6 +165,19 @@ extension TrainCommand {
         "\"seconds\":\(JSON.number(Date().timeIntervalSince(started)))",
         "\"server_shards\":\(serverShards)", "\"workers\":\(workers)",
       ]
+      if let table {
+        members += [
+          "\"rows_touched\":\(table.rowsTouched)", "\"row_bytes\":\(table.rowBytes)",
+          "\"bytes_allocated\":\(table.bytesAllocated)",
+          "\"bytes_per_example\":\(bytesPerExample.map(JSON.number) ?? "null")",
+          "\"key_cache_hits\":\(table.keyCacheHits)",
+          "\"key_cache_misses\":\(table.keyCacheMisses)",
+        ]
+      }
+      members += [
+        "\"shard_rows\":[\(shardRows.map(String.init).joined(separator: ","))]",
+        "\"busiest_shard_ratio\":\(balance.map(JSON.number) ?? "null")",
+      ]
       if let evaluation {
         members += [
           "\"test_logloss\":\(JSON.number(evaluation.loss))",
@@ -173,6 +198,14 @@ extension TrainCommand {
       print(
         "trained \(keyed.model): version \(status.version), \(status.gradientsApplied) gradients applied, \(status.rejected) rejected, \(Int(examplesPerSecond)) examples/s"
       )
+      if let table {
+        print(
+          "table: \(table.rowsTouched) rows over \(shardRows.count) shard\(shardRows.count == 1 ? "" : "s")"
+            + (balance.map { " (busiest \(String(format: "%.3f", $0))x the mean)" } ?? "")
+            + ", \(String(format: "%.1f", Double(table.bytesAllocated) / 1e6)) MB allocated for \(String(format: "%.1f", Double(table.rowBytes) / 1e6)) MB of rows"
+            + (bytesPerExample.map { ", \(Int($0.rounded())) bytes on the wire per example" } ?? "")
+        )
+      }
       if let evaluation { print("test: \(evaluation.text) (version \(evaluation.version))") }
       if let audits { print("audits: \(audits.count), \(audits.failuresText)") }
     }
