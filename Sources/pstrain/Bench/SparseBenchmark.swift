@@ -35,9 +35,8 @@ enum SparseBenchmark {
     }
   }
 
-  /// The server side: answers one decoded request. The bench's own
-  /// `KeyedTableResponder` until `ParameterServer` serves sparse messages; then
-  /// this is the one place to put the real server.
+  /// The server side: answers one decoded request (`parameterServer`: the real
+  /// server's state machine).
   typealias Responder = (WireMessage) -> WireMessage
 
   /// A keyed table served the way a server does: pulls read rows (caching the
@@ -291,6 +290,46 @@ enum SparseBenchmark {
     return rate.value
   }
 
+  /// The real server's state machine holding a sparse model whose rows are
+  /// `valueLength` values (sparse-logreg for 1, else fm:(valueLength - 1)) over
+  /// 2^40 keys with AdaGrad, joined by one worker, its rows of `keySets` created
+  /// by a first push of zeros: each request is answered by `ParameterServer`.
+  static func parameterServer(valueLength: Int, warmedWith keySets: [[UInt64]]) -> Responder {
+    let model = try! SparseModelSpec(
+      kind: valueLength == 1
+        ? .logisticRegression : .factorizationMachine(factors: valueLength - 1),
+      hashBits: 40)
+    let keyed = KeyedModel(
+      model: model, optimizer: SparseOptimizerSettings(kind: .adagrad, learningRate: 0.05), seed: 1)
+    var configuration = ServerConfiguration(
+      mode: .async, requiredWorkers: 1, optimizer: try! OptimizerSettings(learningRate: 0.05),
+      model: keyed.descriptor, initialParameters: [Double](repeating: 0, count: valueLength))
+    configuration.keyed = keyed
+    let server = ParameterServer(configuration: configuration)
+    // Worker 2 creates the rows with a push of zeros; worker 1 is the bench's.
+    let (peer, warmer) = (PeerID([1]), PeerID([2]))
+    for (worker, from) in [(UInt32(1), peer), (2, warmer)] {
+      _ = server.receive(
+        .join(
+          Join(
+            workerID: worker, shard: .whole, model: keyed.descriptor,
+            dataset: DatasetIdentity(rows: 1 << 40, fingerprint: 0))), from: from, now: 0)
+    }
+    for (index, keys) in keySets.enumerated() {
+      _ = server.receive(
+        .sparsePush(
+          SparsePush(
+            workerID: 2, sequence: UInt64(index + 1), computedAtVersion: 0, rows: [0],
+            keys: .keys(keys, cacheAs: 0),
+            gradients: [Double](repeating: 0, count: keys.count * valueLength))), from: warmer,
+        now: 0)
+    }
+    return { request in
+      server.receive(request, from: peer, now: 0).first?.message
+        ?? .error(ErrorReply(code: .unexpectedMessage, message: "no answer"))
+    }
+  }
+
   /// pstrain and raw alternately, `rounds` rounds each, medians compared
   /// (round trips are latency-bound and a shared VM swings).
   static func run(keys: Int, valueLength: Int, quick: Bool) throws -> Result {
@@ -303,13 +342,7 @@ enum SparseBenchmark {
     for _ in 0..<rounds {
       ours.append(
         try pstrainRate(keySets: sets, duration: duration) {
-          var responder = KeyedTableResponder(
-            table: KeyedTable(
-              width: valueLength,
-              optimizer: SparseOptimizerSettings(kind: .adagrad, learningRate: 0.05),
-              initialization: .seededFactors(seed: 1, scale: 0.01)))
-          responder.warm(with: sets)
-          return { responder.respond(to: $0) }
+          parameterServer(valueLength: valueLength, warmedWith: sets)
         })
       raw.append(try rawRate(sizes: sizes, duration: duration))
     }
