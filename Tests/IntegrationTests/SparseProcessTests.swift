@@ -119,4 +119,59 @@ func writeSmallLibSVM(rows: Int, seed: UInt64) throws -> String {
       try exchange(push(.keys([1, 2], cacheAs: 0), [1, 1]))
         == .sparseAck(SparseAck(version: 1, sequence: 1)))
   }
+
+  /// The rows of `keys` a server at `endpoint` serves, read by a client that
+  /// has not joined (a read-only pull, as the coordinator's evaluation does).
+  func servedRows(_ keys: [UInt64], at endpoint: String) throws -> SparseRows {
+    let context = try Context()
+    let socket = try Socket(context, kind: .dealer)
+    try socket.set(.linger(milliseconds: 100))
+    try socket.connect(endpoint)
+    try socket.send(
+      Message(
+        bytes: WireCodec.encode(
+          .sparsePull(SparsePull(workerID: 77, sequence: 1, keys: .keys(keys, cacheAs: 0))))))
+    #expect(try socket.waitForInput(timeoutMilliseconds: 10_000))
+    let frames = try #require(try socket.receiveMultipart()).frames.map(\.bytes)
+    let reply = try WireCodec.decode(frames: frames)
+    guard case .sparseRows(let rows) = reply else {
+      throw HarnessError("expected rows, got \(reply)")
+    }
+    return rows
+  }
+
+  @Test func aKeyedTableIsCheckpointedAndResumedBitForBit() throws {
+    let data = try writeSmallLibSVM(rows: 300, seed: 5)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-sparse-checkpoints-\(UUID().uuidString)"
+    ).path
+    let server =
+      ["--model", "fm:3", "--hash-bits", "12", "--optimizer", "ftrl", "--l1", "0.01"]
+      + ["--checkpoint-dir", directory, "--checkpoint-every", "1000"]
+    let (first, endpoint) = try startServer(server)
+    defer { first.stop() }
+    let worker = try Launched([
+      "worker", "--connect", endpoint, "--shard", "0/1", "--data", data, "--epochs", "2",
+      "--batch-size", "25",
+    ])
+    defer { worker.stop() }
+    #expect(try worker.wait(within: 120) == 0, "\(worker.errors.suffix(400))")
+    let model = try SparseModelSpec(kind: .factorizationMachine(factors: 3), hashBits: 12)
+    let keys = Array(0...model.largestKey)
+    let before = try servedRows(keys, at: endpoint)
+    let trained = try serverStatus(endpoint)
+    #expect(trained["version"] as? Int == 24)
+    // SIGTERM writes a checkpoint; the resumed server serves the same rows, bit for bit.
+    #expect(try first.terminate() == 0)
+    let (second, resumed) = try startServer(server + ["--resume"])
+    defer { second.stop() }
+    let after = try servedRows(keys, at: resumed)
+    #expect(after.version == before.version)
+    #expect(after.values.map(\.bitPattern) == before.values.map(\.bitPattern))
+    let status = try serverStatus(resumed)
+    let table = try #require(status["keyed_table"] as? [String: Any])
+    let trainedTable = try #require(trained["keyed_table"] as? [String: Any])
+    #expect(table["rows_touched"] as? Int == trainedTable["rows_touched"] as? Int)
+    #expect((table["rows_touched"] as? Int ?? 0) > 100)
+  }
 }
