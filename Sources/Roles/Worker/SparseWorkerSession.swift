@@ -29,6 +29,9 @@ public final class SparseWorkerSession {
   public let shuffleSeed: UInt64?
   /// The injected fault (normally none).
   public let fault: GradientFault
+  /// The join this worker sends, with the model's row shape and the data's
+  /// identity (its fingerprint read once: a pass over every nonzero).
+  public let join: WireMessage
 
   /// Batches pushed and acknowledged.
   public private(set) var pushesApplied: UInt64 = 0
@@ -79,11 +82,7 @@ public final class SparseWorkerSession {
     self.pipeline = max(1, pipeline)
     self.shuffleSeed = shuffleSeed
     self.fault = fault
-  }
-
-  /// The join this worker sends, with the model's row shape and the data's identity.
-  public var join: WireMessage {
-    .join(
+    join = .join(
       Join(
         workerID: workerID, shard: shard,
         model: ModelDescriptor(

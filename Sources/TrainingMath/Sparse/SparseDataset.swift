@@ -34,14 +34,14 @@ public struct SparseDataset: Equatable, Sendable {
   /// Nonzeros in all rows.
   public var nonzeroCount: Int { featureIDs.count }
 
-  /// FNV-1a over every row's ids, value bits and label bits: workers and the
-  /// coordinator compare it to make sure they all read the same data.
+  /// A 64-bit hash of every row's length, ids, value bits and label bits (FNV-1a
+  /// style, a word at a time, so 10^7 nonzeros take milliseconds): workers and
+  /// the coordinator compare it to make sure they all read the same data.
   public var fingerprint: UInt64 {
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    func mix(_ word: UInt64) {
-      for shift in stride(from: 0, to: 64, by: 8) {
-        hash = (hash ^ ((word >> UInt64(shift)) & 0xFF)) &* 0x100_0000_01B3
-      }
+    @inline(__always) func mix(_ word: UInt64) {
+      hash = (hash ^ word) &* 0x100_0000_01B3
+      hash ^= hash >> 29
     }
     for row in 0..<count {
       mix(UInt64(rowStarts[row + 1] - rowStarts[row]))
