@@ -8,14 +8,18 @@
 #            (independent of the key space), and at 20 and 40 nonzeros per row (proportional).
 #   memory   bench sparse --memory: keyed-table bytes against row bytes, keys from 2^40.
 #   bench    bench sparse: pull + push of 10,000 keys of 8 values against raw libzmq.
-# Usage: benchmarks/sparse-targets.sh auc|wire|memory|bench [DIR]   (env ROWS, EPOCHS, LR)
+# Usage: benchmarks/sparse-targets.sh auc|wire|memory|bench [DIR]   (env ROWS, EPOCHS, LR, BIN)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:?usage: $0 auc|wire|memory|bench [DIR]}
 dir=${2:-.build/sparse-targets}
 mkdir -p "$dir"
-swift build -c release --product pstrain >&2
-bin=.build/release/pstrain
+# BIN: a pstrain binary to use instead of building one (release).
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+  swift build -c release --product pstrain >&2
+  bin=.build/release/pstrain
+fi
 rows=${ROWS:-1000000}
 epochs=${EPOCHS:-1}
 lr=${LR:-0.1}

@@ -136,7 +136,8 @@ struct StatusCommand: ParsableCommand {
 
   /// Bytes of sparse messages, both ways, per example pushed.
   static func bytesPerExample(_ table: KeyedTableStatus) -> Double? {
-    table.examples == 0 ? nil : Double(table.bytesReceived + table.bytesSent) / Double(table.examples)
+    table.examples == 0
+      ? nil : Double(table.bytesReceived + table.bytesSent) / Double(table.examples)
   }
 
   /// A sparse model's keyed table, in words.
@@ -232,13 +233,15 @@ struct StatusCommand: ParsableCommand {
   static func evaluationJSON(_ evaluation: EvaluationReport) -> String {
     "{\"version\":\(evaluation.version),\"rows\":\(evaluation.rows),"
       + "\"test_loss\":\(JSON.number(evaluation.loss)),"
-      + "\"test_accuracy\":\(evaluation.accuracy.map(JSON.number) ?? "null")}"
+      + "\"test_accuracy\":\(evaluation.accuracy.map(JSON.number) ?? "null"),"
+      + "\"test_auc\":\(evaluation.auc.map(JSON.number) ?? "null")}"
   }
 
   /// The latest evaluation on held-out data, in words.
   static func evaluationText(_ evaluation: EvaluationReport) -> String {
     "test:      loss \(evaluation.loss) over \(evaluation.rows) held-out rows at version \(evaluation.version)"
       + (evaluation.accuracy.map { ", accuracy \(HeldOutEvaluation.percent($0))" } ?? "")
+      + (evaluation.auc.map { ", AUC \(String(format: "%.4f", $0))" } ?? "")
   }
 
   /// The status for people.

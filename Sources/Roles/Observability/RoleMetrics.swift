@@ -12,6 +12,12 @@ public final class ServerMetrics {
   // that a server with none exports no figure, rather than a 0 that was never measured.
   private var testLoss: Gauge?
   private var testAccuracy: Gauge?
+  private var testAUC: Gauge?
+  // Made when the server holds a sparse model.
+  private var keyedRows: Gauge?
+  private var keyedBytesAllocated: Gauge?
+  private var sparseBytes: (received: Counter, sent: Counter)?
+  private var lastKeyed: KeyedTableStatus?
   private var lastEvaluation: EvaluationReport?
   private var rejected: [ErrorCode: Counter] = [:]
   private var lastApplied: UInt64 = 0
@@ -53,7 +59,35 @@ public final class ServerMetrics {
         if testAccuracy == nil { testAccuracy = Gauge(label: "pstrain_test_accuracy") }
         testAccuracy?.record(accuracy)
       }
+      if let auc = evaluation.auc {
+        if testAUC == nil { testAUC = Gauge(label: "pstrain_test_auc") }
+        testAUC?.record(auc)
+      }
     }
+    if let keyed = server.keyed { updateKeyed(keyed.report) }
+  }
+
+  /// `pstrain_keyed_rows`, `pstrain_keyed_bytes_allocated` and
+  /// `pstrain_sparse_bytes_total{direction}`, for a sparse model's table.
+  private func updateKeyed(_ report: KeyedTableStatus) {
+    if keyedRows == nil {
+      keyedRows = Gauge(label: "pstrain_keyed_rows")
+      keyedBytesAllocated = Gauge(label: "pstrain_keyed_bytes_allocated")
+      sparseBytes = (
+        Counter(label: "pstrain_sparse_bytes_total", dimensions: [("direction", "received")]),
+        Counter(label: "pstrain_sparse_bytes_total", dimensions: [("direction", "sent")])
+      )
+    }
+    keyedRows?.record(Double(report.rowsTouched))
+    keyedBytesAllocated?.record(Double(report.bytesAllocated))
+    let last = lastKeyed
+    if report.bytesReceived > last?.bytesReceived ?? 0 {
+      sparseBytes?.received.increment(by: Int64(report.bytesReceived - (last?.bytesReceived ?? 0)))
+    }
+    if report.bytesSent > last?.bytesSent ?? 0 {
+      sparseBytes?.sent.increment(by: Int64(report.bytesSent - (last?.bytesSent ?? 0)))
+    }
+    lastKeyed = report
   }
 
   /// `pstrain_quarantined_workers`, `pstrain_rollbacks_total` and
