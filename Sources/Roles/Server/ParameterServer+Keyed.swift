@@ -13,8 +13,10 @@ extension ParameterServer {
   /// wants keeps the rows served, for the audit record.
   func sparsePull(_ pull: SparsePull, from peer: PeerID, now: UInt64) -> [Outgoing] {
     guard let keyed else { return refuseNotKeyed(peer) }
+    // The traffic counts are the workers' (an evaluator's reads are not training's cost).
+    let fromWorker = membership.isJoined(pull.workerID, from: peer)
     let answer = answerPull(pull, keyed, from: peer, now: now)
-    keyed.count(received: .sparsePull(pull), sent: answer)
+    if fromWorker { keyed.count(received: .sparsePull(pull), sent: answer) }
     return answer
   }
 
