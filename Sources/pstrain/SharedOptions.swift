@@ -365,6 +365,20 @@ struct AuditedDataOptions: ParsableArguments {
   @Option(help: "The data's label column (default: the column named label, else the last).")
   var labelColumn: String?
 
+  @Option(
+    help:
+      "The data file's format: csv, or libsvm (the default for .libsvm, .svm and .svmlight files); a sparse model's server means libsvm."
+  )
+  var format: DataFormat?
+
   /// The data these flags name.
-  func loadData() throws -> Dataset { try loadDataset(data, labelColumn: labelColumn) }
+  func loadData() throws -> Dataset {
+    if let data, DataFormat(path: data, explicit: format) == .libsvm {
+      throw Failure(
+        message:
+          "\(data) is libsvm data, which only the coordinator of a sparse model reads; this needs the dense model's CSV file"
+      )
+    }
+    return try loadDataset(data, labelColumn: labelColumn)
+  }
 }
