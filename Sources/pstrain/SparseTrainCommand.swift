@@ -122,14 +122,24 @@ extension TrainCommand {
         )
       }
     }
-    let status = try connection.status(timeoutMilliseconds: interrupted ? 500 : 10_000)
+    // A stop signal must not cut these requests short: they read what was reached.
+    func finalStatus(of link: any ServerLink, timeoutMilliseconds: Int) throws -> ServerStatus {
+      let reply = try link.request(
+        .statusRequest, timeoutMilliseconds: timeoutMilliseconds, what: "status",
+        graceAfterStopMilliseconds: nil)
+      guard case .status(let status) = reply else {
+        throw RoleError.unexpectedReply(expected: "status", got: "\(reply.type)")
+      }
+      return status
+    }
+    let status = try finalStatus(of: connection, timeoutMilliseconds: interrupted ? 2000 : 10_000)
     // Each shard's rows, for the balance of the hashed key ownership.
     let shardRows: [UInt64] = endpoints.compactMap { shardEndpoint in
       guard
         let (shardContext, link) = try? ConnectOptions.parse(["--connect", shardEndpoint]).open()
       else { return nil }
       defer { withExtendedLifetime(shardContext) {} }
-      return (try? link.status(timeoutMilliseconds: 2000))?.keyedTable?.rowsTouched
+      return (try? finalStatus(of: link, timeoutMilliseconds: 2000))?.keyedTable?.rowsTouched
     }
     let meanRows = shardRows.isEmpty ? 0 : Double(shardRows.reduce(0, +)) / Double(shardRows.count)
     let balance = meanRows > 0 ? Double(shardRows.max() ?? 0) / meanRows : nil
@@ -153,7 +163,8 @@ extension TrainCommand {
     for server in servers where server.stop() != 0 && !interrupted {
       problems.append("\(server.name) did not stop cleanly: \(server.errorTail())")
     }
-    let examples = Double(work.epochs * dataset.count)
+    // The rows of the pushes applied (every worker's rows of every epoch, unless stopped early).
+    let examples = Double(table?.examples ?? UInt64(work.epochs * dataset.count))
     let examplesPerSecond = trainingSeconds > 0 ? examples / trainingSeconds : 0
     if json {
       var members = [
