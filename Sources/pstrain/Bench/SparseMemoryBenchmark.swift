@@ -44,13 +44,13 @@ enum SparseMemoryBenchmark {
     var table = KeyedTable(
       width: valueLength, optimizer: SparseOptimizerSettings(kind: .adagrad, learningRate: 0.05),
       initialization: .zero)
-    // Rows are created through `restore` (the storage a push creates, without
-    // `apply`'s per-row copy of the table today), in a random order.
+    // Rows are created as pushes create them, 10,000 keys a push, in a random order.
     var order = SplitMix64(seed: 41)
+    let zeros = [Double](repeating: 0, count: 10_000 * valueLength)
     for start in stride(from: 0, to: keys.count, by: 10_000) {
       let end = min(keys.count, start + 10_000)
       let batch = keys[start..<end].shuffled(using: &order)
-      SparseBenchmark.KeyedTableResponder.create(batch, in: &table)
+      table.apply(batch, gradients: Array(zeros[0..<(batch.count * valueLength)]))
     }
     let (after, peak) = MemoryBenchmark.residentMemory(of: pid)
     let result = Result(
