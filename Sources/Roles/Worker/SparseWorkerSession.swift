@@ -41,7 +41,7 @@ public final class SparseWorkerSession {
   public private(set) var epoch = 0
   /// Mean loss of the last finished epoch's batches.
   public private(set) var epochLoss: Double = 0
-  /// Keys pulled and pushed, and the bytes of the messages sent and received.
+  /// Keys pulled (each batch's keys, once), and examples (rows) pushed.
   public private(set) var keysPulled: UInt64 = 0
   public private(set) var examples: UInt64 = 0
   /// Set when a batch's loss came out NaN or infinite: the worker leaves.
