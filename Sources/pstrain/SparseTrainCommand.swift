@@ -29,22 +29,9 @@ extension TrainCommand {
     let cluster = LocalCluster(executable: currentExecutablePath())
     defer { cluster.stopAll() }
     let started = Date()
-    var servers: [ChildProcess] = []
-    var endpoints: [String] = []
-    for index in 0..<serverShards {
-      let server = try cluster.start(
-        "server \(index)",
-        ["server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)"] + training.arguments
-          + ["--shard", "\(index)/\(serverShards)"])
-      guard
-        let listening = server.waitForLine(
-          timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
-      else {
-        throw Failure(message: "server \(index) did not start: \(server.errorTail())")
-      }
-      servers.append(server)
-      endpoints.append(String(listening.dropFirst("listening ".count)))
-    }
+    let (servers, endpoints) = try cluster.startServers(
+      ["server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)"] + training.arguments,
+      shards: serverShards)
     let endpoint = endpoints.joined(separator: ",")
     progress(
       "train: \(keyed.model) on \(dataset.count) rows (\(dataset.nonzeroCount) nonzeros), \(serverShards) server shard\(serverShards == 1 ? "" : "s") at \(endpoint), \(workers) workers, \(work.epochs) epochs, \(keyed.optimizer)"

@@ -263,20 +263,7 @@ struct TrainCommand: ParsableCommand {
       + (model.isClassifier ? ["--classes", "\(model.outputCount)"] : [])
       // --stay: the run reads the server's status after the workers are done, then stops it.
       + (leased ? ["--epochs", "\(work.epochs)", "--chunk-rows", "\(chunkRows)", "--stay"] : [])
-    var servers: [ChildProcess] = []
-    var endpoints: [String] = []
-    for index in 0..<serverShards {
-      let server = try cluster.start(
-        "server \(index)", serverArguments + ["--shard", "\(index)/\(serverShards)"])
-      guard
-        let listening = server.waitForLine(
-          timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
-      else {
-        throw Failure(message: "server \(index) did not start: \(server.errorTail())")
-      }
-      servers.append(server)
-      endpoints.append(String(listening.dropFirst("listening ".count)))
-    }
+    let (servers, endpoints) = try cluster.startServers(serverArguments, shards: serverShards)
     let endpoint = endpoints.joined(separator: ",")
     progress(
       "train: server at \(endpoint), \(training.mode) mode, \(workers) workers, \(work.epochs) epochs, lr \(training.learningRate)"
@@ -678,6 +665,27 @@ final class LocalCluster {
     let child = try ChildProcess(name: name, executable: executable, arguments: arguments)
     processes.append(child)
     return child
+  }
+
+  /// Starts `shards` server processes (`pstrain ARGUMENTS --shard K/M`) one after the
+  /// other and waits for each to print its endpoint; returns them with their endpoints.
+  func startServers(_ arguments: [String], shards: Int) throws -> (
+    servers: [ChildProcess], endpoints: [String]
+  ) {
+    var servers: [ChildProcess] = []
+    var endpoints: [String] = []
+    for index in 0..<shards {
+      let server = try start("server \(index)", arguments + ["--shard", "\(index)/\(shards)"])
+      guard
+        let listening = server.waitForLine(
+          timeoutMilliseconds: 20_000, matching: { $0.hasPrefix("listening ") })
+      else {
+        throw Failure(message: "server \(index) did not start: \(server.errorTail())")
+      }
+      servers.append(server)
+      endpoints.append(String(listening.dropFirst("listening ".count)))
+    }
+    return (servers, endpoints)
   }
 
   /// Stops `children` together: SIGTERM to all at once, then SIGKILL to any still
