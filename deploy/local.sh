@@ -8,8 +8,8 @@
 # Each command first installs what the build needs (libzmq3-dev, libopenblas-dev,
 # pkg-config) when it is missing, with apt-get (via sudo when not root); `test` run as root
 # also tries to install the tools some tests use (iproute2, nftables, slurm-wlm,
-# munge, kubectl, curl, prometheus (for promtool), librsvg2-bin and, from PyPI,
-# kubernetes-validate).
+# munge, kubectl, curl, prometheus, librsvg2-bin, mmdebstrap, umoci, runc and, from
+# PyPI, kubernetes-validate); `test` also sets up the Python environment .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +42,10 @@ install_dependencies() {
     # The metrics tests check every role's output with promtool (Debian package prometheus).
     command -v promtool >/dev/null 2>&1 || optional+=(prometheus)
     [ -x /usr/bin/rsvg-convert ] || optional+=(librsvg2-bin)
+    # The container test builds the image with mmdebstrap and umoci and runs it with runc.
+    command -v mmdebstrap >/dev/null 2>&1 || optional+=(mmdebstrap)
+    command -v umoci >/dev/null 2>&1 || optional+=(umoci)
+    command -v runc >/dev/null 2>&1 || optional+=(runc)
     if ((${#optional[@]})); then
       ((${#required[@]})) || timeout 300 apt-get update -qq || true
       for package in "${optional[@]}"; do
@@ -84,6 +88,10 @@ case "$command" in
         || echo "could not make the digits files; the digits test will be skipped" >&2
     fi
     export PSTRAIN_DIGITS_DIR="$PWD/.build/datasets"
+    # The Python client's tests, the TensorBoard reader test and the JobSet validation
+    # run in the project's Python environment (.venv); without it they are skipped.
+    timeout 900 deploy/python-env.sh >/dev/null \
+      || echo "could not set up .venv; the tests that need Python packages will be skipped" >&2
     swift build --build-tests
     # Every test uses Swift Testing; skipping the empty XCTest pass keeps its
     # "Executed 0 tests" line out of the summary.
