@@ -14,8 +14,7 @@ func tool(_ name: String) -> String? {
     if: tool("kubectl") != nil && tool("kubernetes-validate") != nil,
     "needs kubectl and kubernetes-validate"))
 struct KubernetesManifestTests {
-  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
+  static let repository = repositoryRoot
 
   func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     try runTool(executable, arguments)

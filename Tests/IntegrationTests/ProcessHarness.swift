@@ -185,3 +185,15 @@ func runTool(
   }
   return (status, output)
 }
+
+/// The repository's root folder (the one holding Package.swift).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .deletingLastPathComponent().deletingLastPathComponent()
+
+/// The project's Python environment's interpreter (`.venv/bin/python`, made by
+/// `deploy/python-env.sh`; `deploy/local.sh test` makes it), or nil when it is missing:
+/// the tests that need its packages are then skipped.
+func projectPython() -> String? {
+  let python = repositoryRoot.appendingPathComponent(".venv/bin/python").path
+  return FileManager.default.isExecutableFile(atPath: python) ? python : nil
+}

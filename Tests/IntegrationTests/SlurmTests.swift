@@ -12,8 +12,7 @@ let canRunSlurm: Bool = {
 /// three virtual nodes.
 @Suite(.serialized, .enabled(if: canRunSlurm, "needs root, slurm-wlm and munge"))
 struct SlurmTests {
-  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
+  static let repository = repositoryRoot
 
   func run(_ command: [String], environment: [String: String] = [:], seconds: Double) throws
     -> (status: Int32, output: String)
