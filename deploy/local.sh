@@ -104,6 +104,10 @@ case "$command" in
       # The hot path's allocation count is a property of the release build: check it there.
       timeout -k 30 900 swift test -c release -Xswiftc -enable-testing --disable-xctest \
         --filter AllocationTests
+      # The Python client's tests (codec, errors, a NumPy worker beside a Swift one).
+      if [ -x .venv/bin/python ]; then
+        timeout -k 30 600 .venv/bin/python -m pytest -q -p no:cacheprovider clients/python/tests
+      fi
     fi
     ;;
   *)
