@@ -5,7 +5,7 @@
         print(client.status()["version"])
 """
 
-from .client import Client, Snapshot
+from .client import Client, LeaseGrant, Snapshot
 from .codec import PROTOCOL_VERSION, ModelDescriptor, TensorSpec
 from .datasets import fingerprint, load_csv
 from .errors import (
@@ -17,7 +17,7 @@ from .errors import (
 )
 
 __all__ = [
-    "Client", "Snapshot", "ModelDescriptor", "TensorSpec", "PROTOCOL_VERSION", "fingerprint",
+    "Client", "Snapshot", "LeaseGrant", "ModelDescriptor", "TensorSpec", "PROTOCOL_VERSION", "fingerprint",
     "load_csv", "ERROR_CLASSES", "PstrainError", "ServerError", "ProtocolError",
     "PstrainTimeoutError", "MalformedError", "UnsupportedVersionError", "UnknownTypeError",
     "NotJoinedError", "DuplicateWorkerError", "LayoutMismatchError", "ShardMismatchError",

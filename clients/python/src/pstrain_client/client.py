@@ -13,8 +13,8 @@ import zmq
 
 from . import codec
 from .codec import (
-    ErrorReply, Join, Leave, Left, ModelDescriptor, Push, Status, StatusRequest, Tensor,
-    TensorSpec, Weights,
+    ErrorReply, Join, Lease, LeaseRequest, Leave, Left, ModelDescriptor, NoLease, Push, Status,
+    StatusRequest, Tensor, Weights,
 )
 from .errors import ProtocolError, PstrainError, PstrainTimeoutError, server_error
 from .keys import key_pair, public_key as read_public_key
@@ -29,6 +29,16 @@ class Snapshot:
     version: int
     weights: dict
     acknowledged: int = 0
+
+
+@dataclass
+class LeaseGrant:
+    """Rows leased to the worker (a server started with `--epochs`): push them in
+    order, in batches of consecutive rows, starting from `snapshot`'s weights."""
+
+    epoch: int
+    rows: range
+    snapshot: Snapshot
 
 
 def _snapshot(reply: Weights) -> Snapshot:
@@ -188,6 +198,21 @@ class Client:
         self.sequence = sequence
         self.version = reply.version
         return _snapshot(reply)
+
+    def lease(self) -> Union[LeaseGrant, NoLease]:
+        """Asks for rows to train on (leased work): a `LeaseGrant`, or a `NoLease` whose
+        `finished` says every epoch is done (leave) or else to ask again after
+        `retry_after_ms`."""
+        if self.worker_id is None:
+            raise PstrainError("lease before join: join the run first")
+        reply = self._request(LeaseRequest(self.worker_id), f"a lease for worker {self.worker_id}",
+                              lambda m: isinstance(m, (Lease, NoLease)),
+                              ignore=lambda m: isinstance(m, Weights))
+        if isinstance(reply, NoLease):
+            return reply
+        self.version = reply.weights.version
+        return LeaseGrant(reply.epoch, range(reply.first_row, reply.first_row + reply.row_count),
+                          _snapshot(reply.weights))
 
     def heartbeat(self) -> None:
         """Tells the server the worker is alive (no reply)."""

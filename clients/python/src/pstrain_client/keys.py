@@ -8,6 +8,7 @@ import os
 import stat
 
 import zmq
+from zmq.utils import z85
 
 
 def _fields(path: str) -> dict:
@@ -26,7 +27,7 @@ def _z85_key(text: str, what: str) -> bytes:
     if len(data) != 40:
         raise ValueError(f"{what} is not a 40-character Z85 CURVE key")
     try:
-        if len(zmq.utils.z85.decode(data)) != 32:
+        if len(z85.decode(data)) != 32:
             raise ValueError
     except Exception:
         raise ValueError(f"{what} is not a valid Z85 CURVE key") from None
