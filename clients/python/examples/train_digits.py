@@ -63,13 +63,22 @@ class DenseClassifier:
             return 1.0 - a * a
         return a * (1.0 - a)
 
-    def gradient(self, weights: dict, x: np.ndarray, labels: np.ndarray) -> tuple[dict, float]:
-        """The gradient of the batch's mean cross-entropy at `weights`, and that loss."""
-        batch = x.shape[0]
+    def forward(self, weights: dict, x: np.ndarray) -> list:
+        """Every layer's outputs from the inputs `x` on: the hidden activations, then the logits."""
         activations = [x]
         for layer in range(1, self.layers + 1):
             z = activations[-1] @ weights[f"layer{layer}.weight"] + weights[f"layer{layer}.bias"]
             activations.append(z if layer == self.layers else self.activate(z))
+        return activations
+
+    def accuracy(self, weights: dict, x: np.ndarray, labels: np.ndarray) -> float:
+        """The fraction of rows whose highest-scoring class is their label."""
+        return float(np.mean(np.argmax(self.forward(weights, x)[-1], axis=1) == labels))
+
+    def gradient(self, weights: dict, x: np.ndarray, labels: np.ndarray) -> tuple[dict, float]:
+        """The gradient of the batch's mean cross-entropy at `weights`, and that loss."""
+        batch = x.shape[0]
+        activations = self.forward(weights, x)
         logits = activations[-1]
         # Per example, as SoftmaxCrossEntropyLoss: log Σ e^(o_j − m) − (o_c − m), and
         # p − onehot; exp and log from the C library, as pstrain's (glibc) are.
@@ -118,6 +127,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-pushes", type=int, default=0, help="stop after this many pushes (0: none)")
     parser.add_argument("--scale-gradient", type=float, default=1.0,
                         help="multiply every gradient by this (a fault for the audits to find)")
+    parser.add_argument("--test-data", help="held-out CSV file: print the final weights' accuracy on it")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer")
     parser.add_argument("--server-key", help="the server's CURVE public key file (.pub)")
     parser.add_argument("--client-key", help="this client's CURVE key pair file (.key)")
@@ -135,22 +145,29 @@ def main(argv=None) -> int:
         network = DenseClassifier(status["model"], status["layout"])
         snapshot = client.join(args.id, dataset_rows=rows, dataset_fingerprint=fingerprint(features, labels),
                                shard=(index, count))
-        pushes, loss = 0, float("nan")
+        pushes, epoch_losses = 0, []
         for _ in range(args.epochs):
+            losses = []
             for start in range(0, len(shard_rows), args.batch_size):
                 batch = shard_rows[start:start + args.batch_size]
                 gradient, loss = network.gradient(snapshot.weights, features[batch], labels[batch])
                 if args.scale_gradient != 1.0:
                     gradient = {name: value * args.scale_gradient for name, value in gradient.items()}
                 snapshot = client.push(gradient, batch)
+                losses.append(loss)
                 pushes += 1
                 if args.max_pushes and pushes >= args.max_pushes:
                     break
+            epoch_losses.append(float(np.mean(losses)) if losses else float("nan"))
             if args.max_pushes and pushes >= args.max_pushes:
                 break
         client.leave()
-    print(json.dumps({"worker": args.id, "pushes": pushes, "last_batch_loss": loss,
-                      "version": snapshot.version}))
+    summary = {"worker": args.id, "pushes": pushes, "epoch_losses": epoch_losses,
+               "version": snapshot.version}
+    if args.test_data:
+        test_features, test_labels = load_csv(args.test_data)
+        summary["test_accuracy"] = network.accuracy(snapshot.weights, test_features, test_labels)
+    print(json.dumps(summary))
     return 0
 
 

@@ -2,7 +2,8 @@
 holding the softmax model of the digits, a Swift `pstrain worker`, two NumPy workers
 (one honest, one pushing its gradients scaled by 1.01) and a coordinator auditing
 every few versions with `--replay rounding`. The honest NumPy worker's pushes are
-applied and its audits (finite differences and replay) pass; the scaled one's fail.
+applied, its audits (finite differences and replay) pass and the scaled one's fail, and
+the NumPy forward pass classifies the held-out digits as the coordinator's evaluation does.
 
 Needs the pstrain binary (PSTRAIN_BINARY, or .build/debug/pstrain) and the digits files
 (PSTRAIN_DIGITS_DIR, which deploy/local.sh test sets); skipped without them.
@@ -20,12 +21,14 @@ import time
 
 import pytest
 
-from pstrain_client import Client
+from pstrain_client import Client, load_csv
+from train_digits import DenseClassifier
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BINARY = os.environ.get("PSTRAIN_BINARY") or os.path.join(ROOT, ".build", "debug", "pstrain")
 DIGITS = os.environ.get("PSTRAIN_DIGITS_DIR", "")
 TRAIN = os.path.join(DIGITS, "digits-train.csv")
+TEST = os.path.join(DIGITS, "digits-test.csv")
 EXAMPLE = os.path.join(ROOT, "clients", "python", "examples", "train_digits.py")
 
 pytestmark = pytest.mark.skipif(
@@ -84,19 +87,20 @@ def test_a_numpy_worker_trains_beside_a_swift_worker_and_passes_the_audits():
         processes = []
         try:
             server = Process([BINARY, "server", "--bind", "tcp://127.0.0.1:*", "--model", "softmax",
-                              "--features", "64", "--classes", "10", "--lr", "0.1"], directory, "server")
+                              "--features", "64", "--classes", "10", "--lr", "0.2"], directory, "server")
             processes.append(server)
             endpoint = server.line("listening ", within=60).split(" ", 1)[1].strip()
             coordinator = Process([BINARY, "coordinator", "--connect", endpoint, "--data", TRAIN,
                                    "--every", "3", "--audit-budget", "0", "--replay", "rounding",
-                                   "--json"], directory, "coordinator")
+                                   "--test-data", TEST, "--json"], directory, "coordinator")
             processes.append(coordinator)
             coordinator.line('{"type":"subscribed"', within=60)
 
             swift = Process([BINARY, "worker", "--connect", endpoint, "--data", TRAIN, "--id", "0",
                              "--shard", "0/3", "--epochs", "2", "--batch-size", "32"], directory, "swift")
             honest = Process([sys.executable, EXAMPLE, "--connect", endpoint, "--data", TRAIN,
-                              "--id", "1", "--shard", "1/3", "--epochs", "2"], directory, "numpy")
+                              "--id", "1", "--shard", "1/3", "--epochs", "2",
+                              "--test-data", TEST], directory, "numpy")
             scaled = Process([sys.executable, EXAMPLE, "--connect", endpoint, "--data", TRAIN,
                               "--id", "2", "--shard", "2/3", "--epochs", "1", "--scale-gradient", "1.01"],
                              directory, "scaled")
@@ -105,7 +109,12 @@ def test_a_numpy_worker_trains_beside_a_swift_worker_and_passes_the_audits():
                 assert worker.wait(within=180) == 0, worker.errors[-1500:]
 
             # 449 rows a shard, batches of 32: 15 pushes an epoch.
-            assert json_lines(honest.output)[-1]["pushes"] == 30
+            summary = json_lines(honest.output)[-1]
+            assert summary["pushes"] == 30
+            # It learns: the second epoch's loss is below the first's.
+            first, second = summary["epoch_losses"]
+            assert second < first, summary
+            assert 0 <= summary["test_accuracy"] <= 1
             assert json_lines(scaled.output)[-1]["pushes"] == 15
             with Client(endpoint, timeout=30) as client:
                 status = client.status()
@@ -116,6 +125,15 @@ def test_a_numpy_worker_trains_beside_a_swift_worker_and_passes_the_audits():
 
             coordinator.process.send_signal(signal.SIGTERM)
             coordinator.wait(within=120)
+            # The coordinator evaluated the final weights on the held-out digits: the
+            # NumPy forward pass classifies them as pstrain's does, and better than chance.
+            with Client(endpoint, timeout=30) as client:
+                evaluation = client.status()["last_evaluation"]
+            assert evaluation is not None and evaluation["version"] == 75, evaluation
+            network = DenseClassifier(status["model"], status["layout"])
+            accuracy = network.accuracy(status["weights"], *load_csv(TEST))
+            assert accuracy == pytest.approx(evaluation["accuracy"], abs=1e-12)
+            assert accuracy >= 0.3, accuracy
             audits = [line for line in json_lines(coordinator.output) if line.get("type") == "audit"]
             by_worker = {worker: [a for a in audits if a["worker"] == worker] for worker in (0, 1, 2)}
             honest_audits = by_worker[1]
