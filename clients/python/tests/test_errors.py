@@ -228,3 +228,22 @@ def test_a_push_of_a_non_finite_gradient_is_refused_before_sending(serve):
         with pytest.raises(ValueError, match=r"gradient w\[1\] is NaN"):
             client.push([np.array([0.0, np.nan])], rows=[0])
         client.worker_id = None  # the fake server does not answer a leave
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_any_damage_is_a_protocol_error_and_nothing_else(name):
+    """Every truncation and a few thousand random byte changes of each golden frame
+    either decode or raise ProtocolError (never IndexError, struct.error, ...)."""
+    data = one_frame(name)
+    for length in range(len(data)):
+        with pytest.raises(ProtocolError):
+            codec.decode(data[:length])
+    random = np.random.default_rng(len(data))
+    for _ in range(300):
+        damaged = bytearray(data)
+        for position in random.integers(0, len(data), random.integers(1, 4)):
+            damaged[position] = random.integers(0, 256)
+        try:
+            codec.decode(bytes(damaged))
+        except ProtocolError:
+            pass
