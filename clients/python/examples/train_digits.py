@@ -12,7 +12,9 @@ numbers), whose answer is the next weights. The passes are those of pstrain's
 DenseNetwork (Sources/TrainingMath/DenseKernels.swift, SoftmaxCrossEntropyLoss.swift)
 step for step, but NumPy's matrix products sum in another order than pstrain's BLAS
 calls, so the bits may differ: a coordinator auditing this worker replays its
-gradients with `--replay rounding` (within the model's rounding bound), not `exact`.
+gradients with `--replay rounding` (within the model's rounding bound), not `exact`
+(which happened to pass on the project's machine, where both BLAS builds gave the same
+bits, but nothing promises it).
 Its finite differences see no difference. `--scale-gradient 1.01` pushes a wrong
 gradient, which the audits flag.
 """
