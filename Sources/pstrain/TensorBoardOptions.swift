@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import Roles
+import SystemCalls
 import TrainingMath
 
 /// `--tensorboard DIR`: TensorBoard event files, one run directory per role under
@@ -22,6 +23,9 @@ struct TensorBoardOptions: ParsableArguments {
   /// training, with one line. A later write failure is logged once to `logger`.
   func open(run: String, logger: Logger) throws -> TensorBoardEventFile? {
     guard let tensorboard else { return nil }
+    // Under a file-size limit (ulimit -f) a write then fails with EFBIG, like one
+    // on a full disk, instead of killing the process.
+    Signals.ignore(.fileSizeLimitExceeded)
     do {
       return try TensorBoardEventFile(
         logDirectory: tensorboard, run: run, warn: { logger.warning("\($0)") })
