@@ -1,3 +1,5 @@
+import WireProtocol
+
 /// What the coordinator writes to its TensorBoard run: each evaluation's
 /// scalars at the version evaluated (once per version: the final evaluation of
 /// weights already evaluated is not written again) and each audit's at the
@@ -11,16 +13,19 @@ public final class CoordinatorTensorBoard {
 
   /// Writes a dense evaluation.
   public func evaluated(_ evaluation: HeldOutEvaluation) {
-    guard evaluation.version != lastEvaluatedVersion else { return }
-    lastEvaluatedVersion = evaluation.version
-    file.write(step: evaluation.version, TensorBoardScalars.of(evaluation))
+    evaluated(version: evaluation.version) { TensorBoardScalars.of(evaluation) }
   }
 
   /// Writes a sparse evaluation (with the AUC).
   public func evaluated(_ evaluation: SparseHeldOutEvaluation) {
-    guard evaluation.version != lastEvaluatedVersion else { return }
-    lastEvaluatedVersion = evaluation.version
-    file.write(step: evaluation.version, TensorBoardScalars.of(evaluation))
+    evaluated(version: evaluation.version) { TensorBoardScalars.of(evaluation) }
+  }
+
+  /// Writes the scalars of an evaluation of `version`, unless that version's are written.
+  private func evaluated(version: UInt64, _ scalars: () -> [TensorBoardEvent.Scalar]) {
+    guard version != lastEvaluatedVersion else { return }
+    lastEvaluatedVersion = version
+    file.write(step: version, scalars())
   }
 
   /// Writes an audit's verdict and figures.
