@@ -85,7 +85,9 @@ let package = Package(
         "Roles", "WireProtocol", "TrainingMath", "ZeroMQ", "SystemCalls", "AllocationCounter",
       ]),
     .testTarget(
-      name: "IntegrationTests", dependencies: ["ZeroMQ", "WireProtocol", "TrainingMath"]),
+      name: "IntegrationTests", dependencies: ["ZeroMQ", "WireProtocol", "TrainingMath"],
+      // Python the tests run with the project's .venv (projectPython()).
+      exclude: ["Scripts"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -80,6 +80,19 @@ public enum FileIO {
     try Syscall.mkdir(path, mode: permissions)
   }
 
+  /// Creates the directory `path` and every missing parent (`mkdir -p`); one that
+  /// exists already is fine.
+  public static func makeDirectories(_ path: String, permissions: UInt32 = 0o755)
+    throws(SystemCallError)
+  {
+    var prefix = path.hasPrefix("/") ? "/" : ""
+    for component in path.split(separator: "/") {
+      prefix += component
+      if component != "." && component != ".." { try Syscall.mkdir(prefix, mode: permissions) }
+      prefix += "/"
+    }
+  }
+
   /// Removes the file `path`.
   public static func remove(_ path: String) throws(SystemCallError) {
     try Syscall.unlink(path)

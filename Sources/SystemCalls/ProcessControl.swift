@@ -3,6 +3,9 @@ public enum ProcessControl {
   /// This process's id.
   public static var id: Int32 { Syscall.processID() }
 
+  /// The host's name, as `hostname` prints it ("localhost" if it cannot be read).
+  public static var hostName: String { Syscall.hostName() }
+
   /// The parent's id; it changes when the parent dies and the process is reparented.
   public static var parentID: Int32 { Syscall.parentProcessID() }
 

@@ -36,7 +36,10 @@ enum Syscall {
 
   static let createFlags = O_WRONLY | O_CREAT | O_TRUNC
   static let createExclusiveFlags = O_WRONLY | O_CREAT | O_EXCL
+  static let appendNewFlags = O_WRONLY | O_CREAT | O_EXCL | O_APPEND
   static let readFlags = O_RDONLY
+  static let fileExistsErrno = EEXIST
+  static let badDescriptorErrno = EBADF
   static let directoryFlags = O_RDONLY | O_DIRECTORY
 
   /// Reads up to `buffer.count` bytes; 0 at the end of the file.
@@ -124,6 +127,13 @@ enum Syscall {
     return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
   }
 
+  /// Nanoseconds since 1970 on the wall clock (CLOCK_REALTIME).
+  static func wallClockNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+  }
+
   /// CLOCK_THREAD_CPUTIME_ID in nanoseconds: processor time the calling thread
   /// has used. Cannot fail for this clock id.
   static func threadCPUNanoseconds() -> UInt64 {
@@ -171,6 +181,13 @@ enum Syscall {
   // MARK: Processes
 
   static func processID() -> Int32 { getpid() }
+
+  /// The host's name (`gethostname`), "localhost" if it cannot be read.
+  static func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
   static func parentProcessID() -> Int32 { getppid() }
   static func exitImmediately(_ status: Int32) -> Never { _exit(status) }
   static func exit(_ status: Int32) -> Never { Glibc.exit(status) }

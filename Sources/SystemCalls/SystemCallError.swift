@@ -20,6 +20,9 @@ public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertib
     self.errno = errno
   }
 
+  /// Whether the call failed because the file already exists (EEXIST).
+  public var isFileExists: Bool { errno == Syscall.fileExistsErrno }
+
   /// The C library's text for `errno`, e.g. "No space left on device".
   public var reason: String { Syscall.describe(errno: errno) }
 

@@ -52,6 +52,10 @@ public struct ReplayComparison: Equatable, Sendable {
   public var first: ReplayDifference?
   /// The coordinate with the largest |difference| (nil when no bits differ).
   public var worst: ReplayDifference?
+  /// The mean loss over the replayed rows at the pushed weights, which the
+  /// replay computes on the way (nil when it was not recorded): the audited
+  /// batch's training loss.
+  public var batchLoss: Double?
 
   /// Whether every coordinate passed.
   public var passed: Bool { mismatchCount == 0 }
@@ -92,7 +96,7 @@ public struct GradientReplay<Model: DifferentiableModel>: Sendable {
     let workspace = model.makeWorkspace(batchCapacity: max(1, rows.count))
     workspace.load(rows: rows, of: dataset)
     var replayed = [Double](repeating: 0, count: model.parameterCount)
-    objective.gradient(weights: weights, workspace: workspace, into: &replayed)
+    let batchLoss = objective.gradient(weights: weights, workspace: workspace, into: &replayed)
     // The pushed gradient travelled in the layout's element types: round alike.
     model.layout.roundToElementTypes(&replayed)
     let allowed: [Double]?
@@ -103,8 +107,10 @@ public struct GradientReplay<Model: DifferentiableModel>: Sendable {
       allowed = Self.allowedDifferences(
         rounding: bounds.rounding, layout: model.layout, pushed: gradient, replayed: replayed)
     }
-    return Self.compare(
+    var comparison = Self.compare(
       pushed: gradient, replayed: replayed, layout: model.layout, allowed: allowed, mode: mode)
+    comparison.batchLoss = batchLoss
+    return comparison
   }
 
   /// Per coordinate, how far two computations of it may differ: each is off

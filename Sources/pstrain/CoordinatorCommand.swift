@@ -62,6 +62,8 @@ struct CoordinatorCommand: ParsableCommand {
 
   @OptionGroup var metrics: MetricsOptions
 
+  @OptionGroup var tensorBoard: TensorBoardOptions
+
   @Flag(help: "Print audits as JSON lines instead of text.")
   var json = false
 
@@ -78,12 +80,16 @@ struct CoordinatorCommand: ParsableCommand {
   func run() throws {
     try runReportingErrors {
       let logger = logging.logger("coordinator")
+      let events = try tensorBoard.open(run: TensorBoardOptions.coordinatorRun, logger: logger)
+        .map(CoordinatorTensorBoard.init)
+      defer { events?.close() }
       let (context, connection) = try server.open()
       defer { withExtendedLifetime(context) {} }
       // Fail fast when no server answers; its model says which coordinator this is.
       let status = try connection.status(timeoutMilliseconds: server.timeoutMs)
       if let model = try SparseModelSpec(wireName: status.modelName) {
-        return try runSparse(model: model, connection: connection, logger: logger)
+        return try runSparse(
+          model: model, connection: connection, events: events, logger: logger)
       }
       let dataset = try workerData.loadData()
       let readiness = Readiness(
@@ -116,10 +122,14 @@ struct CoordinatorCommand: ParsableCommand {
             coordinator, period: period, evalEvery: heldOut.map(\.every),
             heldOutRows: heldOut?.dataset.count, logger: logger)
         },
-        evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) },
+        evaluated: { evaluation in
+          events?.evaluated(evaluation)
+          print(json ? evaluation.json : evaluation.text)
+        },
         sampling: { _ in announceSampling(coordinator, logger: logger) },
         warned: { warning in logger.warning("\(warning)") }
       ) { report in
+        events?.audited(report)
         print(json ? report.json : report.text)
       }
       try summarize(coordinator, logger: logger)

@@ -99,6 +99,8 @@ struct ServerCommand: ParsableCommand {
 
   @OptionGroup var quarantine: QuarantineOptions
 
+  @OptionGroup var tensorBoard: TensorBoardOptions
+
   func validate() throws {
     guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be >= 1") }
     if let features, !(1...1_000_000).contains(features) {
@@ -182,6 +184,9 @@ struct ServerCommand: ParsableCommand {
         throw Failure(
           message: "leased work (--epochs) needs a single server; drop --shard or --epochs")
       }
+      // Opened before anything else is made, so a bad directory stops the server at once.
+      let events = try tensorBoard.open(run: TensorBoardOptions.serverRun(ownShard), logger: logger)
+      defer { events?.close() }
       let store = try checkpointDir.map { try CheckpointStore(directory: $0) }
       let latest = resume ? try store?.latest() : nil
       // The configuration is built in place so that the server holds the only copy
@@ -298,7 +303,7 @@ struct ServerCommand: ParsableCommand {
           if let notice = check.notice { logger.notice("\(notice)") }
           jobDone = check.done && !stay
           return jobDone
-        }, checkpoints: checkpointer, log: { logger.info("\($0)") })
+        }, checkpoints: checkpointer, tensorBoard: events, log: { logger.info("\($0)") })
       let status = server.status
       if jobDone {
         // The last checkpoint (if any) is written: the summary is of a durable end.

@@ -8,7 +8,10 @@ extension CoordinatorCommand {
   /// The coordinator of a sparse model: audits sampled pushes against the
   /// workers' libsvm data (`--data`) and, with `--test-data`, evaluates the
   /// model on held-out libsvm rows (test loss, accuracy and ROC AUC).
-  func runSparse(model: SparseModelSpec, connection: any ServerLink, logger: Logger) throws {
+  func runSparse(
+    model: SparseModelSpec, connection: any ServerLink, events: CoordinatorTensorBoard?,
+    logger: Logger
+  ) throws {
     guard let dataPath = workerData.data else {
       throw Failure(
         message:
@@ -41,10 +44,14 @@ extension CoordinatorCommand {
           coordinator, period: period, evalEvery: test.map { _ in evalEvery },
           heldOutRows: test?.count, logger: logger)
       },
-      evaluated: { evaluation in print(json ? evaluation.json : evaluation.text) },
+      evaluated: { evaluation in
+        events?.evaluated(evaluation)
+        print(json ? evaluation.json : evaluation.text)
+      },
       sampling: { _ in announceSampling(coordinator, logger: logger) },
       warned: { warning in logger.warning("\(warning)") }
     ) { report in
+      events?.audited(report)
       print(json ? report.json : report.text)
     }
     try summarize(coordinator, logger: logger)

@@ -30,7 +30,8 @@ extension TrainCommand {
     defer { cluster.stopAll() }
     let started = Date()
     let (servers, endpoints) = try cluster.startServers(
-      ["server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)"] + training.arguments,
+      ["server", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)"] + training.arguments
+        + tensorBoard.arguments,
       shards: serverShards)
     let endpoint = endpoints.joined(separator: ",")
     progress(
@@ -47,7 +48,8 @@ extension TrainCommand {
       ["coordinator", "--connect", endpoint, "--json"]
         + (auditEvery.map { ["--every", "\($0)"] } ?? []) + budget.arguments + audit.arguments
         + work.dataArguments
-        + (testData.map { ["--test-data", $0, "--eval-every", "\(every)"] } ?? []))
+        + (testData.map { ["--test-data", $0, "--eval-every", "\(every)"] } ?? [])
+        + tensorBoard.arguments)
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") }) != nil

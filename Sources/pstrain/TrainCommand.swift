@@ -85,6 +85,8 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "End stdout with one JSON object.")
   var json = false
 
+  @OptionGroup var tensorBoard: TensorBoardOptions
+
   @Option(
     help:
       "Write the final weights with the model to this file (for pstrain predict and server --init-from)."
@@ -126,6 +128,8 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     try runReportingErrors {
+      // The servers and the coordinator write under it: a bad directory stops the run here.
+      try tensorBoard.check()
       if work.isSparse {
         try runSparse()
         return
@@ -263,6 +267,7 @@ struct TrainCommand: ParsableCommand {
       + (model.isClassifier ? ["--classes", "\(model.outputCount)"] : [])
       // --stay: the run reads the server's status after the workers are done, then stops it.
       + (leased ? ["--epochs", "\(work.epochs)", "--chunk-rows", "\(chunkRows)", "--stay"] : [])
+      + tensorBoard.arguments
     let (servers, endpoints) = try cluster.startServers(serverArguments, shards: serverShards)
     let endpoint = endpoints.joined(separator: ",")
     progress(
@@ -274,7 +279,7 @@ struct TrainCommand: ParsableCommand {
       [
         "coordinator", "--connect", endpoint, "--json",
       ] + (auditEvery.map { ["--every", "\($0)"] } ?? []) + budget.arguments + audit.arguments
-        + work.dataArguments + evaluationArguments(rows: dataset.count))
+        + work.dataArguments + evaluationArguments(rows: dataset.count) + tensorBoard.arguments)
     guard
       coordinator.waitForLine(
         timeoutMilliseconds: 20_000, matching: { $0.contains("\"type\":\"subscribed\"") })

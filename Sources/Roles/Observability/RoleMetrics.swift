@@ -31,8 +31,9 @@ public final class ServerMetrics {
   /// Metrics for one server.
   public init() {}
 
-  /// Brings the metrics up to date with `server` (called by the server loop).
-  public func update(from server: ParameterServer) {
+  /// Brings the metrics up to date with `server` (called by the server loop),
+  /// with the staleness samples the loop drained from it since the last call.
+  public func update(from server: ParameterServer, staleness samples: [UInt64]) {
     version.record(Double(server.version))
     liveWorkers.record(Double(server.joinedWorkers.count))
     if server.gradientsApplied > lastApplied {
@@ -48,7 +49,7 @@ public final class ServerMetrics {
       counter.increment(by: Int64(count - lastRejected[code, default: 0]))
       lastRejected[code] = count
     }
-    for sample in server.drainStaleness() { staleness.record(Int64(sample)) }
+    for sample in samples { staleness.record(Int64(sample)) }
     updateQuarantine(server.quarantine)
     // The coordinator's latest evaluation on held-out data, once per report.
     if let evaluation = server.lastEvaluation, evaluation != lastEvaluation {

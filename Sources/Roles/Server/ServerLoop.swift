@@ -45,11 +45,22 @@ public final class ServerLoop {
   /// crash. If that checkpoint fails, those answers are not sent (the workers ask
   /// again). A failed checkpoint that must stop the server
   /// (`Checkpointer.required`) ends the loop at once, without a last checkpoint
-  /// (`Checkpointer.stopReason` says why).
+  /// (`Checkpointer.stopReason` says why). With `tensorBoard` it writes the
+  /// throughput, staleness and learning rate there as `ServerScalarCadence`
+  /// says, and a last point when the loop ends.
   public func run(
-    shouldStop: () -> Bool, checkpoints: Checkpointer? = nil, log: (String) -> Void = { _ in }
+    shouldStop: () -> Bool, checkpoints: Checkpointer? = nil,
+    tensorBoard: TensorBoardEventFile? = nil, log: (String) -> Void = { _ in }
   ) throws(ZMQError) {
     var lastTick = MonotonicClock.milliseconds()
+    var cadence = ServerScalarCadence()
+    cadence.start(now: lastTick, version: server.version, samples: server.samplesApplied)
+    defer {
+      if let tensorBoard {
+        cadence.observe(staleness: server.drainStaleness())
+        writeScalars(&cadence, to: tensorBoard, now: MonotonicClock.milliseconds(), final: true)
+      }
+    }
     var durableAnswers: [Outgoing] = []
     var quarantinesLogged = 0
     while !shouldStop() {
@@ -84,11 +95,31 @@ public final class ServerLoop {
         send(expired.outgoing)
         quarantinesLogged = logQuarantines(after: quarantinesLogged, log: log)
         checkpoints?.refresh(server, now: now)
-        metrics.update(from: server)
+        let staleness = server.drainStaleness()
+        metrics.update(from: server, staleness: staleness)
+        if let tensorBoard {
+          cadence.observe(staleness: staleness)
+          writeScalars(&cadence, to: tensorBoard, now: now, final: false)
+        }
       }
       if let checkpoints, !checkpoints.writeIfDue(server, now: now) { return }
     }
     checkpoints?.writeFinal(server)
+  }
+
+  /// Writes the point `cadence` has due at `now` (with `final`, the last one) to `tensorBoard`.
+  private func writeScalars(
+    _ cadence: inout ServerScalarCadence, to tensorBoard: TensorBoardEventFile, now: UInt64,
+    final: Bool
+  ) {
+    let learningRate =
+      server.keyed?.table.optimizer.learningRate ?? server.optimizer.currentLearningRate
+    if let point = cadence.due(
+      now: now, version: server.version, samples: server.samplesApplied,
+      learningRate: learningRate, final: final)
+    {
+      tensorBoard.write(step: point.step, point.scalars)
+    }
   }
 
   /// Logs the workers quarantined after the first `logged`; returns how many are logged.

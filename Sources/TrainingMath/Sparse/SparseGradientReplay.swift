@@ -20,10 +20,13 @@ public struct SparseGradientReplay: Sendable {
     let batch = try SparseBatch(
       pushedRows: rows, keys: keys, values: values, gradient: gradient, data: data, model: model)
     var replayed: [Double] = []
-    _ = model.lossAndGradient(of: batch, data: data, values: values, gradient: &replayed)
+    let batchLoss = model.lossAndGradient(
+      of: batch, data: data, values: values, gradient: &replayed)
     let width = model.rowWidth
-    return ReplayComparison(pushed: gradient, replayed: replayed, allowed: nil, mode: .exact) {
-      ("key \(keys[$0 / width])", $0 % width)
-    }
+    var comparison = ReplayComparison(
+      pushed: gradient, replayed: replayed, allowed: nil, mode: .exact
+    ) { ("key \(keys[$0 / width])", $0 % width) }
+    comparison.batchLoss = batchLoss
+    return comparison
   }
 }
