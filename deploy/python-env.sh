@@ -87,7 +87,7 @@ if ! timeout "$pip_timeout" "$venv/bin/python" -m pip install --quiet --disable-
   --only-binary=:all: --require-virtualenv -r "$requirements" >&2; then
   fail "pip install -r $requirements into $venv failed or took over ${pip_timeout}s (see pip's output above)"
 fi
-"$venv/bin/python" -c 'import numpy, zmq, sklearn, tensorboard, kubeflow_trainer_api, pytest' \
+"$venv/bin/python" -c 'import numpy, zmq, sklearn, tensorboard, kubeflow_trainer_api, pytest, yaml' \
   || fail "the packages installed but do not import in $venv"
 wanted_stamp >"$stamp" || fail "could not write $stamp"
 echo "$venv/bin/python"
