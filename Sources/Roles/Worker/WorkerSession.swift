@@ -131,6 +131,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   var recentWeights: [[Double]] = []
   var lossSum = 0.0
   var batches = 0
+  /// Loss summed over the batches since the last `drainRecentLoss()`, and their number.
+  var recentLoss = (sum: 0.0, batches: 0)
   /// The batch's inputs and the forward pass's cached activations, reused by every batch.
   let workspace: BatchWorkspace
   /// This epoch's order of the shard's rows, with `shuffleSeed`: fresh pushes
@@ -331,6 +333,13 @@ public final class WorkerSession<Model: DifferentiableModel> {
       recentWeights.append(weights)
       if recentWeights.count > fault.staleness + 1 { recentWeights.removeFirst() }
     }
+  }
+
+  /// The mean loss of the batches computed since the last call (nil when none was), for
+  /// the metrics' training loss.
+  public func drainRecentLoss() -> Double? {
+    defer { recentLoss = (0, 0) }
+    return recentLoss.batches > 0 ? recentLoss.sum / Double(recentLoss.batches) : nil
   }
 
   func closeEpoch() {
