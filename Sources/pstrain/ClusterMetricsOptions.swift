@@ -14,9 +14,7 @@ struct ClusterMetricsOptions: ParsableArguments {
 
   func validate() throws {
     guard let metrics else { return }
-    guard let colon = metrics.lastIndex(of: ":"),
-      let port = Int(metrics[metrics.index(after: colon)...]), (1...65535).contains(port)
-    else {
+    guard let port = first?.port, (1...65535).contains(port) else {
       throw ValidationError(
         "--metrics needs HOST:PORT with a port 1...65535 (each process takes the next), e.g. 127.0.0.1:9100, got \"\(metrics)\""
       )
@@ -24,10 +22,5 @@ struct ClusterMetricsOptions: ParsableArguments {
   }
 
   /// The host and first port, when given.
-  var first: (host: String, port: Int)? {
-    guard let metrics, let colon = metrics.lastIndex(of: ":"),
-      let port = Int(metrics[metrics.index(after: colon)...])
-    else { return nil }
-    return (String(metrics[..<colon]), port)
-  }
+  var first: (host: String, port: Int)? { metrics.flatMap(MetricsOptions.hostAndPort) }
 }
