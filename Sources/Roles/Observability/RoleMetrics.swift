@@ -124,20 +124,12 @@ public final class ServerMetrics {
 public final class WorkerMetrics {
   private let roundTrip = Timer(label: "pstrain_push_round_trip_seconds")
   private let pushes = Counter(label: "pstrain_pushes_total")
-  // Made at the first batch, so that a worker that computed none exports no loss.
-  private var trainLoss: Gauge?
+  /// `pstrain_train_loss`.
+  let trainLoss = TrainLossGauge()
   private var sentAt: [UInt64: UInt64] = [:]
 
   /// Metrics for one worker.
   public init() {}
-
-  /// Sets `pstrain_train_loss` to `meanLoss`, the mean loss of the batches computed since
-  /// the last call (nil when there were none: the gauge keeps its value).
-  func recordTrainLoss(_ meanLoss: Double?) {
-    guard let meanLoss else { return }
-    if trainLoss == nil { trainLoss = Gauge(label: "pstrain_train_loss") }
-    trainLoss?.record(meanLoss)
-  }
 
   /// Notes that `message` was sent now (pushes only; a resend keeps the first time).
   func sent(_ message: WireMessage) {
@@ -160,6 +152,20 @@ public final class WorkerMetrics {
     else { return }
     roundTrip.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
     if sentAt.count > 1024 { sentAt.removeAll() }  // answers that never came
+  }
+}
+
+/// `pstrain_train_loss`, a worker's (dense or sparse) recent training loss.
+final class TrainLossGauge {
+  // Made at the first batch, so that a worker that computed none exports no loss.
+  private var gauge: Gauge?
+
+  /// Sets the gauge to `meanLoss`, the mean loss of the batches computed since the last
+  /// call (nil when there were none: the gauge keeps its value).
+  func record(_ meanLoss: Double?) {
+    guard let meanLoss else { return }
+    if gauge == nil { gauge = Gauge(label: "pstrain_train_loss") }
+    gauge?.record(meanLoss)
   }
 }
 

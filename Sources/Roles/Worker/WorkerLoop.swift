@@ -61,7 +61,7 @@ public enum WorkerLoop {
   ) throws(RoleError) {
     let connection = MeteredLink(link: connection, metrics: WorkerMetrics())
     func report() {
-      connection.metrics.recordTrainLoss(session.drainRecentLoss())
+      connection.metrics.trainLoss.record(session.drainRecentLoss())
       progress(
         Progress(
           epoch: session.epoch, pushesApplied: session.pushesApplied, version: session.version,

@@ -131,8 +131,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   var recentWeights: [[Double]] = []
   var lossSum = 0.0
   var batches = 0
-  /// Loss summed over the batches since the last `drainRecentLoss()`, and their number.
-  var recentLoss = (sum: 0.0, batches: 0)
+  /// The loss of the batches since the last `drainRecentLoss()`.
+  var recentLoss = RecentLoss()
   /// The batch's inputs and the forward pass's cached activations, reused by every batch.
   let workspace: BatchWorkspace
   /// This epoch's order of the shard's rows, with `shuffleSeed`: fresh pushes
@@ -337,10 +337,7 @@ public final class WorkerSession<Model: DifferentiableModel> {
 
   /// The mean loss of the batches computed since the last call (nil when none was), for
   /// the metrics' training loss.
-  public func drainRecentLoss() -> Double? {
-    defer { recentLoss = (0, 0) }
-    return recentLoss.batches > 0 ? recentLoss.sum / Double(recentLoss.batches) : nil
-  }
+  public func drainRecentLoss() -> Double? { recentLoss.drain() }
 
   func closeEpoch() {
     epochLoss = batches > 0 ? lossSum / Double(batches) : 0
