@@ -16,20 +16,23 @@ struct MetricsOptions: ParsableArguments {
 
   func validate() throws {
     guard let metrics else { return }
-    guard let colon = metrics.lastIndex(of: ":"),
-      Int(metrics[metrics.index(after: colon)...]) != nil
-    else {
+    guard Self.hostAndPort(metrics) != nil else {
       throw ValidationError("--metrics needs HOST:PORT, e.g. 0.0.0.0:9100, got \"\(metrics)\"")
     }
+  }
+
+  /// `HOST:PORT` split at its last colon (HOST may be empty), or nil when PORT is no number.
+  static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...])
+    else { return nil }
+    return (String(text[..<colon]), port)
   }
 
   /// Bootstraps swift-metrics with a Prometheus registry and starts the endpoint
   /// (nil without `--metrics`); `/readyz` answers from `readiness`, and refused clients
   /// are logged to `logger`. Prints `metrics http://ADDRESS/metrics`.
   func start(readiness: Readiness, logger: Logger) throws -> MetricsHTTPServer? {
-    guard let metrics, let colon = metrics.lastIndex(of: ":") else { return nil }
-    let host = String(metrics[..<colon])
-    let port = Int(metrics[metrics.index(after: colon)...])!
+    guard let metrics, let (host, port) = Self.hostAndPort(metrics) else { return nil }
     let registry = PrometheusCollectorRegistry()
     var factory = PrometheusMetricsFactory(registry: registry)
     factory.valueHistogramBuckets["pstrain_gradient_staleness_versions"] = [

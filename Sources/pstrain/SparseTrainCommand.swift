@@ -26,7 +26,7 @@ extension TrainCommand {
     }
     let dataset = try loadSparseDataset(work.data!)
     let testSet = try testData.map(loadSparseDataset)
-    let cluster = LocalCluster(executable: currentExecutablePath())
+    let cluster = LocalCluster(executable: currentExecutablePath(), metrics: metrics.first)
     defer { cluster.stopAll() }
     let started = Date()
     let (servers, endpoints) = try cluster.startServers(
@@ -37,6 +37,7 @@ extension TrainCommand {
     progress(
       "train: \(keyed.model) on \(dataset.count) rows (\(dataset.nonzeroCount) nonzeros), \(serverShards) server shard\(serverShards == 1 ? "" : "s") at \(endpoint), \(workers) workers, \(work.epochs) epochs, \(keyed.optimizer)"
     )
+    reportMetricsPorts(shards: serverShards)
     let batchesPerEpoch = (0..<workers).reduce(0) { total, index in
       let rows = (try! Shard(index: index, count: workers)).rows(of: dataset.count).count
       return total + (rows + work.batchSize - 1) / work.batchSize

@@ -82,6 +82,8 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Give up after this many seconds.")
   var timeoutS: Int = 600
 
+  @OptionGroup var metrics: ClusterMetricsOptions
+
   @Flag(help: "End stdout with one JSON object.")
   var json = false
 
@@ -149,7 +151,7 @@ struct TrainCommand: ParsableCommand {
         try checkData(
           try loadDataset(testData, labelColumn: work.labelColumn), fits: model, path: testData)
       }
-      let cluster = LocalCluster(executable: currentExecutablePath())
+      let cluster = LocalCluster(executable: currentExecutablePath(), metrics: metrics.first)
       defer { cluster.stopAll() }
       let outcome = try train(dataset: dataset, model: model, cluster: cluster)
       report(outcome, model: model, dataset: dataset)
@@ -255,6 +257,16 @@ struct TrainCommand: ParsableCommand {
     if json { printToStandardError(line) } else { print(line) }
   }
 
+  /// Says where the processes serve metrics, with `train --metrics`.
+  func reportMetricsPorts(shards: Int) {
+    guard let (host, port) = metrics.first else { return }
+    let workerPorts =
+      workers == 1 ? "\(port + shards + 1)" : "\(port + shards + 1)-\(port + shards + workers)"
+    progress(
+      "train: metrics at http://\(host):PORT/metrics: server\(shards == 1 ? " \(port)" : "s \(port)-\(port + shards - 1)"), coordinator \(port + shards), workers \(workerPorts)"
+    )
+  }
+
   private func train(dataset: Dataset, model: AnyDifferentiableModel, cluster: LocalCluster)
     throws -> Outcome
   {
@@ -273,6 +285,7 @@ struct TrainCommand: ParsableCommand {
     progress(
       "train: server at \(endpoint), \(training.mode) mode, \(workers) workers, \(work.epochs) epochs, lr \(training.learningRate)"
     )
+    reportMetricsPorts(shards: serverShards)
 
     let coordinator = try cluster.start(
       "coordinator",
@@ -661,13 +674,22 @@ struct TrainCommand: ParsableCommand {
 /// The processes of a local cluster, stopped together however the run ends.
 final class LocalCluster {
   let executable: String
+  /// Where the processes serve metrics: the n-th started on the n-th port from this one.
+  let metrics: (host: String, port: Int)?
   private(set) var processes: [ChildProcess] = []
 
-  init(executable: String) { self.executable = executable }
+  init(executable: String, metrics: (host: String, port: Int)? = nil) {
+    self.executable = executable
+    self.metrics = metrics
+  }
 
-  /// Starts `pstrain ARGUMENTS` as a child called `name`.
+  /// Starts `pstrain ARGUMENTS` as a child called `name` (with `--metrics` on the next
+  /// port, when the cluster has metrics).
   func start(_ name: String, _ arguments: [String]) throws -> ChildProcess {
-    let child = try ChildProcess(name: name, executable: executable, arguments: arguments)
+    let address = metrics.map { "\($0.host):\($0.port + processes.count)" }
+    let child = try ChildProcess(
+      name: name, executable: executable,
+      arguments: arguments + (address.map { ["--metrics", $0] } ?? []))
     processes.append(child)
     return child
   }

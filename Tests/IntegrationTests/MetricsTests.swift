@@ -56,4 +56,36 @@ struct MetricsTests {
     #expect((value(audits, "pstrain_audit_max_relative_error") ?? 1) < 1e-6)
     #expect(try get(serverURL.replacingOccurrences(of: "/metrics", with: "/nothing")).status == 404)
   }
+
+  /// `train --metrics HOST:PORT`: the server, the coordinator and the two workers serve
+  /// their metrics on PORT, PORT+1, PORT+2 and PORT+3; port 0 is refused (the ports must be
+  /// known to scrape them).
+  @Test func trainServesEachProcesssMetricsOnConsecutivePorts() throws {
+    let refused = try runPstrain(["train", "--metrics", "127.0.0.1:0"], within: 30)
+    #expect(refused.status != 0 && refused.errors.contains("--metrics needs HOST:PORT"))
+    // Four consecutive ports that are free now.
+    var port = 0
+    try waitFor("four consecutive free loopback ports", within: 10) {
+      port = try freeLoopbackPort()
+      return port + 3 <= 65535 && (1...3).allSatisfy { isFreeLoopbackPort(port + $0) }
+    }
+    let train = try Launched([
+      "train", "--epochs", "100000000", "--metrics", "127.0.0.1:\(port)",
+    ])
+    defer { train.stop() }
+    let said = try train.line(startingWith: "train: metrics at")
+    #expect(
+      said.hasSuffix("server \(port), coordinator \(port + 1), workers \(port + 2)-\(port + 3)"),
+      "\(said)")
+    let expected = [
+      (port, "pstrain_version"), (port + 1, "pstrain_audits_total"),
+      (port + 2, "pstrain_pushes_total"), (port + 3, "pstrain_pushes_total"),
+    ]
+    for (port, metric) in expected {
+      try waitFor("\(metric) at 127.0.0.1:\(port)", within: 30) {
+        (try? scrape("http://127.0.0.1:\(port)/metrics"))?.contains("\n\(metric)") == true
+      }
+    }
+    #expect(try train.terminate() == 128 + SIGTERM, "\(train.errors)")
+  }
 }

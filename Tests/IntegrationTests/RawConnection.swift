@@ -89,10 +89,23 @@ final class RawConnection {
 /// A TCP port on 127.0.0.1 that was free a moment ago, for a tool that cannot pick its own
 /// and report it (another process could take it first; a test then fails, it does not hang).
 func freeLoopbackPort() throws -> Int {
+  guard let port = bindLoopbackBriefly(port: 0) else {
+    throw HarnessError("cannot find a free port: errno \(errno)")
+  }
+  return port
+}
+
+/// Whether TCP `port` on 127.0.0.1 could be bound a moment ago.
+func isFreeLoopbackPort(_ port: Int) -> Bool { bindLoopbackBriefly(port: port) != nil }
+
+/// Binds a TCP socket on 127.0.0.1 to `port` (0: any free one) and closes it at once:
+/// the port it got, or nil when it could not bind.
+private func bindLoopbackBriefly(port: Int) -> Int? {
   let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   defer { close(descriptor) }
   var address = sockaddr_in()
   address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = UInt16(port).bigEndian
   address.sin_addr.s_addr = inet_addr("127.0.0.1")
   var length = socklen_t(MemoryLayout<sockaddr_in>.size)
   let bound = withUnsafeMutablePointer(to: &address) {
@@ -100,6 +113,5 @@ func freeLoopbackPort() throws -> Int {
       bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
     }
   }
-  guard bound else { throw HarnessError("cannot find a free port: errno \(errno)") }
-  return Int(UInt16(bigEndian: address.sin_port))
+  return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }

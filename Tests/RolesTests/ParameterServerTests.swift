@@ -74,6 +74,10 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     #expect(second?.version == 2)
     #expect(second?.parameters.values == expected)
     #expect(server.gradientsApplied == 2)
+    // One row each; a resent push is answered again, and its row not counted again.
+    #expect(server.rowsApplied == 2)
+    _ = server.receive(push(1, 1, at: 0, g), from: peerB, now: 3)
+    #expect(server.gradientsApplied == 2 && server.rowsApplied == 2)
   }
 
   @Test func syncWaitsForEveryWorkerAndAveragesInWorkerOrder() throws {
@@ -92,7 +96,7 @@ func errorCode(_ outgoing: [Outgoing]) -> ErrorCode? {
     #expect(a?.version == 1 && b?.version == 1)
     #expect(a?.parameters.values == expected)
     #expect(a == b)
-    #expect(server.gradientsApplied == 2)
+    #expect(server.gradientsApplied == 2 && server.rowsApplied == 2)
   }
 
   @Test func syncFirstStepWaitsForTheRequiredWorkers() {

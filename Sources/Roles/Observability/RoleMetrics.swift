@@ -7,6 +7,7 @@ public final class ServerMetrics {
   private let version = Gauge(label: "pstrain_version")
   private let liveWorkers = Gauge(label: "pstrain_workers_live")
   private let applied = Counter(label: "pstrain_gradients_applied_total")
+  private let samplesApplied = Counter(label: "pstrain_samples_applied_total")
   private let staleness = Recorder(label: "pstrain_gradient_staleness_versions")
   // Made at the first evaluation (and the accuracy's at the first of a classifier), so
   // that a server with none exports no figure, rather than a 0 that was never measured.
@@ -19,8 +20,17 @@ public final class ServerMetrics {
   private var sparseBytes: (received: Counter, sent: Counter)?
   private var lastKeyed: KeyedTableStatus?
   private var lastEvaluation: EvaluationReport?
-  private var rejected: [ErrorCode: Counter] = [:]
+  // One series per reason from the start, each at 0 until its first refusal, so that a
+  // query for a reason's rate has data before anything was refused.
+  private let rejected = Dictionary(
+    uniqueKeysWithValues: ErrorCode.allCases.map {
+      (
+        $0,
+        Counter(label: "pstrain_pushes_rejected_total", dimensions: [("reason", $0.description)])
+      )
+    })
   private var lastApplied: UInt64 = 0
+  private var lastRowsApplied: UInt64 = 0
   private var lastRejected: [ErrorCode: UInt64] = [:]
   // Made once the server quarantines (`--quarantine`), so a server without it exports none.
   private var quarantined: Gauge?
@@ -40,13 +50,12 @@ public final class ServerMetrics {
       applied.increment(by: Int64(server.gradientsApplied - lastApplied))
       lastApplied = server.gradientsApplied
     }
+    if server.rowsApplied > lastRowsApplied {
+      samplesApplied.increment(by: Int64(server.rowsApplied - lastRowsApplied))
+      lastRowsApplied = server.rowsApplied
+    }
     for (code, count) in server.rejectedByReason where count > lastRejected[code, default: 0] {
-      let counter =
-        rejected[code]
-        ?? Counter(
-          label: "pstrain_pushes_rejected_total", dimensions: [("reason", code.description)])
-      rejected[code] = counter
-      counter.increment(by: Int64(count - lastRejected[code, default: 0]))
+      rejected[code]?.increment(by: Int64(count - lastRejected[code, default: 0]))
       lastRejected[code] = count
     }
     for sample in samples { staleness.record(Int64(sample)) }
@@ -112,10 +121,12 @@ public final class ServerMetrics {
   }
 }
 
-/// A worker's metrics: round-trip latency of its pushes.
+/// A worker's metrics: its pushes, their round-trip latency, and its training loss.
 public final class WorkerMetrics {
   private let roundTrip = Timer(label: "pstrain_push_round_trip_seconds")
   private let pushes = Counter(label: "pstrain_pushes_total")
+  /// `pstrain_train_loss`.
+  let trainLoss = TrainLossGauge()
   private var sentAt: [UInt64: UInt64] = [:]
 
   /// Metrics for one worker.
@@ -142,6 +153,20 @@ public final class WorkerMetrics {
     else { return }
     roundTrip.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
     if sentAt.count > 1024 { sentAt.removeAll() }  // answers that never came
+  }
+}
+
+/// `pstrain_train_loss`, a worker's (dense or sparse) recent training loss.
+final class TrainLossGauge {
+  // Made at the first batch, so that a worker that computed none exports no loss.
+  private var gauge: Gauge?
+
+  /// Sets the gauge to `meanLoss`, the mean loss of the batches computed since the last
+  /// call (nil when there were none: the gauge keeps its value).
+  func record(_ meanLoss: Double?) {
+    guard let meanLoss else { return }
+    if gauge == nil { gauge = Gauge(label: "pstrain_train_loss") }
+    gauge?.record(meanLoss)
   }
 }
 

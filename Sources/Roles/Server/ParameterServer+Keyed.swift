@@ -103,6 +103,7 @@ extension ParameterServer {
       keyed.apply(keys, gradients: push.gradients, examples: push.rows.count)
       version += 1
       gradientsApplied += 1
+      rowsApplied += UInt64(push.rows.count)
       let staleness = version - 1 - min(version - 1, push.computedAtVersion)
       membership.markApplied(push.workerID, sequence: push.sequence, staleness: staleness)
       recordStaleness(staleness)

@@ -32,11 +32,9 @@ public final class ParameterServer {
   public internal(set) var version: UInt64 = 0
   /// Gradients applied (several per version in sync mode).
   public internal(set) var gradientsApplied: UInt64 = 0
-  /// Rows the applied dense gradients were computed over, since this process started.
-  private var denseSamplesApplied: UInt64 = 0
-  /// Rows the applied gradients were computed over since this process started
-  /// (not kept in checkpoints): the numerator of the throughput it reports.
-  public var samplesApplied: UInt64 { keyed?.examples ?? denseSamplesApplied }
+  /// Dataset rows in the gradients applied since this process started (not
+  /// checkpointed): the samples trained on, for the metrics' samples per second.
+  public internal(set) var rowsApplied: UInt64 = 0
   /// Messages refused or dropped.
   public private(set) var rejected: UInt64 = 0
   /// Audit records handed out.
@@ -453,7 +451,7 @@ public final class ParameterServer {
     let staleness = version - 1 - min(version - 1, push.computedAtVersion)
     membership.markApplied(push, staleness: staleness)
     recordStaleness(staleness)
-    denseSamplesApplied += UInt64(push.rows.count)
+    rowsApplied += UInt64(push.rows.count)
     work?.markApplied(push.rows, from: push.workerID)
     snapshots?.applied(push.workerID, at: version)
   }

@@ -54,7 +54,7 @@ public final class ServerLoop {
   ) throws(ZMQError) {
     var lastTick = MonotonicClock.milliseconds()
     var cadence = ServerScalarCadence()
-    cadence.start(now: lastTick, version: server.version, samples: server.samplesApplied)
+    cadence.start(now: lastTick, version: server.version, samples: server.rowsApplied)
     defer {
       if let tensorBoard {
         cadence.observe(staleness: server.drainStaleness())
@@ -115,7 +115,7 @@ public final class ServerLoop {
     let learningRate =
       server.keyed?.table.optimizer.learningRate ?? server.optimizer.currentLearningRate
     if let point = cadence.due(
-      now: now, version: server.version, samples: server.samplesApplied,
+      now: now, version: server.version, samples: server.rowsApplied,
       learningRate: learningRate, final: final)
     {
       tensorBoard.write(step: point.step, point.scalars)

@@ -26,7 +26,9 @@ public enum SparseWorkerLoop {
     readiness: Readiness? = nil, notice: (String) -> Void = { _ in },
     progress: (Progress) -> Void
   ) throws(RoleError) {
+    let trainLoss = TrainLossGauge()
     func report() {
+      trainLoss.record(session.drainRecentLoss())
       progress(
         Progress(
           epoch: session.epoch, pushesApplied: session.pushesApplied, version: session.version,

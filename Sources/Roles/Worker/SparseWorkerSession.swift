@@ -66,6 +66,8 @@ public final class SparseWorkerSession {
   private var cursor = 0
   private var lossSum = 0.0
   private var lossBatches = 0
+  /// The loss of the batches since the last `drainRecentLoss()`.
+  private var recentLoss = RecentLoss()
   private var gradient: [Double] = []
 
   /// A worker that trains `model` on shard `shard` of `dataset` for `epochs` passes.
@@ -127,6 +129,10 @@ public final class SparseWorkerSession {
 
   /// `line` unless it was the last thing said of a wait.
   public func unsaid(_ line: String) -> String? { requests!.unsaid(line) }
+
+  /// The mean loss of the batches computed since the last call (nil when none was), for
+  /// the metrics' training loss.
+  public func drainRecentLoss() -> Double? { recentLoss.drain() }
 
   /// Whether progress is due to be reported.
   public func isProgressReportDue(now: UInt64) -> Bool { requests!.isProgressReportDue(now: now) }
@@ -204,6 +210,7 @@ public final class SparseWorkerSession {
     }
     lossSum += loss
     lossBatches += 1
+    recentLoss.add(loss)
     var pushed = gradient
     if fault.strikes(workerID: workerID, sequence: inFlight[index].sequence, version: rows.version)
     {

@@ -59,13 +59,14 @@ public enum WorkerLoop {
     readiness: Readiness? = nil, notice: (String) -> Void = { _ in },
     describeWait: (String) -> String? = { _ in nil }, progress: (Progress) -> Void
   ) throws(RoleError) {
+    let connection = MeteredLink(link: connection, metrics: WorkerMetrics())
     func report() {
+      connection.metrics.trainLoss.record(session.drainRecentLoss())
       progress(
         Progress(
           epoch: session.epoch, pushesApplied: session.pushesApplied, version: session.version,
           epochLoss: session.epochLoss))
     }
-    let connection = MeteredLink(link: connection, metrics: WorkerMetrics())
     try connection.send(
       session.start(
         now: MonotonicClock.milliseconds(), timing: timing, server: connection.endpoint))

@@ -154,6 +154,7 @@ extension WorkerSession {
     let batchLoss = objective.gradient(
       weights: point, workspace: workspace, into: &push.gradient.values)
     lossSum += batchLoss
+    recentLoss.add(batchLoss)
     if !batchLoss.isFinite && divergence == nil {
       divergence = .diverged(
         version: version, what: "the loss became \(batchLoss.isNaN ? "NaN" : "infinite")")

@@ -131,6 +131,8 @@ public final class WorkerSession<Model: DifferentiableModel> {
   var recentWeights: [[Double]] = []
   var lossSum = 0.0
   var batches = 0
+  /// The loss of the batches since the last `drainRecentLoss()`.
+  var recentLoss = RecentLoss()
   /// The batch's inputs and the forward pass's cached activations, reused by every batch.
   let workspace: BatchWorkspace
   /// This epoch's order of the shard's rows, with `shuffleSeed`: fresh pushes
@@ -332,6 +334,10 @@ public final class WorkerSession<Model: DifferentiableModel> {
       if recentWeights.count > fault.staleness + 1 { recentWeights.removeFirst() }
     }
   }
+
+  /// The mean loss of the batches computed since the last call (nil when none was), for
+  /// the metrics' training loss.
+  public func drainRecentLoss() -> Double? { recentLoss.drain() }
 
   func closeEpoch() {
     epochLoss = batches > 0 ? lossSum / Double(batches) : 0
