@@ -106,10 +106,14 @@ created="$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)"
 
 # 1. The binary.
 if [ -z "$binary" ]; then
-  say "building pstrain with a static Swift standard library (swift build -c release" \
-    "--static-swift-stdlib; a full release build, several minutes on 2 cores) ..."
-  (cd "$repository" && swift build -c release --product pstrain --static-swift-stdlib >&2)
-  binary="$(cd "$repository" && swift build -c release --static-swift-stdlib --show-bin-path)/pstrain"
+  # A scratch path of its own: --static-swift-stdlib compiles every module against the
+  # static SDK, so sharing .build/release with the usual release build would rebuild both.
+  say "building pstrain with a static Swift standard library in .build/container (swift" \
+    "build -c release --static-swift-stdlib; about 3 minutes on 2 idle cores the first time) ..."
+  (cd "$repository" \
+    && swift build -c release --product pstrain --static-swift-stdlib \
+      --scratch-path .build/container >&2)
+  binary="$repository/.build/container/release/pstrain"
 fi
 needed="$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 [ -n "$needed" ] || die "$binary is not a dynamically linked ELF executable"
