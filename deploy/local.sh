@@ -66,6 +66,24 @@ install_dependencies() {
   fi
 }
 
+# The container image test (ContainerImageTests): deploy/container/build.sh packs a
+# release binary with a static Swift standard library, which shares no compiled module
+# with the other builds (--static-swift-stdlib compiles against the static SDK's
+# modules), so it gets a scratch path of its own instead of rebuilding .build/release;
+# the Debian root comes from mmdebstrap (cached in ~/.cache/pstrain-container).
+container_image_test() {
+  if [ "$(id -u)" != 0 ] || ! command -v mmdebstrap >/dev/null 2>&1 \
+    || ! command -v umoci >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
+    echo "skipping the container image test: it needs root, mmdebstrap, umoci and runc" >&2
+    return 0
+  fi
+  echo "building pstrain with a static Swift standard library for the container image" >&2
+  timeout -k 30 1200 swift build -c release --static-swift-stdlib --product pstrain \
+    --scratch-path .build/container >&2
+  PSTRAIN_CONTAINER_BINARY="$PWD/.build/container/release/pstrain" \
+    timeout -k 30 1200 swift test --disable-xctest --filter ContainerImageTests
+}
+
 command="${1:-}"
 [ $# -gt 0 ] && shift
 case "$command" in
@@ -108,6 +126,7 @@ case "$command" in
       if [ -x .venv/bin/python ]; then
         timeout -k 30 600 .venv/bin/python -m pytest -q -p no:cacheprovider clients/python/tests
       fi
+      container_image_test
     fi
     ;;
   *)
