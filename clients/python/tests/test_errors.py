@@ -247,3 +247,13 @@ def test_any_damage_is_a_protocol_error_and_nothing_else(name):
             codec.decode(bytes(damaged))
         except ProtocolError:
             pass
+
+
+def test_an_endpoint_zeromq_cannot_use_is_an_endpoint_error():
+    from pstrain_client import Client, EndpointError, PstrainError
+
+    for endpoint in ["nonsense", "tcp://", "udp://127.0.0.1:5555"]:
+        with pytest.raises(EndpointError) as raised:
+            Client(endpoint)
+        assert isinstance(raised.value, PstrainError) and isinstance(raised.value, ValueError)
+        assert repr(endpoint) in str(raised.value)

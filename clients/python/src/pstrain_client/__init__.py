@@ -11,7 +11,8 @@ from .datasets import fingerprint, load_csv
 from .errors import (
     ERROR_CLASSES, DatasetMismatchError, DuplicateWorkerError, KeyOutOfRangeError,
     LayoutMismatchError, LeaseLostError, MalformedError, NonFiniteError, NotJoinedError,
-    ProtocolError, PstrainError, PstrainTimeoutError, QuarantinedError, ReplayedError,
+    EndpointError, ProtocolError, PstrainError, PstrainTimeoutError, QuarantinedError,
+    ReplayedError,
     ServerError, ShardMismatchError, UnexpectedMessageError, UnknownKeyListError,
     UnknownTypeError, UnsupportedVersionError, VersionMismatchError,
 )
@@ -19,7 +20,7 @@ from .errors import (
 __all__ = [
     "Client", "Snapshot", "LeaseGrant", "ModelDescriptor", "TensorSpec", "PROTOCOL_VERSION", "fingerprint",
     "load_csv", "ERROR_CLASSES", "PstrainError", "ServerError", "ProtocolError",
-    "PstrainTimeoutError", "MalformedError", "UnsupportedVersionError", "UnknownTypeError",
+    "PstrainTimeoutError", "EndpointError", "MalformedError", "UnsupportedVersionError", "UnknownTypeError",
     "NotJoinedError", "DuplicateWorkerError", "LayoutMismatchError", "ShardMismatchError",
     "VersionMismatchError", "ReplayedError", "UnexpectedMessageError", "NonFiniteError",
     "LeaseLostError", "DatasetMismatchError", "QuarantinedError", "UnknownKeyListError",

@@ -16,7 +16,7 @@ from .codec import (
     ErrorReply, Join, Lease, LeaseRequest, Leave, Left, ModelDescriptor, NoLease, Push, Status,
     StatusRequest, Tensor, Weights,
 )
-from .errors import ProtocolError, PstrainError, PstrainTimeoutError, server_error
+from .errors import EndpointError, ProtocolError, PstrainError, PstrainTimeoutError, server_error
 from .keys import key_pair, public_key as read_public_key
 
 
@@ -100,7 +100,12 @@ class Client:
                 socket.setsockopt(zmq.CURVE_SERVERKEY, read_public_key(server_public_key))
                 socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
                 socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
-            socket.connect(endpoint)
+            try:
+                socket.connect(endpoint)
+            except zmq.ZMQError as error:
+                raise EndpointError(
+                    f"cannot connect to {endpoint!r}: {error} (an endpoint is tcp://HOST:PORT)"
+                ) from error
         except BaseException:
             socket.close(linger=0)
             raise

@@ -18,6 +18,10 @@ class ProtocolError(PstrainError):
         self.field = field
 
 
+class EndpointError(PstrainError, ValueError):
+    """An endpoint ZeroMQ cannot connect to (not `tcp://HOST:PORT`, an unknown transport)."""
+
+
 class PstrainTimeoutError(PstrainError, TimeoutError):
     """No answer came within the client's timeout; the message says what was awaited."""
 
