@@ -17,13 +17,16 @@ struct MetricsOptions: ParsableArguments {
   func validate() throws {
     guard let metrics else { return }
     guard Self.hostAndPort(metrics) != nil else {
-      throw ValidationError("--metrics needs HOST:PORT, e.g. 0.0.0.0:9100, got \"\(metrics)\"")
+      throw ValidationError(
+        "--metrics needs HOST:PORT with a port 0...65535, e.g. 0.0.0.0:9100, got \"\(metrics)\"")
     }
   }
 
-  /// `HOST:PORT` split at its last colon (HOST may be empty), or nil when PORT is no number.
+  /// `HOST:PORT` split at its last colon (HOST may be empty), or nil when PORT is not a
+  /// port number 0...65535 (a larger one would wrap around to another port).
   static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...])
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+      (0...65535).contains(port)
     else { return nil }
     return (String(text[..<colon]), port)
   }

@@ -105,6 +105,11 @@ struct TrainCommand: ParsableCommand {
     guard (1...64).contains(serverShards) else {
       throw ValidationError("--server-shards must be 1...64")
     }
+    if let (_, port) = metrics.first, port + serverShards + workers > 65535 {
+      throw ValidationError(
+        "--metrics: the \(serverShards + 1 + workers) processes need ports \(port)...\(port + serverShards + workers), past 65535; start lower"
+      )
+    }
     guard serverShards == 1 || !leased else {
       throw ValidationError("--leased needs a single server; drop --server-shards")
     }

@@ -63,6 +63,11 @@ struct MetricsTests {
   @Test func trainServesEachProcesssMetricsOnConsecutivePorts() throws {
     let refused = try runPstrain(["train", "--metrics", "127.0.0.1:0"], within: 30)
     #expect(refused.status != 0 && refused.errors.contains("--metrics needs HOST:PORT"))
+    // The last process's port must exist too: a port past 65535 would wrap around.
+    let past = try runPstrain(["train", "--metrics", "127.0.0.1:65534"], within: 30)
+    #expect(past.status != 0 && past.errors.contains("need ports 65534...65537, past 65535"))
+    let wrapped = try runPstrain(["server", "--metrics", "127.0.0.1:65536"], within: 30)
+    #expect(wrapped.status != 0 && wrapped.errors.contains("a port 0...65535"), "\(wrapped.errors)")
     // Four consecutive ports that are free now.
     var port = 0
     try waitFor("four consecutive free loopback ports", within: 10) {
