@@ -93,4 +93,43 @@ struct MetricsTests {
     }
     #expect(try train.terminate() == 128 + SIGTERM, "\(train.errors)")
   }
+
+  /// A sparse run's worker counts and times its pushes as a dense one does.
+  @Test func aSparseWorkerCountsAndTimesItsPushes() throws {
+    let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "pstrain-metrics-clicks-\(UUID().uuidString).libsvm"
+    ).path
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    let generated = try runPstrain([
+      "data", "generate-clicks", "--rows", "2000", "--features", "2000", "--seed", "5", "--out",
+      data,
+    ])
+    #expect(generated.status == 0, "\(generated.errors)")
+    var port = 0
+    try waitFor("three consecutive free loopback ports", within: 10) {
+      port = try freeLoopbackPort()
+      return port + 2 <= 65535 && (1...2).allSatisfy { isFreeLoopbackPort(port + $0) }
+    }
+    let train = try Launched([
+      "train", "--model", "sparse-logreg", "--data", data, "--workers", "1", "--epochs",
+      "1000000", "--batch-size", "4", "--metrics", "127.0.0.1:\(port)",
+    ])
+    defer { train.stop() }
+    let said = try train.line(startingWith: "train: metrics at")
+    #expect(
+      said.hasSuffix("server \(port), coordinator \(port + 1), workers \(port + 2)"), "\(said)")
+    var text = ""
+    try waitFor(
+      "pushes timed and a training loss at the sparse worker's 127.0.0.1:\(port + 2)", within: 60
+    ) {
+      text = (try? scrape("http://127.0.0.1:\(port + 2)/metrics")) ?? ""
+      // The training loss comes with the first progress report, about a second in.
+      return (value(text, "pstrain_push_round_trip_seconds_count") ?? 0) > 0
+        && value(text, "pstrain_train_loss") != nil
+    }
+    let pushes = try #require(value(text, "pstrain_pushes_total"), "\(text)")
+    let timed = try #require(value(text, "pstrain_push_round_trip_seconds_count"), "\(text)")
+    #expect(pushes > 0 && timed <= pushes, "\(pushes) pushes, \(timed) timed")
+    #expect(try train.terminate() == 128 + SIGTERM, "\(train.errors)")
+  }
 }

@@ -139,6 +139,7 @@ public final class WorkerMetrics {
     switch message {
     case .push(let push): (sequence, count) = (push.sequence, 1)
     case .pushes(let frame): (sequence, count) = (frame[frame.count - 1].sequence, frame.count)
+    case .sparsePush(let push): (sequence, count) = (push.sequence, 1)
     default: return
     }
     guard sentAt[sequence] == nil else { return }
@@ -148,9 +149,13 @@ public final class WorkerMetrics {
 
   /// Notes that `message` arrived now.
   func received(_ message: WireMessage) {
-    guard case .weights(let reply) = message,
-      let start = sentAt.removeValue(forKey: reply.acknowledgedSequence)
-    else { return }
+    let acknowledged: UInt64
+    switch message {
+    case .weights(let reply): acknowledged = reply.acknowledgedSequence
+    case .sparseAck(let ack): acknowledged = ack.sequence
+    default: return
+    }
+    guard let start = sentAt.removeValue(forKey: acknowledged) else { return }
     roundTrip.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
     if sentAt.count > 1024 { sentAt.removeAll() }  // answers that never came
   }

@@ -26,9 +26,9 @@ public enum SparseWorkerLoop {
     readiness: Readiness? = nil, notice: (String) -> Void = { _ in },
     progress: (Progress) -> Void
   ) throws(RoleError) {
-    let trainLoss = TrainLossGauge()
+    let connection = MeteredLink(link: connection, metrics: WorkerMetrics())
     func report() {
-      trainLoss.record(session.drainRecentLoss())
+      connection.metrics.trainLoss.record(session.drainRecentLoss())
       progress(
         Progress(
           epoch: session.epoch, pushesApplied: session.pushesApplied, version: session.version,

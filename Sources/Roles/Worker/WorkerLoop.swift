@@ -9,29 +9,6 @@ import ZeroMQ
 /// give up or leave is the session's (`RequestPolicy`); this loop reads the
 /// clock and the stop signal and moves bytes.
 public enum WorkerLoop {
-  /// Passes messages through, timing pushes for the metrics.
-  private struct MeteredLink {
-    let link: any ServerLink
-    let metrics: WorkerMetrics
-
-    var endpoint: String { link.endpoint }
-
-    func send(_ message: WireMessage) throws(RoleError) {
-      metrics.sent(message)
-      try link.send(message)
-    }
-
-    func receive(timeoutMilliseconds: Int, graceAfterStopMilliseconds: Int?) throws(RoleError)
-      -> WireMessage?
-    {
-      let message = try link.receive(
-        timeoutMilliseconds: timeoutMilliseconds,
-        graceAfterStopMilliseconds: graceAfterStopMilliseconds)
-      if let message { metrics.received(message) }
-      return message
-    }
-  }
-
   /// Progress passed to the caller about once a second and at the end.
   public struct Progress: Sendable {
     /// Epoch being worked on, 0-based.
