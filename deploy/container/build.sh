@@ -145,7 +145,7 @@ if [ "$use_cache" = 1 ] && [ -f "$rootfs" ]; then
   say "using the cached Debian root $rootfs (--no-cache makes it afresh)"
 else
   say "making the Debian bookworm root with mmdebstrap ($packages, 79 packages from" \
-    "$mirror; about 4 minutes here, mostly downloading) ..."
+    "$mirror; half a minute to a few minutes, mostly downloading) ..."
   # The merged-usr hook makes the /usr merge itself (the usrmerge package would pull in perl).
   mmdebstrap --variant=essential --include="$packages" --format=tar \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
