@@ -6,17 +6,9 @@ import WireProtocol
 /// asks for, waits on the sockets until the session's next time, and feeds it
 /// the answers, until it has left.
 public enum SparseWorkerLoop {
-  /// Progress passed to the caller about once a second and at the end.
-  public struct Progress: Sendable {
-    /// Epoch being worked on, 0-based.
-    public var epoch: Int
-    /// Batches pushed and acknowledged.
-    public var pushesApplied: UInt64
-    /// Newest server version seen.
-    public var version: UInt64
-    /// Mean loss of the last full epoch.
-    public var epochLoss: Double
-  }
+  /// Progress passed to the caller about once a second and at the end: the dense
+  /// worker's (pushes applied are the batches pushed and acknowledged).
+  public typealias Progress = WorkerLoop.Progress
 
   /// Runs the session to completion. On a stop signal the worker finishes the
   /// batches in flight (within the grace period), leaves and throws `.interrupted`;
