@@ -128,12 +128,15 @@ struct CoordinatorCommand: ParsableCommand {
         },
         sampling: { _ in announceSampling(coordinator, logger: logger) },
         warned: { warning in logger.warning("\(warning)") }
-      ) { report in
-        events?.audited(report)
-        print(json ? report.json : report.text)
-      }
+      ) { report in announce(report, to: events) }
       try summarize(coordinator, logger: logger)
     }
+  }
+
+  /// Prints an audit's verdict (a JSON line with `--json`) and writes it to TensorBoard.
+  func announce(_ report: AuditReport, to events: CoordinatorTensorBoard?) {
+    events?.audited(report)
+    print(json ? report.json : report.text)
   }
 
   /// Says the subscription is confirmed: the `subscribed` JSON line, or log lines.

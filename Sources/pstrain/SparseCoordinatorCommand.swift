@@ -50,10 +50,7 @@ extension CoordinatorCommand {
       },
       sampling: { _ in announceSampling(coordinator, logger: logger) },
       warned: { warning in logger.warning("\(warning)") }
-    ) { report in
-      events?.audited(report)
-      print(json ? report.json : report.text)
-    }
+    ) { report in announce(report, to: events) }
     try summarize(coordinator, logger: logger)
   }
 }
